@@ -1,0 +1,165 @@
+// Package buffer provides the pooled packet buffers that carry frames through
+// tapnet, from the link reader up to a socket's receive queue and from a
+// writer down to the link.
+//
+// A Buffer is one contiguous byte slice with headroom in front of the packet,
+// so that each layer on the send path prepends its header (UDP, then IPv4,
+// then Ethernet) by moving the start of the packet backwards, without copying
+// the payload. On the receive path the layers instead consume headers from
+// the front with TrimFront, leaving the payload in place.
+//
+// Ownership rules:
+//   - Get returns a buffer with one reference, owned by the caller.
+//   - Passing a buffer to a function documented as "takes ownership" (a link's
+//     WritePacket, a dispatcher's DeliverFrame, an endpoint's queue) hands
+//     that reference over: the caller must not touch the buffer afterwards.
+//   - Whoever owns the last reference calls Release, which returns the
+//     buffer to its pool. IncRef adds a reference for a second owner (for
+//     example when one multicast datagram is queued on several sockets);
+//     each owner then calls Release once and the contents are read-only.
+//   - Bytes returns a view into the buffer; it is valid only while the caller
+//     holds a reference.
+package buffer
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// Headroom is the space reserved in front of a packet for headers: enough for
+// Ethernet (14), a maximal IPv4 header (60) and UDP (8), rounded up.
+const Headroom = 96
+
+// Size classes of pooled buffers, counted without headroom. The small class
+// holds a standard Ethernet frame with room to spare; the large one holds a
+// maximal IPv4 datagram plus its Ethernet header.
+var classes = [...]int{2048, 16384, 65536 + 64}
+
+var pools [len(classes)]sync.Pool
+
+func init() {
+	for i := range pools {
+		size := classes[i] + Headroom
+		pools[i].New = func() any {
+			return &Buffer{data: make([]byte, size), class: int8(i)}
+		}
+	}
+}
+
+// Buffer is a packet with headroom in front of it. The zero value is not
+// usable; obtain buffers from Get.
+type Buffer struct {
+	data  []byte
+	start int // first byte of the packet
+	end   int // one past the last byte
+	refs  atomic.Int32
+	class int8 // pool index, or -1 when allocated outside the pools
+}
+
+// MaxSize is the largest packet (without headroom) a Buffer can hold.
+func MaxSize() int { return classes[len(classes)-1] }
+
+// Get returns a buffer able to hold size bytes after Headroom, with an empty
+// packet positioned at Headroom and one reference. Sizes above MaxSize are
+// served by a fresh allocation that Release leaves to the garbage collector.
+func Get(size int) *Buffer {
+	var b *Buffer
+	for i, c := range classes {
+		if size <= c {
+			b = pools[i].Get().(*Buffer)
+			break
+		}
+	}
+	if b == nil {
+		b = &Buffer{data: make([]byte, size+Headroom), class: -1}
+	}
+	b.start, b.end = Headroom, Headroom
+	b.refs.Store(1)
+	return b
+}
+
+// Bytes returns the packet.
+func (b *Buffer) Bytes() []byte { return b.data[b.start:b.end] }
+
+// Len returns the packet length.
+func (b *Buffer) Len() int { return b.end - b.start }
+
+// Cap returns how many bytes the packet may grow to at its end.
+func (b *Buffer) Cap() int { return len(b.data) - b.start }
+
+// Truesize is the memory the buffer occupies, used for accounting against
+// receive-buffer limits the way the kernel counts skb truesize.
+func (b *Buffer) Truesize() int { return len(b.data) }
+
+// Tail returns the free space after the packet, for readers that fill the
+// buffer in place (a link reading a frame). Call SetLen afterwards.
+func (b *Buffer) Tail() []byte { return b.data[b.end:] }
+
+// SetLen sets the packet length, keeping its start. It panics if n exceeds
+// the space available, which is a programming error.
+func (b *Buffer) SetLen(n int) {
+	if n < 0 || b.start+n > len(b.data) {
+		panic("buffer: SetLen out of range")
+	}
+	b.end = b.start + n
+}
+
+// Append copies p to the end of the packet and reports whether it fitted.
+func (b *Buffer) Append(p []byte) bool {
+	if len(p) > len(b.data)-b.end {
+		return false
+	}
+	b.end += copy(b.data[b.end:], p)
+	return true
+}
+
+// Prepend grows the packet by n bytes at the front and returns them, or nil
+// when the headroom is exhausted.
+func (b *Buffer) Prepend(n int) []byte {
+	if n > b.start {
+		return nil
+	}
+	b.start -= n
+	return b.data[b.start : b.start+n]
+}
+
+// TrimFront drops n bytes from the front of the packet (a consumed header).
+func (b *Buffer) TrimFront(n int) {
+	if n > b.end-b.start {
+		n = b.end - b.start
+	}
+	b.start += n
+}
+
+// Truncate shortens the packet to n bytes (removing link padding).
+func (b *Buffer) Truncate(n int) {
+	if n < b.end-b.start {
+		b.end = b.start + n
+	}
+}
+
+// Reset empties the packet and restores the full headroom.
+func (b *Buffer) Reset() { b.start, b.end = Headroom, Headroom }
+
+// IncRef adds a reference for another owner.
+func (b *Buffer) IncRef() { b.refs.Add(1) }
+
+// Release drops one reference; the last one returns the buffer to its pool.
+func (b *Buffer) Release() {
+	switch r := b.refs.Add(-1); {
+	case r > 0:
+		return
+	case r < 0:
+		panic("buffer: Release of a released buffer")
+	}
+	if b.class >= 0 {
+		pools[b.class].Put(b)
+	}
+}
+
+// Clone returns a new buffer holding a copy of the packet.
+func (b *Buffer) Clone() *Buffer {
+	c := Get(b.Len())
+	c.Append(b.Bytes())
+	return c
+}
