@@ -16,7 +16,9 @@ type Link interface {
 	LinkAddress() MAC
 	// Attach starts delivery: every frame received from now on is handed to
 	// deliver, which takes ownership of the buffer. Frames are delivered
-	// from one goroutine per link, in order. Attach is called once.
+	// from one goroutine per link, in order. Attach is called once. If
+	// delivery stops on its own (the device vanished), the link calls
+	// deliver(nil) once; Err then tells why.
 	Attach(deliver func(frame *buffer.Buffer))
 	// WritePacket sends one Ethernet frame and takes ownership of the buffer.
 	// It blocks while the link's transmit queue is full, like a kernel

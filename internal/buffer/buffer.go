@@ -54,6 +54,12 @@ type Buffer struct {
 	end   int // one past the last byte
 	refs  atomic.Int32
 	class int8 // pool index, or -1 when allocated outside the pools
+
+	// Next links the parts of a datagram reassembled from fragments: the
+	// head holds the first part and each Next the following one, in order,
+	// so that a reader copies them straight into its buffer without a
+	// coalescing copy. Whoever owns the head owns the whole chain.
+	Next *Buffer
 }
 
 // MaxSize is the largest packet (without headroom) a Buffer can hold.
@@ -75,6 +81,7 @@ func Get(size int) *Buffer {
 	}
 	b.start, b.end = Headroom, Headroom
 	b.refs.Store(1)
+	b.Next = nil
 	return b
 }
 
@@ -162,4 +169,33 @@ func (b *Buffer) Clone() *Buffer {
 	c := Get(b.Len())
 	c.Append(b.Bytes())
 	return c
+}
+
+// ChainLen returns the total packet length of b and the parts linked after it.
+func (b *Buffer) ChainLen() int {
+	n := 0
+	for p := b; p != nil; p = p.Next {
+		n += p.Len()
+	}
+	return n
+}
+
+// CopyChain copies the packets of b and its following parts into dst and
+// returns how many bytes were copied (at most len(dst)).
+func (b *Buffer) CopyChain(dst []byte) int {
+	n := 0
+	for p := b; p != nil && n < len(dst); p = p.Next {
+		n += copy(dst[n:], p.Bytes())
+	}
+	return n
+}
+
+// ReleaseChain releases b and every part linked after it.
+func (b *Buffer) ReleaseChain() {
+	for b != nil {
+		next := b.Next
+		b.Next = nil
+		b.Release()
+		b = next
+	}
 }
