@@ -1,0 +1,110 @@
+package gonet
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tapnet/tapnet/stack"
+	"github.com/tapnet/tapnet/tap"
+)
+
+// pair returns two stacks joined by an in-memory pipe: a at 192.0.2.2/24
+// and b at 192.0.2.1/24.
+func pair(t testing.TB, opts tap.PipeOptions) (a, b *stack.Stack) {
+	t.Helper()
+	la, lb := tap.Pipe(opts)
+	a, b = stack.New(stack.Options{}), stack.New(stack.Options{})
+	t.Cleanup(func() { a.Close(); b.Close() })
+	if _, err := a.AddNIC(la, stack.NICOptions{Addresses: []netip.Prefix{netip.MustParsePrefix("192.0.2.2/24")}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.AddNIC(lb, stack.NICOptions{Addresses: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24")}}); err != nil {
+		t.Fatal(err)
+	}
+	return a, b
+}
+
+func TestEchoOverPipe(t *testing.T) {
+	a, b := pair(t, tap.PipeOptions{})
+	srv, err := ListenUDP(a, "udp", &net.UDPAddr{Port: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := srv.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			srv.WriteToUDPAddrPort(buf[:n], from)
+		}
+	}()
+	cl, err := DialUDP(b, "udp", nil, &net.UDPAddr{IP: net.IPv4(192, 0, 2, 2), Port: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	cl.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for i := 0; i < 100; i++ {
+		msg := []byte{byte(i), 1, 2, 3}
+		if _, err := cl.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, 100)
+		n, err := cl.Read(got)
+		if err != nil {
+			t.Fatalf("read %d: %v", i, err)
+		}
+		if !bytes.Equal(got[:n], msg) {
+			t.Fatalf("got %x want %x", got[:n], msg)
+		}
+	}
+	if la := cl.LocalAddr().(*net.UDPAddr); !la.IP.Equal(net.IPv4(192, 0, 2, 1)) || la.Port < 32768 || la.Port > 60999 {
+		t.Fatalf("local addr %v", la)
+	}
+}
+
+func TestConnRefused(t *testing.T) {
+	_, b := pair(t, tap.PipeOptions{})
+	cl, err := DialUDP(b, "udp", nil, &net.UDPAddr{IP: net.IPv4(192, 0, 2, 2), Port: 9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	cl.Write([]byte("x"))
+	cl.SetReadDeadline(time.Now().Add(3 * time.Second))
+	_, err = cl.Read(make([]byte, 10))
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("got %v, want ECONNREFUSED", err)
+	}
+	cl.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	_, err = cl.Read(make([]byte, 10))
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("second read: %v, want timeout (error reported once)", err)
+	}
+}
+
+func TestUnresolvable(t *testing.T) {
+	_, b := pair(t, tap.PipeOptions{})
+	cl, err := DialUDP(b, "udp", nil, &net.UDPAddr{IP: net.IPv4(192, 0, 2, 99), Port: 9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := cl.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	cl.SetReadDeadline(time.Now().Add(6 * time.Second))
+	_, err = cl.Read(make([]byte, 10))
+	if !errors.Is(err, syscall.EHOSTUNREACH) {
+		t.Fatalf("got %v, want EHOSTUNREACH", err)
+	}
+}

@@ -1,0 +1,162 @@
+package gonet
+
+import (
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"syscall"
+
+	"github.com/tapnet/tapnet/stack"
+	"github.com/tapnet/tapnet/udp"
+)
+
+// checkNetwork accepts what an IPv4-only UDP stack can serve.
+func checkNetwork(network string) error {
+	switch network {
+	case "udp", "udp4":
+		return nil
+	}
+	return net.UnknownNetworkError(network)
+}
+
+func opAddr(a *net.UDPAddr) net.Addr {
+	if a == nil {
+		return nil
+	}
+	return a
+}
+
+// bindErr names errors the way the kernel's bind(2) and connect(2) do.
+func sysErr(name string, err error) error {
+	if errno, ok := err.(syscall.Errno); ok {
+		return os.NewSyscallError(name, errno)
+	}
+	return mapErr(err, name)
+}
+
+// ListenUDP is net.ListenUDP on stack s: network is "udp" or "udp4"; a nil
+// laddr or one without IP listens on every address of s; port 0 picks an
+// ephemeral port.
+func ListenUDP(s *stack.Stack, network string, laddr *net.UDPAddr) (*UDPConn, error) {
+	if err := checkNetwork(network); err != nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Addr: opAddr(laddr), Err: err}
+	}
+	if laddr == nil {
+		laddr = &net.UDPAddr{}
+	}
+	ap, err := udpAddrToAddrPort(laddr)
+	if err != nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Addr: laddr, Err: err}
+	}
+	ep := udp.New(s)
+	if err := ep.Bind(ap); err != nil {
+		ep.Close()
+		return nil, &net.OpError{Op: "listen", Net: network, Addr: laddr, Err: sysErr("bind", err)}
+	}
+	return newConn(ep, network), nil
+}
+
+// DialUDP is net.DialUDP on stack s: it binds laddr (or an ephemeral port)
+// and connects to raddr, so Read and Write use the peer and datagrams from
+// anyone else are dropped.
+func DialUDP(s *stack.Stack, network string, laddr, raddr *net.UDPAddr) (*UDPConn, error) {
+	if err := checkNetwork(network); err != nil {
+		return nil, &net.OpError{Op: "dial", Net: network, Source: opAddr(laddr), Addr: opAddr(raddr), Err: err}
+	}
+	if raddr == nil {
+		return nil, &net.OpError{Op: "dial", Net: network, Source: opAddr(laddr), Addr: nil, Err: errMissingAddress}
+	}
+	fail := func(err error) (*UDPConn, error) {
+		return nil, &net.OpError{Op: "dial", Net: network, Source: opAddr(laddr), Addr: raddr, Err: err}
+	}
+	rap, err := udpAddrToAddrPort(raddr)
+	if err != nil {
+		return fail(err)
+	}
+	if rap.Addr().IsUnspecified() {
+		// Like the kernel, "nowhere" means ourselves.
+		rap = netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), rap.Port())
+	}
+	ep := udp.New(s)
+	if laddr != nil {
+		lap, err := udpAddrToAddrPort(laddr)
+		if err != nil {
+			return fail(err)
+		}
+		if err := ep.Bind(lap); err != nil {
+			ep.Close()
+			return fail(sysErr("bind", err))
+		}
+	}
+	if err := ep.Connect(rap); err != nil {
+		ep.Close()
+		return fail(sysErr("connect", err))
+	}
+	c := newConn(ep, network)
+	c.connected = true
+	c.raddr = net.UDPAddrFromAddrPort(rap)
+	return c, nil
+}
+
+// resolve parses "host:port" with a numeric IPv4 host, "localhost" or an
+// empty host; name lookups are not done over the TAP.
+func resolve(network, address string) (*net.UDPAddr, error) {
+	host, portStr, err := net.SplitHostPort(address)
+	if err != nil {
+		return nil, err
+	}
+	port, err := strconv.ParseUint(portStr, 10, 16)
+	if err != nil {
+		p, lerr := net.LookupPort(network, portStr)
+		if lerr != nil {
+			return nil, &net.AddrError{Err: "invalid port", Addr: address}
+		}
+		port = uint64(p)
+	}
+	a := &net.UDPAddr{Port: int(port)}
+	switch host {
+	case "":
+	case "localhost":
+		a.IP = net.IPv4(127, 0, 0, 1)
+	default:
+		ip, err := netip.ParseAddr(host)
+		if err != nil {
+			return nil, &net.DNSError{Err: "tapnet does not resolve host names; use a numeric IPv4 address", Name: host, IsNotFound: true}
+		}
+		a.IP = net.IP(ip.AsSlice())
+	}
+	return a, nil
+}
+
+// ListenPacket is net.ListenPacket on stack s for "udp" and "udp4".
+func ListenPacket(s *stack.Stack, network, address string) (net.PacketConn, error) {
+	if err := checkNetwork(network); err != nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
+	}
+	a, err := resolve(network, address)
+	if err != nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
+	}
+	c, err := ListenUDP(s, network, a)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Dial is net.Dial on stack s for "udp" and "udp4".
+func Dial(s *stack.Stack, network, address string) (net.Conn, error) {
+	if err := checkNetwork(network); err != nil {
+		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
+	}
+	a, err := resolve(network, address)
+	if err != nil {
+		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
+	}
+	c, err := DialUDP(s, network, nil, a)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}

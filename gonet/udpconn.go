@@ -1,0 +1,376 @@
+package gonet
+
+import (
+	"errors"
+	"math"
+	"net"
+	"net/netip"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/tapnet/tapnet/udp"
+)
+
+// UDPConn is a UDP socket on a tapnet stack with the method set of
+// *net.UDPConn (except SyscallConn and File, which a userspace socket
+// cannot provide). It implements net.PacketConn and net.Conn.
+type UDPConn struct {
+	ep        *udp.Endpoint
+	network   string
+	laddr     *net.UDPAddr
+	raddr     *net.UDPAddr // nil unless dialed
+	connected bool
+	rd, wd    deadline
+}
+
+var (
+	_ net.PacketConn = (*UDPConn)(nil)
+	_ net.Conn       = (*UDPConn)(nil)
+)
+
+func newConn(ep *udp.Endpoint, network string) *UDPConn {
+	c := &UDPConn{ep: ep, network: network}
+	c.rd.init()
+	c.wd.init()
+	c.laddr = net.UDPAddrFromAddrPort(ep.LocalAddr())
+	return c
+}
+
+// Endpoint returns the protocol endpoint behind the conn, for options that
+// net.UDPConn has no method for.
+func (c *UDPConn) Endpoint() *udp.Endpoint { return c.ep }
+
+// LocalAddr returns the local address, a *net.UDPAddr.
+func (c *UDPConn) LocalAddr() net.Addr { return c.laddr }
+
+// RemoteAddr returns the peer of a dialed conn (a *net.UDPAddr), or nil.
+func (c *UDPConn) RemoteAddr() net.Addr {
+	if c.raddr == nil {
+		return nil
+	}
+	return c.raddr
+}
+
+func (c *UDPConn) opRemote() net.Addr {
+	if c.raddr == nil {
+		return nil
+	}
+	return c.raddr
+}
+
+// mapErr turns an endpoint error into the error net would wrap in its
+// OpError: syscall errors inside an *os.SyscallError named like the
+// kernel's call, closed and deadline errors as net's sentinels.
+func mapErr(err error, syscallName string) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, udp.ErrClosed), errors.Is(err, net.ErrClosed):
+		return net.ErrClosed
+	case err == udp.ErrTimeout:
+		return os.ErrDeadlineExceeded
+	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return os.NewSyscallError(syscallName, errno)
+	}
+	return err
+}
+
+func (c *UDPConn) readErr(err error, name string) error {
+	return &net.OpError{Op: "read", Net: c.network, Source: c.laddr, Addr: c.opRemote(), Err: mapErr(err, name)}
+}
+
+func (c *UDPConn) writeErr(err error, name string, addr net.Addr) error {
+	return &net.OpError{Op: "write", Net: c.network, Source: c.laddr, Addr: addr, Err: mapErr(err, name)}
+}
+
+// read is the common path of every read method.
+func (c *UDPConn) read(b []byte) (udp.ReadInfo, error) {
+	cancel, expired := c.rd.wait()
+	if expired {
+		if c.ep.State() == udp.StateClosed {
+			return udp.ReadInfo{}, udp.ErrClosed
+		}
+		return udp.ReadInfo{}, udp.ErrTimeout
+	}
+	return c.ep.Read(b, false, cancel)
+}
+
+// Read reads one datagram from a dialed conn (or any datagram from an
+// unconnected one); excess bytes of a long datagram are discarded.
+func (c *UDPConn) Read(b []byte) (int, error) {
+	info, err := c.read(b)
+	if err != nil {
+		return 0, c.readErr(err, "read")
+	}
+	return info.N, nil
+}
+
+// ReadFromUDPAddrPort reads a datagram and returns its sender without
+// allocating.
+func (c *UDPConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
+	info, err := c.read(b)
+	if err != nil {
+		return 0, netip.AddrPort{}, c.readErr(err, "recvfrom")
+	}
+	return info.N, info.Src, nil
+}
+
+// ReadFromUDP reads a datagram and returns its sender.
+func (c *UDPConn) ReadFromUDP(b []byte) (int, *net.UDPAddr, error) {
+	info, err := c.read(b)
+	if err != nil {
+		return 0, nil, c.readErr(err, "recvfrom")
+	}
+	return info.N, net.UDPAddrFromAddrPort(info.Src), nil
+}
+
+// ReadFrom implements net.PacketConn.
+func (c *UDPConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	info, err := c.read(b)
+	if err != nil {
+		return 0, nil, c.readErr(err, "recvfrom")
+	}
+	return info.N, net.UDPAddrFromAddrPort(info.Src), nil
+}
+
+// ReadMsgUDPAddrPort reads a datagram; flags carry MSG_TRUNC when it was
+// longer than b. No control messages are produced (oobn is 0) unless
+// enabled through the ipv4-style PacketConn.
+func (c *UDPConn) ReadMsgUDPAddrPort(b, oob []byte) (n, oobn, flags int, addr netip.AddrPort, err error) {
+	info, err := c.read(b)
+	if err != nil {
+		return 0, 0, 0, netip.AddrPort{}, c.readErr(err, "recvmsg")
+	}
+	if info.Truncated {
+		flags |= syscall.MSG_TRUNC
+	}
+	return info.N, 0, flags, info.Src, nil
+}
+
+// ReadMsgUDP is ReadMsgUDPAddrPort with a *net.UDPAddr.
+func (c *UDPConn) ReadMsgUDP(b, oob []byte) (n, oobn, flags int, addr *net.UDPAddr, err error) {
+	var ap netip.AddrPort
+	n, oobn, flags, ap, err = c.ReadMsgUDPAddrPort(b, oob)
+	if ap.IsValid() {
+		addr = net.UDPAddrFromAddrPort(ap)
+	}
+	return
+}
+
+// write is the common path of every write method; to is invalid for the
+// connected peer.
+func (c *UDPConn) write(b []byte, to netip.AddrPort) (int, error) {
+	if _, expired := c.wd.wait(); expired {
+		if c.ep.State() == udp.StateClosed {
+			return 0, udp.ErrClosed
+		}
+		return 0, udp.ErrTimeout
+	}
+	return c.ep.Write(b, to, nil)
+}
+
+// Write sends b to the dialed peer.
+func (c *UDPConn) Write(b []byte) (int, error) {
+	n, err := c.write(b, netip.AddrPort{})
+	if err != nil {
+		return n, c.writeErr(err, "write", c.opRemote())
+	}
+	return n, nil
+}
+
+var errMissingAddress = errors.New("missing address")
+
+// udpAddrToAddrPort converts like net's sockaddr conversion: a nil IP is
+// the unspecified address; IPv4-mapped addresses are unmapped; IPv6 is an
+// error.
+func udpAddrToAddrPort(a *net.UDPAddr) (netip.AddrPort, error) {
+	if a.IP == nil || len(a.IP) == 0 {
+		return netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(a.Port)), nil
+	}
+	ip4 := a.IP.To4()
+	if ip4 == nil {
+		return netip.AddrPort{}, &net.AddrError{Err: "non-IPv4 address", Addr: a.IP.String()}
+	}
+	return netip.AddrPortFrom(netip.AddrFrom4([4]byte(ip4)), uint16(a.Port)), nil
+}
+
+func (c *UDPConn) writeToUDP(b []byte, addr *net.UDPAddr) (int, error) {
+	if c.connected {
+		return 0, net.ErrWriteToConnected
+	}
+	if addr == nil {
+		return 0, errMissingAddress
+	}
+	ap, err := udpAddrToAddrPort(addr)
+	if err != nil {
+		return 0, err
+	}
+	return c.write(b, ap)
+}
+
+// WriteToUDP sends a datagram to addr.
+func (c *UDPConn) WriteToUDP(b []byte, addr *net.UDPAddr) (int, error) {
+	n, err := c.writeToUDP(b, addr)
+	if err != nil {
+		var opAddr net.Addr
+		if addr != nil {
+			opAddr = addr
+		}
+		return n, c.writeErr(err, "sendto", opAddr)
+	}
+	return n, nil
+}
+
+// WriteTo implements net.PacketConn; addr must be a *net.UDPAddr.
+func (c *UDPConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	a, ok := addr.(*net.UDPAddr)
+	if !ok {
+		return 0, &net.OpError{Op: "write", Net: c.network, Source: c.laddr, Addr: addr, Err: syscall.EINVAL}
+	}
+	return c.WriteToUDP(b, a)
+}
+
+// addrPortAddr is how net reports a netip.AddrPort in an OpError.
+type addrPortAddr struct{ netip.AddrPort }
+
+func (addrPortAddr) Network() string { return "udp" }
+
+// WriteToUDPAddrPort sends a datagram to addr without allocating.
+func (c *UDPConn) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error) {
+	var n int
+	var err error
+	switch {
+	case c.connected:
+		err = net.ErrWriteToConnected
+	case !addr.IsValid():
+		err = errMissingAddress
+	case addr.Addr().Is6() && !addr.Addr().Is4In6():
+		err = &net.AddrError{Err: "non-IPv4 address", Addr: addr.Addr().String()}
+	default:
+		n, err = c.write(b, addr)
+	}
+	if err != nil {
+		return n, c.writeErr(err, "sendto", addrPortAddr{addr})
+	}
+	return n, nil
+}
+
+// WriteMsgUDP sends a datagram to addr, or to the dialed peer when addr is
+// nil. Control messages in oob are not interpreted; oobn is always 0.
+func (c *UDPConn) WriteMsgUDP(b, oob []byte, addr *net.UDPAddr) (n, oobn int, err error) {
+	var to netip.AddrPort
+	switch {
+	case c.connected && addr != nil:
+		err = net.ErrWriteToConnected
+	case !c.connected && addr == nil:
+		err = errMissingAddress
+	case addr != nil:
+		to, err = udpAddrToAddrPort(addr)
+	}
+	if err == nil {
+		n, err = c.write(b, to)
+	}
+	if err != nil {
+		var opAddr net.Addr
+		if addr != nil {
+			opAddr = addr
+		}
+		return n, 0, c.writeErr(err, "sendmsg", opAddr)
+	}
+	return n, 0, nil
+}
+
+// WriteMsgUDPAddrPort is WriteMsgUDP with a netip.AddrPort (invalid for
+// the dialed peer).
+func (c *UDPConn) WriteMsgUDPAddrPort(b, oob []byte, addr netip.AddrPort) (n, oobn int, err error) {
+	switch {
+	case c.connected && addr.IsValid():
+		err = net.ErrWriteToConnected
+	case !c.connected && !addr.IsValid():
+		err = errMissingAddress
+	case addr.Addr().Is6() && !addr.Addr().Is4In6():
+		err = &net.AddrError{Err: "non-IPv4 address", Addr: addr.Addr().String()}
+	default:
+		n, err = c.write(b, addr)
+	}
+	if err != nil {
+		return n, 0, c.writeErr(err, "sendmsg", addrPortAddr{addr})
+	}
+	return n, 0, nil
+}
+
+// Close closes the conn; blocked reads return net.ErrClosed. A second Close
+// returns an error wrapping net.ErrClosed, as net does.
+func (c *UDPConn) Close() error {
+	err := c.ep.Close()
+	c.rd.stop()
+	c.wd.stop()
+	if err != nil {
+		return &net.OpError{Op: "close", Net: c.network, Source: c.laddr, Addr: c.opRemote(), Err: mapErr(err, "close")}
+	}
+	return nil
+}
+
+func (c *UDPConn) setErr(err error) error {
+	return &net.OpError{Op: "set", Net: c.network, Source: nil, Addr: c.laddr, Err: err}
+}
+
+// SetDeadline sets the read and write deadlines.
+func (c *UDPConn) SetDeadline(t time.Time) error {
+	if c.ep.State() == udp.StateClosed {
+		return c.setErr(net.ErrClosed)
+	}
+	c.rd.set(t)
+	c.wd.set(t)
+	return nil
+}
+
+// SetReadDeadline sets the read deadline; moving it while a read blocks
+// takes effect at once, and the zero time clears it.
+func (c *UDPConn) SetReadDeadline(t time.Time) error {
+	if c.ep.State() == udp.StateClosed {
+		return c.setErr(net.ErrClosed)
+	}
+	c.rd.set(t)
+	return nil
+}
+
+// SetWriteDeadline sets the write deadline. It is checked when a write
+// starts; a write already blocked on a full link queue finishes when the
+// link drains.
+func (c *UDPConn) SetWriteDeadline(t time.Time) error {
+	if c.ep.State() == udp.StateClosed {
+		return c.setErr(net.ErrClosed)
+	}
+	c.wd.set(t)
+	return nil
+}
+
+// SetReadBuffer sets the receive buffer (SO_RCVBUF: the effective size is
+// twice the value, as on Linux, up to 64 MiB).
+func (c *UDPConn) SetReadBuffer(bytes int) error {
+	if c.ep.State() == udp.StateClosed {
+		return c.setErr(net.ErrClosed)
+	}
+	if bytes < 0 {
+		bytes = math.MaxInt32 // the kernel reads the value as unsigned
+	}
+	c.ep.SetReceiveBufferSize(bytes)
+	return nil
+}
+
+// SetWriteBuffer sets SO_SNDBUF.
+func (c *UDPConn) SetWriteBuffer(bytes int) error {
+	if c.ep.State() == udp.StateClosed {
+		return c.setErr(net.ErrClosed)
+	}
+	if bytes < 0 {
+		bytes = math.MaxInt32
+	}
+	c.ep.SetSendBufferSize(bytes)
+	return nil
+}
+

@@ -1,0 +1,107 @@
+package stack
+
+import (
+	"net/netip"
+	"syscall"
+
+	"github.com/tapnet/tapnet/arp"
+	"github.com/tapnet/tapnet/internal/buffer"
+	"github.com/tapnet/tapnet/ipv4"
+	"github.com/tapnet/tapnet/tap"
+)
+
+func (n *NIC) handleARP(b *buffer.Buffer, ethSrc tap.MAC) {
+	st := &n.s.stats
+	defer b.Release()
+	st.ARP.Received.Add(1)
+	p, err := arp.Parse(b.Bytes())
+	if err != nil {
+		st.ARP.Malformed.Add(1)
+		return
+	}
+	sip, smac := p.SenderIP(), p.SenderMAC()
+	if smac.IsMulticast() || (sip.IsValid() && !sip.IsUnspecified() && ipv4.IsMartianSource(sip)) {
+		st.ARP.MartianSource.Add(1)
+		return
+	}
+	if n.hasAddress(sip) {
+		// Someone else claims our address; keep it but say so.
+		if smac != n.mac {
+			st.ARP.Conflicts.Add(1)
+			n.s.log.Warn("tapnet: ARP address conflict", "addr", sip, "mac", smac.String())
+		}
+		return
+	}
+	tip := p.TargetIP()
+	forUs := n.hasAddress(tip)
+	if !sip.IsUnspecified() {
+		// Learn from requests aimed at us and from replies; refresh from
+		// anything else only if already known.
+		n.arp.Learn(sip, smac, forUs)
+	}
+	if p.Op() != arp.OpRequest {
+		return
+	}
+	if !forUs {
+		st.ARP.NotForUs.Add(1)
+		return
+	}
+	n.sendARP(arp.OpReply, ethSrc, tip, smac, sip)
+	st.ARP.RepliesSent.Add(1)
+}
+
+// sendARP builds and sends an ARP packet from the receive path or a timer,
+// so it never blocks.
+func (n *NIC) sendARP(op uint16, ethDst tap.MAC, sip netip.Addr, tmac tap.MAC, tip netip.Addr) {
+	b := buffer.Get(tap.EthernetHeaderLen + arp.PacketLen)
+	b.SetLen(arp.PacketLen)
+	arp.Put(b.Bytes(), op, n.mac, sip, tmac, tip)
+	tap.PutEthernetHeader(b.Prepend(tap.EthernetHeaderLen), ethDst, n.mac, tap.EtherTypeARP)
+	n.tryWrite(b)
+}
+
+func (n *NIC) sendARPRequest(target netip.Addr, dst tap.MAC) {
+	src := n.primaryAddress(target)
+	if !src.IsValid() {
+		return
+	}
+	ethDst := dst
+	if dst == (tap.MAC{}) {
+		ethDst = tap.BroadcastMAC
+	}
+	n.s.stats.ARP.RequestsSent.Add(1)
+	n.sendARP(arp.OpRequest, ethDst, src, tap.MAC{}, target)
+}
+
+// flushResolved sends the packets that waited for a neighbour. It runs on
+// the receive path, so writes do not block.
+func (n *NIC) flushResolved(_ netip.Addr, mac tap.MAC, pkts []*buffer.Buffer) {
+	n.s.stats.ARP.Resolved.Add(1)
+	for _, p := range pkts {
+		tap.PutEthernetHeader(p.Prepend(tap.EthernetHeaderLen), mac, n.mac, tap.EtherTypeIPv4)
+		n.tryWrite(p)
+	}
+}
+
+// resolutionFailed reports EHOSTUNREACH to the senders of packets whose next
+// hop never answered, as Linux does through a local ICMP host unreachable.
+// A connected socket sees it on its next operation.
+func (n *NIC) resolutionFailed(_ netip.Addr, pkts []*buffer.Buffer) {
+	n.s.stats.ARP.Failed.Add(1)
+	n.s.stats.ARP.PendingDrops.Add(uint64(len(pkts)))
+	for _, p := range pkts {
+		n.s.reportLocalError(p.Bytes(), ControlError{
+			Errno: syscall.EHOSTUNREACH, Hard: true,
+			Type: ipv4.ICMPDestUnreachable, Code: ipv4.CodeHostUnreachable,
+		})
+		p.Release()
+	}
+}
+
+func (n *NIC) tryWrite(b *buffer.Buffer) {
+	if n.link.TryWritePacket(b) {
+		n.s.stats.Link.TxFrames.Add(1)
+	} else {
+		n.s.stats.Link.TxDropped.Add(1)
+	}
+}

@@ -1,0 +1,177 @@
+package stack
+
+import (
+	"encoding/binary"
+	"net/netip"
+
+	"github.com/tapnet/tapnet/internal/buffer"
+	"github.com/tapnet/tapnet/ipv4"
+)
+
+// handleICMP answers echo requests and hands errors to the endpoint that
+// sent the offending datagram. b holds the IP packet; it is released here.
+func (s *Stack) handleICMP(n *NIC, b *buffer.Buffer, hl int, kind castKind) {
+	st := &s.stats.ICMP
+	defer b.ReleaseChain()
+	st.Received.Add(1)
+	if b.Next != nil {
+		// A reassembled ICMP message (a large ping): make it contiguous,
+		// it is rare and not worth a chained checksum path.
+		c := cloneChain(b)
+		defer c.Release()
+		b = c
+	}
+	pkt := b.Bytes()
+	m, err := ipv4.ParseICMP(pkt[hl:])
+	if err != nil {
+		if err == ipv4.ErrICMPChecksum {
+			st.BadChecksum.Add(1)
+		} else {
+			st.Malformed.Add(1)
+		}
+		return
+	}
+	h := ipv4.Header(pkt[:hl])
+	switch {
+	case m.Type() == ipv4.ICMPEcho:
+		st.EchoRequests.Add(1)
+		if kind != unicast && !s.opts.EchoBroadcast {
+			st.EchoIgnored.Add(1)
+			return
+		}
+		s.sendEchoReply(n, h, m)
+	case m.IsError():
+		st.ErrorsReceived.Add(1)
+		s.handleICMPError(h.Src(), m)
+	}
+}
+
+func (s *Stack) sendEchoReply(n *NIC, h ipv4.Header, m ipv4.ICMP) {
+	src := h.Dst()
+	if !s.IsLocalAddress(src) {
+		src = netip.Addr{}
+	}
+	r, err := s.FindRoute(0, src, h.Src())
+	if err != nil {
+		return
+	}
+	b := buffer.Get(len(m))
+	b.Append(m)
+	ipv4.PutICMPHeader(b.Bytes(), ipv4.ICMPEchoReply, 0, m.RestOfHeader())
+	s.stats.ICMP.EchoReplies.Add(1)
+	s.sendInternal(&r, ipv4.ProtocolICMP, b, h.TOS())
+}
+
+// sendInternal sends a packet the stack itself generated (replies, errors).
+// It never blocks on the link: it usually runs on a link's receive path.
+func (s *Stack) sendInternal(r *Route, proto uint8, b *buffer.Buffer, tos uint8) {
+	f := ipv4.Fields{TOS: tos, TTL: ipv4.DefaultTTL, Protocol: proto, Src: r.LocalAddr, Dst: r.RemoteAddr,
+		ID: uint16(s.ipID.Add(1)), TotalLen: ipv4.HeaderLen + b.Len()}
+	if f.TotalLen > r.MaxPayload()+ipv4.HeaderLen {
+		b.Release()
+		return
+	}
+	ipv4.Put(b.Prepend(ipv4.HeaderLen), f)
+	s.stats.IP.Sent.Add(1)
+	if r.Loopback {
+		s.stats.IP.Loopback.Add(1)
+		s.handleIPv4(r.NIC, b, true)
+		return
+	}
+	s.resolveAndWrite(r, b, false)
+}
+
+// handleICMPError finds the socket whose datagram provoked an ICMP error
+// from the quoted header and tells it.
+func (s *Stack) handleICMPError(from netip.Addr, m ipv4.ICMP) {
+	errno, hard := ipv4.ErrnoForICMP(m.Type(), m.Code())
+	if errno == 0 {
+		return
+	}
+	s.reportLocalError(m.Body(), ControlError{Errno: errno, Hard: hard, Type: m.Type(), Code: m.Code(), Info: m.RestOfHeader(), From: from})
+}
+
+// reportLocalError delivers e to the endpoint that sent quoted, the start of
+// an IP packet we sent (an ICMP error's body, or a packet whose next hop
+// could not be resolved).
+func (s *Stack) reportLocalError(quoted []byte, e ControlError) {
+	if len(quoted) < ipv4.HeaderLen {
+		return
+	}
+	ih := ipv4.Header(quoted)
+	hl := ih.HeaderLen()
+	if hl < ipv4.HeaderLen || len(quoted) < hl+4 || ih.FragmentOffset() != 0 {
+		return
+	}
+	tp := s.transports[ih.Protocol()]
+	if tp == nil {
+		return
+	}
+	sport := binary.BigEndian.Uint16(quoted[hl:])
+	dport := binary.BigEndian.Uint16(quoted[hl+2:])
+	local := netip.AddrPortFrom(ih.Src(), sport)
+	remote := netip.AddrPortFrom(ih.Dst(), dport)
+	ep := s.demux.lookup(tp.Number(), local, remote, 0)
+	if ep == nil {
+		return
+	}
+	e.Remote = remote
+	if !e.From.IsValid() {
+		e.From = local.Addr()
+	}
+	s.stats.ICMP.ErrorsDelivered.Add(1)
+	ep.HandleError(e)
+}
+
+// sendICMPError sends an ICMP error about the packet in b (IP header at the
+// front), with the checks of RFC 1122 3.2.2 and the rate limit.
+func (s *Stack) sendICMPError(n *NIC, b *buffer.Buffer, typ, code uint8, info uint32) {
+	st := &s.stats.ICMP
+	pkt := b.Bytes()
+	h := ipv4.Header(pkt)
+	hl := h.HeaderLen()
+	src := h.Src()
+	if h.FragmentOffset() != 0 || ipv4.IsMartianSource(src) || ipv4.IsMulticast(h.Dst()) || h.Dst() == ipv4.Broadcast {
+		st.ErrorsSuppressed.Add(1)
+		return
+	}
+	if h.Protocol() == ipv4.ProtocolICMP {
+		if len(pkt) < hl+1 || ipv4.ICMP(pkt[hl:]).IsError() || len(pkt) < hl+ipv4.ICMPHeaderLen {
+			st.ErrorsSuppressed.Add(1)
+			return
+		}
+	}
+	r, err := s.FindRoute(0, h.Dst(), src)
+	if err != nil {
+		return
+	}
+	if !r.Loopback && !s.icmpLimit.Allow(src) {
+		st.RateLimited.Add(1)
+		return
+	}
+	quote := min(len(pkt), ipv4.MaxErrorLen-ipv4.HeaderLen-ipv4.ICMPHeaderLen)
+	nb := buffer.Get(ipv4.ICMPHeaderLen + quote)
+	nb.SetLen(ipv4.ICMPHeaderLen)
+	nb.Append(pkt[:quote])
+	ipv4.PutICMPHeader(nb.Bytes(), typ, code, info)
+	st.ErrorsSent.Add(1)
+	s.sendInternal(&r, ipv4.ProtocolICMP, nb, 0)
+}
+
+// reassemblyTimeout sends ICMP time exceeded (fragment reassembly time
+// exceeded) about a datagram whose first fragment arrived but never
+// completed, as Linux does.
+func (s *Stack) reassemblyTimeout(first []byte) {
+	h, err := ipv4.Parse(first)
+	if err != nil {
+		return
+	}
+	n := s.localNIC(h.Dst())
+	if n == nil {
+		return
+	}
+	b := buffer.Get(len(first))
+	b.Append(first)
+	s.sendICMPError(n, b, ipv4.ICMPTimeExceeded, ipv4.CodeReassemblyTimeout, 0)
+	b.Release()
+}

@@ -1,0 +1,203 @@
+package stack
+
+import (
+	"net/netip"
+
+	"github.com/tapnet/tapnet/internal/buffer"
+	"github.com/tapnet/tapnet/internal/checksum"
+	"github.com/tapnet/tapnet/ipv4"
+)
+
+// handleIPv4 processes an IPv4 packet (Ethernet header removed) received on
+// n, or looped back from our own output when loop is set. It takes
+// ownership of b.
+func (s *Stack) handleIPv4(n *NIC, b *buffer.Buffer, loop bool) {
+	st := &s.stats.IP
+	st.Received.Add(1)
+	h, err := ipv4.Parse(b.Bytes())
+	if err != nil {
+		switch err {
+		case ipv4.ErrTooShort:
+			st.TooShort.Add(1)
+		case ipv4.ErrVersion:
+			st.BadVersion.Add(1)
+		case ipv4.ErrHeaderLen:
+			st.BadHeaderLen.Add(1)
+		case ipv4.ErrTotalLen:
+			st.BadTotalLen.Add(1)
+		case ipv4.ErrChecksum:
+			st.BadChecksum.Add(1)
+		default:
+			st.BadFragment.Add(1)
+		}
+		b.Release()
+		return
+	}
+	b.Truncate(h.TotalLen())
+	src, dst := h.Src(), h.Dst()
+	if !loop && (ipv4.IsMartianSource(src) || s.isLocalOrBroadcast(src)) {
+		st.MartianSource.Add(1)
+		b.Release()
+		return
+	}
+	if h.TTL() == 0 {
+		st.ZeroTTL.Add(1)
+		b.Release()
+		return
+	}
+	if h.HeaderLen() > ipv4.HeaderLen {
+		st.WithOptions.Add(1)
+	}
+	var kind castKind
+	switch {
+	case loop || s.IsLocalAddress(dst):
+		kind = unicast
+	case dst == ipv4.Broadcast || n.isSubnetBroadcast(dst):
+		kind = broadcast
+	case ipv4.IsMulticast(dst) && n.acceptsGroup(dst):
+		kind = multicast
+	default:
+		st.NotForUs.Add(1)
+		b.Release()
+		return
+	}
+	proto, hl, ttl, tos := h.Protocol(), h.HeaderLen(), h.TTL(), h.TOS()
+	if h.IsFragment() {
+		st.FragmentsIn.Add(1)
+		key := ipv4.FragmentKey{Src: src.As4(), Dst: dst.As4(), Protocol: proto, ID: h.ID()}
+		head, ok := s.reasm.Add(ipv4.Fragment{Key: key, Offset: h.FragmentOffset(), More: h.MoreFragments(), HeaderLen: hl, Buf: b})
+		if !ok {
+			return
+		}
+		st.Reassembled.Add(1)
+		// Give the datagram back a header, so that the rest of input (and
+		// ICMP errors quoting it) sees an ordinary packet.
+		total := ipv4.HeaderLen + head.ChainLen()
+		hdr := head.Prepend(ipv4.HeaderLen)
+		if hdr == nil || total > ipv4.MaxTotalLen {
+			st.BadFragment.Add(1)
+			head.ReleaseChain()
+			return
+		}
+		ipv4.Put(hdr, ipv4.Fields{TOS: tos, TotalLen: total, ID: key.ID, TTL: ttl, Protocol: proto, Src: src, Dst: dst})
+		b, hl = head, ipv4.HeaderLen
+	}
+	st.Delivered.Add(1)
+	switch proto {
+	case ipv4.ProtocolICMP:
+		s.handleICMP(n, b, hl, kind)
+		return
+	case ipv4.ProtocolIGMP:
+		s.handleIGMP(n, b, hl, kind)
+		return
+	}
+	tp := s.transports[proto]
+	if tp == nil {
+		st.UnknownProtocol.Add(1)
+		if kind == unicast {
+			s.sendICMPError(n, b, ipv4.ICMPDestUnreachable, ipv4.CodeProtocolUnreachable, 0)
+		}
+		b.ReleaseChain()
+		return
+	}
+	s.deliverTransport(n, tp, b, hl, kind, src, dst, ttl, tos)
+}
+
+type castKind uint8
+
+const (
+	unicast castKind = iota
+	broadcast
+	multicast
+)
+
+// deliverTransport validates the transport header and hands the payload to
+// the matching endpoints (one for unicast, every match otherwise).
+func (s *Stack) deliverTransport(n *NIC, tp TransportProtocol, b *buffer.Buffer, hl int, kind castKind, src, dst netip.Addr, ttl, tos uint8) {
+	st := &s.stats.UDP
+	st.Received.Add(1)
+	pkt := b.Bytes()[hl:]
+	total := b.ChainLen() - hl
+	var rest uint64
+	for p := b.Next; p != nil; p = p.Next {
+		rest = checksum.Sum(p.Bytes(), rest)
+	}
+	sport, dport, thl, plen, err := tp.Parse(pkt, total, rest, src, dst)
+	if err != nil {
+		if err == ErrBadChecksum {
+			st.ChecksumErrors.Add(1)
+		} else {
+			st.Malformed.Add(1)
+		}
+		b.ReleaseChain()
+		return
+	}
+	local, remote := netip.AddrPortFrom(dst, dport), netip.AddrPortFrom(src, sport)
+	if kind == unicast {
+		ep := s.demux.lookup(tp.Number(), local, remote, n.id)
+		if ep == nil {
+			st.NoPort.Add(1)
+			s.sendICMPError(n, b, ipv4.ICMPDestUnreachable, ipv4.CodePortUnreachable, 0)
+			b.ReleaseChain()
+			return
+		}
+		trimChain(b, hl+thl, plen)
+		ep.HandlePacket(Packet{Buf: b, Src: remote, Dst: local, TTL: ttl, TOS: tos, NIC: n.id})
+		return
+	}
+	var scratch [8]TransportEndpoint
+	eps := s.demux.lookupAll(scratch[:0], tp.Number(), local, remote, n.id)
+	if kind == multicast {
+		eps = filterMulticast(eps, dst, src, n.id)
+	}
+	if len(eps) == 0 {
+		// No port unreachable for broadcasts and multicasts (RFC 1122).
+		st.NoPort.Add(1)
+		b.ReleaseChain()
+		return
+	}
+	trimChain(b, hl+thl, plen)
+	for i, ep := range eps {
+		p := b
+		if i < len(eps)-1 {
+			p = cloneChain(b)
+		}
+		ep.HandlePacket(Packet{Buf: p, Src: remote, Dst: local, TTL: ttl, TOS: tos, NIC: n.id})
+	}
+}
+
+// filterMulticast keeps the endpoints that want a group datagram. Like
+// Linux with IP_MULTICAST_ALL (the default), an endpoint that joined nothing
+// itself still accepts groups joined by others; AcceptMulticast decides.
+func filterMulticast(eps []TransportEndpoint, group, src netip.Addr, nic NICID) []TransportEndpoint {
+	out := eps[:0]
+	for _, ep := range eps {
+		if ep.AcceptMulticast(group, src, nic) {
+			out = append(out, ep)
+		}
+	}
+	return out
+}
+
+// trimChain removes the first off bytes of a chain and limits it to n bytes.
+func trimChain(b *buffer.Buffer, off, n int) {
+	b.TrimFront(off)
+	for p := b; p != nil; p = p.Next {
+		if n <= 0 {
+			p.Truncate(0)
+			continue
+		}
+		if p.Len() > n {
+			p.Truncate(n)
+		}
+		n -= p.Len()
+	}
+}
+
+func cloneChain(b *buffer.Buffer) *buffer.Buffer {
+	c := buffer.Get(b.ChainLen())
+	for p := b; p != nil; p = p.Next {
+		c.Append(p.Bytes())
+	}
+	return c
+}

@@ -1,0 +1,256 @@
+package stack
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/tapnet/tapnet/arp"
+	"github.com/tapnet/tapnet/internal/buffer"
+	"github.com/tapnet/tapnet/ipv4"
+	"github.com/tapnet/tapnet/tap"
+)
+
+// NICID identifies a NIC within its stack, like an interface index
+// (starting at 1).
+type NICID int
+
+// NICOptions configure a NIC.
+type NICOptions struct {
+	// Name is the interface name reported by Interfaces (default "tapN").
+	Name string
+	// Addresses are assigned at creation (each announced with a
+	// gratuitous ARP).
+	Addresses []netip.Prefix
+}
+
+// NIC is one link of the stack with its addresses and neighbour cache.
+type NIC struct {
+	s     *Stack
+	id    NICID
+	name  string
+	link  tap.Link
+	mac   tap.MAC
+	mtu   int
+	arp   *arp.Cache
+	addrs atomic.Pointer[[]netip.Prefix]
+
+	loopback bool // the stack's lo: owns all of 127.0.0.0/8, has no link
+
+	groupsMu sync.Mutex
+	groups   map[netip.Addr]int // multicast groups joined, with socket counts
+
+	closeOnce sync.Once
+}
+
+// AddNIC attaches a link to the stack and starts receiving on it.
+func (s *Stack) AddNIC(link tap.Link, opts NICOptions) (*NIC, error) {
+	if s.closed.Load() {
+		return nil, ErrStackClosed
+	}
+	s.mu.Lock()
+	old := *s.nics.Load()
+	n := &NIC{s: s, id: NICID(len(old) + 1), link: link, mac: link.LinkAddress(), mtu: link.MTU(), groups: map[netip.Addr]int{}}
+	n.name = opts.Name
+	if n.name == "" {
+		n.name = fmt.Sprintf("tap%d", n.id-2)
+	}
+	if n.mtu < 68 {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("stack: link MTU %d below the IPv4 minimum of 68", n.mtu)
+	}
+	empty := []netip.Prefix{}
+	n.addrs.Store(&empty)
+	n.arp = arp.New(s.opts.ARP, arp.Hooks{
+		SendRequest: n.sendARPRequest,
+		Resolved:    n.flushResolved,
+		Failed:      n.resolutionFailed,
+	})
+	nics := append(slices.Clip(old), n)
+	s.nics.Store(&nics)
+	s.mu.Unlock()
+	for _, p := range opts.Addresses {
+		if err := n.AddAddress(p); err != nil {
+			return nil, err
+		}
+	}
+	link.Attach(n.deliver)
+	return n, nil
+}
+
+// newLoopback makes the stack's lo, index 1 as on Linux, which owns
+// 127.0.0.0/8. Datagrams to it never leave the stack.
+func newLoopback(s *Stack) *NIC {
+	n := &NIC{s: s, id: 1, name: "lo", mtu: 65536, loopback: true, groups: map[netip.Addr]int{}}
+	addrs := []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8")}
+	n.addrs.Store(&addrs)
+	return n
+}
+
+// NICs returns the stack's NICs in creation order, lo first.
+func (s *Stack) NICs() []*NIC { return slices.Clone(*s.nics.Load()) }
+
+// NIC returns the NIC with the given id, or nil.
+func (s *Stack) NIC(id NICID) *NIC {
+	nics := *s.nics.Load()
+	if id < 1 || int(id) > len(nics) {
+		return nil
+	}
+	return nics[id-1]
+}
+
+// ID returns the NIC's index.
+func (n *NIC) ID() NICID { return n.id }
+
+// Name returns the NIC's name.
+func (n *NIC) Name() string { return n.name }
+
+// MAC returns the NIC's link address.
+func (n *NIC) MAC() tap.MAC { return n.mac }
+
+// MTU returns the link MTU.
+func (n *NIC) MTU() int { return n.mtu }
+
+// Link returns the NIC's link.
+func (n *NIC) Link() tap.Link { return n.link }
+
+// ARP returns the NIC's neighbour cache.
+func (n *NIC) ARP() *arp.Cache { return n.arp }
+
+// Addresses returns the NIC's addresses.
+func (n *NIC) Addresses() []netip.Prefix { return slices.Clone(*n.addrs.Load()) }
+
+// Interface describes the NIC as a net.Interface, for APIs that take one
+// (multicast options).
+func (n *NIC) Interface() net.Interface {
+	if n.loopback {
+		return net.Interface{Index: int(n.id), MTU: n.mtu, Name: n.name,
+			Flags: net.FlagUp | net.FlagLoopback | net.FlagMulticast | net.FlagRunning}
+	}
+	return net.Interface{
+		Index:        int(n.id),
+		MTU:          n.mtu,
+		Name:         n.name,
+		HardwareAddr: n.mac.HardwareAddr(),
+		Flags:        net.FlagUp | net.FlagBroadcast | net.FlagMulticast | net.FlagRunning,
+	}
+}
+
+// AddAddress assigns an address with its prefix length, adds the connected
+// route and announces the address with a gratuitous ARP.
+func (n *NIC) AddAddress(p netip.Prefix) error {
+	if !p.Addr().Is4() || p.Addr().IsUnspecified() || ipv4.IsMulticast(p.Addr()) || p.Bits() < 1 {
+		return fmt.Errorf("stack: %v is not a usable IPv4 unicast address with a prefix", p)
+	}
+	n.s.mu.Lock()
+	old := *n.addrs.Load()
+	if slices.Contains(old, p) {
+		n.s.mu.Unlock()
+		return nil
+	}
+	addrs := append(slices.Clip(old), p)
+	n.addrs.Store(&addrs)
+	n.s.addRouteLocked(RouteEntry{Dst: p.Masked(), NIC: n.id, src: p.Addr()})
+	n.s.mu.Unlock()
+	if !n.loopback {
+		n.sendARP(arp.OpRequest, tap.BroadcastMAC, p.Addr(), tap.MAC{}, p.Addr())
+	}
+	return nil
+}
+
+func (n *NIC) hasAddress(a netip.Addr) bool {
+	if n.loopback {
+		return (*n.addrs.Load())[0].Contains(a)
+	}
+	for _, p := range *n.addrs.Load() {
+		if p.Addr() == a {
+			return true
+		}
+	}
+	return false
+}
+
+func (n *NIC) isSubnetBroadcast(a netip.Addr) bool {
+	for _, p := range *n.addrs.Load() {
+		if p.Bits() < 31 && subnetBroadcast(p) == a {
+			return true
+		}
+	}
+	return false
+}
+
+func subnetBroadcast(p netip.Prefix) netip.Addr {
+	a := p.Masked().Addr().As4()
+	host := ^uint32(0) >> p.Bits()
+	v := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3]) | host
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+// primaryAddress returns the first address of the NIC, preferring one whose
+// prefix contains dst.
+func (n *NIC) primaryAddress(dst netip.Addr) netip.Addr {
+	addrs := *n.addrs.Load()
+	for _, p := range addrs {
+		if p.Contains(dst) {
+			return p.Addr()
+		}
+	}
+	if len(addrs) > 0 {
+		return addrs[0].Addr()
+	}
+	return netip.Addr{}
+}
+
+func (n *NIC) close() {
+	n.closeOnce.Do(func() {
+		if n.loopback {
+			return
+		}
+		n.link.Close()
+		n.arp.Close()
+	})
+}
+
+// deliver is the link's receive callback: Ethernet demultiplexing.
+func (n *NIC) deliver(b *buffer.Buffer) {
+	st := &n.s.stats
+	if b == nil {
+		if err := n.link.Err(); err != nil {
+			n.s.log.Error("tapnet: link failed", "nic", n.name, "err", err)
+		}
+		// A stack whose only link died can do nothing more: close it so
+		// that blocked sockets wake up instead of hanging.
+		if len(*n.s.nics.Load()) == 2 {
+			go n.s.Close()
+		}
+		return
+	}
+	st.Link.RxFrames.Add(1)
+	if b.Len() < tap.EthernetHeaderLen {
+		st.Link.Runts.Add(1)
+		b.Release()
+		return
+	}
+	eth := tap.EthernetHeader(b.Bytes())
+	dst := eth.Dst()
+	if dst != n.mac && !dst.IsMulticast() {
+		st.Link.OtherHost.Add(1)
+		b.Release()
+		return
+	}
+	switch eth.EtherType() {
+	case tap.EtherTypeIPv4:
+		b.TrimFront(tap.EthernetHeaderLen)
+		n.s.handleIPv4(n, b, false)
+	case tap.EtherTypeARP:
+		src := eth.Src()
+		b.TrimFront(tap.EthernetHeaderLen)
+		n.handleARP(b, src)
+	default:
+		st.Link.UnknownEtherType.Add(1)
+		b.Release()
+	}
+}

@@ -1,0 +1,136 @@
+package stack
+
+import (
+	"fmt"
+	"syscall"
+
+	"github.com/tapnet/tapnet/internal/buffer"
+	"github.com/tapnet/tapnet/ipv4"
+	"github.com/tapnet/tapnet/tap"
+)
+
+// WriteOptions are the per-datagram IP settings a socket chooses.
+type WriteOptions struct {
+	TTL  uint8 // 0: the default (64, or 1 for multicast)
+	TOS  uint8
+	DF   bool // don't fragment: oversize datagrams fail with EMSGSIZE
+	Loop bool // multicast loopback: deliver a copy to our own sockets too
+}
+
+// MaxPayload returns the largest transport packet (header included) r can
+// carry in one datagram without fragmentation.
+func (r *Route) MaxPayload() int {
+	if r.Loopback {
+		return ipv4.MaxTotalLen - ipv4.HeaderLen
+	}
+	return r.NIC.mtu - ipv4.HeaderLen
+}
+
+// WritePacket sends a transport packet along r. b holds the transport header
+// and payload with headroom in front; WritePacket takes ownership. It
+// prepends the IPv4 header, fragments when the packet exceeds the MTU
+// (unless o.DF, which gives EMSGSIZE), resolves the next hop and writes to
+// the link, blocking while the link's queue is full. Datagrams to our own
+// addresses are delivered in the caller's goroutine without the link.
+func (s *Stack) WritePacket(r *Route, proto uint8, b *buffer.Buffer, o WriteOptions) error {
+	if s.closed.Load() {
+		b.Release()
+		return ErrStackClosed
+	}
+	plen := b.Len()
+	if plen > ipv4.MaxTotalLen-ipv4.HeaderLen {
+		b.Release()
+		return syscall.EMSGSIZE
+	}
+	ttl := o.TTL
+	if ttl == 0 {
+		ttl = ipv4.DefaultTTL
+		if r.Multicast {
+			ttl = 1
+		}
+	}
+	f := ipv4.Fields{TOS: o.TOS, TTL: ttl, Protocol: proto, Src: r.LocalAddr, Dst: r.RemoteAddr, DF: o.DF}
+	s.stats.IP.Sent.Add(1)
+	if r.Loopback {
+		f.ID = uint16(s.ipID.Add(1))
+		f.TotalLen = ipv4.HeaderLen + plen
+		ipv4.Put(b.Prepend(ipv4.HeaderLen), f)
+		s.stats.IP.Loopback.Add(1)
+		s.handleIPv4(r.NIC, b, true)
+		return nil
+	}
+	if r.Multicast && o.Loop && r.NIC.acceptsGroup(r.RemoteAddr) {
+		c := b.Clone()
+		lf := f
+		lf.ID = uint16(s.ipID.Load())
+		lf.TotalLen = ipv4.HeaderLen + plen
+		ipv4.Put(c.Prepend(ipv4.HeaderLen), lf)
+		s.handleIPv4(r.NIC, c, true)
+	}
+	mtu := r.NIC.mtu
+	if ipv4.HeaderLen+plen <= mtu {
+		f.ID = uint16(s.ipID.Add(1))
+		f.TotalLen = ipv4.HeaderLen + plen
+		ipv4.Put(b.Prepend(ipv4.HeaderLen), f)
+		return s.resolveAndWrite(r, b, true)
+	}
+	if o.DF {
+		b.Release()
+		return syscall.EMSGSIZE
+	}
+	return s.fragment(r, b, f, mtu)
+}
+
+// fragment splits a transport packet into fragments of at most mtu bytes
+// with 8-byte aligned offsets and one ID, and sends each.
+func (s *Stack) fragment(r *Route, b *buffer.Buffer, f ipv4.Fields, mtu int) error {
+	defer b.Release()
+	f.ID = uint16(s.ipID.Add(1))
+	payload := b.Bytes()
+	chunk := (mtu - ipv4.HeaderLen) &^ 7
+	for off := 0; off < len(payload); off += chunk {
+		end := min(off+chunk, len(payload))
+		fb := buffer.Get(end - off)
+		fb.Append(payload[off:end])
+		ff := f
+		ff.Offset, ff.MF = off, end < len(payload)
+		ff.TotalLen = ipv4.HeaderLen + end - off
+		ipv4.Put(fb.Prepend(ipv4.HeaderLen), ff)
+		s.stats.IP.FragmentsOut.Add(1)
+		if err := s.resolveAndWrite(r, fb, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// resolveAndWrite adds the Ethernet header for r's next hop and writes the
+// frame, or queues it while the neighbour is resolved. It takes ownership.
+func (s *Stack) resolveAndWrite(r *Route, b *buffer.Buffer, block bool) error {
+	n := r.NIC
+	var dst tap.MAC
+	switch {
+	case r.Broadcast:
+		dst = tap.BroadcastMAC
+	case r.Multicast:
+		dst = tap.MulticastMAC(r.RemoteAddr.As4())
+	default:
+		mac, ok := n.arp.Resolve(r.NextHop, b)
+		if !ok {
+			return nil // queued (or dropped and counted) until resolution
+		}
+		dst = mac
+	}
+	tap.PutEthernetHeader(b.Prepend(tap.EthernetHeaderLen), dst, n.mac, tap.EtherTypeIPv4)
+	if !block {
+		n.tryWrite(b)
+		return nil
+	}
+	if err := n.link.WritePacket(b); err != nil {
+		s.stats.Link.TxErrors.Add(1)
+		return fmt.Errorf("tapnet: link write: %w", err)
+	}
+	s.stats.Link.TxFrames.Add(1)
+	return nil
+}
+

@@ -1,0 +1,196 @@
+// Package stack is the heart of tapnet: it owns NICs (links with MAC and
+// IPv4 addresses), the route table, neighbour caches, IPv4 input and output
+// (with fragmentation and reassembly), ICMP, the transport demultiplexer,
+// ephemeral ports and the counters. Transports such as UDP plug in through
+// the small interfaces in transport.go; user-facing sockets live in gonet.
+//
+// A frame travels up inline on its link's reader goroutine: Ethernet, ARP or
+// IPv4, reassembly, demultiplexing, and finally the endpoint's receive queue.
+// Writers build headers in their own goroutine and write straight to the
+// link. Datagrams to the stack's own addresses are delivered without
+// touching the link.
+package stack
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/tapnet/tapnet/arp"
+	"github.com/tapnet/tapnet/ipv4"
+)
+
+// Options configure a stack. The zero value gives Linux-like defaults.
+type Options struct {
+	// ARP configures every NIC's neighbour cache.
+	ARP arp.Config
+	// ICMPRateLimit limits ICMP errors sent (Linux's defaults when zero).
+	ICMPRateLimit ipv4.RateLimitConfig
+	// Reassembly configures IPv4 reassembly (30 s timeout, 4 MiB / 3 MiB
+	// memory thresholds when zero).
+	Reassembly ipv4.ReassemblerConfig
+	// EchoBroadcast answers pings sent to broadcast and multicast
+	// addresses (Linux's icmp_echo_ignore_broadcasts=0). Off by default.
+	EchoBroadcast bool
+	// Logger receives diagnostics (a link failing, address conflicts). A
+	// library stays silent by default: nil discards everything.
+	Logger *slog.Logger
+}
+
+// Stack is one userspace IPv4 host. Create it with New, add NICs, then open
+// sockets on it with gonet.
+type Stack struct {
+	opts       Options
+	log        *slog.Logger
+	transports [256]TransportProtocol
+
+	mu     sync.Mutex // serialises changes to nics and routes
+	nics   atomic.Pointer[[]*NIC]
+	routes atomic.Pointer[[]RouteEntry]
+
+	demux     demux
+	ipID      atomic.Uint32
+	icmpLimit *ipv4.RateLimiter
+	reasm     *ipv4.Reassembler
+	stats     Stats
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	done      chan struct{}
+	wg        sync.WaitGroup
+}
+
+// New returns a stack with no NICs.
+func New(opts Options) *Stack {
+	s := &Stack{opts: opts, done: make(chan struct{})}
+	s.log = opts.Logger
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	registryMu.Lock()
+	s.transports = registry
+	registryMu.Unlock()
+	s.demux.init()
+	s.icmpLimit = ipv4.NewRateLimiter(opts.ICMPRateLimit)
+	rc := opts.Reassembly
+	userTimeout := rc.OnTimeout
+	rc.OnTimeout = func(key ipv4.FragmentKey, first []byte) {
+		s.reassemblyTimeout(first)
+		if userTimeout != nil {
+			userTimeout(key, first)
+		}
+	}
+	s.reasm = ipv4.NewReassembler(rc)
+	s.ipID.Store(uint32(time.Now().UnixNano()))
+	noRoutes := []RouteEntry{}
+	s.routes.Store(&noRoutes)
+	lo := []*NIC{newLoopback(s)}
+	s.nics.Store(&lo)
+	s.wg.Add(1)
+	go s.housekeeping()
+	return s
+}
+
+// housekeeping expires incomplete reassemblies once a second.
+func (s *Stack) housekeeping() {
+	defer s.wg.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-t.C:
+			s.reasm.Expire()
+		}
+	}
+}
+
+// Stats returns the stack's live counters.
+func (s *Stack) Stats() *Stats { return &s.stats }
+
+// Reassembly returns the reassembler, for its counters and memory use.
+func (s *Stack) Reassembly() *ipv4.Reassembler { return s.reasm }
+
+// ErrStackClosed is returned by operations on a closed stack.
+var ErrStackClosed = fmt.Errorf("stack closed: %w", net.ErrClosed)
+
+// Close shuts every NIC (stopping their reader goroutines), tells every
+// endpoint, and releases all queued packets. It is safe to call twice.
+func (s *Stack) Close() error {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		close(s.done)
+		for _, n := range *s.nics.Load() {
+			n.close()
+		}
+		for _, ep := range s.demux.all() {
+			ep.StackClosed()
+		}
+		s.wg.Wait()
+		s.reasm.Close()
+	})
+	return nil
+}
+
+// Done is closed when the stack closes (for example after its only link
+// failed).
+func (s *Stack) Done() <-chan struct{} { return s.done }
+
+// RegisterEndpoint binds ep to id for a transport protocol. A zero local
+// port picks an ephemeral one (32768–60999, random start). reuse allows
+// sharing the port with other reuse bindings (SO_REUSEADDR); nic restricts
+// the binding to one NIC (0: any). It returns the id actually bound, or
+// EADDRINUSE / EADDRNOTAVAIL.
+func (s *Stack) RegisterEndpoint(proto uint8, id TransportID, ep TransportEndpoint, reuse bool, nic NICID) (TransportID, error) {
+	if s.closed.Load() {
+		return id, ErrStackClosed
+	}
+	if a := id.LocalAddr; a.IsValid() && !a.IsUnspecified() && !ipv4.IsMulticast(a) && a != ipv4.Broadcast && !s.isLocalOrBroadcast(a) {
+		return id, syscall.EADDRNOTAVAIL
+	}
+	if id.LocalAddr.IsValid() && id.LocalAddr.IsUnspecified() {
+		id.LocalAddr = netip.Addr{}
+	}
+	return s.demux.register(proto, id, ep, reuse, nic)
+}
+
+// RebindEndpoint changes the remote part of ep's binding (connect or
+// disconnect); the local address may be narrowed from any to the route's
+// source, as Linux does on connect.
+func (s *Stack) RebindEndpoint(proto uint8, old, id TransportID, ep TransportEndpoint) {
+	s.demux.replace(proto, old, id, ep)
+}
+
+// UnregisterEndpoint removes ep's binding.
+func (s *Stack) UnregisterEndpoint(proto uint8, id TransportID, ep TransportEndpoint) {
+	s.demux.unregister(proto, id, ep)
+}
+
+// isLocalOrBroadcast reports whether a is one of our addresses or a subnet
+// broadcast address of one of our prefixes.
+func (s *Stack) isLocalOrBroadcast(a netip.Addr) bool {
+	for _, n := range *s.nics.Load() {
+		if n.hasAddress(a) || n.isSubnetBroadcast(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// IsLocalAddress reports whether a is assigned to one of the stack's NICs.
+func (s *Stack) IsLocalAddress(a netip.Addr) bool { return s.localNIC(a) != nil }
+
+func (s *Stack) localNIC(a netip.Addr) *NIC {
+	for _, n := range *s.nics.Load() {
+		if n.hasAddress(a) {
+			return n
+		}
+	}
+	return nil
+}

@@ -1,0 +1,92 @@
+package stack
+
+import (
+	"reflect"
+	"sync/atomic"
+)
+
+// Stats are the stack's counters, grouped by layer. Every field is a live
+// atomic counter; read one with Load, or take a Snapshot of them all. Every
+// reason a frame or packet is dropped has a counter of its own.
+type Stats struct {
+	Link struct {
+		RxFrames         atomic.Uint64 // frames delivered by links
+		Runts            atomic.Uint64 // frames shorter than an Ethernet header
+		UnknownEtherType atomic.Uint64 // neither IPv4 nor ARP
+		OtherHost        atomic.Uint64 // unicast to another MAC
+		TxFrames         atomic.Uint64 // frames handed to links
+		TxErrors         atomic.Uint64 // link writes that failed
+		TxDropped        atomic.Uint64 // internal replies dropped on a full link queue
+	}
+	ARP struct {
+		Received      atomic.Uint64
+		Malformed     atomic.Uint64
+		NotForUs      atomic.Uint64 // requests for addresses we do not own
+		RepliesSent   atomic.Uint64
+		RequestsSent  atomic.Uint64
+		Resolved      atomic.Uint64
+		Failed        atomic.Uint64 // resolutions that got no answer
+		PendingDrops  atomic.Uint64 // packets dropped waiting for resolution
+		Conflicts     atomic.Uint64 // someone else claims one of our addresses
+		MartianSource atomic.Uint64
+	}
+	IP struct {
+		Received        atomic.Uint64
+		Delivered       atomic.Uint64 // to ICMP, IGMP or a transport
+		TooShort        atomic.Uint64
+		BadVersion      atomic.Uint64
+		BadHeaderLen    atomic.Uint64
+		BadTotalLen     atomic.Uint64
+		BadChecksum     atomic.Uint64
+		BadFragment     atomic.Uint64 // fragment reaching past 65535
+		MartianSource   atomic.Uint64
+		ZeroTTL         atomic.Uint64
+		NotForUs        atomic.Uint64 // not an address, broadcast or group of ours
+		UnknownProtocol atomic.Uint64
+		WithOptions     atomic.Uint64 // accepted; options are skipped
+		FragmentsIn     atomic.Uint64 // fragments handed to reassembly
+		Reassembled     atomic.Uint64
+		Sent            atomic.Uint64 // datagrams sent (before fragmentation)
+		FragmentsOut    atomic.Uint64
+		NoRoute         atomic.Uint64
+		Loopback        atomic.Uint64 // datagrams delivered to ourselves without the link
+	}
+	ICMP struct {
+		Received         atomic.Uint64
+		Malformed        atomic.Uint64
+		BadChecksum      atomic.Uint64
+		EchoRequests     atomic.Uint64
+		EchoReplies      atomic.Uint64 // sent
+		EchoIgnored      atomic.Uint64 // broadcast or multicast pings
+		ErrorsReceived   atomic.Uint64
+		ErrorsDelivered  atomic.Uint64 // to a socket
+		ErrorsSent       atomic.Uint64
+		ErrorsSuppressed atomic.Uint64 // not sent: about an error, a broadcast, a fragment…
+		RateLimited      atomic.Uint64
+	}
+	UDP struct {
+		Received       atomic.Uint64
+		Delivered      atomic.Uint64 // queued on a socket
+		Malformed      atomic.Uint64 // short, or a bad length field
+		ChecksumErrors atomic.Uint64
+		NoPort         atomic.Uint64
+		BufferErrors   atomic.Uint64 // receive buffer full
+		Sent           atomic.Uint64
+		SendErrors     atomic.Uint64
+	}
+}
+
+// Snapshot returns every counter by its dotted name ("UDP.NoPort").
+func (s *Stats) Snapshot() map[string]uint64 {
+	out := make(map[string]uint64)
+	v := reflect.ValueOf(s).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		group := v.Field(i)
+		gname := v.Type().Field(i).Name
+		for j := 0; j < group.NumField(); j++ {
+			c := group.Field(j).Addr().Interface().(*atomic.Uint64)
+			out[gname+"."+group.Type().Field(j).Name] = c.Load()
+		}
+	}
+	return out
+}

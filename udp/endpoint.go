@@ -1,0 +1,604 @@
+package udp
+
+import (
+	"errors"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/tapnet/tapnet/internal/buffer"
+	"github.com/tapnet/tapnet/ipv4"
+	"github.com/tapnet/tapnet/stack"
+)
+
+// State is an endpoint's life-cycle state.
+type State uint8
+
+const (
+	StateInitial   State = iota // created, no port yet
+	StateBound                  // has a local port
+	StateConnected              // has a remote address: sends go there, others are filtered out
+	StateClosed
+)
+
+// Receive-buffer accounting. Each queued datagram is charged its length
+// plus rcvOverhead, roughly the skb truesize Linux charges, so that the
+// same SO_RCVBUF holds about as many datagrams as on the kernel.
+const (
+	DefaultReceiveBuffer = 212992 // Linux's net.core.rmem_default
+	DefaultSendBuffer    = 212992
+	rcvOverhead          = 640
+	minReceiveBuffer     = 2304     // Linux's SOCK_MIN_RCVBUF
+	maxBuffer            = 64 << 20 // a userspace stack has no rmem_max; this bounds memory
+)
+
+// Errors an endpoint returns besides errno values; gonet maps them to the
+// errors package net uses.
+var (
+	ErrClosed  = errors.New("use of closed endpoint")
+	ErrTimeout = errors.New("i/o timeout")
+)
+
+type rcvItem struct {
+	buf      *buffer.Buffer
+	cost     int
+	src      netip.AddrPort
+	dst      netip.Addr
+	ttl, tos uint8
+	nic      stack.NICID
+}
+
+// Endpoint is a UDP socket's protocol state. Its methods are safe for
+// concurrent use.
+type Endpoint struct {
+	s *stack.Stack
+
+	mu        sync.RWMutex // guards state, id, route, options
+	state     State
+	id        stack.TransportID
+	bindAddr  bool // local address chosen by Bind (kept on disconnect)
+	bindPort  bool // local port chosen by Bind
+	reuse     bool
+	bindNIC   stack.NICID
+	route     stack.Route // cached while connected
+	wrShut    bool
+	opts      Options
+	sndBuffer int
+
+	rcvMu    sync.Mutex
+	rcvQ     []rcvItem // ring buffer
+	rcvHead  int
+	rcvLen   int
+	rcvUsed  int
+	rcvLimit int
+	rcvShut  bool
+	rcvDead  bool
+	rcvReady chan struct{} // a token while data (or an error) may be waiting
+
+	softErr atomic.Uint32 // pending errno for a connected socket
+	drops   atomic.Uint64
+	closed  chan struct{}
+
+	mcast memberships
+}
+
+// Options are per-socket IP options.
+type Options struct {
+	TTL            uint8 // unicast TTL; 0 means 64
+	TOS            uint8
+	MulticastTTL   uint8 // default 1
+	MulticastLoop  bool  // default true
+	MulticastNIC   stack.NICID
+	DontFragment   bool // IP_PMTUDISC_DO: oversize sends fail with EMSGSIZE
+	MulticastAll   bool // IP_MULTICAST_ALL, default true
+	ReceiveTTL     bool // kept for control messages
+	ReceiveDstAddr bool
+}
+
+// New returns an endpoint on s in the initial state.
+func New(s *stack.Stack) *Endpoint {
+	return &Endpoint{
+		s:         s,
+		rcvLimit:  DefaultReceiveBuffer,
+		sndBuffer: DefaultSendBuffer,
+		rcvReady:  make(chan struct{}, 1),
+		closed:    make(chan struct{}),
+		opts:      Options{MulticastTTL: 1, MulticastLoop: true, MulticastAll: true},
+	}
+}
+
+// Stack returns the endpoint's stack.
+func (e *Endpoint) Stack() *stack.Stack { return e.s }
+
+// State returns the current state.
+func (e *Endpoint) State() State {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.state
+}
+
+// SetReuseAddr allows the port to be shared with other endpoints that set
+// it (SO_REUSEADDR); it must be called before Bind.
+func (e *Endpoint) SetReuseAddr(v bool) {
+	e.mu.Lock()
+	e.reuse = v
+	e.mu.Unlock()
+}
+
+// Bind assigns the local address; port 0 picks an ephemeral port. The
+// address must be unspecified, one of the stack's addresses, a broadcast
+// address or a multicast group. Binding twice is EINVAL, as on Linux.
+func (e *Endpoint) Bind(addr netip.AddrPort) error {
+	a := addr.Addr()
+	if a.IsValid() {
+		a = a.Unmap()
+		if !a.Is4() {
+			return syscall.EAFNOSUPPORT
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch e.state {
+	case StateClosed:
+		return ErrClosed
+	case StateInitial:
+	default:
+		return syscall.EINVAL
+	}
+	id := stack.TransportID{LocalAddr: a, LocalPort: addr.Port()}
+	got, err := e.s.RegisterEndpoint(ProtocolNumber, id, e, e.reuse, e.bindNIC)
+	if err != nil {
+		return err
+	}
+	e.id = got
+	e.bindAddr = a.IsValid() && !a.IsUnspecified()
+	e.bindPort = addr.Port() != 0
+	e.state = StateBound
+	return nil
+}
+
+// bindEphemeralLocked binds an unbound endpoint to an ephemeral port on any
+// address (the kernel's autobind on first send or connect).
+func (e *Endpoint) bindEphemeralLocked() error {
+	got, err := e.s.RegisterEndpoint(ProtocolNumber, stack.TransportID{}, e, e.reuse, e.bindNIC)
+	if err != nil {
+		return err
+	}
+	e.id = got
+	e.state = StateBound
+	return nil
+}
+
+// Connect sets the remote address: sends without an address go there and
+// datagrams from anyone else are dropped. An invalid address disconnects,
+// like connect with AF_UNSPEC.
+func (e *Endpoint) Connect(raddr netip.AddrPort) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.state == StateClosed {
+		return ErrClosed
+	}
+	if !raddr.Addr().IsValid() {
+		e.disconnectLocked()
+		return nil
+	}
+	ra := raddr.Addr().Unmap()
+	if !ra.Is4() {
+		return syscall.EAFNOSUPPORT
+	}
+	if raddr.Port() == 0 {
+		return syscall.ECONNREFUSED // Linux's connect() to port 0 works, but no datagram can be sent; refuse early
+	}
+	nic := e.bindNIC
+	if ipv4.IsMulticast(ra) && e.opts.MulticastNIC != 0 {
+		nic = e.opts.MulticastNIC
+	}
+	r, err := e.s.FindRoute(nic, e.id.LocalAddr, ra)
+	if err != nil {
+		return err
+	}
+	if e.state == StateInitial {
+		if err := e.bindEphemeralLocked(); err != nil {
+			return err
+		}
+	}
+	old := e.id
+	id := old
+	if !id.LocalAddr.IsValid() {
+		id.LocalAddr = r.LocalAddr
+	}
+	id.RemoteAddr, id.RemotePort = ra, raddr.Port()
+	e.s.RebindEndpoint(ProtocolNumber, old, id, e)
+	e.id = id
+	e.route = r
+	e.state = StateConnected
+	e.softErr.Store(0)
+	return nil
+}
+
+func (e *Endpoint) disconnectLocked() {
+	if e.state != StateConnected {
+		return
+	}
+	old := e.id
+	id := old
+	id.RemoteAddr, id.RemotePort = netip.Addr{}, 0
+	if !e.bindAddr {
+		id.LocalAddr = netip.Addr{}
+	}
+	e.s.RebindEndpoint(ProtocolNumber, old, id, e)
+	e.id = id
+	e.route = stack.Route{}
+	e.state = StateBound
+}
+
+// LocalAddr returns the bound address (unspecified before a bind or
+// connect narrows it) and port (0 before binding).
+func (e *Endpoint) LocalAddr() netip.AddrPort {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	a := e.id.LocalAddr
+	if !a.IsValid() {
+		a = netip.IPv4Unspecified()
+	}
+	return netip.AddrPortFrom(a, e.id.LocalPort)
+}
+
+// RemoteAddr returns the connected peer, and false when not connected.
+func (e *Endpoint) RemoteAddr() (netip.AddrPort, bool) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.state != StateConnected {
+		return netip.AddrPort{}, false
+	}
+	return netip.AddrPortFrom(e.id.RemoteAddr, e.id.RemotePort), true
+}
+
+// Shutdown stops reading (queued datagrams are dropped and reads return 0),
+// writing (sends fail with EPIPE), or both. Like Linux, it requires a
+// connected socket (ENOTCONN otherwise).
+func (e *Endpoint) Shutdown(read, write bool) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.state == StateClosed {
+		return ErrClosed
+	}
+	if e.state != StateConnected {
+		return syscall.ENOTCONN
+	}
+	if write {
+		e.wrShut = true
+	}
+	if read {
+		e.rcvMu.Lock()
+		e.rcvShut = true
+		e.drainLocked()
+		e.rcvMu.Unlock()
+		e.signal()
+	}
+	return nil
+}
+
+// Close unbinds the endpoint, releases its queue and wakes every blocked
+// reader with ErrClosed. A second Close returns ErrClosed.
+func (e *Endpoint) Close() error {
+	e.mu.Lock()
+	if e.state == StateClosed {
+		e.mu.Unlock()
+		return ErrClosed
+	}
+	if e.state != StateInitial {
+		e.s.UnregisterEndpoint(ProtocolNumber, e.id, e)
+	}
+	e.state = StateClosed
+	e.mu.Unlock()
+	e.mcast.leaveAll(e.s)
+	e.rcvMu.Lock()
+	e.rcvDead = true
+	e.drainLocked()
+	e.rcvMu.Unlock()
+	close(e.closed)
+	return nil
+}
+
+// Closed is closed when the endpoint is.
+func (e *Endpoint) Closed() <-chan struct{} { return e.closed }
+
+// StackClosed implements stack.TransportEndpoint: the stack is gone, so the
+// endpoint closes.
+func (e *Endpoint) StackClosed() { e.Close() }
+
+func (e *Endpoint) drainLocked() {
+	for e.rcvLen > 0 {
+		it := &e.rcvQ[e.rcvHead]
+		it.buf.ReleaseChain()
+		*it = rcvItem{}
+		e.rcvHead = (e.rcvHead + 1) % len(e.rcvQ)
+		e.rcvLen--
+	}
+	e.rcvUsed = 0
+}
+
+// signal leaves a wake-up token for one blocked reader.
+func (e *Endpoint) signal() {
+	select {
+	case e.rcvReady <- struct{}{}:
+	default:
+	}
+}
+
+// Drops returns how many datagrams were dropped because the receive buffer
+// was full.
+func (e *Endpoint) Drops() uint64 { return e.drops.Load() }
+
+// SetReceiveBufferSize sets the receive buffer as SO_RCVBUF does: the
+// kernel doubles the value to leave room for bookkeeping, and so do we.
+func (e *Endpoint) SetReceiveBufferSize(n int) {
+	v := min(max(2*n, minReceiveBuffer), maxBuffer)
+	e.rcvMu.Lock()
+	e.rcvLimit = v
+	e.rcvMu.Unlock()
+}
+
+// ReceiveBufferSize returns the effective receive buffer size.
+func (e *Endpoint) ReceiveBufferSize() int {
+	e.rcvMu.Lock()
+	defer e.rcvMu.Unlock()
+	return e.rcvLimit
+}
+
+// SetSendBufferSize records SO_SNDBUF. Sends are written to the link
+// directly and block while its queue is full, so this limit only caps
+// nothing further; it is kept for getters.
+func (e *Endpoint) SetSendBufferSize(n int) {
+	e.mu.Lock()
+	e.sndBuffer = min(max(2*n, 4608), maxBuffer)
+	e.mu.Unlock()
+}
+
+// SendBufferSize returns the recorded SO_SNDBUF.
+func (e *Endpoint) SendBufferSize() int {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.sndBuffer
+}
+
+// HandlePacket implements stack.TransportEndpoint: it queues a datagram or
+// drops it when the receive buffer is full.
+func (e *Endpoint) HandlePacket(p stack.Packet) {
+	cost := p.Buf.ChainLen() + rcvOverhead
+	st := &e.s.Stats().UDP
+	e.rcvMu.Lock()
+	if e.rcvDead || e.rcvShut {
+		e.rcvMu.Unlock()
+		p.Buf.ReleaseChain()
+		return
+	}
+	if e.rcvUsed > e.rcvLimit {
+		e.rcvMu.Unlock()
+		e.drops.Add(1)
+		st.BufferErrors.Add(1)
+		p.Buf.ReleaseChain()
+		return
+	}
+	if e.rcvLen == len(e.rcvQ) {
+		e.growLocked()
+	}
+	e.rcvQ[(e.rcvHead+e.rcvLen)%len(e.rcvQ)] = rcvItem{buf: p.Buf, cost: cost, src: p.Src, dst: p.Dst.Addr(), ttl: p.TTL, tos: p.TOS, nic: p.NIC}
+	e.rcvLen++
+	e.rcvUsed += cost
+	e.rcvMu.Unlock()
+	st.Delivered.Add(1)
+	e.signal()
+}
+
+func (e *Endpoint) growLocked() {
+	n := max(16, 2*len(e.rcvQ))
+	q := make([]rcvItem, n)
+	for i := 0; i < e.rcvLen; i++ {
+		q[i] = e.rcvQ[(e.rcvHead+i)%len(e.rcvQ)]
+	}
+	e.rcvQ, e.rcvHead = q, 0
+}
+
+// HandleError implements stack.TransportEndpoint. Like Linux without
+// IP_RECVERR, only hard errors on a connected socket are kept, to be
+// reported once by the next read or write.
+func (e *Endpoint) HandleError(ce stack.ControlError) {
+	if !ce.Hard {
+		return
+	}
+	e.mu.RLock()
+	connected := e.state == StateConnected && ce.Remote == netip.AddrPortFrom(e.id.RemoteAddr, e.id.RemotePort)
+	e.mu.RUnlock()
+	if !connected {
+		return
+	}
+	e.softErr.Store(uint32(ce.Errno))
+	e.signal()
+}
+
+// takeError returns and clears a pending socket error.
+func (e *Endpoint) takeError() error {
+	if e.softErr.Load() == 0 {
+		return nil
+	}
+	if v := e.softErr.Swap(0); v != 0 {
+		return syscall.Errno(v)
+	}
+	return nil
+}
+
+// ReadInfo describes a datagram returned by Read.
+type ReadInfo struct {
+	N         int // bytes copied
+	Len       int // datagram length; N < Len means truncated
+	Src       netip.AddrPort
+	Dst       netip.Addr
+	TTL, TOS  uint8
+	NIC       stack.NICID
+	Truncated bool
+}
+
+// Read copies the next datagram into dst, blocking until one arrives, an
+// error is pending, cancel is closed (ErrTimeout) or the endpoint closes
+// (ErrClosed). A datagram longer than dst is truncated and the rest lost;
+// with peek it stays queued. After a read shutdown it returns 0 at once.
+func (e *Endpoint) Read(dst []byte, peek bool, cancel <-chan struct{}) (ReadInfo, error) {
+	for {
+		if err := e.takeError(); err != nil {
+			return ReadInfo{}, err
+		}
+		e.rcvMu.Lock()
+		if e.rcvLen > 0 {
+			it := e.rcvQ[e.rcvHead]
+			if peek {
+				info := it.info(dst)
+				e.rcvMu.Unlock()
+				return info, nil
+			}
+			e.rcvQ[e.rcvHead] = rcvItem{}
+			e.rcvHead = (e.rcvHead + 1) % len(e.rcvQ)
+			e.rcvLen--
+			e.rcvUsed -= it.cost
+			more := e.rcvLen > 0
+			e.rcvMu.Unlock()
+			if more {
+				e.signal() // pass the token on to another waiting reader
+			}
+			info := it.info(dst)
+			it.buf.ReleaseChain()
+			return info, nil
+		}
+		dead, shut := e.rcvDead, e.rcvShut
+		e.rcvMu.Unlock()
+		if dead {
+			return ReadInfo{}, ErrClosed
+		}
+		if shut {
+			return ReadInfo{}, nil
+		}
+		select {
+		case <-e.rcvReady:
+		case <-cancel:
+			return ReadInfo{}, ErrTimeout
+		case <-e.closed:
+			return ReadInfo{}, ErrClosed
+		}
+	}
+}
+
+func (it *rcvItem) info(dst []byte) ReadInfo {
+	n := it.buf.CopyChain(dst)
+	l := it.buf.ChainLen()
+	return ReadInfo{N: n, Len: l, Src: it.src, Dst: it.dst, TTL: it.ttl, TOS: it.tos, NIC: it.nic, Truncated: n < l}
+}
+
+// WriteOptions override socket options for one datagram (IP_PKTINFO-style
+// control messages).
+type WriteOptions struct {
+	Src netip.Addr // source address; must be ours
+	NIC stack.NICID
+	TTL int // -1 or 0: the socket's
+}
+
+// Write sends p to to, or to the connected peer when to is invalid. An
+// unbound endpoint is bound to an ephemeral port first. It blocks while the
+// link's transmit queue is full.
+func (e *Endpoint) Write(p []byte, to netip.AddrPort, wo *WriteOptions) (int, error) {
+	if len(p) > MaxPayload {
+		return 0, syscall.EMSGSIZE
+	}
+	e.mu.RLock()
+	if e.state == StateInitial {
+		e.mu.RUnlock()
+		e.mu.Lock()
+		if e.state == StateInitial {
+			if err := e.bindEphemeralLocked(); err != nil {
+				e.mu.Unlock()
+				return 0, err
+			}
+		}
+		e.mu.Unlock()
+		e.mu.RLock()
+	}
+	if e.state == StateClosed {
+		e.mu.RUnlock()
+		return 0, ErrClosed
+	}
+	if e.wrShut {
+		e.mu.RUnlock()
+		return 0, syscall.EPIPE
+	}
+	connected := e.state == StateConnected
+	if connected {
+		if err := e.takeError(); err != nil {
+			e.mu.RUnlock()
+			return 0, err
+		}
+	}
+	var r stack.Route
+	var err error
+	local, lport := e.id.LocalAddr, e.id.LocalPort
+	opts := e.opts
+	switch {
+	case to.Addr().IsValid():
+		ra := to.Addr().Unmap()
+		if !ra.Is4() {
+			e.mu.RUnlock()
+			return 0, syscall.EAFNOSUPPORT
+		}
+		if to.Port() == 0 {
+			e.mu.RUnlock()
+			return 0, syscall.EINVAL
+		}
+		to = netip.AddrPortFrom(ra, to.Port())
+		nic := e.bindNIC
+		if ipv4.IsMulticast(ra) && opts.MulticastNIC != 0 {
+			nic = opts.MulticastNIC
+		}
+		src := local
+		if wo != nil {
+			if wo.NIC != 0 {
+				nic = wo.NIC
+			}
+			if wo.Src.IsValid() && !wo.Src.IsUnspecified() {
+				src = wo.Src
+			}
+		}
+		e.mu.RUnlock()
+		r, err = e.s.FindRoute(nic, src, ra)
+		if err != nil {
+			return 0, err
+		}
+	case connected:
+		r = e.route
+		to = netip.AddrPortFrom(e.id.RemoteAddr, e.id.RemotePort)
+		e.mu.RUnlock()
+	default:
+		e.mu.RUnlock()
+		return 0, syscall.EDESTADDRREQ
+	}
+	if opts.DontFragment && HeaderLen+len(p) > r.MaxPayload() {
+		return 0, syscall.EMSGSIZE
+	}
+	b := buffer.Get(HeaderLen + len(p))
+	b.SetLen(HeaderLen + len(p))
+	pkt := b.Bytes()
+	copy(pkt[HeaderLen:], p)
+	PutHeader(pkt, lport, to.Port(), r.LocalAddr, r.RemoteAddr)
+	wopt := stack.WriteOptions{TTL: opts.TTL, TOS: opts.TOS, DF: opts.DontFragment}
+	if r.Multicast {
+		wopt.TTL, wopt.Loop = opts.MulticastTTL, opts.MulticastLoop
+	}
+	if wo != nil && wo.TTL > 0 {
+		wopt.TTL = uint8(wo.TTL)
+	}
+	if err := e.s.WritePacket(&r, ProtocolNumber, b, wopt); err != nil {
+		e.s.Stats().UDP.SendErrors.Add(1)
+		return 0, err
+	}
+	e.s.Stats().UDP.Sent.Add(1)
+	return len(p), nil
+}

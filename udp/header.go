@@ -1,0 +1,84 @@
+package udp
+
+import (
+	"encoding/binary"
+	"errors"
+	"net/netip"
+
+	"github.com/tapnet/tapnet/internal/checksum"
+)
+
+// HeaderLen is the UDP header length.
+const HeaderLen = 8
+
+// ProtocolNumber is UDP's IP protocol number.
+const ProtocolNumber = 17
+
+// MaxPayload is the largest UDP payload an IPv4 datagram can carry.
+const MaxPayload = 65535 - 20 - HeaderLen
+
+// Errors returned by ParseHeader, one per drop reason.
+var (
+	ErrTooShort = errors.New("udp: datagram shorter than its header")
+	ErrLength   = errors.New("udp: length field disagrees with the IP payload")
+	ErrChecksum = errors.New("udp: bad checksum")
+)
+
+// Header is a view of a UDP header.
+type Header []byte
+
+// SrcPort returns the source port.
+func (h Header) SrcPort() uint16 { return binary.BigEndian.Uint16(h[0:2]) }
+
+// DstPort returns the destination port.
+func (h Header) DstPort() uint16 { return binary.BigEndian.Uint16(h[2:4]) }
+
+// Length returns the length field (header plus payload).
+func (h Header) Length() int { return int(binary.BigEndian.Uint16(h[4:6])) }
+
+// Checksum returns the checksum field; zero means none was computed.
+func (h Header) Checksum() uint16 { return binary.BigEndian.Uint16(h[6:8]) }
+
+// ParseHeader validates a UDP datagram that is the whole IP payload b
+// (possibly spread over further parts: total is the IP payload length and
+// rest the accumulator of the bytes after b, for reassembled datagrams).
+// The length field must not exceed the IP payload (a shorter one trims it,
+// as Linux does), and a non-zero checksum must verify.
+func ParseHeader(b []byte, total int, rest uint64, src, dst netip.Addr) (Header, error) {
+	if len(b) < HeaderLen || total < HeaderLen {
+		return nil, ErrTooShort
+	}
+	h := Header(b[:HeaderLen])
+	l := h.Length()
+	if l < HeaderLen || l > total {
+		return nil, ErrLength
+	}
+	if h.Checksum() != 0 {
+		sum := checksum.PseudoHeader(src.As4(), dst.As4(), ProtocolNumber, l)
+		if l <= len(b) {
+			sum = checksum.Sum(b[:l], sum)
+		} else {
+			sum = checksum.Sum(b, sum) + rest
+		}
+		if checksum.Fold(sum) != 0xffff {
+			return nil, ErrChecksum
+		}
+	}
+	return h, nil
+}
+
+// PutHeader writes a header into b[:8] for a datagram whose payload follows
+// it in b, and computes the checksum over the pseudo-header and b. A
+// computed checksum of zero is sent as 0xffff (RFC 768).
+func PutHeader(b []byte, srcPort, dstPort uint16, src, dst netip.Addr) {
+	binary.BigEndian.PutUint16(b[0:2], srcPort)
+	binary.BigEndian.PutUint16(b[2:4], dstPort)
+	binary.BigEndian.PutUint16(b[4:6], uint16(len(b)))
+	b[6], b[7] = 0, 0
+	sum := checksum.PseudoHeader(src.As4(), dst.As4(), ProtocolNumber, len(b))
+	c := ^checksum.Fold(checksum.Sum(b, sum))
+	if c == 0 {
+		c = 0xffff
+	}
+	binary.BigEndian.PutUint16(b[6:8], c)
+}
