@@ -373,4 +373,3 @@ func (c *UDPConn) SetWriteBuffer(bytes int) error {
 	c.ep.SetSendBufferSize(bytes)
 	return nil
 }
-

@@ -133,4 +133,3 @@ func (s *Stack) resolveAndWrite(r *Route, b *buffer.Buffer, block bool) error {
 	s.stats.Link.TxFrames.Add(1)
 	return nil
 }
-
