@@ -124,7 +124,7 @@ func (c *UDPConn) ReadFromUDP(b []byte) (int, *net.UDPAddr, error) {
 	if err != nil {
 		return 0, nil, c.readErr(err, "recvfrom")
 	}
-	return info.N, net.UDPAddrFromAddrPort(info.Src), nil
+	return info.N, newUDPAddr(info.Src), nil
 }
 
 // ReadFrom implements net.PacketConn.
@@ -133,7 +133,19 @@ func (c *UDPConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	if err != nil {
 		return 0, nil, c.readErr(err, "recvfrom")
 	}
-	return info.N, net.UDPAddrFromAddrPort(info.Src), nil
+	return info.N, newUDPAddr(info.Src), nil
+}
+
+// newUDPAddr builds a *net.UDPAddr with one allocation: the address and
+// the bytes its IP slice points to live in one object.
+func newUDPAddr(ap netip.AddrPort) *net.UDPAddr {
+	x := new(struct {
+		a  net.UDPAddr
+		ip [4]byte
+	})
+	x.ip = ap.Addr().As4()
+	x.a.IP, x.a.Port = x.ip[:], int(ap.Port())
+	return &x.a
 }
 
 // ReadMsgUDPAddrPort reads a datagram; flags carry MSG_TRUNC when it was

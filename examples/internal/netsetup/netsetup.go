@@ -1,0 +1,120 @@
+// Package netsetup holds what every example shares: the -tap, -addr, -gw,
+// -mac and -pcap flags and the code that turns them into a running tapnet
+// stack on a TAP device, or on an in-memory pipe for runs without root.
+package netsetup
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+
+	"github.com/tapnet/tapnet/stack"
+	"github.com/tapnet/tapnet/tap"
+)
+
+// Flags are the link settings of an example.
+type Flags struct {
+	Tap  string
+	Addr string
+	GW   string
+	MAC  string
+	Pcap string
+}
+
+// Register adds the shared flags to fs with the given default address.
+func Register(fs *flag.FlagSet, defaultAddr string) *Flags {
+	f := &Flags{}
+	fs.StringVar(&f.Tap, "tap", "tap0", "TAP device to attach to (created if missing; needs root)")
+	fs.StringVar(&f.Addr, "addr", defaultAddr, "tapnet's IPv4 address with prefix length")
+	fs.StringVar(&f.GW, "gw", "", "default gateway (optional)")
+	fs.StringVar(&f.MAC, "mac", "", "tapnet's MAC address (default: random, locally administered)")
+	fs.StringVar(&f.Pcap, "pcap", "", "write every frame of the link to this pcap file")
+	return f
+}
+
+// Net is a running stack with its link resources.
+type Net struct {
+	Stack   *stack.Stack
+	NIC     *stack.NIC
+	Addr    netip.Prefix
+	closers []io.Closer
+}
+
+// Close shuts the stack and flushes the capture file.
+func (n *Net) Close() error {
+	err := n.Stack.Close()
+	for i := len(n.closers) - 1; i >= 0; i-- {
+		err = errors.Join(err, n.closers[i].Close())
+	}
+	return err
+}
+
+// OpenTAP attaches a stack to the TAP device named by the flags.
+func (f *Flags) OpenTAP() (*Net, error) {
+	var opts tap.Options
+	if f.MAC != "" {
+		hw, err := net.ParseMAC(f.MAC)
+		if err != nil {
+			return nil, fmt.Errorf("-mac: %w", err)
+		}
+		m, ok := tap.MACFrom(hw)
+		if !ok {
+			return nil, fmt.Errorf("-mac: %q is not a 6-byte Ethernet address", f.MAC)
+		}
+		opts.MAC = m
+	}
+	dev, err := tap.Open(f.Tap, opts)
+	if err != nil {
+		return nil, fmt.Errorf("open TAP %q: %w", f.Tap, err)
+	}
+	return f.attach(dev)
+}
+
+// Attach builds a stack on an existing link (one end of a tap.Pipe) with the
+// flags' address, gateway and capture file.
+func (f *Flags) Attach(l tap.Link) (*Net, error) { return f.attach(l) }
+
+func (f *Flags) attach(l tap.Link) (*Net, error) {
+	p, err := netip.ParsePrefix(f.Addr)
+	if err != nil {
+		l.Close()
+		return nil, fmt.Errorf("-addr: %w", err)
+	}
+	n := &Net{Addr: p}
+	if f.Pcap != "" {
+		file, err := os.Create(f.Pcap)
+		if err != nil {
+			l.Close()
+			return nil, err
+		}
+		n.closers = append(n.closers, file)
+		c, err := tap.Capture(l, file)
+		if err != nil {
+			l.Close()
+			file.Close()
+			return nil, err
+		}
+		l = c
+	}
+	n.Stack = stack.New(stack.Options{})
+	n.NIC, err = n.Stack.AddNIC(l, stack.NICOptions{Addresses: []netip.Prefix{p}})
+	if err != nil {
+		n.Close()
+		return nil, err
+	}
+	if f.GW != "" {
+		gw, err := netip.ParseAddr(f.GW)
+		if err == nil {
+			err = n.Stack.SetDefaultGateway(n.NIC.ID(), gw)
+		}
+		if err != nil {
+			n.Close()
+			return nil, fmt.Errorf("-gw: %w", err)
+		}
+	}
+	return n, nil
+}

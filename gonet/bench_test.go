@@ -1,0 +1,120 @@
+package gonet
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+
+	"github.com/tapnet/tapnet/tap"
+)
+
+// benchPair returns a server conn on one stack and a client conn on the
+// other, already past ARP resolution.
+func benchPair(b *testing.B) (srv, cl *UDPConn, srvAddr netip.AddrPort) {
+	sa, sb := pair(b, tap.PipeOptions{})
+	srv, err := ListenUDP(sa, "udp", &net.UDPAddr{Port: 7})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cl, err = ListenUDP(sb, "udp", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { srv.Close(); cl.Close() })
+	srvAddr = netip.MustParseAddrPort("192.0.2.2:7")
+	// Warm up ARP in both directions.
+	buf := make([]byte, 64)
+	cl.WriteToUDPAddrPort(buf, srvAddr)
+	_, from, _ := srv.ReadFromUDPAddrPort(buf)
+	srv.WriteToUDPAddrPort(buf, from)
+	cl.ReadFromUDPAddrPort(buf)
+	return srv, cl, srvAddr
+}
+
+// BenchmarkEchoAddrPort measures one round trip through both stacks with
+// the allocation-free AddrPort methods.
+func BenchmarkEchoAddrPort(b *testing.B) {
+	for _, size := range []int{64, 1400} {
+		b.Run(sizeName(size), func(b *testing.B) {
+			srv, cl, addr := benchPair(b)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				buf := make([]byte, 2048)
+				for {
+					n, from, err := srv.ReadFromUDPAddrPort(buf)
+					if err != nil {
+						return
+					}
+					srv.WriteToUDPAddrPort(buf[:n], from)
+				}
+			}()
+			msg := make([]byte, size)
+			buf := make([]byte, 2048)
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := cl.WriteToUDPAddrPort(msg, addr); err != nil {
+					b.Fatal(err)
+				}
+				if _, _, err := cl.ReadFromUDPAddrPort(buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			srv.Close()
+			<-done
+		})
+	}
+}
+
+// BenchmarkReadWrite measures a dialed conn's Read and Write.
+func BenchmarkReadWrite(b *testing.B) {
+	sa, sb := pair(b, tap.PipeOptions{})
+	srv, err := DialUDP(sa, "udp", &net.UDPAddr{Port: 7}, &net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 9})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cl, err := DialUDP(sb, "udp", &net.UDPAddr{Port: 9}, &net.UDPAddr{IP: net.IPv4(192, 0, 2, 2), Port: 7})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close()
+	defer cl.Close()
+	msg, buf := make([]byte, 64), make([]byte, 2048)
+	cl.Write(msg)
+	srv.Read(buf)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := cl.Write(msg); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := srv.Read(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkReadFrom shows the one allocation ReadFrom keeps: the returned
+// *net.UDPAddr.
+func BenchmarkReadFrom(b *testing.B) {
+	srv, cl, addr := benchPair(b)
+	msg, buf := make([]byte, 64), make([]byte, 2048)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		cl.WriteToUDPAddrPort(msg, addr)
+		if _, _, err := srv.ReadFrom(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func sizeName(n int) string {
+	if n >= 1000 {
+		return "1400B"
+	}
+	return "64B"
+}
