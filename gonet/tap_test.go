@@ -1,0 +1,163 @@
+package gonet_test
+
+import (
+	"bytes"
+	"errors"
+	"math/rand"
+	"net"
+	"net/netip"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tapnet/tapnet/gonet"
+	"github.com/tapnet/tapnet/internal/netns"
+	"github.com/tapnet/tapnet/stack"
+	"github.com/tapnet/tapnet/tap"
+)
+
+// tapStack puts a tapnet stack at 192.0.2.2/24 on a TAP whose kernel side,
+// 192.0.2.1/24, lives in a fresh network namespace.
+func tapStack(t *testing.T) (*netns.NS, *stack.Stack) {
+	netns.RequireRoot(t)
+	ns := netns.New(t)
+	dev := netns.NewTAP(t, ns, "192.0.2.1/24", tap.Options{})
+	s := stack.New(stack.Options{})
+	t.Cleanup(func() { s.Close() })
+	if _, err := s.AddNIC(dev, stack.NICOptions{Addresses: []netip.Prefix{netip.MustParsePrefix("192.0.2.2/24")}}); err != nil {
+		t.Fatal(err)
+	}
+	return ns, s
+}
+
+// kernelDial opens a kernel UDP socket inside ns connected to raddr.
+func kernelDial(t *testing.T, ns *netns.NS, raddr string) *net.UDPConn {
+	var c *net.UDPConn
+	err := ns.Do(func() (err error) {
+		c, err = net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.MustParseAddrPort(raddr)))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func serveEcho(t *testing.T, s *stack.Stack, port int) {
+	srv, err := gonet.ListenUDP(s, "udp", &net.UDPAddr{Port: port})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.SetReadBuffer(1 << 20)
+	t.Cleanup(func() { srv.Close() })
+	go func() {
+		buf := make([]byte, 65536)
+		for {
+			n, from, err := srv.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			srv.WriteToUDPAddrPort(buf[:n], from)
+		}
+	}()
+}
+
+func TestTAPKernelClientEcho(t *testing.T) {
+	ns, s := tapStack(t)
+	serveEcho(t, s, 7)
+	c := kernelDial(t, ns, "192.0.2.2:7")
+	r := rand.New(rand.NewSource(1))
+	// Small datagrams, then ones the kernel fragments at MTU 1500 and
+	// tapnet must reassemble (and fragment again for the reply).
+	for _, size := range []int{1, 64, 1472, 8000, 65507} {
+		msg := make([]byte, size)
+		r.Read(msg)
+		if _, err := c.Write(msg); err != nil {
+			t.Fatalf("write %d: %v", size, err)
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		got := make([]byte, 70000)
+		n, err := c.Read(got)
+		if err != nil {
+			t.Fatalf("read %d: %v", size, err)
+		}
+		if !bytes.Equal(got[:n], msg) {
+			t.Fatalf("size %d: echo differs (%d bytes back)", size, n)
+		}
+	}
+	if s.Stats().IP.Reassembled.Load() < 2 {
+		t.Fatalf("reassembled %d datagrams, want at least 2", s.Stats().IP.Reassembled.Load())
+	}
+}
+
+func TestTAPPing(t *testing.T) {
+	ns, s := tapStack(t)
+	out := ns.Exec(t, "ping", "-c", "3", "-i", "0.2", "-W", "2", "192.0.2.2")
+	if !strings.Contains(out, "3 received") {
+		t.Fatalf("ping output:\n%s", out)
+	}
+	if got := s.Stats().ICMP.EchoReplies.Load(); got != 3 {
+		t.Fatalf("echo replies sent: %d, want 3", got)
+	}
+}
+
+func TestTAPKernelSeesPortUnreachable(t *testing.T) {
+	ns, s := tapStack(t)
+	c := kernelDial(t, ns, "192.0.2.2:9")
+	c.Write([]byte("anyone?"))
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err := c.Read(make([]byte, 16))
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("kernel read: %v, want ECONNREFUSED", err)
+	}
+	if s.Stats().UDP.NoPort.Load() != 1 || s.Stats().ICMP.ErrorsSent.Load() != 1 {
+		t.Fatalf("stats: %v", s.Stats().Snapshot())
+	}
+}
+
+func TestTAPTapnetToKernel(t *testing.T) {
+	ns, s := tapStack(t)
+	var k *net.UDPConn
+	if err := ns.Do(func() (err error) {
+		k, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 5300})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	c, err := gonet.DialUDP(s, "udp", nil, &net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 5300})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// The first write waits in the ARP queue until the kernel answers.
+	if _, err := c.Write([]byte("hello kernel")); err != nil {
+		t.Fatal(err)
+	}
+	k.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 64)
+	n, from, err := k.ReadFromUDPAddrPort(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(buf[:n]) != "hello kernel" || from.Addr() != netip.MustParseAddr("192.0.2.2") {
+		t.Fatalf("kernel got %q from %v", buf[:n], from)
+	}
+	if _, err := k.WriteToUDPAddrPort([]byte("hello tapnet"), from); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err = c.Read(buf)
+	if err != nil || string(buf[:n]) != "hello tapnet" {
+		t.Fatalf("tapnet read %q, %v", buf[:n], err)
+	}
+	// And the kernel closing its socket shows up as ECONNREFUSED here.
+	k.Close()
+	c.Write([]byte("still there?"))
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(buf); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("read after kernel close: %v, want ECONNREFUSED", err)
+	}
+}

@@ -1,0 +1,86 @@
+package tap_test
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tapnet/tapnet/internal/netns"
+	"github.com/tapnet/tapnet/tap"
+)
+
+// BenchmarkTAPWrite measures the stack→kernel path: frames addressed to a
+// MAC that is not the kernel's, which the kernel drops on arrival.
+func BenchmarkTAPWrite(b *testing.B) {
+	ns := netns.New(b)
+	d := netns.NewTAP(b, ns, "192.0.2.1/24", tap.Options{})
+	other := tap.MAC{2, 0, 0, 0, 0, 0x99}
+	from, to := netip.AddrPortFrom(stackIP, 9), netip.AddrPortFrom(kernelIP, 9)
+	payload := make([]byte, 64)
+	b.ReportAllocs()
+	b.SetBytes(int64(tap.EthernetHeaderLen + 28 + len(payload)))
+	for b.Loop() {
+		if err := d.WritePacket(udpFrame(other, d.LinkAddress(), from, to, payload)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkTAPRead measures the kernel→stack path: a kernel UDP socket in
+// the namespace sends to the stack's address, one datagram at a time.
+func BenchmarkTAPRead(b *testing.B) {
+	ns := netns.New(b)
+	d := netns.NewTAP(b, ns, "192.0.2.1/24", tap.Options{})
+	ns.IP(b, "neigh", "replace", stackIP.String(), "lladdr", d.LinkAddress().String(), "dev", d.Name())
+	var fd int
+	err := ns.Do(func() (err error) {
+		if fd, err = unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0); err != nil {
+			return err
+		}
+		return unix.Connect(fd, &unix.SockaddrInet4{Addr: stackIP.As4(), Port: 9})
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer unix.Close(fd)
+	s := newSink()
+	d.Attach(s.deliver)
+	payload := make([]byte, 64)
+	timer := time.NewTimer(time.Hour)
+	b.ReportAllocs()
+	b.SetBytes(int64(tap.EthernetHeaderLen + 28 + len(payload)))
+	var want int64
+	for b.Loop() {
+		if _, err := unix.Write(fd, payload); err != nil {
+			b.Fatal(err)
+		}
+		want++
+		timer.Reset(5 * time.Second)
+		for s.n.Load() < want {
+			select {
+			case <-s.done:
+			case <-timer.C:
+				b.Fatalf("frame %d not delivered within 5s", want)
+			}
+		}
+	}
+	timer.Stop()
+}
+
+func TestTAPZeroAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under -race")
+	}
+	for _, bench := range []func(*testing.B){BenchmarkTAPWrite, BenchmarkTAPRead} {
+		netns.RequireRoot(t)
+		r := testing.Benchmark(bench)
+		if r.N == 0 {
+			t.Fatal("benchmark failed")
+		}
+		if a := r.AllocsPerOp(); a != 0 {
+			t.Errorf("%d allocs/op, want 0", a)
+		}
+	}
+}

@@ -1,0 +1,32 @@
+package tap
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"syscall"
+)
+
+// Errors shared by the links. They are preallocated so that failing writes
+// on a closed link do not allocate; match them with errors.Is.
+var (
+	// errClosed is returned by writes on a closed link.
+	errClosed = fmt.Errorf("tap: link closed: %w", net.ErrClosed)
+	// errPeerClosed is a pipe end's Err once the other end closed.
+	errPeerClosed = fmt.Errorf("tap: pipe peer closed: %w", net.ErrClosed)
+	// errHubClosed is a hub port's Err once the hub closed.
+	errHubClosed = fmt.Errorf("tap: hub closed: %w", net.ErrClosed)
+	// errFrameSize is returned for frames shorter than an Ethernet header or
+	// longer than the MTU plus header, like a kernel socket's EMSGSIZE.
+	errFrameSize = fmt.Errorf("tap: frame size out of range: %w", syscall.EMSGSIZE)
+)
+
+// errQueueFull reports a frame TryWritePacket dropped.
+var errQueueFull = errors.New("tap: queue full")
+
+var errAttachTwice = errors.New("tap: Attach called twice")
+
+// checkFrame reports whether a frame of n bytes fits a link with the given MTU.
+func checkFrame(n, mtu int) bool {
+	return n >= EthernetHeaderLen && n <= mtu+EthernetHeaderLen
+}

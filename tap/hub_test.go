@@ -1,0 +1,155 @@
+package tap_test
+
+import (
+	"errors"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/tapnet/tapnet/tap"
+)
+
+type hubPort struct {
+	*tap.HubPort
+	r *rx
+}
+
+func newHub(t *testing.T, n int) (*tap.Hub, []hubPort) {
+	h := tap.NewHub()
+	t.Cleanup(func() { h.Close() })
+	var ps []hubPort
+	for range n {
+		p := hubPort{h.Port(tap.HubPortOptions{}), newRx(16)}
+		p.Attach(p.r.deliver)
+		ps = append(ps, p)
+	}
+	return h, ps
+}
+
+// expect checks which ports receive frame seq: want[i] tells for port i.
+func expect(t *testing.T, ps []hubPort, seq uint32, want ...bool) {
+	t.Helper()
+	for i, p := range ps {
+		if want[i] {
+			f := p.r.next(t)
+			if seqOf(f) != seq {
+				t.Errorf("port %d got seq %d, want %d", i, seqOf(f), seq)
+			}
+			f.Release()
+		}
+	}
+	for i, p := range ps {
+		if !want[i] {
+			p.r.none(t, 20*time.Millisecond)
+		}
+	}
+}
+
+func TestHubLearningAndFlooding(t *testing.T) {
+	_, ps := newHub(t, 3)
+	a, b, c := ps[0], ps[1], ps[2]
+
+	// Broadcast floods to every other port, as separate copies.
+	f := frame(tap.BroadcastMAC, a.LinkAddress(), 1, 64)
+	if err := a.WritePacket(f); err != nil {
+		t.Fatal(err)
+	}
+	fb, fc := b.r.next(t), c.r.next(t)
+	if fb == fc {
+		t.Error("flooded frames share a buffer; receivers may modify theirs")
+	}
+	fb.Release()
+	fc.Release()
+	a.r.none(t, 20*time.Millisecond)
+
+	// Unknown unicast floods; b has not sent yet.
+	a.WritePacket(frame(b.LinkAddress(), a.LinkAddress(), 2, 64))
+	expect(t, ps, 2, false, true, true)
+
+	// Once b has spoken (a was learned from the broadcast), unicast
+	// goes to one port only, both ways.
+	b.WritePacket(frame(a.LinkAddress(), b.LinkAddress(), 3, 64))
+	expect(t, ps, 3, true, false, false)
+	a.WritePacket(frame(b.LinkAddress(), a.LinkAddress(), 4, 64))
+	expect(t, ps, 4, false, true, false)
+
+	// Multicast floods even though it cannot be learned.
+	group := tap.MulticastMAC([4]byte{239, 1, 2, 3})
+	c.WritePacket(frame(group, c.LinkAddress(), 5, 64))
+	expect(t, ps, 5, true, true, false)
+
+	if s := c.Stats(); s.TxFrames != 1 || s.RxFrames != 2 {
+		t.Errorf("port c stats %+v", s)
+	}
+}
+
+func TestHubMACMoves(t *testing.T) {
+	_, ps := newHub(t, 3)
+	a, b, c := ps[0], ps[1], ps[2]
+	m := tap.MAC{2, 0, 0, 0, 0, 9}
+	b.WritePacket(frame(tap.BroadcastMAC, m, 1, 64)) // m learned on b
+	expect(t, ps, 1, true, false, true)
+	c.WritePacket(frame(tap.BroadcastMAC, m, 2, 64)) // m moved to c
+	expect(t, ps, 2, true, true, false)
+	a.WritePacket(frame(m, a.LinkAddress(), 3, 64))
+	expect(t, ps, 3, false, false, true)
+}
+
+func TestHubPortClose(t *testing.T) {
+	_, ps := newHub(t, 3)
+	a, b, c := ps[0], ps[1], ps[2]
+	b.WritePacket(frame(tap.BroadcastMAC, b.LinkAddress(), 1, 64))
+	expect(t, ps, 1, true, false, true)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.WritePacket(frame(tap.BroadcastMAC, b.LinkAddress(), 0, 64)); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("write on closed port: %v", err)
+	}
+	if b.Err() != nil {
+		t.Errorf("closed port's Err = %v", b.Err())
+	}
+	// b's address is forgotten: frames for it flood to who is left.
+	a.WritePacket(frame(b.LinkAddress(), a.LinkAddress(), 2, 64))
+	if f := c.r.next(t); seqOf(f) != 2 {
+		t.Errorf("c got %d", seqOf(f))
+	}
+}
+
+func TestHubTryWriteAndClose(t *testing.T) {
+	h := tap.NewHub()
+	a := h.Port(tap.HubPortOptions{})
+	b := h.Port(tap.HubPortOptions{QueueLen: 1}) // never attached
+	if !a.TryWritePacket(frame(b.LinkAddress(), a.LinkAddress(), 1, 64)) {
+		t.Fatal("first TryWritePacket dropped")
+	}
+	if a.TryWritePacket(frame(b.LinkAddress(), a.LinkAddress(), 2, 64)) {
+		t.Error("TryWritePacket to a full port succeeded")
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.WritePacket(frame(b.LinkAddress(), a.LinkAddress(), 3, 64)) }()
+	select {
+	case err := <-done:
+		t.Fatalf("write to a full port returned %v; want it blocked", err)
+	case <-time.After(30 * time.Millisecond):
+	}
+	r := newRx(1)
+	a.Attach(r.deliver)
+	h.Close()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("hub Close did not unblock a writer")
+	}
+	r.stopped(t)
+	if err := a.Err(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Err after hub close = %v", err)
+	}
+	if s := b.Stats(); s.RxDrops != 1 {
+		t.Errorf("queued frame not released at close: %+v", s)
+	}
+	p := h.Port(tap.HubPortOptions{})
+	if err := p.WritePacket(frame(tap.BroadcastMAC, p.LinkAddress(), 0, 64)); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("port of a closed hub: %v", err)
+	}
+}

@@ -1,0 +1,52 @@
+package tap
+
+import "sync/atomic"
+
+// Stats counts the frames of one link endpoint. Every endpoint in this
+// package reports the same struct so that tests and tools can treat links
+// alike.
+type Stats struct {
+	// RxFrames and RxBytes count frames handed to the deliver function
+	// (duplicates made by impairments included).
+	RxFrames, RxBytes uint64
+	// RxDrops counts received frames discarded before delivery: lost by an
+	// impairment, truncated by the device, or still queued when the link
+	// closed.
+	RxDrops uint64
+	// RxErrors counts failed reads.
+	RxErrors uint64
+	// TxFrames and TxBytes count frames accepted for sending.
+	TxFrames, TxBytes uint64
+	// TxDrops counts frames TryWritePacket dropped because a queue was full.
+	TxDrops uint64
+	// TxErrors counts frames WritePacket failed to send (closed link,
+	// oversized frame, device error).
+	TxErrors uint64
+}
+
+// counters are a link's live Stats. The receive and transmit halves are
+// updated by different goroutines, so they sit on separate cache lines.
+type counters struct {
+	rxFrames, rxBytes, rxDrops, rxErrors atomic.Uint64
+	_                                    [64]byte
+	txFrames, txBytes, txDrops, txErrors atomic.Uint64
+}
+
+func (c *counters) rx(n int) {
+	c.rxFrames.Add(1)
+	c.rxBytes.Add(uint64(n))
+}
+
+func (c *counters) tx(n int) {
+	c.txFrames.Add(1)
+	c.txBytes.Add(uint64(n))
+}
+
+func (c *counters) snapshot() Stats {
+	return Stats{
+		RxFrames: c.rxFrames.Load(), RxBytes: c.rxBytes.Load(),
+		RxDrops: c.rxDrops.Load(), RxErrors: c.rxErrors.Load(),
+		TxFrames: c.txFrames.Load(), TxBytes: c.txBytes.Load(),
+		TxDrops: c.txDrops.Load(), TxErrors: c.txErrors.Load(),
+	}
+}
