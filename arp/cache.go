@@ -38,7 +38,8 @@ func (s State) String() string {
 // close to Linux's.
 type Config struct {
 	MaxEntries      int           // default 1024 (gc_thresh3)
-	MaxPending      int           // packets queued per unresolved neighbour; default 64
+	MaxPending      int           // packets queued per unresolved neighbour; default 256
+	MaxPendingBytes int           // bytes queued per unresolved neighbour; default 212992 (Linux's unres_qlen_bytes)
 	Retries         int           // requests before giving up; default 3
 	RetransInterval time.Duration // between requests; default 1s
 	ReachableTime   time.Duration // reachable → stale; default 30s
@@ -46,8 +47,10 @@ type Config struct {
 	Now             func() time.Time
 }
 
-// Hooks connect the cache to a NIC. They are called without the cache's lock
-// held; Resolved and Failed take ownership of the packets.
+// Hooks connect the cache to a NIC. SendRequest and Failed are called
+// without the cache's lock held; Resolved is called with it held, to keep
+// packet order, so it must not call back into the cache or block. Resolved
+// and Failed take ownership of the packets.
 type Hooks struct {
 	// SendRequest transmits a request for target, broadcast when dst is the
 	// zero MAC, else unicast to dst (a probe of a stale entry).
@@ -71,14 +74,15 @@ type Stats struct {
 }
 
 type entry struct {
-	state   State
-	mac     tap.MAC
-	updated time.Time // last confirmation
-	used    time.Time // last lookup
-	probed  time.Time // last probe of a stale entry
-	tries   int
-	pending []*buffer.Buffer
-	timer   *time.Timer
+	state        State
+	mac          tap.MAC
+	updated      time.Time // last confirmation
+	used         time.Time // last lookup
+	probed       time.Time // last probe of a stale entry
+	tries        int
+	pending      []*buffer.Buffer
+	pendingBytes int
+	timer        *time.Timer
 }
 
 // Cache is a neighbour cache for one NIC. It is safe for concurrent use.
@@ -97,7 +101,10 @@ func New(cfg Config, hooks Hooks) *Cache {
 		cfg.MaxEntries = 1024
 	}
 	if cfg.MaxPending <= 0 {
-		cfg.MaxPending = 64
+		cfg.MaxPending = 256
+	}
+	if cfg.MaxPendingBytes <= 0 {
+		cfg.MaxPendingBytes = 212992
 	}
 	if cfg.Retries <= 0 {
 		cfg.Retries = 3
@@ -166,14 +173,15 @@ func (c *Cache) Resolve(ip netip.Addr, pkt *buffer.Buffer) (tap.MAC, bool) {
 		start = true
 	}
 	if pkt != nil {
-		if len(e.pending) >= c.cfg.MaxPending {
-			// Like Linux, the oldest queued packet makes way for the newest.
+		// Like Linux, the oldest queued packets make way for the newest.
+		for len(e.pending) > 0 && (len(e.pending) >= c.cfg.MaxPending || e.pendingBytes+pkt.Len() > c.cfg.MaxPendingBytes) {
+			e.pendingBytes -= e.pending[0].Len()
 			c.drop(e.pending[0])
-			copy(e.pending, e.pending[1:])
-			e.pending[len(e.pending)-1] = pkt
-		} else {
-			e.pending = append(e.pending, pkt)
+			e.pending[0] = nil
+			e.pending = e.pending[1:]
 		}
+		e.pending = append(e.pending, pkt)
+		e.pendingBytes += pkt.Len()
 	}
 	if start {
 		e.tries = 1
@@ -233,7 +241,7 @@ func (c *Cache) retransmit(ip netip.Addr, e *entry) {
 	if e.tries >= c.cfg.Retries {
 		delete(c.m, ip)
 		pkts := e.pending
-		e.pending = nil
+		e.pending, e.pendingBytes = nil, 0
 		c.mu.Unlock()
 		c.stats.Failed.Add(1)
 		c.stats.PendingDropped.Add(uint64(len(pkts)))
@@ -273,22 +281,22 @@ func (c *Cache) Learn(ip netip.Addr, mac tap.MAC, create bool) {
 	}
 	wasIncomplete := e.state == Incomplete
 	e.state, e.mac, e.updated = Reachable, mac, now
-	var pkts []*buffer.Buffer
 	if wasIncomplete {
 		if e.timer != nil {
 			e.timer.Stop()
 			e.timer = nil
 		}
-		pkts, e.pending = e.pending, nil
-	}
-	c.mu.Unlock()
-	c.stats.Updates.Add(1)
-	if wasIncomplete {
-		c.stats.Resolved.Add(1)
+		pkts := e.pending
+		e.pending, e.pendingBytes = nil, 0
+		// Flushing under the lock keeps the queued packets ahead of any a
+		// writer sends once it sees the entry resolved.
 		if len(pkts) > 0 {
 			c.hooks.Resolved(ip, mac, pkts)
 		}
+		c.stats.Resolved.Add(1)
 	}
+	c.mu.Unlock()
+	c.stats.Updates.Add(1)
 }
 
 // Lookup returns ip's entry without side effects.

@@ -101,6 +101,14 @@ func (c *UDPConn) read(b []byte) (udp.ReadInfo, error) {
 // Read reads one datagram from a dialed conn (or any datagram from an
 // unconnected one); excess bytes of a long datagram are discarded.
 func (c *UDPConn) Read(b []byte) (int, error) {
+	if len(b) == 0 {
+		// net's Read does no system call for an empty buffer: it neither
+		// waits nor consumes a datagram.
+		if c.ep.State() == udp.StateClosed {
+			return 0, c.readErr(udp.ErrClosed, "read")
+		}
+		return 0, nil
+	}
 	info, err := c.read(b)
 	if err != nil {
 		return 0, c.readErr(err, "read")
@@ -152,9 +160,16 @@ func newUDPAddr(ap netip.AddrPort) *net.UDPAddr {
 // longer than b. No control messages are produced (oobn is 0) unless
 // enabled through the ipv4-style PacketConn.
 func (c *UDPConn) ReadMsgUDPAddrPort(b, oob []byte) (n, oobn, flags int, addr netip.AddrPort, err error) {
+	// On failure net reports the unspecified address, and n = -1 when the
+	// recvmsg call itself failed (after a wait, or with a socket error) as
+	// opposed to being refused before it was made (closed, deadline past).
+	n = -1
+	if _, expired := c.rd.wait(); expired || c.ep.State() == udp.StateClosed {
+		n = 0
+	}
 	info, err := c.read(b)
 	if err != nil {
-		return 0, 0, 0, netip.AddrPort{}, c.readErr(err, "recvmsg")
+		return n, 0, 0, netip.AddrPortFrom(netip.IPv4Unspecified(), 0), c.readErr(err, "recvmsg")
 	}
 	if info.Truncated {
 		flags |= syscall.MSG_TRUNC

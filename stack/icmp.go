@@ -162,10 +162,12 @@ func (s *Stack) sendICMPError(n *NIC, b *buffer.Buffer, typ, code uint8, info ui
 // exceeded) about a datagram whose first fragment arrived but never
 // completed, as Linux does.
 func (s *Stack) reassemblyTimeout(first []byte) {
-	h, err := ipv4.Parse(first)
-	if err != nil {
+	// first is the first fragment's header and 8 bytes of payload, not a
+	// whole packet, so it is checked here rather than with ipv4.Parse.
+	if len(first) < ipv4.HeaderLen || ipv4.Header(first).HeaderLen() > len(first) {
 		return
 	}
+	h := ipv4.Header(first)
 	n := s.localNIC(h.Dst())
 	if n == nil {
 		return

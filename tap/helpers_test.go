@@ -73,17 +73,3 @@ func (r *rx) stopped(t testing.TB) {
 		t.Fatal("deliver(nil) not called within 5s")
 	}
 }
-
-// collect gathers sequence numbers until quiet passes with no frame.
-func (r *rx) collect(quiet time.Duration) []uint32 {
-	var seqs []uint32
-	for {
-		select {
-		case b := <-r.frames:
-			seqs = append(seqs, seqOf(b))
-			b.Release()
-		case <-time.After(quiet):
-			return seqs
-		}
-	}
-}

@@ -118,7 +118,7 @@ func (h *Hub) forward(src *HubPort, frame *buffer.Buffer, block bool) bool {
 			frame.Release()
 			return true
 		}
-		return dst.in.put(frame, block)
+		return dst.accept(frame, block)
 	}
 	last := -1
 	for i, p := range ports {
@@ -131,9 +131,9 @@ func (h *Hub) forward(src *HubPort, frame *buffer.Buffer, block bool) bool {
 		switch {
 		case p == src:
 		case i == last:
-			ok = p.in.put(frame, block) && ok
+			ok = p.accept(frame, block) && ok
 		default:
-			ok = p.in.put(frame.Clone(), block) && ok
+			ok = p.accept(frame.Clone(), block) && ok
 		}
 	}
 	if last < 0 {
@@ -154,6 +154,17 @@ func (h *Hub) remove(p *HubPort) {
 			delete(h.macs, m)
 		}
 	}
+}
+
+// accept queues a frame for p, dropping (and counting) one longer than p's
+// MTU allows, as a NIC drops giants.
+func (p *HubPort) accept(frame *buffer.Buffer, block bool) bool {
+	if frame.Len() > p.mtu+EthernetHeaderLen {
+		frame.Release()
+		p.stats.rxDrops.Add(1)
+		return true
+	}
+	return p.in.put(frame, block)
 }
 
 // shut stops p's queue.

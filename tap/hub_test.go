@@ -153,3 +153,22 @@ func TestHubTryWriteAndClose(t *testing.T) {
 		t.Errorf("port of a closed hub: %v", err)
 	}
 }
+
+func TestHubDropsFramesOverPortMTU(t *testing.T) {
+	h := tap.NewHub()
+	defer h.Close()
+	big := h.Port(tap.HubPortOptions{MTU: 9000})
+	small := h.Port(tap.HubPortOptions{MTU: 1500})
+	r := newRx(4)
+	small.Attach(r.deliver)
+	if err := big.WritePacket(frame(tap.BroadcastMAC, big.LinkAddress(), 1, 3000)); err != nil {
+		t.Fatal(err)
+	}
+	big.WritePacket(frame(tap.BroadcastMAC, big.LinkAddress(), 2, 1514))
+	if f := r.next(t); seqOf(f) != 2 {
+		t.Errorf("got frame %d, want only the one that fits", seqOf(f))
+	}
+	if s := small.Stats(); s.RxDrops != 1 {
+		t.Errorf("giant not counted: %+v", s)
+	}
+}

@@ -283,6 +283,15 @@ func TestPipeAttachAfterCloseAndTwice(t *testing.T) {
 		t.Error("second Attach did not panic")
 	}
 	a.Close()
-	b.Attach(func(*buffer.Buffer) { t.Error("deliver called on an end attached after close") })
+	r.none(t, 10*time.Millisecond) // a closed itself: no deliver(nil)
+
+	// b attaches after its peer closed: it learns so at once.
+	rb := newRx(1)
+	b.Attach(rb.deliver)
+	rb.stopped(t)
 	b.Close()
+
+	c, _ := tap.Pipe(tap.PipeOptions{})
+	c.Close()
+	c.Attach(func(*buffer.Buffer) { t.Error("deliver called on an end attached after its own Close") })
 }

@@ -22,13 +22,12 @@ const (
 	StateClosed
 )
 
-// Receive-buffer accounting. Each queued datagram is charged its length
-// plus rcvOverhead, roughly the skb truesize Linux charges, so that the
-// same SO_RCVBUF holds about as many datagrams as on the kernel.
+// Receive-buffer accounting charges each queued datagram what Linux
+// charges as its skb truesize (see truesize), so that the same SO_RCVBUF
+// holds about as many datagrams as on the kernel.
 const (
 	DefaultReceiveBuffer = 212992 // Linux's net.core.rmem_default
 	DefaultSendBuffer    = 212992
-	rcvOverhead          = 640
 	minReceiveBuffer     = 2304     // Linux's SOCK_MIN_RCVBUF
 	maxBuffer            = 64 << 20 // a userspace stack has no rmem_max; this bounds memory
 )
@@ -367,7 +366,7 @@ func (e *Endpoint) SendBufferSize() int {
 // HandlePacket implements stack.TransportEndpoint: it queues a datagram or
 // drops it when the receive buffer is full.
 func (e *Endpoint) HandlePacket(p stack.Packet) {
-	cost := p.Buf.ChainLen() + rcvOverhead
+	cost := truesize(p.Buf.ChainLen())
 	st := &e.s.Stats().UDP
 	e.rcvMu.Lock()
 	if e.rcvDead || e.rcvShut {
@@ -391,6 +390,22 @@ func (e *Endpoint) HandlePacket(p stack.Packet) {
 	e.rcvMu.Unlock()
 	st.Delivered.Add(1)
 	e.signal()
+}
+
+// truesize approximates the memory Linux charges for a received datagram:
+// its data plus headers rounded up to a kmalloc size class, plus the
+// sk_buff itself (768 bytes for a small datagram, 2304 for 1000 bytes).
+func truesize(n int) int {
+	const headers, skb = 448, 256
+	d := n + headers
+	if d > 4096 {
+		return (d+4095)&^4095 + skb
+	}
+	c := 512
+	for c < d {
+		c <<= 1
+	}
+	return c + skb
 }
 
 func (e *Endpoint) growLocked() {
@@ -595,6 +610,7 @@ func (e *Endpoint) Write(p []byte, to netip.AddrPort, wo *WriteOptions) (int, er
 	if wo != nil && wo.TTL > 0 {
 		wopt.TTL = uint8(wo.TTL)
 	}
+	wopt.HostOnly = r.Multicast && wopt.TTL == 0 // IP_MULTICAST_TTL 0
 	if err := e.s.WritePacket(&r, ProtocolNumber, b, wopt); err != nil {
 		e.s.Stats().UDP.SendErrors.Add(1)
 		return 0, err

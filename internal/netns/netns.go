@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package netns is a test harness that runs tests against the Linux kernel
 // inside throwaway network namespaces. Import it from _test files only.
 //

@@ -1,3 +1,5 @@
+//go:build linux
+
 package netns_test
 
 import (
@@ -34,6 +36,7 @@ func threadNS(t *testing.T) uint64 {
 }
 
 func TestNamespaceLifecycle(t *testing.T) {
+	netns.RequireRoot(t)
 	var name string
 	var cmd *exec.Cmd
 	t.Run("inner", func(t *testing.T) {

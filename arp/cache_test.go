@@ -1,0 +1,336 @@
+package arp
+
+import (
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tapnet/tapnet/internal/buffer"
+	"github.com/tapnet/tapnet/tap"
+)
+
+// cacheClock is a manual clock.
+type cacheClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newCacheClock() *cacheClock { return &cacheClock{t: time.Unix(1_700_000_000, 0)} }
+
+func (c *cacheClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *cacheClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// cacheHooks records what the cache asks of its NIC.
+type cacheHooks struct {
+	mu       sync.Mutex
+	requests []cacheRequest
+	resolved map[netip.Addr][][]byte
+	failed   map[netip.Addr][][]byte
+	calls    atomic.Int64
+}
+
+type cacheRequest struct {
+	target netip.Addr
+	dst    tap.MAC
+}
+
+func newCacheHooks() *cacheHooks {
+	return &cacheHooks{resolved: map[netip.Addr][][]byte{}, failed: map[netip.Addr][][]byte{}}
+}
+
+func (h *cacheHooks) hooks() Hooks {
+	return Hooks{
+		SendRequest: func(target netip.Addr, dst tap.MAC) {
+			h.mu.Lock()
+			h.requests = append(h.requests, cacheRequest{target, dst})
+			h.mu.Unlock()
+			h.calls.Add(1)
+		},
+		Resolved: func(target netip.Addr, mac tap.MAC, pkts []*buffer.Buffer) {
+			h.mu.Lock()
+			for _, p := range pkts {
+				h.resolved[target] = append(h.resolved[target], append([]byte(nil), p.Bytes()...))
+				p.Release()
+			}
+			h.mu.Unlock()
+			h.calls.Add(1)
+		},
+		Failed: func(target netip.Addr, pkts []*buffer.Buffer) {
+			h.mu.Lock()
+			for _, p := range pkts {
+				h.failed[target] = append(h.failed[target], append([]byte(nil), p.Bytes()...))
+				p.Release()
+			}
+			h.mu.Unlock()
+			h.calls.Add(1)
+		},
+	}
+}
+
+func (h *cacheHooks) nRequests() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.requests)
+}
+
+func cacheIP(i int) netip.Addr { return netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}) }
+
+func cacheMAC(i int) tap.MAC { return tap.MAC{0x02, 0, 0, 0, byte(i >> 8), byte(i)} }
+
+func cachePkt(b byte) *buffer.Buffer {
+	p := buffer.Get(1)
+	p.Append([]byte{b})
+	return p
+}
+
+// TestCacheBoundedBySources learns from many sources: the cache never
+// exceeds MaxEntries and evicts the least recently used.
+func TestCacheBoundedBySources(t *testing.T) {
+	clk := newCacheClock()
+	h := newCacheHooks()
+	c := New(Config{MaxEntries: 8, Now: clk.Now}, h.hooks())
+	defer c.Close()
+	for i := 1; i <= 200; i++ {
+		clk.Advance(time.Millisecond)
+		c.Learn(cacheIP(i), cacheMAC(i), true)
+		if c.Len() > 8 {
+			t.Fatalf("%d entries, limit 8", c.Len())
+		}
+	}
+	if got := c.Stats().Evicted.Load(); got != 192 {
+		t.Fatalf("evicted %d, want 192", got)
+	}
+	for i := 193; i <= 200; i++ {
+		if mac, st, ok := c.Lookup(cacheIP(i)); !ok || mac != cacheMAC(i) || st != Reachable {
+			t.Fatalf("recent entry %d: %v %v %v", i, mac, st, ok)
+		}
+	}
+	// Without create, unknown sources are only counted.
+	c.Learn(cacheIP(250), cacheMAC(250), false)
+	if _, _, ok := c.Lookup(cacheIP(250)); ok || c.Stats().UnsolicitedSeen.Load() != 1 {
+		t.Fatal("unsolicited information created an entry")
+	}
+}
+
+// TestCacheBoundedByDestinations resolves many destinations: incomplete
+// entries are never evicted (they hold packets), so once the cache is full
+// of them new resolutions are refused and their packets dropped.
+func TestCacheBoundedByDestinations(t *testing.T) {
+	h := newCacheHooks()
+	c := New(Config{MaxEntries: 8, RetransInterval: time.Hour}, h.hooks())
+	for i := 1; i <= 100; i++ {
+		if _, ok := c.Resolve(cacheIP(i), cachePkt(byte(i))); ok {
+			t.Fatal("resolved without an answer")
+		}
+		if c.Len() > 8 {
+			t.Fatalf("%d entries, limit 8", c.Len())
+		}
+	}
+	st := c.Stats()
+	if st.Requests.Load() != 8 || h.nRequests() != 8 || st.CacheFullDrops.Load() != 92 {
+		t.Fatalf("requests %d (hook %d), cache-full drops %d; want 8, 8, 92", st.Requests.Load(), h.nRequests(), st.CacheFullDrops.Load())
+	}
+	// A request aimed at us cannot make room either.
+	c.Learn(cacheIP(200), cacheMAC(200), true)
+	if _, _, ok := c.Lookup(cacheIP(200)); ok {
+		t.Fatal("entry created in a cache full of incomplete entries")
+	}
+	// An answer completes one; its packet goes out.
+	c.Learn(cacheIP(3), cacheMAC(3), false)
+	h.mu.Lock()
+	got := h.resolved[cacheIP(3)]
+	h.mu.Unlock()
+	if len(got) != 1 || got[0][0] != 3 {
+		t.Fatalf("resolved packets %v", got)
+	}
+	c.Close()
+	if c.Len() != 0 {
+		t.Fatalf("%d entries after Close", c.Len())
+	}
+}
+
+// TestCachePendingBounded queues more packets than MaxPending: the oldest
+// make way, and the rest leave in order.
+func TestCachePendingBounded(t *testing.T) {
+	h := newCacheHooks()
+	c := New(Config{MaxPending: 4, RetransInterval: time.Hour}, h.hooks())
+	defer c.Close()
+	for i := 0; i < 10; i++ {
+		c.Resolve(cacheIP(9), cachePkt(byte(i)))
+	}
+	c.Resolve(cacheIP(9), nil) // a lookup without a packet queues nothing
+	if got := c.Stats().PendingDropped.Load(); got != 6 {
+		t.Fatalf("PendingDropped %d, want 6", got)
+	}
+	if h.nRequests() != 1 {
+		t.Fatalf("%d requests for one neighbour, want 1", h.nRequests())
+	}
+	c.Learn(cacheIP(9), cacheMAC(9), false)
+	h.mu.Lock()
+	got := h.resolved[cacheIP(9)]
+	h.mu.Unlock()
+	if len(got) != 4 || got[0][0] != 6 || got[1][0] != 7 || got[2][0] != 8 || got[3][0] != 9 {
+		t.Fatalf("flushed %v, want packets 6..9", got)
+	}
+	if mac, ok := c.Resolve(cacheIP(9), nil); !ok || mac != cacheMAC(9) {
+		t.Fatal("resolved neighbour not returned")
+	}
+}
+
+// TestCacheRetriesThenFails checks the retransmissions and the failure:
+// Retries requests, then the packets go to Failed and the entry is gone.
+func TestCacheRetriesThenFails(t *testing.T) {
+	h := newCacheHooks()
+	c := New(Config{Retries: 3, RetransInterval: 5 * time.Millisecond}, h.hooks())
+	defer c.Close()
+	c.Resolve(cacheIP(7), cachePkt(1))
+	c.Resolve(cacheIP(7), cachePkt(2))
+	deadline := time.Now().Add(5 * time.Second)
+	for c.Stats().Failed.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	st := c.Stats()
+	if st.Failed.Load() != 1 || st.Requests.Load() != 3 || h.nRequests() != 3 || st.PendingDropped.Load() != 2 {
+		t.Fatalf("failed %d, requests %d (hook %d), pending dropped %d; want 1, 3, 3, 2",
+			st.Failed.Load(), st.Requests.Load(), h.nRequests(), st.PendingDropped.Load())
+	}
+	h.mu.Lock()
+	failed := h.failed[cacheIP(7)]
+	h.mu.Unlock()
+	if len(failed) != 2 || failed[0][0] != 1 || failed[1][0] != 2 {
+		t.Fatalf("failed packets %v", failed)
+	}
+	if c.Len() != 0 {
+		t.Fatalf("%d entries after the failure", c.Len())
+	}
+	for _, r := range h.requests {
+		if r.target != cacheIP(7) || r.dst != (tap.MAC{}) {
+			t.Fatalf("request %+v, want a broadcast for 192.0.2.7", r)
+		}
+	}
+}
+
+// TestCacheStaleProbe checks that an entry past ReachableTime still
+// resolves, and is confirmed by at most one unicast probe per interval.
+func TestCacheStaleProbe(t *testing.T) {
+	clk := newCacheClock()
+	h := newCacheHooks()
+	c := New(Config{Now: clk.Now, ReachableTime: 30 * time.Second, RetransInterval: time.Second}, h.hooks())
+	defer c.Close()
+	c.Learn(cacheIP(5), cacheMAC(5), true)
+	clk.Advance(31 * time.Second)
+	if _, st, _ := c.Lookup(cacheIP(5)); st != Stale {
+		t.Fatalf("state %v after ReachableTime, want stale", st)
+	}
+	for i := 0; i < 100; i++ {
+		if mac, ok := c.Resolve(cacheIP(5), nil); !ok || mac != cacheMAC(5) {
+			t.Fatal("stale entry not usable")
+		}
+	}
+	if h.nRequests() != 1 || h.requests[0].dst != cacheMAC(5) {
+		t.Fatalf("%d probes (%+v), want one unicast", h.nRequests(), h.requests)
+	}
+	clk.Advance(time.Second)
+	c.Resolve(cacheIP(5), nil)
+	if h.nRequests() != 2 {
+		t.Fatalf("%d probes a second later, want 2", h.nRequests())
+	}
+	c.Learn(cacheIP(5), cacheMAC(6), false)
+	if mac, st, _ := c.Lookup(cacheIP(5)); st != Reachable || mac != cacheMAC(6) {
+		t.Fatalf("after confirmation: %v %v", mac, st)
+	}
+}
+
+// TestCacheClose checks that Close stops the timers and releases the
+// queues, and that a closed cache takes no more packets.
+func TestCacheClose(t *testing.T) {
+	h := newCacheHooks()
+	c := New(Config{RetransInterval: 5 * time.Millisecond}, h.hooks())
+	for i := 1; i <= 20; i++ {
+		c.Resolve(cacheIP(i), cachePkt(byte(i)))
+	}
+	c.Close()
+	calls := h.calls.Load()
+	time.Sleep(50 * time.Millisecond) // ten retransmission intervals
+	if got := h.calls.Load(); got != calls {
+		t.Fatalf("%d hook calls after Close", got-calls)
+	}
+	if c.Len() != 0 {
+		t.Fatalf("%d entries after Close", c.Len())
+	}
+	dropped := c.Stats().PendingDropped.Load()
+	if _, ok := c.Resolve(cacheIP(1), cachePkt(1)); ok || c.Stats().PendingDropped.Load() != dropped+1 || c.Len() != 0 {
+		t.Fatal("closed cache accepted a packet")
+	}
+	c.Learn(cacheIP(1), cacheMAC(1), true)
+	if c.Len() != 0 {
+		t.Fatal("closed cache learned an entry")
+	}
+	c.Close()
+}
+
+// TestCacheConcurrent races lookups, answers, expiries and Close (run with
+// -race); hooks may call back into the cache.
+func TestCacheConcurrent(t *testing.T) {
+	var c *Cache
+	hooks := Hooks{
+		SendRequest: func(target netip.Addr, dst tap.MAC) { c.Lookup(target) },
+		Resolved: func(target netip.Addr, mac tap.MAC, pkts []*buffer.Buffer) {
+			for _, p := range pkts {
+				p.Release()
+			}
+			c.Resolve(target, nil)
+		},
+		Failed: func(target netip.Addr, pkts []*buffer.Buffer) {
+			for _, p := range pkts {
+				p.Release()
+			}
+			c.Len()
+		},
+	}
+	c = New(Config{MaxEntries: 16, MaxPending: 2, Retries: 2, RetransInterval: time.Millisecond}, hooks)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 2000; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ip := cacheIP(1 + (i*7+g)%40)
+				switch i % 4 {
+				case 0:
+					c.Resolve(ip, cachePkt(byte(i)))
+				case 1:
+					c.Learn(ip, cacheMAC(i), g%2 == 0)
+				case 2:
+					c.Lookup(ip)
+				case 3:
+					c.Len()
+				}
+			}
+		}()
+	}
+	time.Sleep(20 * time.Millisecond)
+	c.Close()
+	close(stop)
+	wg.Wait()
+	if c.Len() != 0 {
+		t.Fatalf("%d entries after Close", c.Len())
+	}
+}

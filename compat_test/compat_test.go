@@ -1,0 +1,229 @@
+package compat
+
+import (
+	"flag"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// UDPConn is the method set user code relies on when it holds a *net.UDPConn.
+// Every subject hands out values of this interface, so one scenario body
+// drives the kernel and tapnet alike.
+type UDPConn interface {
+	Read(b []byte) (int, error)
+	Write(b []byte) (int, error)
+	ReadFrom(b []byte) (int, net.Addr, error)
+	WriteTo(b []byte, addr net.Addr) (int, error)
+	ReadFromUDP(b []byte) (int, *net.UDPAddr, error)
+	ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error)
+	ReadMsgUDP(b, oob []byte) (n, oobn, flags int, addr *net.UDPAddr, err error)
+	ReadMsgUDPAddrPort(b, oob []byte) (n, oobn, flags int, addr netip.AddrPort, err error)
+	WriteToUDP(b []byte, addr *net.UDPAddr) (int, error)
+	WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error)
+	WriteMsgUDP(b, oob []byte, addr *net.UDPAddr) (n, oobn int, err error)
+	WriteMsgUDPAddrPort(b, oob []byte, addr netip.AddrPort) (n, oobn int, err error)
+	Close() error
+	LocalAddr() net.Addr
+	RemoteAddr() net.Addr
+	SetDeadline(t time.Time) error
+	SetReadDeadline(t time.Time) error
+	SetWriteDeadline(t time.Time) error
+	SetReadBuffer(bytes int) error
+	SetWriteBuffer(bytes int) error
+}
+
+var _ UDPConn = (*net.UDPConn)(nil)
+
+// ---- tapnet: add the gonet assertion here once gonet exists ----
+
+
+// Subject is a pair of hosts: A runs the implementation under test, B is the
+// peer it talks to. Scenarios observe A; B only sends and receives for it.
+type Subject struct {
+	Name         string
+	AddrA, AddrB netip.Addr
+
+	ListenA func(network string, laddr *net.UDPAddr) (UDPConn, error)
+	DialA   func(network string, laddr, raddr *net.UDPAddr) (UDPConn, error)
+	ListenB func(network string, laddr *net.UDPAddr) (UDPConn, error)
+	DialB   func(network string, laddr, raddr *net.UDPAddr) (UDPConn, error)
+
+	// Setup, if set, runs at the start of every scenario, before any
+	// Listen/Dial call; it may build fresh hosts and register their teardown
+	// with t.Cleanup. Scenarios run one at a time, so Setup may swap state
+	// that the Listen/Dial funcs close over.
+	Setup func(t *testing.T)
+
+	// Settle is how long a scenario waits for datagrams already sent to be
+	// queued at the receiver before it checks queue contents without reading
+	// (an asynchronous link needs longer than kernel loopback).
+	Settle time.Duration
+
+	// Skip maps a scenario name or tag to the reason the subject cannot run
+	// it (yet).
+	Skip map[string]string
+
+	// Want maps a scenario name to the observation this subject produces on
+	// purpose instead of the kernel's. Each entry is a deliberate difference
+	// and must be listed in doc.go.
+	Want map[string]Observation
+}
+
+// Observation is what user code could see during one scenario: one fact per
+// line, in the order the scenario made it, with addresses replaced by roles
+// ("A:srv", "B:peer", "A:eph") so that observations compare across subjects.
+type Observation []string
+
+func kernelListen(network string, laddr *net.UDPAddr) (UDPConn, error) {
+	c, err := net.ListenUDP(network, laddr)
+	if err != nil {
+		return nil, err // a nil interface, not a typed nil *net.UDPConn
+	}
+	return c, nil
+}
+
+func kernelDial(network string, laddr, raddr *net.UDPAddr) (UDPConn, error) {
+	c, err := net.DialUDP(network, laddr, raddr)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func kernelSubject() Subject {
+	lo := netip.MustParseAddr("127.0.0.1")
+	return Subject{
+		Name:    "kernel",
+		AddrA:   lo,
+		AddrB:   lo,
+		ListenA: kernelListen,
+		DialA:   kernelDial,
+		ListenB: kernelListen,
+		DialB:   kernelDial,
+		Settle:  20 * time.Millisecond,
+	}
+}
+
+// subjects returns every subject to test; the kernel must come first because
+// it produces the baseline the others are compared with.
+func subjects(t *testing.T) []Subject {
+	subs := []Subject{kernelSubject()}
+	if *selfCheck {
+		again := kernelSubject()
+		again.Name = "kernel-again"
+		subs = append(subs, again)
+	}
+	subs = append(subs, tapnetPipeSubject(), tapnetTAPSubject())
+	_ = t
+	return subs
+}
+
+// printObs helps write the table: go test ./compat_test -run TestCompat/kernel -compat.print
+var printObs = flag.Bool("compat.print", false, "print each observation as a Go literal")
+
+// selfCheck runs the kernel a second time as if it were a new subject, which
+// exercises the baseline comparison and shows whether observations are stable.
+var selfCheck = flag.Bool("compat.selfcheck", false, "compare a second kernel run with the first")
+
+func TestCompat(t *testing.T) {
+	// When -run filters the kernel out, the baseline stays nil and every
+	// subject is checked against the table instead.
+	var baseline map[string]Observation
+	for i, s := range subjects(t) {
+		t.Run(s.Name, func(t *testing.T) {
+			got := runAll(t, s, baseline)
+			if i == 0 {
+				baseline = got
+			}
+		})
+	}
+}
+
+// runAll runs every scenario against s and returns the observations. With a
+// nil baseline (the kernel run) each observation is checked against the
+// table's expectation; otherwise against the baseline, which is the kernel's
+// actual observation, unless s.Want declares a deliberate difference.
+func runAll(t *testing.T, s Subject, baseline map[string]Observation) map[string]Observation {
+	if s.Settle == 0 {
+		s.Settle = 20 * time.Millisecond
+	}
+	got := make(map[string]Observation)
+	for _, sc := range scenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			if why := skipReason(s, sc); why != "" {
+				t.Skip(why)
+			}
+			if s.Setup != nil {
+				s.Setup(t)
+			}
+			e := newEnv(t, s)
+			sc.run(e)
+			got[sc.name] = e.obs
+			if *printObs {
+				var b strings.Builder
+				for _, l := range e.obs {
+					fmt.Fprintf(&b, "\t`%s`,\n", l)
+				}
+				t.Logf("observation:\n%s", b.String())
+			}
+
+			want, from := sc.want, "table"
+			if w, ok := s.Want[sc.name]; ok {
+				want, from = w, "subject's deliberate difference"
+			} else if baseline != nil {
+				b, ok := baseline[sc.name]
+				if !ok {
+					t.Skip("no kernel baseline for this scenario")
+				}
+				want, from = b, "kernel"
+			}
+			if !slices.Equal(e.obs, want) {
+				t.Errorf("observation differs from %s:\n%s", from, diff(want, e.obs))
+			}
+		})
+	}
+	return got
+}
+
+func skipReason(s Subject, sc scenario) string {
+	if why, ok := s.Skip[sc.name]; ok {
+		return why
+	}
+	for _, tag := range sc.tags {
+		if why, ok := s.Skip[tag]; ok {
+			return why
+		}
+	}
+	return ""
+}
+
+// diff lists both observations line by line, marking lines that differ, so
+// that a mismatch can be read without rerunning.
+func diff(want, got Observation) string {
+	var b strings.Builder
+	for i := range max(len(want), len(got)) {
+		var w, g string
+		if i < len(want) {
+			w = want[i]
+		}
+		if i < len(got) {
+			g = got[i]
+		}
+		if w == g {
+			b.WriteString("    " + w + "\n")
+			continue
+		}
+		if i < len(want) {
+			b.WriteString("  - " + w + "\n")
+		}
+		if i < len(got) {
+			b.WriteString("  + " + g + "\n")
+		}
+	}
+	return b.String()
+}

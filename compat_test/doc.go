@@ -1,0 +1,93 @@
+// Package compat checks that tapnet's gonet conns behave like the kernel's
+// *net.UDPConn as far as user code can tell.
+//
+// One table of scenarios (scenarios_test.go) runs against every subject. A
+// subject is two hosts: A runs the implementation under test, B is the peer
+// it talks to. A scenario opens conns on A and B, performs operations and
+// records an Observation: one line per fact user code can see (bytes, n,
+// flags, addresses, errors, ordering, whether a blocked call returned).
+// Addresses are recorded by role ("A:srv", "B:peer", "A:eph" for an unnamed
+// ephemeral port of A), errors by structure (OpError fields, wrapped
+// SyscallError and errno, sentinel identity, Timeout(), errors.Is) and by
+// message with addresses replaced by roles, so observations of different
+// subjects compare as plain strings.
+//
+// The kernel subject (net.ListenUDP on 127.0.0.1 for both hosts) runs first.
+// Its observations are checked against the expectations written in the
+// table, which keeps the table honest, and become the baseline every other
+// subject is compared with.
+//
+// # Adding a subject
+//
+// Write a func returning a Subject and append it in subjects()
+// (compat_test.go):
+//
+//   - ListenA/DialA wrap gonet.ListenUDP/gonet.DialUDP on stack A;
+//     ListenB/DialB open the peer's conns (a second tapnet stack for
+//     "tapnet-pipe", kernel sockets inside the namespace for "tapnet-tap").
+//     Return a nil interface, not a typed nil, on error.
+//   - AddrA/AddrB are the hosts' IPv4 addresses (192.0.2.0/24 or
+//     198.51.100.0/24 for TAP tests).
+//   - Setup, if set, runs before every scenario, e.g. to build fresh stacks
+//     so that ICMP rate limits and port reservations do not leak between
+//     scenarios; register teardown with t.Cleanup.
+//   - Settle is how long in-flight datagrams may take to reach a queue.
+//   - Skip maps a scenario name or tag to a reason, e.g.
+//     Skip: map[string]string{"frag": "no fragmentation yet"}.
+//   - Want maps a scenario name to the observation the subject produces
+//     on purpose instead of the kernel's; list every entry below.
+//
+// Also add the gonet line beside the *net.UDPConn assertion on UDPConn.
+// To write a new scenario, add a row with want: nil and run
+//
+//	go test ./compat_test -run 'TestCompat/kernel/NAME' -compat.print
+//
+// then check each printed line against what Linux and net should do before
+// pasting it in. -compat.selfcheck compares a second kernel run with the
+// first, exercising the comparison path.
+//
+// # Deliberate differences from the kernel
+//
+//   - network/udp6: tapnet is IPv4 only and rejects "udp6" with
+//     UnknownNetworkError. The kernel fails too, with an error that depends
+//     on the host (bind EINVAL for 127.0.0.1 on a v6-only socket, connect
+//     ENETUNREACH, or EAFNOSUPPORT without IPv6), so the scenario compares
+//     only the outer *net.OpError and needs no Want entry.
+//   - size/65507-max-payload is tagged "frag": on a 1500-byte link it needs
+//     fragmentation and reassembly. Kernel loopback (MTU 65536) does not.
+//   - buffers/receive-overflow-drops compares only the shape (some queued,
+//     some dropped, oldest kept in order, a larger SetReadBuffer queues
+//     more); the kernel charges per-datagram overhead, tapnet need not.
+//   - Errors from the AddrPort write methods carry net's unexported
+//     addrPortUDPAddr as OpError.Addr. Another package cannot name that
+//     type, so unexported address types are recorded as
+//     "unexported(<Network()> <String()>)": gonet should use its own
+//     unexported type wrapping netip.AddrPort with Network() "udp".
+//
+// Not covered on purpose: "udp" with an unspecified local address, where
+// the kernel opens a dual-stack [::] socket when the host has IPv6; the
+// table uses "udp4" for wildcard binds.
+//
+// # Kernel behaviour worth knowing (checked by the table)
+//
+//   - ReadMsgUDP and ReadMsgUDPAddrPort return 0.0.0.0:0 (valid, non-nil)
+//     as the address on every error, and n = -1 when the error ends a wait
+//     (deadline fired or conn closed while blocked); n = 0 when the call
+//     fails before waiting.
+//   - Read with an empty buffer returns 0, nil at once without consuming
+//     anything; ReadFrom and ReadMsgUDP with an empty buffer receive, and so
+//     consume, a whole datagram (ReadMsgUDP flags it MSG_TRUNC).
+//   - A pending ICMP port unreachable on a connected conn is reported once,
+//     by the next Read or the next Write, as SyscallError{"read"/"write",
+//     ECONNREFUSED}; unconnected conns never see it.
+//   - SyscallError names follow the syscall net used: read/write (Read,
+//     Write), recvfrom, recvmsg, sendto (WriteTo*), sendmsg (WriteMsg*),
+//     bind, connect.
+//   - WriteTo(b, nil) fails with bare EINVAL; WriteTo(b, (*UDPAddr)(nil)),
+//     WriteToUDP(b, nil) and the zero AddrPort fail with "missing address".
+//   - OpError.Addr for WriteMsgUDP on a connected conn with nil addr is nil
+//     (Write uses RemoteAddr); Set* after Close fail with Op "set",
+//     Source nil, Addr LocalAddr.
+//   - OpError.Net is the network the user passed ("udp4"); Addr.Network()
+//     is always "udp".
+package compat
