@@ -41,7 +41,6 @@ var _ UDPConn = (*net.UDPConn)(nil)
 
 // ---- tapnet: add the gonet assertion here once gonet exists ----
 
-
 // Subject is a pair of hosts: A runs the implementation under test, B is the
 // peer it talks to. Scenarios observe A; B only sends and receives for it.
 type Subject struct {
