@@ -11,9 +11,11 @@ package main
 import (
 	"flag"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 
 	"github.com/tapnet/tapnet/examples/internal/netsetup"
@@ -25,6 +27,7 @@ func main() {
 	nf := netsetup.Register(fs, "192.0.2.2/24")
 	port := fs.Int("port", 7, "UDP port to echo on")
 	stats := fs.Bool("stats", false, "print the stack's counters on exit")
+	rcvbuf := fs.Int("rcvbuf", 0, "receive buffer size (SetReadBuffer); 0 keeps the default")
 	flag.Parse()
 
 	n, err := nf.OpenTAP()
@@ -37,6 +40,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "echo:", err)
 		os.Exit(1)
 	}
+	if *rcvbuf > 0 {
+		conn.SetReadBuffer(*rcvbuf)
+	}
 	fmt.Printf("echo: serving UDP on %v:%d over %s\n", n.Addr.Addr(), *port, nf.Tap)
 
 	sig := make(chan os.Signal, 1)
@@ -47,8 +53,9 @@ func main() {
 	}()
 	serve(conn)
 	if *stats {
-		for k, v := range n.Stack.Stats().Snapshot() {
-			if v != 0 {
+		snap := n.Stack.Stats().Snapshot()
+		for _, k := range slices.Sorted(maps.Keys(snap)) {
+			if v := snap[k]; v != 0 {
 				fmt.Printf("%-24s %d\n", k, v)
 			}
 		}

@@ -118,3 +118,44 @@ func (f *Flags) attach(l tap.Link) (*Net, error) {
 	}
 	return n, nil
 }
+
+// FromValues builds Flags from already parsed settings (the examples that
+// parse their own flags). Zero values mean "not set".
+func FromValues(tapName string, addr netip.Prefix, gw netip.Addr, mac net.HardwareAddr, pcap string) *Flags {
+	f := &Flags{Tap: tapName, Addr: addr.String(), Pcap: pcap}
+	if gw.IsValid() {
+		f.GW = gw.String()
+	}
+	if mac != nil {
+		f.MAC = mac.String()
+	}
+	return f
+}
+
+// PipePair builds two stacks joined by an in-memory pipe, for runs without
+// root: the server has the flags' address (and capture file), the client
+// the next free address of the same prefix.
+func (f *Flags) PipePair() (server, client *Net, err error) {
+	p, err := netip.ParsePrefix(f.Addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("-addr: %w", err)
+	}
+	peer := p.Addr().Next()
+	if !p.Contains(peer.Next()) { // peer would be the broadcast address
+		peer = p.Addr().Prev()
+	}
+	if !p.Contains(peer) || peer == p.Masked().Addr() {
+		return nil, nil, fmt.Errorf("-addr: %v has no room for a second host", p)
+	}
+	ls, lc := tap.Pipe(tap.PipeOptions{})
+	if server, err = f.attach(ls); err != nil {
+		lc.Close()
+		return nil, nil, err
+	}
+	cf := &Flags{Addr: netip.PrefixFrom(peer, p.Bits()).String()}
+	if client, err = cf.attach(lc); err != nil {
+		server.Close()
+		return nil, nil, err
+	}
+	return server, client, nil
+}

@@ -1,0 +1,36 @@
+package main
+
+import (
+	"net"
+	"net/netip"
+
+	"github.com/tapnet/tapnet/examples/internal/netsetup"
+	"github.com/tapnet/tapnet/gonet"
+)
+
+// tapConfig is what the example needs from a tapnet stack on a TAP device.
+type tapConfig struct {
+	Tap     string           // TAP device name, e.g. "tap0"
+	Addr    netip.Prefix     // our address and subnet, e.g. 192.0.2.2/24
+	Gateway netip.Addr       // default gateway; invalid (zero) means none
+	MAC     net.HardwareAddr // our MAC; nil means let the stack choose
+	Pcap    string           // capture file for every frame; "" means none
+	Port    uint16           // UDP port to bind on Addr.Addr()
+}
+
+// openTapnet brings up a tapnet stack on cfg.Tap and returns a UDP socket
+// bound to cfg.Addr.Addr():cfg.Port, plus a function that tears the stack
+// down. This is the only tapnet-specific code of the example: the server
+// itself sees a net.PacketConn.
+func openTapnet(cfg tapConfig) (net.PacketConn, func() error, error) {
+	n, err := netsetup.FromValues(cfg.Tap, cfg.Addr, cfg.Gateway, cfg.MAC, cfg.Pcap).OpenTAP()
+	if err != nil {
+		return nil, nil, err
+	}
+	pc, err := gonet.ListenUDP(n.Stack, "udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(cfg.Addr.Addr(), cfg.Port)))
+	if err != nil {
+		n.Close()
+		return nil, nil, err
+	}
+	return pc, func() error { pc.Close(); return n.Close() }, nil
+}

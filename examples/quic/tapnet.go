@@ -1,0 +1,64 @@
+package main
+
+import (
+	"net"
+	"net/netip"
+
+	"github.com/tapnet/tapnet/examples/internal/netsetup"
+	"github.com/tapnet/tapnet/gonet"
+)
+
+// tapConfig is what the example needs from tapnet.
+type tapConfig struct {
+	Tap     string           // TAP device name, e.g. "tap0" (openTapnet only)
+	Addr    netip.Prefix     // our address and subnet, e.g. 192.0.2.2/24
+	Gateway netip.Addr       // default gateway; invalid (zero) means none
+	MAC     net.HardwareAddr // our MAC; nil means let the stack choose
+	Pcap    string           // capture file for every frame; "" means none
+	Port    uint16           // UDP port to bind; 0 means an ephemeral port
+}
+
+func (cfg tapConfig) flags() *netsetup.Flags {
+	return netsetup.FromValues(cfg.Tap, cfg.Addr, cfg.Gateway, cfg.MAC, cfg.Pcap)
+}
+
+// openTapnet brings up a tapnet stack on cfg.Tap and returns a UDP socket
+// bound to cfg.Addr.Addr():cfg.Port, plus a function that tears the stack
+// down.
+func openTapnet(cfg tapConfig) (net.PacketConn, func() error, error) {
+	n, err := cfg.flags().OpenTAP()
+	if err != nil {
+		return nil, nil, err
+	}
+	pc, err := gonet.ListenUDP(n.Stack, "udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(cfg.Addr.Addr(), cfg.Port)))
+	if err != nil {
+		n.Close()
+		return nil, nil, err
+	}
+	return pc, func() error { pc.Close(); return n.Close() }, nil
+}
+
+// openPipePair builds two tapnet stacks joined by an in-memory Ethernet
+// pipe, needing neither root nor a TAP device. The server stack has
+// cfg.Addr and binds server to cfg.Port; the client stack takes another
+// address in cfg.Addr's prefix and binds client to an ephemeral port.
+// cfg.Pcap, if set, captures the server's side of the pipe.
+func openPipePair(cfg tapConfig) (server, client net.PacketConn, serverAddr net.Addr, cleanup func(), err error) {
+	sn, cn, err := cfg.flags().PipePair()
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	sa := net.UDPAddrFromAddrPort(netip.AddrPortFrom(cfg.Addr.Addr(), cfg.Port))
+	srv, err := gonet.ListenUDP(sn.Stack, "udp", sa)
+	if err == nil {
+		var cl *gonet.UDPConn
+		cl, err = gonet.ListenUDP(cn.Stack, "udp", nil)
+		if err == nil {
+			return srv, cl, srv.LocalAddr(), func() { srv.Close(); cl.Close(); sn.Close(); cn.Close() }, nil
+		}
+		srv.Close()
+	}
+	sn.Close()
+	cn.Close()
+	return nil, nil, nil, nil, err
+}
