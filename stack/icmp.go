@@ -131,7 +131,9 @@ func (s *Stack) sendICMPError(n *NIC, b *buffer.Buffer, typ, code uint8, info ui
 	h := ipv4.Header(pkt)
 	hl := h.HeaderLen()
 	src := h.Src()
-	if h.FragmentOffset() != 0 || ipv4.IsMartianSource(src) || ipv4.IsMulticast(h.Dst()) || h.Dst() == ipv4.Broadcast {
+	// A martian source cannot be answered, unless it is our own loopback.
+	martian := ipv4.IsMartianSource(src) && !s.IsLocalAddress(src)
+	if h.FragmentOffset() != 0 || martian || ipv4.IsMulticast(h.Dst()) || h.Dst() == ipv4.Broadcast {
 		st.ErrorsSuppressed.Add(1)
 		return
 	}
