@@ -1,17 +1,21 @@
-package gonet_test
+package gonet
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"io"
 	"math/rand"
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/tapnet/tapnet/gonet"
+	"github.com/quic-go/quic-go"
+
 	"github.com/tapnet/tapnet/internal/netns"
 	"github.com/tapnet/tapnet/stack"
 	"github.com/tapnet/tapnet/tap"
@@ -46,7 +50,7 @@ func kernelDial(t *testing.T, ns *netns.NS, raddr string) *net.UDPConn {
 }
 
 func serveEcho(t *testing.T, s *stack.Stack, port int) {
-	srv, err := gonet.ListenUDP(s, "udp", &net.UDPAddr{Port: port})
+	srv, err := ListenUDP(s, "udp", &net.UDPAddr{Port: port})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +131,7 @@ func TestTAPTapnetToKernel(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer k.Close()
-	c, err := gonet.DialUDP(s, "udp", nil, &net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 5300})
+	c, err := DialUDP(s, "udp", nil, &net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 5300})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,4 +164,89 @@ func TestTAPTapnetToKernel(t *testing.T) {
 	if _, err := c.Read(buf); !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("read after kernel close: %v, want ECONNREFUSED", err)
 	}
+}
+
+// echoQUIC runs a quic-go echo server on one conn and a client on another,
+// echoing 4 streams of size bytes.
+func echoQUIC(t *testing.T, srvConn, clConn net.PacketConn, srvAddr net.Addr, size int) {
+	srvTLS, clTLS := testTLS(t)
+	conf := &quic.Config{MaxIdleTimeout: 10 * time.Second}
+	srvTr, clTr := &quic.Transport{Conn: srvConn}, &quic.Transport{Conn: clConn}
+	defer srvTr.Close()
+	defer clTr.Close()
+	ln, err := srvTr.Listen(srvTLS, conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	go func() {
+		for {
+			conn, err := ln.Accept(ctx)
+			if err != nil {
+				return
+			}
+			go func() {
+				for {
+					st, err := conn.AcceptStream(ctx)
+					if err != nil {
+						return
+					}
+					go func() { io.Copy(st, st); st.Close() }()
+				}
+			}()
+		}
+	}()
+	conn, err := clTr.Dial(ctx, srvAddr, clTLS, conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseWithError(0, "")
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := echoStream(ctx, t, conn, i, size); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// TestTAPQUIC runs quic-go between tapnet and the kernel over the TAP, in
+// both directions: server on tapnet with a kernel client, then the reverse.
+func TestTAPQUIC(t *testing.T) {
+	ns, s := tapStack(t)
+	listenKernel := func() *net.UDPConn {
+		var k *net.UDPConn
+		if err := ns.Do(func() (err error) {
+			k, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(192, 0, 2, 1)})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	t.Run("tapnet-server", func(t *testing.T) {
+		srv, err := ListenUDP(s, "udp", &net.UDPAddr{Port: 4433})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if t.Failed() {
+				t.Logf("stats: %v", s.Stats().Snapshot())
+			}
+		}()
+		echoQUIC(t, srv, listenKernel(), &net.UDPAddr{IP: net.IPv4(192, 0, 2, 2), Port: 4433}, 1<<20)
+	})
+	t.Run("kernel-server", func(t *testing.T) {
+		cl, err := ListenUDP(s, "udp", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := listenKernel()
+		echoQUIC(t, k, cl, k.LocalAddr(), 1<<20)
+	})
 }
