@@ -35,9 +35,11 @@ func (n *NIC) handleARP(b *buffer.Buffer, ethSrc tap.MAC) {
 	tip := p.TargetIP()
 	forUs := n.hasAddress(tip)
 	if !sip.IsUnspecified() {
-		// Learn from requests aimed at us and from replies; refresh from
-		// anything else only if already known.
-		n.arp.Learn(sip, smac, forUs)
+		// A request aimed at us makes an entry (we are about to answer
+		// it); anything else, replies included, only refreshes one we
+		// have, such as the entry waiting for that reply. Unsolicited
+		// replies cannot fill the cache (Linux's arp_accept=0).
+		n.arp.Learn(sip, smac, forUs && p.Op() == arp.OpRequest)
 	}
 	if p.Op() != arp.OpRequest {
 		return

@@ -35,13 +35,19 @@ func (s *Stack) handleICMP(n *NIC, b *buffer.Buffer, hl int, kind castKind) {
 	switch {
 	case m.Type() == ipv4.ICMPEcho:
 		st.EchoRequests.Add(1)
-		if kind != unicast && !s.opts.EchoBroadcast {
+		if (kind == broadcast || kind == multicast) && !s.opts.EchoBroadcast {
 			st.EchoIgnored.Add(1)
 			return
 		}
 		s.sendEchoReply(n, h, m)
 	case m.IsError():
 		st.ErrorsReceived.Add(1)
+		if kind == broadcast || kind == multicast {
+			// Errors sent to a broadcast or group address are bogus
+			// (RFC 1122 3.2.2; Linux's icmp_rcv drops them).
+			st.ErrorsSuppressed.Add(1)
+			return
+		}
 		s.handleICMPError(h.Src(), m)
 	}
 }
@@ -75,7 +81,7 @@ func (s *Stack) sendInternal(r *Route, proto uint8, b *buffer.Buffer, tos uint8)
 	s.stats.IP.Sent.Add(1)
 	if r.Loopback {
 		s.stats.IP.Loopback.Add(1)
-		s.handleIPv4(r.NIC, b, true)
+		s.handleIPv4(r.NIC, b, true, false)
 		return
 	}
 	s.resolveAndWrite(r, b, false)
@@ -87,6 +93,15 @@ func (s *Stack) handleICMPError(from netip.Addr, m ipv4.ICMP) {
 	errno, hard := ipv4.ErrnoForICMP(m.Type(), m.Code())
 	if errno == 0 {
 		return
+	}
+	// An error about a datagram we sent to a broadcast or multicast
+	// address is bogus: many hosts would answer one datagram (Linux drops
+	// these too).
+	if body := m.Body(); len(body) >= ipv4.HeaderLen {
+		if d := ipv4.Header(body).Dst(); d == ipv4.Broadcast || ipv4.IsMulticast(d) || s.isSubnetBroadcast(d) {
+			s.stats.ICMP.ErrorsSuppressed.Add(1)
+			return
+		}
 	}
 	s.reportLocalError(m.Body(), ControlError{Errno: errno, Hard: hard, Type: m.Type(), Code: m.Code(), Info: m.RestOfHeader(), From: from})
 }

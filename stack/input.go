@@ -4,14 +4,15 @@ import (
 	"net/netip"
 
 	"github.com/tapnet/tapnet/internal/buffer"
-	"github.com/tapnet/tapnet/internal/checksum"
 	"github.com/tapnet/tapnet/ipv4"
 )
 
 // handleIPv4 processes an IPv4 packet (Ethernet header removed) received on
-// n, or looped back from our own output when loop is set. It takes
-// ownership of b.
-func (s *Stack) handleIPv4(n *NIC, b *buffer.Buffer, loop bool) {
+// n, or looped back from our own output when loop is set; linkMcast says the
+// frame was sent to a link-layer broadcast or multicast address, which is
+// never answered with an ICMP error (RFC 1122 3.2.2). It takes ownership
+// of b.
+func (s *Stack) handleIPv4(n *NIC, b *buffer.Buffer, loop, linkMcast bool) {
 	st := &s.stats.IP
 	st.Received.Add(1)
 	h, err := ipv4.Parse(b.Bytes())
@@ -40,7 +41,13 @@ func (s *Stack) handleIPv4(n *NIC, b *buffer.Buffer, loop bool) {
 		b.Release()
 		return
 	}
-	if h.TTL() == 0 {
+	if !loop && dst.IsLoopback() {
+		// 127.0.0.0/8 never comes from a wire (Linux's martian destination).
+		st.MartianDestination.Add(1)
+		b.Release()
+		return
+	}
+	if h.TTL() == 0 && !loop { // a looped multicast copy keeps IP_MULTICAST_TTL 0
 		st.ZeroTTL.Add(1)
 		b.Release()
 		return
@@ -50,12 +57,13 @@ func (s *Stack) handleIPv4(n *NIC, b *buffer.Buffer, loop bool) {
 	}
 	var kind castKind
 	switch {
+	case ipv4.IsMulticast(dst) && (loop || n.acceptsGroup(dst)):
+		// Our own looped sends were checked against the group on output.
+		kind = multicast
 	case loop || s.IsLocalAddress(dst):
 		kind = unicast
 	case dst == ipv4.Broadcast || n.isSubnetBroadcast(dst):
 		kind = broadcast
-	case ipv4.IsMulticast(dst) && n.acceptsGroup(dst):
-		kind = multicast
 	default:
 		st.NotForUs.Add(1)
 		b.Release()
@@ -91,6 +99,9 @@ func (s *Stack) handleIPv4(n *NIC, b *buffer.Buffer, loop bool) {
 		s.handleIGMP(n, b, hl, kind)
 		return
 	}
+	if linkMcast && kind == unicast {
+		kind = unicastInLinkBroadcast
+	}
 	tp := s.transports[proto]
 	if tp == nil {
 		st.UnknownProtocol.Add(1)
@@ -109,6 +120,10 @@ const (
 	unicast castKind = iota
 	broadcast
 	multicast
+	// unicastInLinkBroadcast is an IP unicast to us in a link-layer
+	// broadcast or multicast frame: delivered like unicast, never answered
+	// with an ICMP error.
+	unicastInLinkBroadcast
 )
 
 // deliverTransport validates the transport header and hands the payload to
@@ -116,13 +131,7 @@ const (
 func (s *Stack) deliverTransport(n *NIC, tp TransportProtocol, b *buffer.Buffer, hl int, kind castKind, src, dst netip.Addr, ttl, tos uint8) {
 	st := &s.stats.UDP
 	st.Received.Add(1)
-	pkt := b.Bytes()[hl:]
-	total := b.ChainLen() - hl
-	var rest uint64
-	for p := b.Next; p != nil; p = p.Next {
-		rest = checksum.Sum(p.Bytes(), rest)
-	}
-	sport, dport, thl, plen, err := tp.Parse(pkt, total, rest, src, dst)
+	sport, dport, thl, plen, err := tp.Parse(b, hl, src, dst)
 	if err != nil {
 		if err == ErrBadChecksum {
 			st.ChecksumErrors.Add(1)
@@ -133,11 +142,13 @@ func (s *Stack) deliverTransport(n *NIC, tp TransportProtocol, b *buffer.Buffer,
 		return
 	}
 	local, remote := netip.AddrPortFrom(dst, dport), netip.AddrPortFrom(src, sport)
-	if kind == unicast {
+	if kind == unicast || kind == unicastInLinkBroadcast {
 		ep := s.demux.lookup(tp.Number(), local, remote, n.id)
 		if ep == nil {
 			st.NoPort.Add(1)
-			s.sendICMPError(n, b, ipv4.ICMPDestUnreachable, ipv4.CodePortUnreachable, 0)
+			if kind == unicast {
+				s.sendICMPError(n, b, ipv4.ICMPDestUnreachable, ipv4.CodePortUnreachable, 0)
+			}
 			b.ReleaseChain()
 			return
 		}

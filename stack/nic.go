@@ -25,6 +25,8 @@ type NICOptions struct {
 	// Addresses are assigned at creation (each announced with a
 	// gratuitous ARP).
 	Addresses []netip.Prefix
+	// IGMP tunes the NIC's group membership reports.
+	IGMP IGMPOptions
 }
 
 // NIC is one link of the stack with its addresses and neighbour cache.
@@ -40,8 +42,7 @@ type NIC struct {
 
 	loopback bool // the stack's lo: owns all of 127.0.0.0/8, has no link
 
-	groupsMu sync.Mutex
-	groups   map[netip.Addr]int // multicast groups joined, with socket counts
+	igmp igmpHost // multicast group membership (igmp.go)
 
 	closeOnce sync.Once
 }
@@ -53,7 +54,8 @@ func (s *Stack) AddNIC(link tap.Link, opts NICOptions) (*NIC, error) {
 	}
 	s.mu.Lock()
 	old := *s.nics.Load()
-	n := &NIC{s: s, id: NICID(len(old) + 1), link: link, mac: link.LinkAddress(), mtu: link.MTU(), groups: map[netip.Addr]int{}}
+	n := &NIC{s: s, id: NICID(len(old) + 1), link: link, mac: link.LinkAddress(), mtu: link.MTU()}
+	n.igmp.init(n, opts.IGMP)
 	n.name = opts.Name
 	if n.name == "" {
 		n.name = fmt.Sprintf("tap%d", n.id-2)
@@ -84,7 +86,8 @@ func (s *Stack) AddNIC(link tap.Link, opts NICOptions) (*NIC, error) {
 // newLoopback makes the stack's lo, index 1 as on Linux, which owns
 // 127.0.0.0/8. Datagrams to it never leave the stack.
 func newLoopback(s *Stack) *NIC {
-	n := &NIC{s: s, id: 1, name: "lo", mtu: 65536, loopback: true, groups: map[netip.Addr]int{}}
+	n := &NIC{s: s, id: 1, name: "lo", mtu: 65536, loopback: true}
+	n.igmp.init(n, IGMPOptions{})
 	addrs := []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8")}
 	n.addrs.Store(&addrs)
 	return n
@@ -206,6 +209,7 @@ func (n *NIC) primaryAddress(dst netip.Addr) netip.Addr {
 
 func (n *NIC) close() {
 	n.closeOnce.Do(func() {
+		n.igmp.close()
 		if n.loopback {
 			return
 		}
@@ -244,7 +248,7 @@ func (n *NIC) deliver(b *buffer.Buffer) {
 	switch eth.EtherType() {
 	case tap.EtherTypeIPv4:
 		b.TrimFront(tap.EthernetHeaderLen)
-		n.s.handleIPv4(n, b, false)
+		n.s.handleIPv4(n, b, false, dst.IsMulticast())
 	case tap.EtherTypeARP:
 		src := eth.Src()
 		b.TrimFront(tap.EthernetHeaderLen)

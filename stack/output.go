@@ -15,6 +15,9 @@ type WriteOptions struct {
 	TOS  uint8
 	DF   bool // don't fragment: oversize datagrams fail with EMSGSIZE
 	Loop bool // multicast loopback: deliver a copy to our own sockets too
+	// HostOnly keeps a multicast datagram off the wire (IP_MULTICAST_TTL
+	// 0): only the looped copy, with TTL 0, is delivered.
+	HostOnly bool
 }
 
 // MaxPayload returns the largest transport packet (header included) r can
@@ -56,16 +59,24 @@ func (s *Stack) WritePacket(r *Route, proto uint8, b *buffer.Buffer, o WriteOpti
 		f.TotalLen = ipv4.HeaderLen + plen
 		ipv4.Put(b.Prepend(ipv4.HeaderLen), f)
 		s.stats.IP.Loopback.Add(1)
-		s.handleIPv4(r.NIC, b, true)
+		s.handleIPv4(r.NIC, b, true, false)
 		return nil
 	}
-	if r.Multicast && o.Loop && r.NIC.acceptsGroup(r.RemoteAddr) {
+	if r.Multicast && (o.Loop || r.NIC.loopback) && r.NIC.acceptsGroup(r.RemoteAddr) {
 		c := b.Clone()
 		lf := f
 		lf.ID = uint16(s.ipID.Load())
 		lf.TotalLen = ipv4.HeaderLen + plen
+		if o.HostOnly {
+			lf.TTL = 0
+		}
 		ipv4.Put(c.Prepend(ipv4.HeaderLen), lf)
-		s.handleIPv4(r.NIC, c, true)
+		s.handleIPv4(r.NIC, c, true, false)
+	}
+	if r.Multicast && (o.HostOnly || r.NIC.loopback) {
+		// lo has no wire: what it sends comes back once, above.
+		b.Release()
+		return nil
 	}
 	mtu := r.NIC.mtu
 	if ipv4.HeaderLen+plen <= mtu {

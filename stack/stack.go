@@ -183,6 +183,17 @@ func (s *Stack) isLocalOrBroadcast(a netip.Addr) bool {
 	return false
 }
 
+// isSubnetBroadcast reports whether a is the broadcast address of one of our
+// prefixes.
+func (s *Stack) isSubnetBroadcast(a netip.Addr) bool {
+	for _, n := range *s.nics.Load() {
+		if n.isSubnetBroadcast(a) {
+			return true
+		}
+	}
+	return false
+}
+
 // IsLocalAddress reports whether a is assigned to one of the stack's NICs.
 func (s *Stack) IsLocalAddress(a netip.Addr) bool { return s.localNIC(a) != nil }
 

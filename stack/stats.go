@@ -31,25 +31,26 @@ type Stats struct {
 		MartianSource atomic.Uint64
 	}
 	IP struct {
-		Received        atomic.Uint64
-		Delivered       atomic.Uint64 // to ICMP, IGMP or a transport
-		TooShort        atomic.Uint64
-		BadVersion      atomic.Uint64
-		BadHeaderLen    atomic.Uint64
-		BadTotalLen     atomic.Uint64
-		BadChecksum     atomic.Uint64
-		BadFragment     atomic.Uint64 // fragment reaching past 65535
-		MartianSource   atomic.Uint64
-		ZeroTTL         atomic.Uint64
-		NotForUs        atomic.Uint64 // not an address, broadcast or group of ours
-		UnknownProtocol atomic.Uint64
-		WithOptions     atomic.Uint64 // accepted; options are skipped
-		FragmentsIn     atomic.Uint64 // fragments handed to reassembly
-		Reassembled     atomic.Uint64
-		Sent            atomic.Uint64 // datagrams sent (before fragmentation)
-		FragmentsOut    atomic.Uint64
-		NoRoute         atomic.Uint64
-		Loopback        atomic.Uint64 // datagrams delivered to ourselves without the link
+		Received           atomic.Uint64
+		Delivered          atomic.Uint64 // to ICMP, IGMP or a transport
+		TooShort           atomic.Uint64
+		BadVersion         atomic.Uint64
+		BadHeaderLen       atomic.Uint64
+		BadTotalLen        atomic.Uint64
+		BadChecksum        atomic.Uint64
+		BadFragment        atomic.Uint64 // fragment reaching past 65535
+		MartianSource      atomic.Uint64
+		MartianDestination atomic.Uint64 // 127.0.0.0/8 arriving from a link
+		ZeroTTL            atomic.Uint64
+		NotForUs           atomic.Uint64 // not an address, broadcast or group of ours
+		UnknownProtocol    atomic.Uint64
+		WithOptions        atomic.Uint64 // accepted; options are skipped
+		FragmentsIn        atomic.Uint64 // fragments handed to reassembly
+		Reassembled        atomic.Uint64
+		Sent               atomic.Uint64 // datagrams sent (before fragmentation)
+		FragmentsOut       atomic.Uint64
+		NoRoute            atomic.Uint64
+		Loopback           atomic.Uint64 // datagrams delivered to ourselves without the link
 	}
 	ICMP struct {
 		Received         atomic.Uint64

@@ -15,12 +15,11 @@ import (
 // so that every stack made afterwards carries them.
 type TransportProtocol interface {
 	Number() uint8
-	// Parse validates the transport header at the front of b. b is the IP
-	// payload, or for a datagram reassembled from fragments its first part;
-	// total is the whole payload length and rest the checksum accumulator of
-	// the parts after b. It returns the ports, the header length and the
-	// transport payload length.
-	Parse(b []byte, total int, rest uint64, src, dst netip.Addr) (srcPort, dstPort uint16, hdrLen, payloadLen int, err error)
+	// Parse validates the transport header that starts off bytes into pkt
+	// (after the IP header). A datagram reassembled from fragments
+	// continues in pkt.Next. It returns the ports, the header length and
+	// the transport payload length.
+	Parse(pkt *buffer.Buffer, off int, src, dst netip.Addr) (srcPort, dstPort uint16, hdrLen, payloadLen int, err error)
 }
 
 // ErrBadChecksum is returned by TransportProtocol.Parse for a checksum
