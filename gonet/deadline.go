@@ -8,12 +8,13 @@ import (
 // deadline turns a time into a channel that closes when it passes, so a
 // blocked read can select on it. Moving the deadline keeps the same channel
 // (a waiting reader sees the new time at once); only a channel that already
-// fired is replaced.
+// fired is replaced. One timer is reused, so setting a deadline per read
+// (as DNS servers do) does not allocate.
 type deadline struct {
 	mu     sync.Mutex
 	timer  *time.Timer
+	when   time.Time // zero: no deadline
 	cancel chan struct{}
-	gen    uint64 // bumped by every set, so a timer that lost the race to Stop does nothing
 }
 
 func (d *deadline) init() { d.cancel = make(chan struct{}) }
@@ -21,17 +22,16 @@ func (d *deadline) init() { d.cancel = make(chan struct{}) }
 func (d *deadline) set(t time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.gen++
-	if d.timer != nil {
-		d.timer.Stop()
-		d.timer = nil
-	}
 	select {
 	case <-d.cancel:
 		d.cancel = make(chan struct{})
 	default:
 	}
+	d.when = t
 	if t.IsZero() {
+		if d.timer != nil {
+			d.timer.Stop()
+		}
 		return
 	}
 	wait := time.Until(t)
@@ -39,14 +39,30 @@ func (d *deadline) set(t time.Time) {
 		close(d.cancel)
 		return
 	}
-	ch, gen := d.cancel, d.gen
-	d.timer = time.AfterFunc(wait, func() {
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		if d.gen == gen {
-			close(ch)
-		}
-	})
+	if d.timer == nil {
+		d.timer = time.AfterFunc(wait, d.fire)
+	} else {
+		d.timer.Reset(wait)
+	}
+}
+
+// fire closes the channel if the deadline it was armed for still stands: a
+// timer that lost a race with set must not cut a later deadline short.
+func (d *deadline) fire() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.when.IsZero() {
+		return
+	}
+	if wait := time.Until(d.when); wait > 0 {
+		d.timer.Reset(wait)
+		return
+	}
+	select {
+	case <-d.cancel:
+	default:
+		close(d.cancel)
+	}
 }
 
 // wait returns the channel for a blocking call and whether the deadline has
@@ -67,7 +83,6 @@ func (d *deadline) stop() {
 	d.mu.Lock()
 	if d.timer != nil {
 		d.timer.Stop()
-		d.timer = nil
 	}
 	d.mu.Unlock()
 }

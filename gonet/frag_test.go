@@ -102,3 +102,68 @@ func TestLargeDatagramsLossy(t *testing.T) {
 	}
 	t.Logf("%d of 40 fragmented datagrams arrived intact", intact)
 }
+
+// TestDontFragment checks the IP_PMTUDISC_DO mirror: oversize datagrams
+// fail with EMSGSIZE instead of being fragmented; those that fit go out
+// with DF set.
+func TestDontFragment(t *testing.T) {
+	a, b := pair(t, tap.PipeOptions{})
+	srv, _ := ListenUDP(a, "udp", &net.UDPAddr{Port: 7})
+	defer srv.Close()
+	cl, _ := DialUDP(b, "udp", nil, &net.UDPAddr{IP: net.IPv4(192, 0, 2, 2), Port: 7})
+	defer cl.Close()
+	if err := cl.SetDontFragment(true); err != nil {
+		t.Fatal(err)
+	}
+	_, err := cl.Write(make([]byte, 1473))
+	var op *net.OpError
+	if !errors.As(err, &op) || op.Op != "write" || !errors.Is(err, syscall.EMSGSIZE) {
+		t.Fatalf("oversize DF write: %v, want write OpError with EMSGSIZE", err)
+	}
+	if _, err := cl.Write(make([]byte, 1472)); err != nil {
+		t.Fatalf("1472 bytes fit in one 1500-byte frame: %v", err)
+	}
+	srv.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, _, err := srv.ReadFrom(make([]byte, 2000)); err != nil || n != 1472 {
+		t.Fatalf("read %d, %v", n, err)
+	}
+	if got := b.Stats().IP.FragmentsOut.Load(); got != 0 {
+		t.Fatalf("%d fragments sent with DF on", got)
+	}
+	cl.SetDontFragment(false)
+	if _, err := cl.Write(make([]byte, 1473)); err != nil {
+		t.Fatalf("without DF the datagram is fragmented: %v", err)
+	}
+	if got := b.Stats().IP.FragmentsOut.Load(); got != 2 {
+		t.Fatalf("%d fragments sent, want 2", got)
+	}
+}
+
+// BenchmarkEcho65507 echoes maximal datagrams (45 fragments each way)
+// between two stacks over the pipe.
+func BenchmarkEcho65507(b *testing.B) {
+	srv, cl, addr := benchPair(b)
+	srv.SetReadBuffer(4 << 20)
+	cl.SetReadBuffer(4 << 20)
+	go func() {
+		buf := make([]byte, 65536)
+		for {
+			n, from, err := srv.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			srv.WriteToUDPAddrPort(buf[:n], from)
+		}
+	}()
+	msg, buf := make([]byte, udp.MaxPayload), make([]byte, 65536)
+	b.SetBytes(int64(len(msg)))
+	cl.SetReadDeadline(time.Now().Add(time.Minute)) // a lost datagram fails the run instead of hanging it
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		cl.WriteToUDPAddrPort(msg, addr)
+		if _, _, err := cl.ReadFromUDPAddrPort(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

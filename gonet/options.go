@@ -1,0 +1,19 @@
+package gonet
+
+import (
+	"net"
+
+	"github.com/tapnet/tapnet/udp"
+)
+
+// SetDontFragment mirrors IP_MTU_DISCOVER = IP_PMTUDISC_DO: datagrams are
+// sent with the DF bit and never fragmented locally, so a datagram larger
+// than the route's MTU fails with EMSGSIZE instead (what path-MTU discovery
+// relies on). Off by default, as on Linux for UDP.
+func (c *UDPConn) SetDontFragment(on bool) error {
+	if c.ep.State() == udp.StateClosed {
+		return c.setErr(net.ErrClosed)
+	}
+	c.ep.UpdateOptions(func(o *udp.Options) { o.DontFragment = on })
+	return nil
+}
