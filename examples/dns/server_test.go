@@ -13,9 +13,7 @@ import (
 
 	"golang.org/x/net/dns/dnsmessage"
 
-	"github.com/tapnet/tapnet/gonet"
-	"github.com/tapnet/tapnet/stack"
-	"github.com/tapnet/tapnet/tap"
+	"github.com/tapnet/tapnet/examples/internal/netsetup"
 )
 
 // onKernel makes newTestConn hand out kernel sockets instead of tapnet ones;
@@ -30,25 +28,11 @@ func newTestConn(t *testing.T) (server, client net.PacketConn) {
 	if onKernel {
 		return kernelPair(t)
 	}
-	ls, lc := tap.Pipe(tap.PipeOptions{})
-	ss, cs := stack.New(stack.Options{}), stack.New(stack.Options{})
-	t.Cleanup(func() { ss.Close(); cs.Close() })
-	if _, err := ss.AddNIC(ls, stack.NICOptions{Addresses: []netip.Prefix{netip.MustParsePrefix("192.0.2.2/24")}}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cs.AddNIC(lc, stack.NICOptions{Addresses: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24")}}); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := gonet.ListenPacket(ss, "udp", "192.0.2.2:0")
+	srv, cl, cleanup, err := (&netsetup.Flags{Addr: "192.0.2.2/24"}).PipeConns(0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { srv.Close() })
-	cl, err := gonet.ListenPacket(cs, "udp", ":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cl.Close() })
+	t.Cleanup(cleanup)
 	return srv, cl
 }
 

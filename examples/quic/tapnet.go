@@ -44,21 +44,9 @@ func openTapnet(cfg tapConfig) (net.PacketConn, func() error, error) {
 // address in cfg.Addr's prefix and binds client to an ephemeral port.
 // cfg.Pcap, if set, captures the server's side of the pipe.
 func openPipePair(cfg tapConfig) (server, client net.PacketConn, serverAddr net.Addr, cleanup func(), err error) {
-	sn, cn, err := cfg.flags().PipePair()
+	srv, cl, cleanup, err := cfg.flags().PipeConns(cfg.Port)
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
-	sa := net.UDPAddrFromAddrPort(netip.AddrPortFrom(cfg.Addr.Addr(), cfg.Port))
-	srv, err := gonet.ListenUDP(sn.Stack, "udp", sa)
-	if err == nil {
-		var cl *gonet.UDPConn
-		cl, err = gonet.ListenUDP(cn.Stack, "udp", nil)
-		if err == nil {
-			return srv, cl, srv.LocalAddr(), func() { srv.Close(); cl.Close(); sn.Close(); cn.Close() }, nil
-		}
-		srv.Close()
-	}
-	sn.Close()
-	cn.Close()
-	return nil, nil, nil, nil, err
+	return srv, cl, srv.LocalAddr(), cleanup, nil
 }

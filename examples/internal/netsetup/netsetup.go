@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 
+	"github.com/tapnet/tapnet/gonet"
 	"github.com/tapnet/tapnet/stack"
 	"github.com/tapnet/tapnet/tap"
 )
@@ -158,4 +159,25 @@ func (f *Flags) PipePair() (server, client *Net, err error) {
 		return nil, nil, err
 	}
 	return server, client, nil
+}
+
+// PipeConns is PipePair with a UDP socket on each stack: the server's bound
+// to port on the flags' address, the client's to an ephemeral port.
+// cleanup closes the sockets and both stacks.
+func (f *Flags) PipeConns(port uint16) (server, client *gonet.UDPConn, cleanup func(), err error) {
+	sn, cn, err := f.PipePair()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	server, err = gonet.ListenUDP(sn.Stack, "udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(sn.Addr.Addr(), port)))
+	if err == nil {
+		client, err = gonet.ListenUDP(cn.Stack, "udp", nil)
+		if err == nil {
+			return server, client, func() { server.Close(); client.Close(); sn.Close(); cn.Close() }, nil
+		}
+		server.Close()
+	}
+	sn.Close()
+	cn.Close()
+	return nil, nil, nil, err
 }
