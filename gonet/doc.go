@@ -5,7 +5,10 @@
 //	conn, err := net.ListenUDP("udp", &net.UDPAddr{Port: 53})       // kernel
 //	conn, err := gonet.ListenUDP(s, "udp", &net.UDPAddr{Port: 53})  // tapnet stack s
 //
-// ListenUDP, DialUDP, ListenPacket and Dial mirror their net counterparts.
+// ListenUDP, DialUDP, ListenPacket, Dial and ListenMulticastUDP mirror
+// their net counterparts; NewPacketConn wraps a *UDPConn in the method set
+// of golang.org/x/net/ipv4's *PacketConn for multicast and per-datagram IP
+// control.
 // *UDPConn has every method of *net.UDPConn but SyscallConn and File, and
 // implements net.PacketConn and net.Conn. Errors are the ones net returns:
 // *net.OpError with the same Op, Net, Source and Addr, wrapping
@@ -45,4 +48,80 @@
 //   - ReadMsgUDP returns no control messages and WriteMsgUDP ignores oob; use
 //     the ipv4-style PacketConn of this package for TTL, destination address
 //     and interface.
+//
+// # Multicast
+//
+// A stack's NICs are visible as net.Interface values through
+// stack.Interfaces, InterfaceByName and InterfaceByIndex: index (lo is 1,
+// the first added NIC 2), name, MTU, MAC and flags (up, running, multicast,
+// and broadcast or loopback). Every method taking an *net.Interface accepts
+// them; nil means the default NIC for the group (the route table's choice
+// for it, else the first NIC after lo). An interface whose index is not a
+// NIC of the stack, or whose name differs from that NIC's, is refused with
+// ENODEV (EADDRNOTAVAIL for SetMulticastInterface, as on Linux).
+//
+// PacketConn maps x/net/ipv4 onto the socket like Linux does:
+//
+//   - JoinGroup, LeaveGroup, JoinSourceSpecificGroup,
+//     LeaveSourceSpecificGroup, ExcludeSourceSpecificGroup and
+//     IncludeSourceSpecificGroup are MCAST_JOIN_GROUP, MCAST_LEAVE_GROUP,
+//     MCAST_JOIN_SOURCE_GROUP, MCAST_LEAVE_SOURCE_GROUP, MCAST_BLOCK_SOURCE
+//     and MCAST_UNBLOCK_SOURCE, with Linux's errors as
+//     *os.SyscallError{"setsockopt", errno}: EINVAL (not a multicast group,
+//     no prior join, mixing any-source and source-specific filters), ENODEV,
+//     EADDRINUSE (joined twice), EADDRNOTAVAIL (not joined, source already
+//     listed or not listed), ENOBUFS (more than 20 groups or 10 sources per
+//     group on one socket, Linux's igmp_max_memberships and igmp_max_msf).
+//     A group or source that is not an IPv4 *net.UDPAddr or *net.IPAddr
+//     gives "missing address", as x/net does.
+//   - A socket receives a group's datagrams on its port if it joined the
+//     group on the arriving NIC and its source filter admits the sender,
+//     or, as with Linux's default IP_MULTICAST_ALL, if it joined nothing
+//     there and any socket of the stack joined the group on that NIC.
+//     Listeners sharing a port need SO_REUSEADDR, which ListenMulticastUDP
+//     sets; each gets its own copy.
+//   - The stack answers IGMPv3 queries, and IGMPv2/v1 ones by falling
+//     back to that version (see stack.IGMPOptions).
+//   - MulticastTTL (default 1, -1 resets, 0 keeps datagrams on the host),
+//     MulticastLoopback (default on), MulticastInterface, TTL (default 64,
+//     -1 resets) and TOS are the IP_MULTICAST_* / IP_TTL / IP_TOS options.
+//   - SetControlMessage: FlagTTL delivers the received TTL; FlagSrc,
+//     FlagDst and FlagInterface turn on IP_PKTINFO together, which gives
+//     Dst and IfIndex. ReadFrom returns a ControlMessage (with Src set to
+//     the sender) only when a flag is on. ReadBatch fills Message.OOB with
+//     the same bytes Linux writes (IP_PKTINFO, then IP_TTL), so
+//     ControlMessage.Parse reads them, and flags MSG_CTRUNC when OOB is too
+//     small.
+//   - WriteTo's ControlMessage chooses the source (Src, which must be an
+//     address of the stack: ENETUNREACH otherwise), the interface (IfIndex:
+//     ENODEV for an unknown one) and the TTL. WriteBatch reads the same
+//     from IP_PKTINFO and IP_TTL control messages in Message.OOB (others:
+//     EINVAL).
+//   - Errors have the shapes x/net gives on Linux: option calls on a closed
+//     socket fail with *net.OpError{Op: "raw-control"} wrapping
+//     net.ErrClosed; reads and writes wrap "raw-read"/"raw-write" OpErrors
+//     for closing and deadlines, and SyscallErrors ("recvmsg", "sendmsg",
+//     "recvmmsg", "sendmmsg") for errnos. ReadBatch and WriteBatch return
+//     n = -1 when the first message fails with an errno or deadline, as
+//     x/net passes on recvmmsg's result.
+//
+// Differences from the kernel, on purpose:
+//
+//   - JoinGroup and friends with a nil interface use the default NIC even
+//     without a route for the group; Linux fails with ENODEV then.
+//   - MulticastInterface returns the interface set by
+//     SetMulticastInterface; on Linux x/net always returns nil (it reads
+//     an address where it expects an index).
+//   - WriteTo honours ControlMessage.TTL; x/net on Linux ignores it.
+//
+// Not supported: ICMPFilter, SetICMPFilter and SetBPF fail with
+// *os.SyscallError{"setsockopt" or "getsockopt", EOPNOTSUPP}, which
+// matches errors.ErrUnsupported; ReadBatch flags other than MSG_PEEK,
+// MSG_DONTWAIT and MSG_WAITFORONE, and WriteBatch flags other than
+// MSG_DONTWAIT, fail with EOPNOTSUPP. Two Linux quirks are not copied:
+// leaving a source of an any-source membership fails with EADDRNOTAVAIL
+// without switching the membership to an empty INCLUDE filter, and an
+// any-source membership whose blocked sources were all unblocked again
+// accepts JoinSourceSpecificGroup (Linux gives EINVAL once a block list
+// was ever allocated).
 package gonet

@@ -1,81 +1,3 @@
-// Package gonet hands out tapnet UDP sockets with the API of the net
-// package: ListenUDP, DialUDP, ListenPacket, Dial and ListenMulticastUDP on
-// a stack return a *UDPConn with the method set of *net.UDPConn, and
-// NewPacketConn wraps one in the method set of golang.org/x/net/ipv4's
-// *PacketConn for multicast and per-datagram IP control.
-//
-// # Multicast
-//
-// A stack's NICs are visible as net.Interface values through
-// stack.Interfaces, InterfaceByName and InterfaceByIndex: index (lo is 1,
-// the first added NIC 2), name, MTU, MAC and flags (up, running, multicast,
-// and broadcast or loopback). Every method taking an *net.Interface accepts
-// them; nil means the default NIC for the group (the route table's choice
-// for it, else the first NIC after lo). An interface whose index is not a
-// NIC of the stack, or whose name differs from that NIC's, is refused with
-// ENODEV (EADDRNOTAVAIL for SetMulticastInterface, as on Linux).
-//
-// PacketConn maps x/net/ipv4 onto the socket like Linux does:
-//
-//   - JoinGroup, LeaveGroup, JoinSourceSpecificGroup,
-//     LeaveSourceSpecificGroup, ExcludeSourceSpecificGroup and
-//     IncludeSourceSpecificGroup are MCAST_JOIN_GROUP, MCAST_LEAVE_GROUP,
-//     MCAST_JOIN_SOURCE_GROUP, MCAST_LEAVE_SOURCE_GROUP, MCAST_BLOCK_SOURCE
-//     and MCAST_UNBLOCK_SOURCE, with Linux's errors as
-//     *os.SyscallError{"setsockopt", errno}: EINVAL (not a multicast group,
-//     no prior join, mixing any-source and source-specific filters), ENODEV,
-//     EADDRINUSE (joined twice), EADDRNOTAVAIL (not joined, source already
-//     listed or not listed), ENOBUFS (more than 20 groups or 10 sources per
-//     group on one socket, Linux's igmp_max_memberships and igmp_max_msf).
-//     A group or source that is not an IPv4 *net.UDPAddr or *net.IPAddr
-//     gives "missing address", as x/net does.
-//   - A socket receives a group's datagrams on its port if it joined the
-//     group on the arriving NIC and its source filter admits the sender,
-//     or, as with Linux's default IP_MULTICAST_ALL, if it joined nothing
-//     there and any socket of the stack joined the group on that NIC.
-//     Listeners sharing a port need SO_REUSEADDR, which ListenMulticastUDP
-//     sets; each gets its own copy.
-//   - The stack answers IGMPv3 queries, and IGMPv2/v1 ones by falling
-//     back to that version (see stack.IGMPOptions).
-//   - MulticastTTL (default 1, -1 resets, 0 keeps datagrams on the host),
-//     MulticastLoopback (default on), MulticastInterface, TTL (default 64,
-//     -1 resets) and TOS are the IP_MULTICAST_* / IP_TTL / IP_TOS options.
-//   - SetControlMessage: FlagTTL delivers the received TTL; FlagSrc,
-//     FlagDst and FlagInterface turn on IP_PKTINFO together, which gives
-//     Dst and IfIndex. ReadFrom returns a ControlMessage (with Src set to
-//     the sender) only when a flag is on. ReadBatch fills Message.OOB with
-//     the same bytes Linux writes (IP_PKTINFO, then IP_TTL), so
-//     ControlMessage.Parse reads them, and flags MSG_CTRUNC when OOB is too
-//     small.
-//   - WriteTo's ControlMessage chooses the source (Src, which must be an
-//     address of the stack: ENETUNREACH otherwise), the interface (IfIndex:
-//     ENODEV for an unknown one) and the TTL. WriteBatch reads the same
-//     from IP_PKTINFO and IP_TTL control messages in Message.OOB (others:
-//     EINVAL).
-//   - Errors have the shapes x/net gives on Linux: option calls on a closed
-//     socket fail with *net.OpError{Op: "raw-control"} wrapping
-//     net.ErrClosed; reads and writes wrap "raw-read"/"raw-write" OpErrors
-//     for closing and deadlines, and SyscallErrors ("recvmsg", "sendmsg",
-//     "recvmmsg", "sendmmsg") for errnos. ReadBatch and WriteBatch return
-//     n = -1 when the first message fails with an errno or deadline, as
-//     x/net passes on recvmmsg's result.
-//
-// Differences from the kernel, on purpose:
-//
-//   - JoinGroup and friends with a nil interface use the default NIC even
-//     without a route for the group; Linux fails with ENODEV then.
-//   - MulticastInterface returns the interface set by
-//     SetMulticastInterface; on Linux x/net always returns nil (it reads
-//     an address where it expects an index).
-//   - WriteTo honours ControlMessage.TTL; x/net on Linux ignores it.
-//
-// Not supported: ICMPFilter, SetICMPFilter and SetBPF fail with
-// *os.SyscallError{"setsockopt" or "getsockopt", EOPNOTSUPP}, which
-// matches errors.ErrUnsupported; ReadBatch flags other than MSG_PEEK,
-// MSG_DONTWAIT and MSG_WAITFORONE, and WriteBatch flags other than
-// MSG_DONTWAIT, fail with EOPNOTSUPP. Leaving a source of an any-source
-// membership fails with EADDRNOTAVAIL without Linux's side effect of
-// switching the membership to an empty INCLUDE filter.
 package gonet
 
 import (
@@ -396,9 +318,19 @@ func (p *PacketConn) SetControlMessage(cf ipv4.ControlFlags, on bool) error {
 	} else {
 		p.cf &^= cf
 	}
+	now := p.cf
 	p.mu.Unlock()
+	// Like IP_RECVTTL and IP_PKTINFO, these are socket options: the
+	// UDPConn's ReadMsgUDP sees them too.
+	p.ep().UpdateOptions(func(o *udp.Options) {
+		o.ReceiveTTL = now&ipv4.FlagTTL != 0
+		o.ReceiveDstAddr = now&pktinfoFlags != 0
+	})
 	return nil
 }
+
+// pktinfoFlags are the flags Linux serves with IP_PKTINFO.
+const pktinfoFlags = ipv4.FlagSrc | ipv4.FlagDst | ipv4.FlagInterface
 
 func (p *PacketConn) flags() ipv4.ControlFlags {
 	p.mu.RLock()
@@ -503,7 +435,7 @@ func (p *PacketConn) fillControl(cm *ipv4.ControlMessage, cf ipv4.ControlFlags, 
 	if cf&ipv4.FlagTTL != 0 {
 		cm.TTL = int(info.TTL)
 	}
-	if cf&(ipv4.FlagSrc|ipv4.FlagDst|ipv4.FlagInterface) != 0 {
+	if cf&pktinfoFlags != 0 {
 		cm.Dst = ip4(info.Dst)
 		cm.IfIndex = int(info.NIC)
 	}
@@ -674,7 +606,7 @@ func (p *PacketConn) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
 		}
 		if cf != 0 {
 			var ctrunc bool
-			m.NN, ctrunc = p.putControl(m.OOB, cf, &info)
+			m.NN, ctrunc = putControlMessages(p.stack(), m.OOB, cf&ipv4.FlagTTL != 0, cf&pktinfoFlags != 0, &info)
 			if ctrunc {
 				m.Flags |= syscall.MSG_CTRUNC
 			}
@@ -696,10 +628,12 @@ const (
 
 func cmsgSpace(n int) int { return cmsgHdrLen + (n+cmsgAlign-1)&^(cmsgAlign-1) }
 
-// putControl writes the control messages for a received datagram into oob
-// as Linux's put_cmsg does, truncating what does not fit, and returns the
-// bytes used and whether anything was cut.
-func (p *PacketConn) putControl(oob []byte, cf ipv4.ControlFlags, info *udp.ReadInfo) (int, bool) {
+// putControlMessages writes the control messages of a received datagram
+// into oob as Linux does (IP_PKTINFO, then IP_TTL, each with put_cmsg's
+// truncation of what does not fit) and returns the bytes used and whether
+// anything was cut (MSG_CTRUNC). ReadBatch uses it, and so can
+// UDPConn.ReadMsgUDP for the options SetControlMessage turns on.
+func putControlMessages(s *stack.Stack, oob []byte, ttl, pktinfo bool, info *udp.ReadInfo) (int, bool) {
 	used, trunc := 0, false
 	put := func(typ int, data []byte) {
 		rest := oob[used:]
@@ -721,14 +655,14 @@ func (p *PacketConn) putControl(oob []byte, cf ipv4.ControlFlags, info *udp.Read
 		copy(rest[cmsgHdrLen:l], data)
 		used += min(cmsgSpace(len(data)), len(rest))
 	}
-	if cf&(ipv4.FlagSrc|ipv4.FlagDst|ipv4.FlagInterface) != 0 {
+	if pktinfo {
 		var pi [sizeofPktinfo]byte
 		binary.NativeEndian.PutUint32(pi[0:], uint32(info.NIC))
 		spec := info.Dst
-		if !p.stack().IsLocalAddress(spec) {
+		if !s.IsLocalAddress(spec) {
 			// For a group or broadcast, Linux reports the address the
 			// NIC would answer from.
-			if n := p.stack().NIC(info.NIC); n != nil {
+			if n := s.NIC(info.NIC); n != nil {
 				if as := n.Addresses(); len(as) > 0 {
 					spec = as[0].Addr()
 				}
@@ -739,10 +673,10 @@ func (p *PacketConn) putControl(oob []byte, cf ipv4.ControlFlags, info *udp.Read
 		copy(pi[8:12], d4[:])
 		put(ipPktinfo, pi[:])
 	}
-	if cf&ipv4.FlagTTL != 0 {
-		var ttl [4]byte
-		binary.NativeEndian.PutUint32(ttl[:], uint32(info.TTL))
-		put(ipTTL, ttl[:])
+	if ttl {
+		var v [4]byte
+		binary.NativeEndian.PutUint32(v[:], uint32(info.TTL))
+		put(ipTTL, v[:])
 	}
 	return used, trunc
 }

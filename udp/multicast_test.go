@@ -221,7 +221,7 @@ func TestMulticastAllAndBinding(t *testing.T) {
 	if err := joined.JoinGroup(na, mGroup); err != nil {
 		t.Fatal(err)
 	}
-	others := bound(t, a, "0.0.0.0:5000", true)   // same port, joined nothing
+	others := bound(t, a, "0.0.0.0:5000", true)     // same port, joined nothing
 	otherPort := bound(t, a, "0.0.0.0:6000", false) // another port, joined nothing
 	noAll := bound(t, a, "0.0.0.0:7000", false)
 	noAll.UpdateOptions(func(o *Options) { o.MulticastAll = false })
