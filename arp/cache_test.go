@@ -214,6 +214,8 @@ func TestCacheRetriesThenFails(t *testing.T) {
 	if c.Len() != 0 {
 		t.Fatalf("%d entries after the failure", c.Len())
 	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	for _, r := range h.requests {
 		if r.target != cacheIP(7) || r.dst != (tap.MAC{}) {
 			t.Fatalf("request %+v, want a broadcast for 192.0.2.7", r)
@@ -281,16 +283,16 @@ func TestCacheClose(t *testing.T) {
 }
 
 // TestCacheConcurrent races lookups, answers, expiries and Close (run with
-// -race); hooks may call back into the cache.
+// -race); SendRequest and Failed may call back into the cache.
 func TestCacheConcurrent(t *testing.T) {
 	var c *Cache
 	hooks := Hooks{
 		SendRequest: func(target netip.Addr, dst tap.MAC) { c.Lookup(target) },
+		// Resolved runs under the cache's lock: it must not call back.
 		Resolved: func(target netip.Addr, mac tap.MAC, pkts []*buffer.Buffer) {
 			for _, p := range pkts {
 				p.Release()
 			}
-			c.Resolve(target, nil)
 		},
 		Failed: func(target netip.Addr, pkts []*buffer.Buffer) {
 			for _, p := range pkts {

@@ -147,6 +147,44 @@ func Put(b []byte, f Fields) {
 	binary.BigEndian.PutUint16(b[10:12], checksum.Checksum(b[:HeaderLen]))
 }
 
+// Errors returned by CheckOptions.
+var (
+	ErrBadOptions  = errors.New("ipv4: malformed options")
+	ErrSourceRoute = errors.New("ipv4: source-routed packet")
+)
+
+// IP option types that matter on input.
+const (
+	optEnd  = 0
+	optNOP  = 1
+	optLSRR = 131
+	optSSRR = 137
+)
+
+// CheckOptions validates the options of a parsed header the way a host
+// must before trusting them: every option's length fits, and source-routed
+// packets are refused (Linux's accept_source_route=0 default).
+func (h Header) CheckOptions() error {
+	opts := h[HeaderLen:h.HeaderLen()]
+	for len(opts) > 0 {
+		switch opts[0] {
+		case optEnd:
+			return nil
+		case optNOP:
+			opts = opts[1:]
+			continue
+		}
+		if len(opts) < 2 || opts[1] < 2 || int(opts[1]) > len(opts) {
+			return ErrBadOptions
+		}
+		if opts[0] == optLSRR || opts[0] == optSSRR {
+			return ErrSourceRoute
+		}
+		opts = opts[opts[1]:]
+	}
+	return nil
+}
+
 // IsMartianSource reports whether a packet from addr must be dropped on
 // input, as Linux does: unspecified, loopback, multicast, limited broadcast
 // and reserved (class E) sources. Subnet broadcasts are checked by the stack,

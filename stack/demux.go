@@ -23,9 +23,10 @@ type binding struct {
 // port; a port rarely has more than a few, so a scan picks the most
 // specific match, as Linux's compute_score does.
 type demux struct {
-	mu    sync.RWMutex
-	ports map[portKey][]*binding
-	count int
+	mu     sync.RWMutex
+	ports  map[portKey][]*binding
+	count  int
+	closed bool // set by Stack.Close under mu, so no binding slips in after
 }
 
 func (d *demux) init() { d.ports = make(map[portKey][]*binding) }
@@ -47,6 +48,9 @@ func conflicts(existing []*binding, id TransportID, reuse bool) bool {
 func (d *demux) register(proto uint8, id TransportID, ep TransportEndpoint, reuse bool, nic NICID) (TransportID, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.closed {
+		return id, ErrStackClosed
+	}
 	if id.LocalPort == 0 {
 		span := EphemeralMax - EphemeralMin + 1
 		start := rand.IntN(span)
@@ -159,9 +163,11 @@ func (d *demux) lookupAll(dst []TransportEndpoint, proto uint8, local, remote ne
 	return dst
 }
 
-func (d *demux) all() []TransportEndpoint {
-	d.mu.RLock()
-	defer d.mu.RUnlock()
+// closeAll refuses further bindings and returns every bound endpoint.
+func (d *demux) closeAll() []TransportEndpoint {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.closed = true
 	var out []TransportEndpoint
 	for _, list := range d.ports {
 		for _, b := range list {

@@ -53,7 +53,18 @@ func (s *Stack) handleIPv4(n *NIC, b *buffer.Buffer, loop, linkMcast bool) {
 		return
 	}
 	if h.HeaderLen() > ipv4.HeaderLen {
-		st.WithOptions.Add(1)
+		switch h.CheckOptions() {
+		case nil:
+			st.WithOptions.Add(1)
+		case ipv4.ErrSourceRoute:
+			st.SourceRoute.Add(1)
+			b.Release()
+			return
+		default:
+			st.BadOptions.Add(1)
+			b.Release()
+			return
+		}
 	}
 	var kind castKind
 	switch {

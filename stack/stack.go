@@ -129,7 +129,7 @@ func (s *Stack) Close() error {
 		for _, n := range *s.nics.Load() {
 			n.close()
 		}
-		for _, ep := range s.demux.all() {
+		for _, ep := range s.demux.closeAll() {
 			ep.StackClosed()
 		}
 		s.wg.Wait()

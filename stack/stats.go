@@ -45,6 +45,8 @@ type Stats struct {
 		NotForUs           atomic.Uint64 // not an address, broadcast or group of ours
 		UnknownProtocol    atomic.Uint64
 		WithOptions        atomic.Uint64 // accepted; options are skipped
+		BadOptions         atomic.Uint64 // an option runs past the header
+		SourceRoute        atomic.Uint64 // loose or strict source route: refused
 		FragmentsIn        atomic.Uint64 // fragments handed to reassembly
 		Reassembled        atomic.Uint64
 		Sent               atomic.Uint64 // datagrams sent (before fragmentation)

@@ -370,7 +370,9 @@ func (e *Endpoint) HandlePacket(p stack.Packet) {
 	st := &e.s.Stats().UDP
 	e.rcvMu.Lock()
 	if e.rcvDead || e.rcvShut {
+		// Closing or shut for reading: as if no socket had the port.
 		e.rcvMu.Unlock()
+		st.NoPort.Add(1)
 		p.Buf.ReleaseChain()
 		return
 	}
