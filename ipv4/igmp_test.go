@@ -219,7 +219,7 @@ func FuzzIGMP(f *testing.F) {
 			}
 			out := make([]byte, q.Len())
 			q.Put(out)
-			if q.Len() == len(b) && b[8]&0xf0 == 0 && !bytes.Equal(out, b) {
+			if q.Len() == len(b) && b[8]&0xf0 == 0 && !sameButChecksum(out, b) {
 				t.Fatalf("query round trip: %x -> %x", b, out)
 			}
 		case m.Type() == IGMPv3MembershipReport:
@@ -239,7 +239,7 @@ func FuzzIGMP(f *testing.F) {
 			out := make([]byte, IGMPv3ReportLen(recs))
 			PutIGMPv3Report(out, recs)
 			// Reserved bytes and auxiliary data are not rebuilt.
-			if !aux && len(out) == len(b) && b[1] == 0 && b[4] == 0 && b[5] == 0 && !bytes.Equal(out, b) {
+			if !aux && len(out) == len(b) && b[1] == 0 && b[4] == 0 && b[5] == 0 && !sameButChecksum(out, b) {
 				t.Fatalf("report round trip: %x -> %x", b, out)
 			}
 			if _, err := ParseIGMP(out); err != nil {
@@ -248,9 +248,16 @@ func FuzzIGMP(f *testing.F) {
 		case len(b) == IGMPLen:
 			out := make([]byte, IGMPLen)
 			PutIGMP(out, m.Type(), m.MaxRespCode(), m.Group())
-			if !bytes.Equal(out, b) {
+			if !sameButChecksum(out, b) {
 				t.Fatalf("round trip: %x -> %x", b, out)
 			}
 		}
 	})
+}
+
+// sameButChecksum compares two IGMP messages except for the checksum field:
+// a one's-complement sum has two encodings of zero (0x0000 and 0xffff) and
+// both verify, so a rebuilt message may use the other one.
+func sameButChecksum(a, b []byte) bool {
+	return len(a) == len(b) && bytes.Equal(a[:2], b[:2]) && bytes.Equal(a[4:], b[4:])
 }
