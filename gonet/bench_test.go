@@ -3,9 +3,11 @@ package gonet
 import (
 	"net"
 	"net/netip"
+	"runtime"
 	"testing"
 	"time"
 
+	"github.com/tapnet/tapnet/stack"
 	"github.com/tapnet/tapnet/tap"
 )
 
@@ -133,5 +135,31 @@ func BenchmarkReadWithDeadline(b *testing.B) {
 		if _, _, err := srv.ReadFromUDPAddrPort(buf); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkIdleConnMemory reports the heap an idle bound socket costs
+// (bytes/conn), for the "memory per idle endpoint".
+func BenchmarkIdleConnMemory(b *testing.B) {
+	s := stack.New(stack.Options{})
+	defer s.Close()
+	const n = 10000
+	conns := make([]*UDPConn, 0, n)
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for i := 0; i < n; i++ {
+		c, err := ListenUDP(s, "udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "bytes/conn")
+	b.ReportMetric(0, "ns/op")
+	for _, c := range conns {
+		c.Close()
 	}
 }
