@@ -13,54 +13,25 @@ import (
 
 	"golang.org/x/net/dns/dnsmessage"
 
-	"github.com/tapnet/tapnet/examples/internal/netsetup"
+	"github.com/tapnet/tapnet/examples/internal/exampletest"
 )
 
-// onKernel makes newTestConn hand out kernel sockets instead of tapnet ones;
-// TestOnKernel sets it to show the same code runs unchanged on both.
-var onKernel bool
-
-// newTestConn returns the server's socket and a client socket that can reach
-// it: tapnet sockets on two stacks joined by an in-memory pipe, or kernel
-// UDP sockets on loopback when onKernel is set.
+// newTestConn returns the server's socket and a client socket: tapnet by
+// default, the kernel's under TestOnKernel.
 func newTestConn(t *testing.T) (server, client net.PacketConn) {
 	t.Helper()
-	if onKernel {
-		return kernelPair(t)
-	}
-	srv, cl, cleanup, err := (&netsetup.Flags{Addr: "192.0.2.2/24"}).PipeConns(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cleanup)
-	return srv, cl
-}
-
-// kernelPair is newTestConn on kernel sockets.
-func kernelPair(t *testing.T) (server, client net.PacketConn) {
-	t.Helper()
-	server, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { server.Close() })
-	client, err = net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close() })
-	return server, client
+	return exampletest.Pair(t)
 }
 
 // TestOnKernel runs the main tests again on kernel sockets: nothing in the
-// example is tapnet-specific.
+// server is tapnet-specific.
 func TestOnKernel(t *testing.T) {
-	onKernel = true
-	defer func() { onKernel = false }()
-	t.Run("Answers", TestAnswers)
-	t.Run("Malformed", TestMalformed)
-	t.Run("ConcurrentClients", TestConcurrentClients)
-	t.Run("ServeStops", TestServeStops)
+	exampletest.OnKernelToo(t, map[string]func(*testing.T){
+		"Answers":           TestAnswers,
+		"Malformed":         TestMalformed,
+		"ConcurrentClients": TestConcurrentClients,
+		"ServeStops":        TestServeStops,
+	})
 }
 
 // testZone is shared by most tests.
@@ -97,28 +68,7 @@ func testZone(t testing.TB) *Zone {
 // The server must still be running, and return nil, at the end of the test.
 func testServer(t *testing.T, srv *Server) (client net.PacketConn, addr net.Addr) {
 	t.Helper()
-	server, client := newTestConn(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, server) }()
-	t.Cleanup(func() {
-		select {
-		case err := <-done:
-			t.Errorf("Serve returned early: %v", err)
-			return
-		default:
-		}
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Serve: %v", err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Error("Serve did not return after cancel")
-		}
-	})
-	return client, server.LocalAddr()
+	return exampletest.Serve(t, 5*time.Second, srv.Serve)
 }
 
 type queryOpts struct {

@@ -14,83 +14,30 @@ import (
 
 	"github.com/quic-go/quic-go"
 
-	"github.com/tapnet/tapnet/examples/internal/netsetup"
+	"github.com/tapnet/tapnet/examples/internal/exampletest"
 )
 
-// onKernel makes newTestPair hand out kernel sockets instead of tapnet ones;
-// TestOnKernel sets it to show the same code runs unchanged on both.
-var onKernel bool
-
-// newTestPair returns the server's socket and a client socket that can reach
-// it: tapnet sockets on two stacks joined by an in-memory pipe, or kernel
-// UDP sockets on loopback when onKernel is set.
+// newTestPair returns the server's socket and a client socket: tapnet by
+// default, the kernel's under TestOnKernel.
 func newTestPair(t *testing.T) (server, client net.PacketConn) {
 	t.Helper()
-	if onKernel {
-		return kernelPair(t)
-	}
-	srv, cl, cleanup, err := (&netsetup.Flags{Addr: "192.0.2.2/24"}).PipeConns(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cleanup)
-	return srv, cl
-}
-
-// kernelPair is newTestPair on kernel sockets.
-func kernelPair(t *testing.T) (server, client net.PacketConn) {
-	t.Helper()
-	server, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { server.Close() })
-	client, err = net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close() })
-	return server, client
+	return exampletest.Pair(t)
 }
 
 // TestOnKernel runs the main tests again on kernel sockets: nothing in the
 // example is tapnet-specific.
 func TestOnKernel(t *testing.T) {
-	onKernel = true
-	defer func() { onKernel = false }()
-	t.Run("Echo", TestEcho)
-	t.Run("Datagram", TestDatagram)
-	t.Run("GracefulClose", TestGracefulClose)
-	t.Run("ServeStopsOnClose", TestServeStopsOnClose)
+	exampletest.OnKernelToo(t, map[string]func(*testing.T){
+		"Echo": TestEcho, "Datagram": TestDatagram,
+		"GracefulClose": TestGracefulClose, "ServeStopsOnClose": TestServeStopsOnClose,
+	})
 }
 
 // startServer runs Serve on a fresh pair and returns the client socket and
-// the server's address. Serve must run until the end of the test and then
-// return nil when cancelled.
+// the server's address.
 func startServer(t *testing.T) (client net.PacketConn, addr net.Addr) {
 	t.Helper()
-	server, client := newTestPair(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, server) }()
-	t.Cleanup(func() {
-		select {
-		case err := <-done:
-			t.Errorf("Serve returned early: %v", err)
-			return
-		default:
-		}
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Serve: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("Serve did not return after cancel")
-		}
-	})
-	return client, server.LocalAddr()
+	return exampletest.Serve(t, 10*time.Second, Serve)
 }
 
 func testContext(t *testing.T) context.Context {
