@@ -6,10 +6,12 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/tapnet/tapnet/internal/buffer"
 	"github.com/tapnet/tapnet/stack"
 	"github.com/tapnet/tapnet/tap"
 )
@@ -106,5 +108,60 @@ func TestUnresolvable(t *testing.T) {
 	_, err = cl.Read(make([]byte, 10))
 	if !errors.Is(err, syscall.EHOSTUNREACH) {
 		t.Fatalf("got %v, want EHOSTUNREACH", err)
+	}
+}
+
+// dropFirst is a link that loses the first n frames it is asked to send,
+// as a lossy wire would, deterministically.
+type dropFirst struct {
+	*tap.PipeEnd
+	left atomic.Int32
+}
+
+func (d *dropFirst) WritePacket(f *buffer.Buffer) error {
+	if d.left.Add(-1) >= 0 {
+		f.Release()
+		return nil
+	}
+	return d.PipeEnd.WritePacket(f)
+}
+
+func (d *dropFirst) TryWritePacket(f *buffer.Buffer) bool {
+	if d.left.Add(-1) >= 0 {
+		f.Release()
+		return true
+	}
+	return d.PipeEnd.TryWritePacket(f)
+}
+
+// TestARPRetriesOverLoss loses the client's gratuitous ARP and its first
+// two ARP requests: the third request, a second later, still resolves the
+// server and the datagram queued meanwhile is delivered.
+func TestARPRetriesOverLoss(t *testing.T) {
+	la, lb := tap.Pipe(tap.PipeOptions{})
+	a, b := stack.New(stack.Options{}), stack.New(stack.Options{})
+	defer a.Close()
+	defer b.Close()
+	a.AddNIC(la, stack.NICOptions{Addresses: []netip.Prefix{netip.MustParsePrefix("192.0.2.2/24")}})
+	lossy := &dropFirst{PipeEnd: lb}
+	lossy.left.Store(3)
+	b.AddNIC(lossy, stack.NICOptions{Addresses: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24")}})
+	srv, _ := ListenUDP(a, "udp", &net.UDPAddr{Port: 7})
+	defer srv.Close()
+	cl, _ := DialUDP(b, "udp", nil, &net.UDPAddr{IP: net.IPv4(192, 0, 2, 2), Port: 7})
+	defer cl.Close()
+	if _, err := cl.Write([]byte("patience")); err != nil {
+		t.Fatal(err)
+	}
+	srv.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 64)
+	n, _, err := srv.ReadFrom(buf)
+	if err != nil || string(buf[:n]) != "patience" {
+		t.Fatalf("read %q, %v", buf[:n], err)
+	}
+	st := &b.Stats().ARP
+	if st.RequestsSent.Load() != 3 || st.Resolved.Load() != 1 || st.Failed.Load() != 0 {
+		t.Fatalf("ARP requests %d, resolved %d, failed %d; want 3, 1, 0",
+			st.RequestsSent.Load(), st.Resolved.Load(), st.Failed.Load())
 	}
 }
