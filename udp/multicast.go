@@ -87,6 +87,23 @@ func (e *Endpoint) groupNIC(nic *stack.NIC, group netip.Addr) (*stack.NIC, error
 	return nic, nil
 }
 
+// lockGroup checks that group is a multicast group, resolves nic (nil: the
+// group's default NIC) and takes the membership lock, which the caller
+// releases.
+func (e *Endpoint) lockGroup(nic *stack.NIC, group netip.Addr) (*stack.NIC, error) {
+	if !group.Is4() || !ipv4.IsMulticast(group) {
+		return nil, syscall.EINVAL
+	}
+	nic, err := e.groupNIC(nic, group)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.mcast.lock(); err != nil {
+		return nil, err
+	}
+	return nic, nil
+}
+
 // lock takes the membership lock unless the endpoint is closed.
 func (m *memberships) lock() error {
 	m.mu.Lock()
@@ -101,17 +118,11 @@ func (m *memberships) lock() error {
 // for every source. Errors: EINVAL for a non-multicast group, ENODEV,
 // EADDRINUSE when already joined there, ENOBUFS past MaxMemberships.
 func (e *Endpoint) JoinGroup(nic *stack.NIC, group netip.Addr) error {
-	if !group.Is4() || !ipv4.IsMulticast(group) {
-		return syscall.EINVAL
-	}
-	nic, err := e.groupNIC(nic, group)
+	nic, err := e.lockGroup(nic, group)
 	if err != nil {
 		return err
 	}
 	m := &e.mcast
-	if err := m.lock(); err != nil {
-		return err
-	}
 	defer m.mu.Unlock()
 	if m.find(group, nic) >= 0 {
 		return syscall.EADDRINUSE
@@ -152,17 +163,11 @@ func (e *Endpoint) LeaveGroup(nic *stack.NIC, group netip.Addr) error {
 // EINVAL. A source already listed gives EADDRNOTAVAIL, one past
 // MaxSourceFilter ENOBUFS.
 func (e *Endpoint) JoinSourceGroup(nic *stack.NIC, group, src netip.Addr) error {
-	if !group.Is4() || !ipv4.IsMulticast(group) {
-		return syscall.EINVAL
-	}
-	nic, err := e.groupNIC(nic, group)
+	nic, err := e.lockGroup(nic, group)
 	if err != nil {
 		return err
 	}
 	m := &e.mcast
-	if err := m.lock(); err != nil {
-		return err
-	}
 	defer m.mu.Unlock()
 	i := m.find(group, nic)
 	if i < 0 {
