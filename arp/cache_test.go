@@ -8,28 +8,9 @@ import (
 	"time"
 
 	"github.com/tapnet/tapnet/internal/buffer"
+	"github.com/tapnet/tapnet/internal/fakeclock"
 	"github.com/tapnet/tapnet/tap"
 )
-
-// cacheClock is a manual clock.
-type cacheClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newCacheClock() *cacheClock { return &cacheClock{t: time.Unix(1_700_000_000, 0)} }
-
-func (c *cacheClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *cacheClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // cacheHooks records what the cache asks of its NIC.
 type cacheHooks struct {
@@ -97,7 +78,7 @@ func cachePkt(b byte) *buffer.Buffer {
 // TestCacheBoundedBySources learns from many sources: the cache never
 // exceeds MaxEntries and evicts the least recently used.
 func TestCacheBoundedBySources(t *testing.T) {
-	clk := newCacheClock()
+	clk := fakeclock.New()
 	h := newCacheHooks()
 	c := New(Config{MaxEntries: 8, Now: clk.Now}, h.hooks())
 	defer c.Close()
@@ -226,7 +207,7 @@ func TestCacheRetriesThenFails(t *testing.T) {
 // TestCacheStaleProbe checks that an entry past ReachableTime still
 // resolves, and is confirmed by at most one unicast probe per interval.
 func TestCacheStaleProbe(t *testing.T) {
-	clk := newCacheClock()
+	clk := fakeclock.New()
 	h := newCacheHooks()
 	c := New(Config{Now: clk.Now, ReachableTime: 30 * time.Second, RetransInterval: time.Second}, h.hooks())
 	defer c.Close()

@@ -5,25 +5,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tapnet/tapnet/internal/fakeclock"
 )
-
-// rlClock is a manual clock for the rate limiter.
-type rlClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *rlClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *rlClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 func rlAddr(i int) netip.Addr { return netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}) }
 
@@ -38,7 +22,7 @@ func rlAllowed(r *RateLimiter, dst netip.Addr, n int) int {
 }
 
 func TestRateLimiterPerPeer(t *testing.T) {
-	clk := &rlClock{t: time.Unix(1_700_000_000, 0)}
+	clk := fakeclock.New()
 	r := NewRateLimiter(RateLimitConfig{Now: clk.Now})
 	peer := rlAddr(2)
 	if got := rlAllowed(r, peer, 100); got != 6 {
@@ -64,7 +48,7 @@ func TestRateLimiterPerPeer(t *testing.T) {
 }
 
 func TestRateLimiterGlobal(t *testing.T) {
-	clk := &rlClock{t: time.Unix(1_700_000_000, 0)}
+	clk := fakeclock.New()
 	r := NewRateLimiter(RateLimitConfig{Now: clk.Now, PerSecond: 1000, Burst: 50})
 	ok := 0
 	for i := 0; i < 200; i++ {
@@ -94,7 +78,7 @@ func TestRateLimiterGlobal(t *testing.T) {
 }
 
 func TestRateLimiterPeersBounded(t *testing.T) {
-	clk := &rlClock{t: time.Unix(1_700_000_000, 0)}
+	clk := fakeclock.New()
 	r := NewRateLimiter(RateLimitConfig{Now: clk.Now, MaxPeers: 16, PerSecond: 1 << 30, Burst: 1 << 30})
 	for i := 0; i < 10000; i++ {
 		r.Allow(netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}))
@@ -113,7 +97,7 @@ func TestRateLimiterPeersBounded(t *testing.T) {
 }
 
 func TestRateLimiterConcurrent(t *testing.T) {
-	clk := &rlClock{t: time.Unix(1_700_000_000, 0)}
+	clk := fakeclock.New()
 	r := NewRateLimiter(RateLimitConfig{Now: clk.Now, MaxPeers: 8})
 	var wg sync.WaitGroup
 	var mu sync.Mutex

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tapnet/tapnet/internal/buffer"
+	"github.com/tapnet/tapnet/internal/fakeclock"
 )
 
 // reasmFuzzFrag remembers what was fed for a key: the datagram bytes
@@ -67,7 +68,7 @@ func FuzzReassembler(f *testing.F) {
 		if effHigh == 0 {
 			effHigh = 4 << 20
 		}
-		clk := newReasmClock()
+		clk := fakeclock.New()
 		const timeout = 30 * time.Second
 		var h *reasmHarness
 		h = newReasmHarness(t, ReassemblerConfig{

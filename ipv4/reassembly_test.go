@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tapnet/tapnet/internal/buffer"
+	"github.com/tapnet/tapnet/internal/fakeclock"
 )
 
 var (
@@ -129,25 +130,6 @@ func reasmCollect(head *buffer.Buffer) []byte {
 	head.CopyChain(out)
 	head.ReleaseChain()
 	return out
-}
-
-type reasmClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newReasmClock() *reasmClock { return &reasmClock{t: time.Unix(1_700_000_000, 0)} }
-
-func (c *reasmClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *reasmClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
 }
 
 func reasmPermutations(n int) [][]int {
@@ -349,7 +331,7 @@ func slicesEqualInt(a, b []int) bool {
 }
 
 func TestReassembleTeardrop(t *testing.T) {
-	clk := newReasmClock()
+	clk := fakeclock.New()
 	h := newReasmHarness(t, ReassemblerConfig{Now: clk.Now})
 	want := reasmPayload(40, 5)
 	evil := append([]byte(nil), want...)
@@ -496,7 +478,7 @@ func TestReassembleBadFragments(t *testing.T) {
 }
 
 func TestReassembleTimeout(t *testing.T) {
-	clk := newReasmClock()
+	clk := fakeclock.New()
 	type call struct {
 		key   FragmentKey
 		first []byte

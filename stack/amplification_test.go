@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapnet/tapnet/internal/fakeclock"
 	"github.com/tapnet/tapnet/ipv4"
 	"github.com/tapnet/tapnet/stack"
 	"github.com/tapnet/tapnet/tap"
@@ -30,12 +31,12 @@ func relTicking() func() time.Time {
 // count of the timeouts the stack has finished handling.
 type relReasmEnv struct {
 	*relEnv
-	clk      *relClock
+	clk      *fakeclock.Clock
 	notified atomic.Int64
 }
 
 func newRelReasmEnv(t *testing.T, echoBroadcast bool) *relReasmEnv {
-	r := &relReasmEnv{clk: newRelClock()}
+	r := &relReasmEnv{clk: fakeclock.New()}
 	r.relEnv = newRelEnv(t, stack.Options{
 		EchoBroadcast: echoBroadcast,
 		ICMPRateLimit: ipv4.RateLimitConfig{Now: relTicking()},

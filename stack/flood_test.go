@@ -5,11 +5,11 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"runtime"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tapnet/tapnet/arp"
+	"github.com/tapnet/tapnet/internal/fakeclock"
 	"github.com/tapnet/tapnet/internal/leakcheck"
 	"github.com/tapnet/tapnet/ipv4"
 	"github.com/tapnet/tapnet/stack"
@@ -330,31 +330,11 @@ func TestReassemblyFloodBounded(t *testing.T) {
 	relCheckBalance(t, e.s.Stats().Snapshot())
 }
 
-// relClock is a manual clock.
-type relClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newRelClock() *relClock { return &relClock{t: time.Unix(1_700_000_000, 0)} }
-
-func (c *relClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *relClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // TestICMPRateLimitHolds floods closed ports with the clock stopped: one
 // source gets its burst of 6 errors, all sources together the global burst
 // of 50, and a second later one more each.
 func TestICMPRateLimitHolds(t *testing.T) {
-	clk := newRelClock()
+	clk := fakeclock.New()
 	e := newRelEnv(t, stack.Options{ICMPRateLimit: ipv4.RateLimitConfig{Now: clk.Now}})
 	st := &e.s.Stats().ICMP
 	countErrors := func() int {
