@@ -20,6 +20,8 @@ func checkNetwork(network string) error {
 	return net.UnknownNetworkError(network)
 }
 
+// opAddr is a possibly nil *net.UDPAddr as a net.Addr, nil when it is nil
+// (an OpError must not hold a typed nil).
 func opAddr(a *net.UDPAddr) net.Addr {
 	if a == nil {
 		return nil
@@ -27,7 +29,8 @@ func opAddr(a *net.UDPAddr) net.Addr {
 	return a
 }
 
-// bindErr names errors the way the kernel's bind(2) and connect(2) do.
+// sysErr names errno errors the way the kernel's bind(2) and connect(2)
+// do; other errors are mapped like the conn's.
 func sysErr(name string, err error) error {
 	if errno, ok := err.(syscall.Errno); ok {
 		return os.NewSyscallError(name, errno)

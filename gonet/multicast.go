@@ -386,9 +386,9 @@ func (p *PacketConn) ioErr(op, call string, addr net.Addr, err error) error {
 	var inner error
 	switch {
 	case errors.Is(err, udp.ErrClosed), errors.Is(err, net.ErrClosed):
-		inner = &net.OpError{Op: "raw-" + op, Net: c.network, Source: c.laddr, Addr: c.opRemote(), Err: net.ErrClosed}
+		inner = &net.OpError{Op: "raw-" + op, Net: c.network, Source: c.laddr, Addr: c.RemoteAddr(), Err: net.ErrClosed}
 	case err == udp.ErrTimeout:
-		inner = &net.OpError{Op: "raw-" + op, Net: c.network, Source: c.laddr, Addr: c.opRemote(), Err: os.ErrDeadlineExceeded}
+		inner = &net.OpError{Op: "raw-" + op, Net: c.network, Source: c.laddr, Addr: c.RemoteAddr(), Err: os.ErrDeadlineExceeded}
 	default:
 		var errno syscall.Errno
 		if errors.As(err, &errno) {

@@ -52,13 +52,6 @@ func (c *UDPConn) RemoteAddr() net.Addr {
 	return c.raddr
 }
 
-func (c *UDPConn) opRemote() net.Addr {
-	if c.raddr == nil {
-		return nil
-	}
-	return c.raddr
-}
-
 // mapErr turns an endpoint error into the error net would wrap in its
 // OpError: syscall errors inside an *os.SyscallError named like the
 // kernel's call, closed and deadline errors as net's sentinels.
@@ -79,7 +72,7 @@ func mapErr(err error, syscallName string) error {
 }
 
 func (c *UDPConn) readErr(err error, name string) error {
-	return &net.OpError{Op: "read", Net: c.network, Source: c.laddr, Addr: c.opRemote(), Err: mapErr(err, name)}
+	return &net.OpError{Op: "read", Net: c.network, Source: c.laddr, Addr: c.RemoteAddr(), Err: mapErr(err, name)}
 }
 
 func (c *UDPConn) writeErr(err error, name string, addr net.Addr) error {
@@ -203,7 +196,7 @@ func (c *UDPConn) write(b []byte, to netip.AddrPort) (int, error) {
 func (c *UDPConn) Write(b []byte) (int, error) {
 	n, err := c.write(b, netip.AddrPort{})
 	if err != nil {
-		return n, c.writeErr(err, "write", c.opRemote())
+		return n, c.writeErr(err, "write", c.RemoteAddr())
 	}
 	return n, nil
 }
@@ -242,11 +235,7 @@ func (c *UDPConn) writeToUDP(b []byte, addr *net.UDPAddr) (int, error) {
 func (c *UDPConn) WriteToUDP(b []byte, addr *net.UDPAddr) (int, error) {
 	n, err := c.writeToUDP(b, addr)
 	if err != nil {
-		var opAddr net.Addr
-		if addr != nil {
-			opAddr = addr
-		}
-		return n, c.writeErr(err, "sendto", opAddr)
+		return n, c.writeErr(err, "sendto", opAddr(addr))
 	}
 	return n, nil
 }
@@ -301,11 +290,7 @@ func (c *UDPConn) WriteMsgUDP(b, oob []byte, addr *net.UDPAddr) (n, oobn int, er
 		n, err = c.write(b, to)
 	}
 	if err != nil {
-		var opAddr net.Addr
-		if addr != nil {
-			opAddr = addr
-		}
-		return n, 0, c.writeErr(err, "sendmsg", opAddr)
+		return n, 0, c.writeErr(err, "sendmsg", opAddr(addr))
 	}
 	return n, 0, nil
 }
@@ -336,7 +321,7 @@ func (c *UDPConn) Close() error {
 	c.rd.stop()
 	c.wd.stop()
 	if err != nil {
-		return &net.OpError{Op: "close", Net: c.network, Source: c.laddr, Addr: c.opRemote(), Err: mapErr(err, "close")}
+		return &net.OpError{Op: "close", Net: c.network, Source: c.laddr, Addr: c.RemoteAddr(), Err: mapErr(err, "close")}
 	}
 	return nil
 }

@@ -347,9 +347,9 @@ func (e *Endpoint) ReceiveBufferSize() int {
 	return e.rcvLimit
 }
 
-// SetSendBufferSize records SO_SNDBUF. Sends are written to the link
-// directly and block while its queue is full, so this limit only caps
-// nothing further; it is kept for getters.
+// SetSendBufferSize records SO_SNDBUF (doubled, as Linux does). Sends are
+// not queued per socket: they are written to the link, whose queue blocks
+// the writer when full, so the value is only reported back.
 func (e *Endpoint) SetSendBufferSize(n int) {
 	e.mu.Lock()
 	e.sndBuffer = min(max(2*n, 4608), maxBuffer)
