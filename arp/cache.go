@@ -22,6 +22,8 @@ const (
 	Stale
 )
 
+// String returns the state's name in lower case: "incomplete",
+// "reachable", "stale", or "none" for the zero State (no entry).
 func (s State) String() string {
 	switch s {
 	case Incomplete:

@@ -138,6 +138,20 @@ if [[ " $SUBJECTS " == *" tapnet "* ]]; then
 		log "tapnet echo: $TAPNET_SKIP"
 	fi
 fi
+# TAPNET_RCVBUF: the -rcvbuf value examples/echo runs with, or empty when
+# it keeps its default (RCVBUF=0, or an echo without the flag). The help
+# text is captured before it is searched: "echo -h | grep -q" under
+# pipefail failed about one run in ten, when grep quit at its match and
+# echo, still writing, died of SIGPIPE.
+TAPNET_RCVBUF=""
+if [[ -z $TAPNET_SKIP && " $SUBJECTS " == *" tapnet "* && $RCVBUF != 0 ]]; then
+	echo_help=$("$BIN/tapnet-echo" -h 2>&1 || true)
+	if [[ $echo_help == *-rcvbuf* ]]; then
+		TAPNET_RCVBUF=$RCVBUF
+	else
+		log "tapnet: examples/echo has no -rcvbuf flag; it runs with its default receive buffer"
+	fi
+fi
 TAPNET_QUIC_SKIP=""
 if [[ $QUIC == 1 && " $QUIC_SUBJECTS " == *" tapnet "* ]]; then
 	if ! (cd "$REPO_DIR" && go build -o "$BIN/tapnet-quic" ./examples/quic) >"$BIN/tapnet-quic-build.log" 2>&1; then
@@ -234,12 +248,8 @@ udp_subject() {
 		fi
 		# shellcheck disable=SC2206
 		cmd=("$BIN/tapnet-echo" -tap "$TAP" -addr "$SUBJ_PREFIX" -port "$PORT" -mac "$SUBJ_MAC" $TAPNET_FLAGS)
-		if [[ $RCVBUF != 0 ]]; then
-			if "$BIN/tapnet-echo" -h 2>&1 | grep -q -- '-rcvbuf'; then
-				cmd+=(-rcvbuf "$RCVBUF")
-			else
-				log "tapnet: examples/echo has no -rcvbuf flag; it runs with its default receive buffer"
-			fi
+		if [[ -n $TAPNET_RCVBUF ]]; then
+			cmd+=(-rcvbuf "$TAPNET_RCVBUF")
 		fi
 		target=$SUBJ_IP:$PORT
 		;;
@@ -392,13 +402,24 @@ if [[ $QUIC == 1 ]]; then
 fi
 
 # ---------------------------------------------------------------- report
+# rcvbuf_note: the receive buffers the echo servers really ran with.
+rcvbuf_note() {
+	if [[ $RCVBUF == 0 ]]; then
+		echo "each subject's default"
+	elif [[ " $SUBJECTS " == *" tapnet "* && -z $TAPNET_SKIP && -z $TAPNET_RCVBUF ]]; then
+		echo "$RCVBUF bytes, except tapnet: its default (examples/echo has no -rcvbuf)"
+	else
+		echo "$RCVBUF bytes"
+	fi
+}
+
 REPORT=$BIN/report.md
 {
 	echo "## tapnet bench: UDP echo over TAP ($(date -u '+%Y-%m-%d %H:%M UTC'))"
 	echo
 	echo "- machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), kernel $(uname -r)"
 	echo "- $(go version | cut -d' ' -f3-), load average before report: $(cut -d' ' -f1-3 /proc/loadavg)"
-	echo "- duration $DURATION after $WARMUP warm-up per row; loadgen on CPU ${GEN_CPU:-any}, subject on CPU ${SUBJ_CPU:-any}; echo receive buffers: $([[ $RCVBUF == 0 ]] && echo defaults || echo "$RCVBUF bytes")"
+	echo "- duration $DURATION after $WARMUP warm-up per row; loadgen on CPU ${GEN_CPU:-any}, subject on CPU ${SUBJ_CPU:-any}; echo receive buffers: $(rcvbuf_note)"
 	echo "- pps: echoed datagrams per second; loss: share of datagrams sent in the measured interval not back within 200 ms; RTT percentiles over those datagrams (window 1: unloaded RTT)"
 	echo
 	if [[ -n ${SUBJECTS// /} ]]; then

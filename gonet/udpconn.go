@@ -207,7 +207,7 @@ var errMissingAddress = errors.New("missing address")
 // the unspecified address; IPv4-mapped addresses are unmapped; IPv6 is an
 // error.
 func udpAddrToAddrPort(a *net.UDPAddr) (netip.AddrPort, error) {
-	if a.IP == nil || len(a.IP) == 0 {
+	if len(a.IP) == 0 {
 		return netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(a.Port)), nil
 	}
 	ip4 := a.IP.To4()

@@ -70,8 +70,7 @@ func FuzzReassembler(f *testing.F) {
 		}
 		clk := fakeclock.New()
 		const timeout = 30 * time.Second
-		var h *reasmHarness
-		h = newReasmHarness(t, ReassemblerConfig{
+		h := newReasmHarness(t, ReassemblerConfig{
 			Timeout:      timeout,
 			HighThresh:   high,
 			LowThresh:    high / 4 * 3,

@@ -14,6 +14,8 @@ import (
 // themselves with RegisterTransportProtocol, usually from an init function,
 // so that every stack made afterwards carries them.
 type TransportProtocol interface {
+	// Number is the IPv4 protocol number the transport is demultiplexed
+	// by (17 for UDP).
 	Number() uint8
 	// Parse validates the transport header that starts off bytes into pkt
 	// (after the IP header). A datagram reassembled from fragments

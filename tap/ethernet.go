@@ -36,6 +36,8 @@ func MACFrom(h net.HardwareAddr) (MAC, bool) {
 // HardwareAddr returns m as a freshly allocated net.HardwareAddr.
 func (m MAC) HardwareAddr() net.HardwareAddr { return append(net.HardwareAddr(nil), m[:]...) }
 
+// String formats m like net.HardwareAddr: six lower-case hex bytes joined
+// by colons, e.g. "02:00:5e:00:53:01".
 func (m MAC) String() string { return net.HardwareAddr(m[:]).String() }
 
 // IsMulticast reports whether the group bit is set (broadcast included).

@@ -19,7 +19,7 @@ const (
 	StateInitial   State = iota // created, no port yet
 	StateBound                  // has a local port
 	StateConnected              // has a remote address: sends go there, others are filtered out
-	StateClosed
+	StateClosed                 // closed: reads, writes and binds fail with ErrClosed
 )
 
 // Receive-buffer accounting charges each queued datagram what Linux

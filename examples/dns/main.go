@@ -25,6 +25,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/tapnet/tapnet/examples/internal/netsetup"
 )
 
 // recordFlags collects repeated -record flags into a zone.
@@ -60,10 +62,11 @@ func run() error {
 		addr    = flag.String("addr", "192.0.2.2/24", "our IPv4 address and prefix; with -net kernel, only the address is used and only when the flag is given")
 		port    = flag.Uint("port", 53, "UDP port")
 		gw      = flag.String("gw", "", "default gateway (-net tap)")
-		mac     = flag.String("mac", "", "our MAC address (-net tap); default: chosen by the stack")
+		mac     string // -mac, defined by netsetup
 		pcap    = flag.String("pcap", "", "write every frame to this pcap file (-net tap)")
 		udpSize = flag.Int("udpsize", DefaultUDPSize, "EDNS0 UDP payload size we advertise")
 	)
+	netsetup.DefineMAC(flag.CommandLine, &mac)
 	flag.Var(recordFlags{zone}, "record", "A record name=ipv4, e.g. www.example.test=192.0.2.80 (repeatable)")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -104,8 +107,8 @@ func run() error {
 				return fmt.Errorf("-gw: %w", err)
 			}
 		}
-		if *mac != "" {
-			if cfg.MAC, err = net.ParseMAC(*mac); err != nil {
+		if mac != "" {
+			if cfg.MAC, err = net.ParseMAC(mac); err != nil {
 				return fmt.Errorf("-mac: %w", err)
 			}
 		}

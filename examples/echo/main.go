@@ -3,9 +3,22 @@
 // goroutine, one reused buffer, ReadFromUDPAddrPort and WriteToUDPAddrPort,
 // which allocate nothing per datagram.
 //
-//	sudo ip tuntap add dev tap0 mode tap && sudo ip addr add 192.0.2.1/24 dev tap0 && sudo ip link set tap0 up
-//	sudo go run ./examples/echo -tap tap0 -addr 192.0.2.2/24 -port 7
-//	echo hello | nc -u -w1 192.0.2.2 7
+// As in README.md's Examples, the TAP lives in a network namespace of its
+// own, demo, so that the host's interfaces and routes stay untouched; the
+// kernel there is 192.0.2.1 and the echo server 192.0.2.2:
+//
+//	go build -o bin/ ./examples/echo
+//	sudo ip netns add demo
+//	sudo ip -n demo tuntap add dev tap0 mode tap
+//	sudo ip -n demo addr add 192.0.2.1/24 dev tap0
+//	sudo ip -n demo link set tap0 up
+//	sudo ip netns exec demo bin/echo -tap tap0 -addr 192.0.2.2/24 -port 7
+//
+// and from another terminal (nc is OpenBSD netcat):
+//
+//	sudo ip netns exec demo ping -c 3 192.0.2.2
+//	echo hello | sudo ip netns exec demo nc -u -w1 192.0.2.2 7
+//	sudo ip netns del demo    # when done: removes the TAP too
 package main
 
 import (

@@ -32,6 +32,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/tapnet/tapnet/examples/internal/netsetup"
 )
 
 func main() {
@@ -72,7 +74,7 @@ func run() error {
 	flag.StringVar(&o.message, "message", "", "client mode: send this on one stream and print the echo; without it, run a bulk echo test")
 	flag.BoolVar(&o.datagram, "datagram", false, "client mode: send -message as a QUIC datagram instead")
 	flag.StringVar(&o.gw, "gw", "", "default gateway (-net tap)")
-	flag.StringVar(&o.mac, "mac", "", "our MAC address (-net tap); default: chosen by the stack")
+	netsetup.DefineMAC(flag.CommandLine, &o.mac)
 	flag.StringVar(&o.pcap, "pcap", "", "write every frame to this pcap file (-net tap, -pipe)")
 	flag.BoolVar(&o.pipe, "pipe", false, "no-root mode: server and client on two tapnet stacks joined by an in-memory pipe")
 	flag.IntVar(&o.streams, "streams", 4, "bulk echo: concurrent streams")

@@ -40,7 +40,7 @@ func main() {
 		os.Exit(0)
 	}()
 	log.Printf("quic %s server on %v", *mode, ln.Addr())
-	if err := quicbench.Serve(ln, *mode, quicbench.Logf); err != nil && !errors.Is(err, net.ErrClosed) {
+	if err := quicbench.Serve(ln, *mode, quicbench.Logf); !errors.Is(err, net.ErrClosed) {
 		log.Fatal(err)
 	}
 	select {} // closed by the signal handler, which exits

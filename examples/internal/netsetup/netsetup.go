@@ -32,9 +32,15 @@ func Register(fs *flag.FlagSet, defaultAddr string) *Flags {
 	fs.StringVar(&f.Tap, "tap", "tap0", "TAP device to attach to (created if missing; needs root)")
 	fs.StringVar(&f.Addr, "addr", defaultAddr, "tapnet's IPv4 address with prefix length")
 	fs.StringVar(&f.GW, "gw", "", "default gateway (optional)")
-	fs.StringVar(&f.MAC, "mac", "", "tapnet's MAC address (default: random, locally administered)")
+	DefineMAC(fs, &f.MAC)
 	fs.StringVar(&f.Pcap, "pcap", "", "write every frame of the link to this pcap file")
 	return f
+}
+
+// DefineMAC defines the -mac flag, for the examples that define their other
+// flags themselves: one help text in every example.
+func DefineMAC(fs *flag.FlagSet, p *string) {
+	fs.StringVar(p, "mac", "", "tapnet's MAC address on the TAP (default: random, locally administered)")
 }
 
 // Net is a running stack with its link resources.
@@ -162,8 +168,9 @@ func (f *Flags) PipePair() (server, client *Net, err error) {
 }
 
 // PipeConns is PipePair with a UDP socket on each stack: the server's bound
-// to port on the flags' address, the client's to an ephemeral port.
-// cleanup closes the sockets and both stacks.
+// to port on the flags' address, the client's to an ephemeral port on its
+// own stack's address (not the wildcard), so that both LocalAddrs name the
+// address the peer sees. cleanup closes the sockets and both stacks.
 func (f *Flags) PipeConns(port uint16) (server, client *gonet.UDPConn, cleanup func(), err error) {
 	sn, cn, err := f.PipePair()
 	if err != nil {
@@ -171,7 +178,7 @@ func (f *Flags) PipeConns(port uint16) (server, client *gonet.UDPConn, cleanup f
 	}
 	server, err = gonet.ListenUDP(sn.Stack, "udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(sn.Addr.Addr(), port)))
 	if err == nil {
-		client, err = gonet.ListenUDP(cn.Stack, "udp", nil)
+		client, err = gonet.ListenUDP(cn.Stack, "udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(cn.Addr.Addr(), 0)))
 		if err == nil {
 			return server, client, func() { server.Close(); client.Close(); sn.Close(); cn.Close() }, nil
 		}
