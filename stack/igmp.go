@@ -54,6 +54,8 @@ type IGMPOptions struct {
 	// compatibility mode: by default robustness × query interval + query
 	// response interval (260 s).
 	OlderQuerierTimeout time.Duration
+	// Now is the clock; default time.Now. Tests use a manual one.
+	Now func() time.Time
 }
 
 // FilterMode is a multicast source filter mode (RFC 3376 3.1).
@@ -194,6 +196,9 @@ type igmpHost struct {
 }
 
 func (h *igmpHost) init(n *NIC, opt IGMPOptions) {
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
 	h.n, h.opt = n, opt
 	h.groups = make(map[netip.Addr]*mgroup)
 }
@@ -264,7 +269,7 @@ func (n *NIC) IGMPVersion() int {
 	h := &n.igmp
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.versionLocked(time.Now())
+	return h.versionLocked(h.opt.Now())
 }
 
 // ChangeMembership replaces one socket's filter for group on the NIC, from
@@ -291,7 +296,7 @@ func (n *NIC) ChangeMembership(group netip.Addr, from, to MulticastFilter) {
 	g.account(to, 1)
 	is, cur := g.member(), g.state()
 	if group != allHosts && !n.loopback && !equalFilter(old, cur) {
-		h.stateChangedLocked(g, was, is, old, cur, time.Now())
+		h.stateChangedLocked(g, was, is, old, cur, h.opt.Now())
 	}
 	h.dropIfIdleLocked(g)
 }
@@ -475,7 +480,7 @@ func (h *igmpHost) fire() []*buffer.Buffer {
 	if h.closed {
 		return nil
 	}
-	now := time.Now()
+	now := h.opt.Now()
 	version := h.versionLocked(now)
 	var out []*buffer.Buffer
 	for _, g := range h.leaves {
@@ -499,7 +504,8 @@ func (h *igmpHost) fire() []*buffer.Buffer {
 	for _, g := range groups {
 		if due(g.due, now) {
 			g.due = time.Time{}
-			if !g.member() {
+			if !g.member() || g.addr == allHosts {
+				g.querySrcs = nil
 				continue
 			}
 			if version < 3 {
@@ -740,7 +746,7 @@ func (h *igmpHost) heardQuery(m ipv4.IGMP) {
 	if h.closed {
 		return
 	}
-	now := time.Now()
+	now := h.opt.Now()
 	maxResp := m.MaxRespTime()
 	switch m.QueryVersion() {
 	case 1:
@@ -768,6 +774,9 @@ func (h *igmpHost) heardQuery(m ipv4.IGMP) {
 				}
 				h.scheduleLocked(now)
 				return
+			}
+			if group == allHosts {
+				return // never reported (RFC 3376 5)
 			}
 			g := h.groups[group]
 			if g == nil || !g.member() {
@@ -823,7 +832,7 @@ func (h *igmpHost) enterCompatLocked() {
 func (h *igmpHost) heardReport(group netip.Addr) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.closed || h.versionLocked(time.Now()) == 3 {
+	if h.closed || h.versionLocked(h.opt.Now()) == 3 {
 		return
 	}
 	if g := h.groups[group]; g != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tapnet/tapnet/internal/buffer"
+	"github.com/tapnet/tapnet/internal/fakeclock"
 	"github.com/tapnet/tapnet/internal/leakcheck"
 	"github.com/tapnet/tapnet/ipv4"
 	"github.com/tapnet/tapnet/stack"
@@ -704,4 +705,61 @@ func TestMulticastMAC(t *testing.T) {
 			}
 		}
 	}
+}
+
+// igmpSetupClock is igmpSetup on a manual clock: answers and
+// retransmissions fall due only when the test advances it.
+func igmpSetupClock(t *testing.T, mtu int, opt stack.IGMPOptions) (*stack.Stack, *stack.NIC, *wire, *fakeclock.Clock) {
+	t.Helper()
+	clk := fakeclock.New()
+	opt.Now = clk.Now
+	s, n, w := igmpSetup(t, mtu, opt)
+	return s, n, w, clk
+}
+
+// settle lets every pending retransmission go and skips the reports.
+func (w *wire) settle(clk *fakeclock.Clock) {
+	w.t.Helper()
+	for range 5 {
+		clk.Advance(time.Second)
+		w.drain()
+	}
+}
+
+// waitQueries waits until the NIC has taken want queries in all.
+func waitQueries(t *testing.T, n *stack.NIC, want uint64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for n.IGMPStats().Queries.Load() < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d queries taken, want %d", n.IGMPStats().Queries.Load(), want)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestIGMPAllHostsNeverReported: the all-hosts group is never reported
+// (RFC 3376 5), even to a query for it, even when a socket joined it.
+func TestIGMPAllHostsNeverReported(t *testing.T) {
+	s, n, w, clk := igmpSetupClock(t, 0, fastIGMP)
+	ep := newEP(t, s, 5000)
+	for _, g := range []netip.Addr{ipv4.AllHostsGroup, mcGroup} {
+		if err := ep.JoinGroup(n, g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.settle(clk)
+	w.v3Query(ipv4.IGMPv3Query{MaxRespCode: 1, Group: ipv4.AllHostsGroup})
+	w.v3Query(ipv4.IGMPv3Query{MaxRespCode: 1, Group: ipv4.AllHostsGroup, Sources: []netip.Addr{mcS1}})
+	w.v3Query(ipv4.IGMPv3Query{MaxRespCode: 1})
+	waitQueries(t, n, 3)
+	clk.Advance(time.Second)
+	w.expect(soon, "v3 IS_EX(239.1.2.3){}")
+	w.quiet(200 * time.Millisecond)
+
+	// Nor in v2 mode.
+	w.v2Message(ipv4.IGMPMembershipQuery, 1, ipv4.AllHostsGroup, ipv4.AllHostsGroup)
+	waitQueries(t, n, 4)
+	clk.Advance(time.Second)
+	w.quiet(200 * time.Millisecond)
 }
