@@ -21,9 +21,11 @@ import (
 // (ChangeMembership); the NIC keeps per-source counts so that its
 // interface state is the merge RFC 3376 3.2 defines, and every change of
 // that state becomes a state-change report, repeated Robustness times.
-// Queries schedule answers after random delays. All timing lives in one
-// timer per NIC, served by one goroutine that starts with the first need
-// and stops when the stack closes, so nothing outlives Stack.Close.
+// Queries schedule answers after random delays (up to the query's maximum,
+// at least a tenth of a second), and repeated queries neither multiply nor
+// hasten answers, as in Linux. All timing lives in one timer per NIC,
+// served by one goroutine that starts with the first need and stops when
+// the stack closes, so nothing outlives Stack.Close.
 
 var allHosts = ipv4.AllHostsGroup
 
@@ -35,6 +37,11 @@ const (
 	v3UnsolicitedInterval  = time.Second
 	v2UnsolicitedInterval  = 10 * time.Second
 	v1QueryResponseTimeout = 10 * time.Second
+	// minQueryResponse is the shortest delay a query may ask for. Linux
+	// treats a Max Resp Code of 0 as 1 so that answers stay spread out and
+	// a flood of such queries is answered once per pending delay, not
+	// once per query.
+	minQueryResponse = 100 * time.Millisecond
 )
 
 // IGMPOptions tune a NIC's IGMP host. The zero value gives the RFC and
@@ -747,7 +754,7 @@ func (h *igmpHost) heardQuery(m ipv4.IGMP) {
 		return
 	}
 	now := h.opt.Now()
-	maxResp := m.MaxRespTime()
+	maxResp := max(m.MaxRespTime(), minQueryResponse)
 	switch m.QueryVersion() {
 	case 1:
 		h.v1Until = now.Add(h.olderQuerierTimeoutLocked())
@@ -767,11 +774,8 @@ func (h *igmpHost) heardQuery(m ipv4.IGMP) {
 				if m.NumSources() != 0 {
 					return // a general query lists no sources
 				}
-				// One answer for the whole interface, at the earlier of
-				// the pending one and the new delay.
-				if d := now.Add(randomDelay(maxResp)); h.gqDue.IsZero() || d.Before(h.gqDue) {
-					h.gqDue = d
-				}
+				// One answer for the whole interface.
+				armAnswer(&h.gqDue, now, maxResp)
 				h.scheduleLocked(now)
 				return
 			}
@@ -782,10 +786,9 @@ func (h *igmpHost) heardQuery(m ipv4.IGMP) {
 			if g == nil || !g.member() {
 				return
 			}
-			d := now.Add(randomDelay(maxResp))
 			switch {
 			case g.due.IsZero():
-				g.due, g.srcQuery, g.querySrcs = d, m.NumSources() > 0, nil
+				g.srcQuery, g.querySrcs = m.NumSources() > 0, nil
 			case m.NumSources() == 0 || !g.srcQuery:
 				g.srcQuery, g.querySrcs = false, nil
 			}
@@ -797,24 +800,30 @@ func (h *igmpHost) heardQuery(m ipv4.IGMP) {
 					g.querySrcs[m.Source(i)] = struct{}{}
 				}
 			}
-			if d.Before(g.due) {
-				g.due = d
-			}
+			armAnswer(&g.due, now, maxResp)
 			h.scheduleLocked(now)
 			return
 		}
 	}
-	// v1/v2 answers: one report per group, each after its own delay,
-	// unless one is already due sooner.
+	// v1/v2 answers: one report per group, each after its own delay.
 	for a, g := range h.groups {
 		if !g.member() || a == allHosts || !group.IsUnspecified() && a != group {
 			continue
 		}
-		if d := now.Add(randomDelay(maxResp)); g.due.IsZero() || d.Before(g.due) {
-			g.due = d
-		}
+		armAnswer(&g.due, now, maxResp)
 	}
 	h.scheduleLocked(now)
+}
+
+// armAnswer schedules an answer within maxResp of now, as Linux's
+// igmp_mod_timer does: an answer already due by then stands, so repeated
+// queries neither add answers nor pull a pending one ever earlier; a later
+// one is replaced by a fresh random delay.
+func armAnswer(due *time.Time, now time.Time, maxResp time.Duration) {
+	if !due.IsZero() && !due.After(now.Add(maxResp)) {
+		return
+	}
+	*due = now.Add(randomDelay(maxResp))
 }
 
 // enterCompatLocked drops pending v3 work when an older querier appears:

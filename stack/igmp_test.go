@@ -738,6 +738,49 @@ func waitQueries(t *testing.T, n *stack.NIC, want uint64) {
 	}
 }
 
+// TestIGMPv3ZeroMaxRespFlood: a query with Max Resp Code 0 used to be
+// answered at once, so a flood of them drew one report each. Like Linux,
+// code 0 now allows a tenth of a second, and repeated queries while an
+// answer is pending add none.
+func TestIGMPv3ZeroMaxRespFlood(t *testing.T) {
+	s, n, w, clk := igmpSetupClock(t, 0, fastIGMP)
+	ep := newEP(t, s, 5000)
+	if err := ep.JoinGroup(n, mcGroup); err != nil {
+		t.Fatal(err)
+	}
+	w.settle(clk)
+	st := n.IGMPStats()
+	for _, c := range []struct {
+		name  string
+		query ipv4.IGMPv3Query
+	}{
+		{"general", ipv4.IGMPv3Query{MaxRespCode: 0}},
+		{"group-specific", ipv4.IGMPv3Query{MaxRespCode: 0, Group: mcGroup}},
+		{"group-and-source", ipv4.IGMPv3Query{MaxRespCode: 0, Group: mcGroup, Sources: []netip.Addr{mcS1}}},
+	} {
+		const flood = 2000
+		r0, q0 := st.ReportsSent.Load(), st.Queries.Load()
+		for range flood {
+			w.v3Query(c.query)
+		}
+		waitQueries(t, n, q0+flood)
+		w.quiet(150 * time.Millisecond) // the clock stands: nothing is due
+		clk.Advance(minQueryResponse)
+		if c.query.Sources != nil {
+			w.expect(soon, "v3 IS_IN(239.1.2.3){192.0.2.7}")
+		} else {
+			w.expect(soon, "v3 IS_EX(239.1.2.3){}")
+		}
+		w.quiet(150 * time.Millisecond)
+		if got := st.ReportsSent.Load() - r0; got != 1 {
+			t.Errorf("%s: %d queries with code 0 drew %d reports, want 1", c.name, flood, got)
+		}
+	}
+}
+
+// minQueryResponse is the delay Linux allows a query with code 0.
+const minQueryResponse = 100 * time.Millisecond
+
 // TestIGMPAllHostsNeverReported: the all-hosts group is never reported
 // (RFC 3376 5), even to a query for it, even when a socket joined it.
 func TestIGMPAllHostsNeverReported(t *testing.T) {
