@@ -21,9 +21,13 @@ import (
 // (ChangeMembership); the NIC keeps per-source counts so that its
 // interface state is the merge RFC 3376 3.2 defines, and every change of
 // that state becomes a state-change report, repeated Robustness times.
-// Queries schedule answers after random delays. All timing lives in one
-// timer per NIC, served by one goroutine that starts with the first need
-// and stops when the stack closes, so nothing outlives Stack.Close.
+// Queries schedule answers after random delays (up to the query's maximum,
+// at least a tenth of a second), and repeated queries neither multiply nor
+// hasten answers, as in Linux. What a query makes the NIC remember is
+// bounded by the NIC's own filters and fixed caps, so hostile queries cost
+// neither memory nor big reports. All timing lives in one timer per NIC,
+// served by one goroutine that starts with the first need and stops when
+// the stack closes, so nothing outlives Stack.Close.
 
 var allHosts = ipv4.AllHostsGroup
 
@@ -35,6 +39,21 @@ const (
 	v3UnsolicitedInterval  = time.Second
 	v2UnsolicitedInterval  = 10 * time.Second
 	v1QueryResponseTimeout = 10 * time.Second
+	// minQueryResponse is the shortest delay a query may ask for. Linux
+	// treats a Max Resp Code of 0 as 1 so that answers stay spread out and
+	// a flood of such queries is answered once per pending delay, not
+	// once per query.
+	minQueryResponse = 100 * time.Millisecond
+)
+
+// Bounds on the sources group-and-source-specific queries make a NIC
+// remember until the answer is due (RFC 3376 5.2). Only sources our answer
+// would list are kept; past these caps the pending answer falls back to
+// the group's whole state, the answer to a group-specific query, which is
+// always truthful (Linux does the same when it cannot keep the list).
+const (
+	maxQuerySourcesPerGroup = 64
+	maxQuerySourcesPerNIC   = 1024
 )
 
 // IGMPOptions tune a NIC's IGMP host. The zero value gives the RFC and
@@ -54,6 +73,8 @@ type IGMPOptions struct {
 	// compatibility mode: by default robustness × query interval + query
 	// response interval (260 s).
 	OlderQuerierTimeout time.Duration
+	// Now is the clock; default time.Now. Tests use a manual one.
+	Now func() time.Time
 }
 
 // FilterMode is a multicast source filter mode (RFC 3376 3.1).
@@ -91,6 +112,12 @@ type IGMPStats struct {
 	OthersReports atomic.Uint64 // v1/v2 reports of other hosts (suppress ours)
 	ReportsSent   atomic.Uint64 // v1, v2 and v3 reports
 	LeavesSent    atomic.Uint64
+	// Sources of group-and-source-specific queries not recorded:
+	// ignored ones our answer would not list (not in our INCLUDE list,
+	// in our EXCLUDE list, or covered by a pending whole-group answer),
+	// dropped ones over the caps, whose answer became the whole group's.
+	QuerySourcesIgnored atomic.Uint64
+	QuerySourcesDropped atomic.Uint64
 }
 
 // mgroup is one group's state on a NIC.
@@ -108,7 +135,9 @@ type mgroup struct {
 	srcRetrans  map[netip.Addr]int
 
 	// A pending answer to a query for this group (v1/v2 reports, v3
-	// group-specific and group-and-source-specific queries).
+	// group-specific and group-and-source-specific queries). querySrcs
+	// holds only sources the answer would list, at most
+	// maxQuerySourcesPerGroup.
 	due       time.Time
 	srcQuery  bool
 	querySrcs map[netip.Addr]struct{}
@@ -191,9 +220,13 @@ type igmpHost struct {
 	gqDue            time.Time     // pending v3 answer to a general query
 	changeDue        time.Time     // next v3 state-change report
 	leaves           []netip.Addr  // v2 Leave Group messages to send
+	querySrcs        int           // sources recorded over all groups
 }
 
 func (h *igmpHost) init(n *NIC, opt IGMPOptions) {
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
 	h.n, h.opt = n, opt
 	h.groups = make(map[netip.Addr]*mgroup)
 }
@@ -264,7 +297,7 @@ func (n *NIC) IGMPVersion() int {
 	h := &n.igmp
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.versionLocked(time.Now())
+	return h.versionLocked(h.opt.Now())
 }
 
 // ChangeMembership replaces one socket's filter for group on the NIC, from
@@ -291,7 +324,7 @@ func (n *NIC) ChangeMembership(group netip.Addr, from, to MulticastFilter) {
 	g.account(to, 1)
 	is, cur := g.member(), g.state()
 	if group != allHosts && !n.loopback && !equalFilter(old, cur) {
-		h.stateChangedLocked(g, was, is, old, cur, time.Now())
+		h.stateChangedLocked(g, was, is, old, cur, h.opt.Now())
 	}
 	h.dropIfIdleLocked(g)
 }
@@ -302,6 +335,7 @@ func equalFilter(a, b MulticastFilter) bool {
 
 func (h *igmpHost) dropIfIdleLocked(g *mgroup) {
 	if !g.member() && g.idle() {
+		h.forgetQuerySourcesLocked(g)
 		delete(h.groups, g.addr)
 	}
 }
@@ -324,13 +358,18 @@ func (h *igmpHost) stateChangedLocked(g *mgroup, was, is bool, old, cur Multicas
 		return
 	}
 	if !is {
-		g.due, g.querySrcs = time.Time{}, nil
+		g.due = time.Time{}
+		h.forgetQuerySourcesLocked(g)
 	}
 	if old.Mode != cur.Mode {
 		// A filter-mode change report (TO_EX / TO_IN) carries the whole
 		// current list, so pending source changes are folded into it.
 		g.modeRetrans = h.robustnessLocked()
 		g.srcRetrans = nil
+		// The recorded query sources were chosen for the old mode; the
+		// whole new state answers the pending query truthfully.
+		g.srcQuery = false
+		h.forgetQuerySourcesLocked(g)
 	} else {
 		// Source changes are reported as ALLOW/BLOCK, also beside a
 		// mode change still being repeated (as Linux does).
@@ -462,20 +501,24 @@ func (h *igmpHost) run() {
 			return
 		case <-h.timer.C:
 		}
-		for _, b := range h.fire() {
+		frames, recs := h.fire()
+		// v3 reports are built outside h.mu: packing many records is the
+		// costly part, and queries and joins need not wait for it.
+		for _, b := range append(frames, h.v3Reports(recs)...) {
 			h.n.tryWrite(b)
 		}
 	}
 }
 
-// fire performs every action that is due and returns the frames to send.
-func (h *igmpHost) fire() []*buffer.Buffer {
+// fire performs every action that is due and returns the frames to send
+// and the v3 records to send in reports.
+func (h *igmpHost) fire() ([]*buffer.Buffer, []ipv4.GroupRecordFields) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
-		return nil
+		return nil, nil
 	}
-	now := time.Now()
+	now := h.opt.Now()
 	version := h.versionLocked(now)
 	var out []*buffer.Buffer
 	for _, g := range h.leaves {
@@ -499,7 +542,8 @@ func (h *igmpHost) fire() []*buffer.Buffer {
 	for _, g := range groups {
 		if due(g.due, now) {
 			g.due = time.Time{}
-			if !g.member() {
+			if !g.member() || g.addr == allHosts {
+				h.forgetQuerySourcesLocked(g)
 				continue
 			}
 			if version < 3 {
@@ -510,7 +554,7 @@ func (h *igmpHost) fire() []*buffer.Buffer {
 			if r, ok := g.queryAnswer(); ok {
 				recs = append(recs, r)
 			}
-			g.querySrcs = nil
+			h.forgetQuerySourcesLocked(g)
 		}
 		if due(g.unsolDue, now) {
 			g.unsolDue = time.Time{}
@@ -541,9 +585,8 @@ func (h *igmpHost) fire() []*buffer.Buffer {
 	for _, g := range groups {
 		h.dropIfIdleLocked(g)
 	}
-	out = append(out, h.v3Reports(recs)...)
 	h.scheduleLocked(now)
-	return out
+	return out, recs
 }
 
 func due(t, now time.Time) bool { return !t.IsZero() && !t.After(now) }
@@ -561,13 +604,15 @@ func (h *igmpHost) sortedGroupsLocked() []*mgroup {
 // group-and-source-specific query (RFC 3376 5.2); false when there is
 // nothing to say.
 func (g *mgroup) queryAnswer() (ipv4.GroupRecordFields, bool) {
-	f := g.state()
 	if !g.srcQuery {
+		f := g.state()
 		return ipv4.GroupRecordFields{Type: uint8(f.Mode), Group: g.addr, Sources: f.Sources}, true
 	}
+	// The recorded sources were allowed when queried; the state may have
+	// changed since.
 	var srcs []netip.Addr
 	for s := range g.querySrcs {
-		if f.Allows(s) {
+		if g.allows(s) {
 			srcs = append(srcs, s)
 		}
 	}
@@ -740,8 +785,8 @@ func (h *igmpHost) heardQuery(m ipv4.IGMP) {
 	if h.closed {
 		return
 	}
-	now := time.Now()
-	maxResp := m.MaxRespTime()
+	now := h.opt.Now()
+	maxResp := max(m.MaxRespTime(), minQueryResponse)
 	switch m.QueryVersion() {
 	case 1:
 		h.v1Until = now.Add(h.olderQuerierTimeoutLocked())
@@ -757,55 +802,115 @@ func (h *igmpHost) heardQuery(m ipv4.IGMP) {
 		case 3:
 			h.qrv = m.QRV()
 			h.qi = m.QueryInterval()
-			if group.IsUnspecified() {
-				if m.NumSources() != 0 {
-					return // a general query lists no sources
-				}
-				// One answer for the whole interface, at the earlier of
-				// the pending one and the new delay.
-				if d := now.Add(randomDelay(maxResp)); h.gqDue.IsZero() || d.Before(h.gqDue) {
-					h.gqDue = d
-				}
-				h.scheduleLocked(now)
-				return
-			}
-			g := h.groups[group]
-			if g == nil || !g.member() {
-				return
-			}
-			d := now.Add(randomDelay(maxResp))
-			switch {
-			case g.due.IsZero():
-				g.due, g.srcQuery, g.querySrcs = d, m.NumSources() > 0, nil
-			case m.NumSources() == 0 || !g.srcQuery:
-				g.srcQuery, g.querySrcs = false, nil
-			}
-			if g.srcQuery {
-				if g.querySrcs == nil {
-					g.querySrcs = make(map[netip.Addr]struct{})
-				}
-				for i := range m.NumSources() {
-					g.querySrcs[m.Source(i)] = struct{}{}
-				}
-			}
-			if d.Before(g.due) {
-				g.due = d
-			}
-			h.scheduleLocked(now)
+			h.heardV3QueryLocked(m, group, maxResp, now)
 			return
 		}
 	}
-	// v1/v2 answers: one report per group, each after its own delay,
-	// unless one is already due sooner.
+	// v1/v2 answers: one report per group, each after its own delay.
 	for a, g := range h.groups {
 		if !g.member() || a == allHosts || !group.IsUnspecified() && a != group {
 			continue
 		}
-		if d := now.Add(randomDelay(maxResp)); g.due.IsZero() || d.Before(g.due) {
-			g.due = d
-		}
+		armAnswer(&g.due, now, maxResp)
 	}
 	h.scheduleLocked(now)
+}
+
+// heardV3QueryLocked schedules the answer to a v3 query in v3 mode.
+func (h *igmpHost) heardV3QueryLocked(m ipv4.IGMP, group netip.Addr, maxResp time.Duration, now time.Time) {
+	if group.IsUnspecified() {
+		if m.NumSources() != 0 {
+			return // a general query lists no sources
+		}
+		// One answer for the whole interface.
+		armAnswer(&h.gqDue, now, maxResp)
+		h.scheduleLocked(now)
+		return
+	}
+	if group == allHosts {
+		return // never reported (RFC 3376 5)
+	}
+	g := h.groups[group]
+	if g == nil || !g.member() {
+		return
+	}
+	if h.mergeQueryLocked(g, m) {
+		armAnswer(&g.due, now, maxResp)
+		h.scheduleLocked(now)
+	}
+}
+
+// armAnswer schedules an answer within maxResp of now, as Linux's
+// igmp_mod_timer does: an answer already due by then stands, so repeated
+// queries neither add answers nor pull a pending one ever earlier; a later
+// one is replaced by a fresh random delay.
+func armAnswer(due *time.Time, now time.Time, maxResp time.Duration) {
+	if !due.IsZero() && !due.After(now.Add(maxResp)) {
+		return
+	}
+	*due = now.Add(randomDelay(maxResp))
+}
+
+// mergeQueryLocked folds a group-specific or group-and-source-specific
+// query into the group's pending answer (RFC 3376 5.2) and reports whether
+// the query needs an answer. Only sources the answer would list are
+// recorded: for INCLUDE mode those in our list, for EXCLUDE mode those not
+// excluded. Past the caps the answer becomes the group's whole state.
+func (h *igmpHost) mergeQueryLocked(g *mgroup, m ipv4.IGMP) bool {
+	pending := !g.due.IsZero()
+	nsrcs := m.NumSources()
+	switch {
+	case nsrcs == 0:
+		g.srcQuery = false
+		h.forgetQuerySourcesLocked(g)
+		return true
+	case pending && !g.srcQuery:
+		// A whole-group answer is pending: it covers these sources.
+		h.stats.QuerySourcesIgnored.Add(uint64(nsrcs))
+		return true
+	}
+	// Count first, so that an oversized query allocates nothing. fresh
+	// may count a source the query repeats: the caps err on the safe side.
+	relevant, fresh := 0, 0
+	for i := range nsrcs {
+		if s := m.Source(i); g.allows(s) {
+			relevant++
+			if _, ok := g.querySrcs[s]; !ok {
+				fresh++
+			}
+		}
+	}
+	h.stats.QuerySourcesIgnored.Add(uint64(nsrcs - relevant))
+	switch {
+	case relevant == 0:
+		return false // nothing it asks about would be listed
+	case fresh == 0:
+		return true
+	case len(g.querySrcs)+fresh > maxQuerySourcesPerGroup || h.querySrcs+fresh > maxQuerySourcesPerNIC:
+		h.stats.QuerySourcesDropped.Add(uint64(relevant))
+		g.srcQuery = false
+		h.forgetQuerySourcesLocked(g)
+		return true
+	}
+	g.srcQuery = true // new, or already a source query (cases above)
+	if g.querySrcs == nil {
+		g.querySrcs = make(map[netip.Addr]struct{}, fresh)
+	}
+	h.querySrcs -= len(g.querySrcs)
+	for i := range nsrcs {
+		if s := m.Source(i); g.allows(s) {
+			g.querySrcs[s] = struct{}{}
+		}
+	}
+	h.querySrcs += len(g.querySrcs)
+	return true
+}
+
+// forgetQuerySourcesLocked releases the sources recorded for the group's
+// pending answer.
+func (h *igmpHost) forgetQuerySourcesLocked(g *mgroup) {
+	h.querySrcs -= len(g.querySrcs)
+	g.querySrcs = nil
 }
 
 // enterCompatLocked drops pending v3 work when an older querier appears:
@@ -813,7 +918,8 @@ func (h *igmpHost) heardQuery(m ipv4.IGMP) {
 func (h *igmpHost) enterCompatLocked() {
 	h.gqDue, h.changeDue = time.Time{}, time.Time{}
 	for _, g := range h.groups {
-		g.modeRetrans, g.srcRetrans, g.srcQuery, g.querySrcs = 0, nil, false, nil
+		g.modeRetrans, g.srcRetrans, g.srcQuery = 0, nil, false
+		h.forgetQuerySourcesLocked(g)
 		h.dropIfIdleLocked(g)
 	}
 }
@@ -823,7 +929,7 @@ func (h *igmpHost) enterCompatLocked() {
 func (h *igmpHost) heardReport(group netip.Addr) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.closed || h.versionLocked(time.Now()) == 3 {
+	if h.closed || h.versionLocked(h.opt.Now()) == 3 {
 		return
 	}
 	if g := h.groups[group]; g != nil {

@@ -3,12 +3,14 @@ package stack_test
 import (
 	"fmt"
 	"net/netip"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tapnet/tapnet/internal/buffer"
+	"github.com/tapnet/tapnet/internal/fakeclock"
 	"github.com/tapnet/tapnet/internal/leakcheck"
 	"github.com/tapnet/tapnet/ipv4"
 	"github.com/tapnet/tapnet/stack"
@@ -704,4 +706,247 @@ func TestMulticastMAC(t *testing.T) {
 			}
 		}
 	}
+}
+
+// igmpSetupClock is igmpSetup on a manual clock: answers and
+// retransmissions fall due only when the test advances it.
+func igmpSetupClock(t *testing.T, mtu int, opt stack.IGMPOptions) (*stack.Stack, *stack.NIC, *wire, *fakeclock.Clock) {
+	t.Helper()
+	clk := fakeclock.New()
+	opt.Now = clk.Now
+	s, n, w := igmpSetup(t, mtu, opt)
+	return s, n, w, clk
+}
+
+// settle lets every pending retransmission go and skips the reports.
+func (w *wire) settle(clk *fakeclock.Clock) {
+	w.t.Helper()
+	for range 5 {
+		clk.Advance(time.Second)
+		w.drain()
+	}
+}
+
+// waitQueries waits until the NIC has taken want queries in all.
+func waitQueries(t *testing.T, n *stack.NIC, want uint64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for n.IGMPStats().Queries.Load() < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d queries taken, want %d", n.IGMPStats().Queries.Load(), want)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// distinctSources returns count sources, different for every batch. They
+// are only listed in queries on an in-memory hub, never addressed.
+func distinctSources(batch, count int) []netip.Addr {
+	out := make([]netip.Addr, count)
+	for i := range out {
+		k := batch*count + i
+		out[i] = netip.AddrFrom4([4]byte{10, byte(k >> 16), byte(k >> 8), byte(k)})
+	}
+	return out
+}
+
+func heapAlloc() uint64 {
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// TestIGMPv3SourceQueryFloodBounded: group-and-source queries naming
+// thousands of new sources for an any-source group used to be kept until
+// the answer was due (200 MB for 30,000 queries) and answered with every
+// one of them. Only sources the answer would list are kept, under a cap;
+// past it the answer is the group's whole state, one small report, as
+// Linux sends.
+func TestIGMPv3SourceQueryFloodBounded(t *testing.T) {
+	s, n, w, clk := igmpSetupClock(t, 0, fastIGMP)
+	ep := newEP(t, s, 5000)
+	if err := ep.JoinGroup(n, mcGroup); err != nil {
+		t.Fatal(err)
+	}
+	w.settle(clk)
+	const queries, perQuery = 3000, 366 // 366 sources fill a 1500-byte frame
+	before := heapAlloc()
+	for i := range queries {
+		w.v3Query(ipv4.IGMPv3Query{MaxRespCode: 10, Group: mcGroup, Sources: distinctSources(i, perQuery)})
+	}
+	waitQueries(t, n, queries)
+	growth := int64(heapAlloc()) - int64(before)
+	t.Logf("heap growth after %d queries of %d sources: %d KB", queries, perQuery, growth>>10)
+	if growth > 8<<20 {
+		t.Errorf("heap grew by %d MB", growth>>20)
+	}
+	if got := stack.QuerySourcesRecorded(n); got < 0 || got > stack.MaxQuerySourcesPerGroup {
+		t.Errorf("%d query sources recorded, cap %d", got, stack.MaxQuerySourcesPerGroup)
+	}
+	st := n.IGMPStats()
+	if got := st.QuerySourcesIgnored.Load() + st.QuerySourcesDropped.Load(); got != queries*perQuery {
+		t.Errorf("ignored+dropped sources %d, want %d", got, queries*perQuery)
+	}
+	if st.ReportsSent.Load() != 2 { // the join's two
+		t.Errorf("ReportsSent = %d before the answer is due", st.ReportsSent.Load())
+	}
+	clk.Advance(time.Second)
+	w.expect(soon, "v3 IS_EX(239.1.2.3){}")
+	w.quiet(200 * time.Millisecond)
+	if got := stack.QuerySourcesRecorded(n); got != 0 {
+		t.Errorf("%d query sources still recorded after the answer", got)
+	}
+}
+
+// TestIGMPv3SourceQueryCaps: a group-and-source query's sources are kept
+// up to the per-group and per-NIC caps and answered exactly; a group over
+// a cap is answered with its whole state.
+func TestIGMPv3SourceQueryCaps(t *testing.T) {
+	s, n, w, clk := igmpSetupClock(t, 0, fastIGMP)
+	ep := newEP(t, s, 5000)
+	perGroup, perNIC := stack.MaxQuerySourcesPerGroup, stack.MaxQuerySourcesPerNIC
+	full := perNIC / perGroup // groups whose sources fill the NIC's cap
+	groups := make([]netip.Addr, full+2)
+	for i := range groups {
+		groups[i] = netip.AddrFrom4([4]byte{239, 2, 0, byte(i + 1)})
+		if err := ep.JoinGroup(n, groups[i]); err != nil {
+			t.Fatal(err)
+		}
+		if err := ep.BlockSource(n, groups[i], mcS1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.settle(clk)
+	srcs := make([]netip.Addr, perGroup+1)
+	for i := range srcs {
+		srcs[i] = netip.AddrFrom4([4]byte{198, 51, 100, byte(i + 1)})
+	}
+	st := n.IGMPStats()
+	q0 := st.Queries.Load()
+	// Each of the first groups is asked about perGroup sources in two
+	// queries; the first repeats a source and names the excluded S1,
+	// which is not kept.
+	for _, g := range groups[:full] {
+		first := append(slices.Clone(srcs[:perGroup/2]), srcs[0], mcS1)
+		w.v3Query(ipv4.IGMPv3Query{MaxRespCode: 10, Group: g, Sources: first})
+		w.v3Query(ipv4.IGMPv3Query{MaxRespCode: 10, Group: g, Sources: srcs[perGroup/2 : perGroup]})
+	}
+	waitQueries(t, n, q0+uint64(2*full))
+	if got := stack.QuerySourcesRecorded(n); got != perNIC {
+		t.Fatalf("%d sources recorded, want %d", got, perNIC)
+	}
+	// Then one source is too many for the NIC, and perGroup+1 too many
+	// for a group.
+	w.v3Query(ipv4.IGMPv3Query{MaxRespCode: 10, Group: groups[full], Sources: srcs[:1]})
+	w.v3Query(ipv4.IGMPv3Query{MaxRespCode: 10, Group: groups[full+1], Sources: srcs})
+	waitQueries(t, n, q0+uint64(2*full+2))
+	if got := stack.QuerySourcesRecorded(n); got != perNIC {
+		t.Fatalf("%d sources recorded, want %d", got, perNIC)
+	}
+	if got := st.QuerySourcesIgnored.Load(); got != uint64(full) {
+		t.Errorf("QuerySourcesIgnored = %d, want %d (S1 once per group)", got, full)
+	}
+	if got, want := st.QuerySourcesDropped.Load(), uint64(1+perGroup+1); got != want {
+		t.Errorf("QuerySourcesDropped = %d, want %d", got, want)
+	}
+
+	var asked []string
+	for _, a := range srcs[:perGroup] {
+		asked = append(asked, a.String())
+	}
+	want := map[string]bool{}
+	for i, g := range groups {
+		rec := fmt.Sprintf("IS_IN(%v){%s}", g, strings.Join(asked, ","))
+		if i >= full {
+			rec = fmt.Sprintf("IS_EX(%v){%v}", g, mcS1)
+		}
+		want[rec] = true
+	}
+	clk.Advance(time.Second)
+	for len(want) > 0 {
+		m, ok := w.next(soon)
+		if !ok {
+			t.Fatalf("answers missing: %v", want)
+		}
+		for _, rec := range strings.Fields(strings.TrimPrefix(m.String(), "v3 ")) {
+			if !want[rec] {
+				t.Fatalf("unexpected record %s", rec)
+			}
+			delete(want, rec)
+		}
+	}
+	w.quiet(200 * time.Millisecond)
+	if got := stack.QuerySourcesRecorded(n); got != 0 {
+		t.Fatalf("%d sources recorded after the answers", got)
+	}
+}
+
+// TestIGMPv3ZeroMaxRespFlood: a query with Max Resp Code 0 used to be
+// answered at once, so a flood of them drew one report each. Like Linux,
+// code 0 now allows a tenth of a second, and repeated queries while an
+// answer is pending add none.
+func TestIGMPv3ZeroMaxRespFlood(t *testing.T) {
+	s, n, w, clk := igmpSetupClock(t, 0, fastIGMP)
+	ep := newEP(t, s, 5000)
+	if err := ep.JoinGroup(n, mcGroup); err != nil {
+		t.Fatal(err)
+	}
+	w.settle(clk)
+	st := n.IGMPStats()
+	for _, c := range []struct {
+		name  string
+		query ipv4.IGMPv3Query
+	}{
+		{"general", ipv4.IGMPv3Query{MaxRespCode: 0}},
+		{"group-specific", ipv4.IGMPv3Query{MaxRespCode: 0, Group: mcGroup}},
+		{"group-and-source", ipv4.IGMPv3Query{MaxRespCode: 0, Group: mcGroup, Sources: []netip.Addr{mcS1}}},
+	} {
+		const flood = 2000
+		r0, q0 := st.ReportsSent.Load(), st.Queries.Load()
+		for range flood {
+			w.v3Query(c.query)
+		}
+		waitQueries(t, n, q0+flood)
+		w.quiet(150 * time.Millisecond) // the clock stands: nothing is due
+		clk.Advance(minQueryResponse)
+		if c.query.Sources != nil {
+			w.expect(soon, "v3 IS_IN(239.1.2.3){192.0.2.7}")
+		} else {
+			w.expect(soon, "v3 IS_EX(239.1.2.3){}")
+		}
+		w.quiet(150 * time.Millisecond)
+		if got := st.ReportsSent.Load() - r0; got != 1 {
+			t.Errorf("%s: %d queries with code 0 drew %d reports, want 1", c.name, flood, got)
+		}
+	}
+}
+
+// minQueryResponse is the delay Linux allows a query with code 0.
+const minQueryResponse = 100 * time.Millisecond
+
+// TestIGMPAllHostsNeverReported: the all-hosts group is never reported
+// (RFC 3376 5), even to a query for it, even when a socket joined it.
+func TestIGMPAllHostsNeverReported(t *testing.T) {
+	s, n, w, clk := igmpSetupClock(t, 0, fastIGMP)
+	ep := newEP(t, s, 5000)
+	for _, g := range []netip.Addr{ipv4.AllHostsGroup, mcGroup} {
+		if err := ep.JoinGroup(n, g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.settle(clk)
+	w.v3Query(ipv4.IGMPv3Query{MaxRespCode: 1, Group: ipv4.AllHostsGroup})
+	w.v3Query(ipv4.IGMPv3Query{MaxRespCode: 1, Group: ipv4.AllHostsGroup, Sources: []netip.Addr{mcS1}})
+	w.v3Query(ipv4.IGMPv3Query{MaxRespCode: 1})
+	waitQueries(t, n, 3)
+	clk.Advance(time.Second)
+	w.expect(soon, "v3 IS_EX(239.1.2.3){}")
+	w.quiet(200 * time.Millisecond)
+
+	// Nor in v2 mode.
+	w.v2Message(ipv4.IGMPMembershipQuery, 1, ipv4.AllHostsGroup, ipv4.AllHostsGroup)
+	waitQueries(t, n, 4)
+	clk.Advance(time.Second)
+	w.quiet(200 * time.Millisecond)
 }
