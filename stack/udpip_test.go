@@ -1,0 +1,64 @@
+package stack_test
+
+import (
+	"bytes"
+	"net/netip"
+	"testing"
+
+	"github.com/tapnet/tapnet/stack"
+	"github.com/tapnet/tapnet/tap"
+)
+
+// relInjectFragmented sends the peer's UDP datagram to port 7 carrying data
+// in IP fragments of size bytes (a multiple of 8).
+func (e *relEnv) injectFragmented(id uint16, data []byte, size int) {
+	u := relUDP(relPeerIP, relOurIP, 5000, 7, data)
+	for off := 0; off < len(u); off += size {
+		end := min(off+size, len(u))
+		e.link.inject(relEther(relOurMAC, relPeerMAC, tap.EtherTypeIPv4,
+			relIPv4(relIP{ttl: 64, proto: 17, id: id, mf: end < len(u), offset: off, src: relPeerIP, dst: relOurIP, payload: u[off:end]})))
+	}
+}
+
+// TestTinyFragmentsBoundedByReceiveBuffer sends datagrams of 1,900 fragments
+// of 8 bytes to a socket that does not read. Each pins 1,900 link buffers;
+// the receive buffer must count them, so that (like Linux) one such
+// datagram is queued, the rest are dropped and counted, and the heap does
+// not grow by tens of megabytes.
+func TestTinyFragmentsBoundedByReceiveBuffer(t *testing.T) {
+	for _, rcvbuf := range []int{0, 4 << 20} {
+		e := newRelEnv(t, stack.Options{})
+		ep := e.listen(netip.Addr{}, 7)
+		if rcvbuf > 0 {
+			ep.SetReceiveBufferSize(rcvbuf)
+		}
+		const sent = 12
+		data := bytes.Repeat([]byte{0x3c}, 1900*8-8)
+		heap := relHeap()
+		before := e.s.Stats().Snapshot()
+		for i := 0; i < sent; i++ {
+			e.injectFragmented(uint16(100+i), data, 8)
+		}
+		grown := int64(relHeap()) - int64(heap)
+		d := relDelta(before, e.s.Stats().Snapshot())
+		t.Logf("rcvbuf %d: %d datagrams of 1900 fragments: %s; heap %+d bytes", ep.ReceiveBufferSize(), sent, relFormat(d), grown)
+		relCheckBalance(t, e.s.Stats().Snapshot())
+		queued, dropped := d["UDP.Delivered"], d["UDP.BufferErrors"]
+		if d["IP.Reassembled"] != sent || queued+dropped != sent || ep.Drops() != dropped {
+			t.Fatalf("counters %s, endpoint drops %d", relFormat(d), ep.Drops())
+		}
+		// A datagram pins about 1900 * 2 KiB = 4 MB: one more than fits.
+		if most := uint64(ep.ReceiveBufferSize()/(4<<20) + 1); queued < 1 || queued > most {
+			t.Errorf("rcvbuf %d: %d datagrams queued, want 1..%d", ep.ReceiveBufferSize(), queued, most)
+		}
+		// The queue may hold the buffer's worth plus one datagram; the
+		// slack is a second datagram's worth.
+		if limit := int64(ep.ReceiveBufferSize()) + 2*1900*2200; grown > limit {
+			t.Errorf("heap grew by %d bytes for a %d-byte receive buffer", grown, ep.ReceiveBufferSize())
+		}
+		got := relRead(ep)
+		if uint64(len(got)) != queued || !bytes.Equal(got[0].data, data) {
+			t.Fatalf("read %d datagrams, %d queued", len(got), queued)
+		}
+	}
+}
