@@ -2,7 +2,10 @@ package stack_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"net/netip"
+	"slices"
+	"sync"
 	"testing"
 
 	"github.com/tapnet/tapnet/stack"
@@ -59,6 +62,54 @@ func TestTinyFragmentsBoundedByReceiveBuffer(t *testing.T) {
 		got := relRead(ep)
 		if uint64(len(got)) != queued || !bytes.Equal(got[0].data, data) {
 			t.Fatalf("read %d datagrams, %d queued", len(got), queued)
+		}
+	}
+}
+
+// TestMulticastLoopSharesIPID sends multicast datagrams, small and
+// fragmented, with IP_MULTICAST_LOOP: the copy looped to our own sockets
+// and the one on the wire are one datagram, with one IP ID.
+func TestMulticastLoopSharesIPID(t *testing.T) {
+	e := newRelEnv(t, stack.Options{})
+	var mu sync.Mutex
+	var looped []uint16
+	stack.HookInput(e.s, 17, func(ip []byte) {
+		mu.Lock()
+		looped = append(looped, binary.BigEndian.Uint16(ip[4:]))
+		mu.Unlock()
+	})
+	rx := e.listen(netip.Addr{}, 4000)
+	if err := rx.JoinGroup(e.nic, relGroup); err != nil {
+		t.Fatal(err)
+	}
+	tx := e.listen(netip.Addr{}, 0)
+	for _, size := range []int{100, 3000} {
+		e.link.take()
+		mu.Lock()
+		looped = nil
+		mu.Unlock()
+		if _, err := tx.Write(make([]byte, size), netip.AddrPortFrom(relGroup, 4000), nil); err != nil {
+			t.Fatal(err)
+		}
+		var wire []uint16
+		for _, f := range e.link.take() {
+			if s := relParseSent(t, f); s.proto == 17 {
+				wire = append(wire, binary.BigEndian.Uint16(s.ip[4:]))
+			}
+		}
+		mu.Lock()
+		got := slices.Clone(looped)
+		mu.Unlock()
+		if len(got) != 1 || len(wire) == 0 {
+			t.Fatalf("%d bytes: %d looped copies, %d wire frames", size, len(got), len(wire))
+		}
+		for _, id := range wire {
+			if id != got[0] {
+				t.Errorf("%d bytes: looped copy has IP ID %#04x, wire %#04x", size, got[0], id)
+			}
+		}
+		if d := relRead(rx); len(d) != 1 || len(d[0].data) != size {
+			t.Errorf("%d bytes: looped copy not read back: %d datagrams", size, len(d))
 		}
 	}
 }
