@@ -113,3 +113,50 @@ func TestMulticastLoopSharesIPID(t *testing.T) {
 		}
 	}
 }
+
+// TestZeroSourceToBroadcast: a host without an address (a DHCP client,
+// 0.0.0.0:68) broadcasts to 255.255.255.255:67 and a server bound to :67
+// must get it, as on Linux. 0.0.0.0 to any other destination but
+// link-local groups (or in IGMP) stays a martian, and nothing, not even an
+// ICMP error, is ever sent back to 0.0.0.0.
+func TestZeroSourceToBroadcast(t *testing.T) {
+	e := newRelEnv(t, stack.Options{})
+	dhcp := e.listen(netip.Addr{}, 67)
+	zero := netip.IPv4Unspecified()
+	mdns := netip.MustParseAddr("224.0.0.251")
+	for _, tc := range []struct {
+		name    string
+		dst     netip.Addr
+		dport   uint16
+		deliver bool
+		delta   string
+	}{
+		{"to the limited broadcast", relLimited, 67, true, "UDP.Delivered"},
+		{"to the limited broadcast, closed port", relLimited, 68, false, "UDP.NoPort"},
+		{"to a link-local group", mdns, 67, true, "UDP.Delivered"},
+		{"to a routable group", relGroup, 67, false, "IP.MartianSource"},
+		{"to our address", relOurIP, 67, false, "IP.MartianSource"},
+		{"to our subnet broadcast", relBcastIP, 67, false, "IP.MartianSource"},
+	} {
+		if tc.dst == mdns {
+			if err := dhcp.JoinGroup(e.nic, mdns); err != nil {
+				t.Fatal(err)
+			}
+		}
+		e.link.take()
+		before := e.s.Stats().Snapshot()
+		e.link.inject(relUDPFrame(zero, tc.dst, 68, tc.dport, []byte("DHCPDISCOVER")))
+		d := relDelta(before, e.s.Stats().Snapshot())
+		got := relRead(dhcp)
+		if tc.deliver != (len(got) == 1) || d[tc.delta] != 1 {
+			t.Errorf("%s: read %d datagrams, counters %s, want %s", tc.name, len(got), relFormat(d), tc.delta)
+		}
+		if len(got) == 1 && (got[0].src != netip.AddrPortFrom(zero, 68) || got[0].dst != tc.dst || string(got[0].data) != "DHCPDISCOVER") {
+			t.Errorf("%s: read %+v", tc.name, got[0])
+		}
+		if sent := e.link.take(); len(sent) != 0 {
+			t.Errorf("%s: the stack answered 0.0.0.0 with %d frames", tc.name, len(sent))
+		}
+	}
+	relCheckBalance(t, e.s.Stats().Snapshot())
+}
