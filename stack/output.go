@@ -81,7 +81,7 @@ func (s *Stack) WritePacket(r *Route, proto uint8, b *buffer.Buffer, o WriteOpti
 		b.Release()
 		return syscall.EMSGSIZE
 	}
-	return s.fragment(r, b, f, mtu)
+	return s.fragment(r, b, f, mtu, true)
 }
 
 // loopMulticast delivers a copy of a multicast datagram to our own
@@ -97,8 +97,9 @@ func (s *Stack) loopMulticast(r *Route, b *buffer.Buffer, f ipv4.Fields, hostOnl
 }
 
 // fragment splits a transport packet into fragments of at most mtu bytes
-// with 8-byte aligned offsets and f's ID, and sends each.
-func (s *Stack) fragment(r *Route, b *buffer.Buffer, f ipv4.Fields, mtu int) error {
+// with 8-byte aligned offsets and f's ID, and sends each; block says
+// whether to wait for room in the link's queue (see resolveAndWrite).
+func (s *Stack) fragment(r *Route, b *buffer.Buffer, f ipv4.Fields, mtu int, block bool) error {
 	defer b.Release()
 	payload := b.Bytes()
 	chunk := (mtu - ipv4.HeaderLen) &^ 7
@@ -111,7 +112,7 @@ func (s *Stack) fragment(r *Route, b *buffer.Buffer, f ipv4.Fields, mtu int) err
 		ff.TotalLen = ipv4.HeaderLen + end - off
 		ipv4.Put(fb.Prepend(ipv4.HeaderLen), ff)
 		s.stats.IP.FragmentsOut.Add(1)
-		if err := s.resolveAndWrite(r, fb, true); err != nil {
+		if err := s.resolveAndWrite(r, fb, block); err != nil {
 			return err
 		}
 	}
