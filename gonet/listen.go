@@ -4,7 +4,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"strconv"
 	"syscall"
 
 	"github.com/tapnet/tapnet/stack"
@@ -50,7 +49,7 @@ func ListenUDP(s *stack.Stack, network string, laddr *net.UDPAddr) (*UDPConn, er
 	}
 	ap, err := udpAddrToAddrPort(laddr)
 	if err != nil {
-		return nil, &net.OpError{Op: "listen", Net: network, Addr: laddr, Err: err}
+		return nil, &net.OpError{Op: "listen", Net: network, Addr: laddr, Err: sysErr("bind", err)}
 	}
 	ep := udp.New(s)
 	if err := ep.Bind(ap); err != nil {
@@ -73,9 +72,17 @@ func DialUDP(s *stack.Stack, network string, laddr, raddr *net.UDPAddr) (*UDPCon
 	fail := func(err error) (*UDPConn, error) {
 		return nil, &net.OpError{Op: "dial", Net: network, Source: opAddr(laddr), Addr: raddr, Err: err}
 	}
+	var err error
+	// The local address is checked first: net binds before it connects.
+	var lap netip.AddrPort
+	if laddr != nil {
+		if lap, err = udpAddrToAddrPort(laddr); err != nil {
+			return fail(sysErr("bind", err))
+		}
+	}
 	rap, err := udpAddrToAddrPort(raddr)
 	if err != nil {
-		return fail(err)
+		return fail(sysErr("connect", err))
 	}
 	if rap.Addr().IsUnspecified() {
 		// Like the kernel, "nowhere" means ourselves.
@@ -83,10 +90,6 @@ func DialUDP(s *stack.Stack, network string, laddr, raddr *net.UDPAddr) (*UDPCon
 	}
 	ep := udp.New(s)
 	if laddr != nil {
-		lap, err := udpAddrToAddrPort(laddr)
-		if err != nil {
-			return fail(err)
-		}
 		if err := ep.Bind(lap); err != nil {
 			ep.Close()
 			return fail(sysErr("bind", err))
@@ -103,21 +106,19 @@ func DialUDP(s *stack.Stack, network string, laddr, raddr *net.UDPAddr) (*UDPCon
 }
 
 // resolve parses "host:port" with a numeric IPv4 host, "localhost" or an
-// empty host; name lookups are not done over the TAP.
+// empty host; name lookups are not done over the TAP. The port is a number
+// or a service name, parsed by net.LookupPort as net itself does, so that
+// a bad one gives net's very error ("invalid port", "unknown port").
 func resolve(network, address string) (*net.UDPAddr, error) {
 	host, portStr, err := net.SplitHostPort(address)
 	if err != nil {
 		return nil, err
 	}
-	port, err := strconv.ParseUint(portStr, 10, 16)
+	port, err := net.LookupPort(network, portStr)
 	if err != nil {
-		p, lerr := net.LookupPort(network, portStr)
-		if lerr != nil {
-			return nil, &net.AddrError{Err: "invalid port", Addr: address}
-		}
-		port = uint64(p)
+		return nil, err
 	}
-	a := &net.UDPAddr{Port: int(port)}
+	a := &net.UDPAddr{Port: port}
 	switch host {
 	case "":
 	case "localhost":

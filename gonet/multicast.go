@@ -789,6 +789,9 @@ func ListenMulticastUDP(s *stack.Stack, network string, ifi *net.Interface, gadd
 	if ip == nil {
 		return fail(&net.AddrError{Err: "non-IPv4 address", Addr: gaddr.IP.String()})
 	}
+	if gaddr.Port < 0 || gaddr.Port > 0xffff {
+		return fail(sysErr("bind", syscall.EINVAL))
+	}
 	group := netip.AddrFrom4([4]byte(ip))
 	var nic *stack.NIC
 	if ifi != nil {

@@ -107,6 +107,21 @@ func TestTAPPing(t *testing.T) {
 	}
 }
 
+// TestTAPPingLarge pings with more data than the MTU holds: the kernel
+// fragments the request and tapnet must fragment the reply.
+func TestTAPPingLarge(t *testing.T) {
+	ns, s := tapStack(t)
+	for _, size := range []string{"2000", "8000"} {
+		out := ns.Exec(t, "ping", "-c", "2", "-i", "0.2", "-W", "2", "-s", size, "192.0.2.2")
+		if !strings.Contains(out, "2 received") {
+			t.Fatalf("ping -s %s output:\n%s", size, out)
+		}
+	}
+	if got := s.Stats().ICMP.EchoReplies.Load(); got != 4 {
+		t.Fatalf("echo replies sent: %d, want 4", got)
+	}
+}
+
 func TestTAPKernelSeesPortUnreachable(t *testing.T) {
 	ns, s := tapStack(t)
 	c := kernelDial(t, ns, "192.0.2.2:9")

@@ -183,13 +183,34 @@ func (c *UDPConn) ReadMsgUDP(b, oob []byte) (n, oobn, flags int, addr *net.UDPAd
 // write is the common path of every write method; to is invalid for the
 // connected peer.
 func (c *UDPConn) write(b []byte, to netip.AddrPort) (int, error) {
-	if _, expired := c.wd.wait(); expired {
-		if c.ep.State() == udp.StateClosed {
-			return 0, udp.ErrClosed
-		}
-		return 0, udp.ErrTimeout
+	if err := c.expiredWrite(); err != nil {
+		return 0, err
 	}
 	return c.ep.Write(b, to, nil)
+}
+
+// expiredWrite returns the error of a write whose deadline has passed.
+func (c *UDPConn) expiredWrite() error {
+	if _, expired := c.wd.wait(); expired {
+		if c.ep.State() == udp.StateClosed {
+			return udp.ErrClosed
+		}
+		return udp.ErrTimeout
+	}
+	return nil
+}
+
+// writeBadAddr fails a write to an address the kernel refuses in sendto
+// (EINVAL for a port out of range); a closed conn or a passed deadline is
+// reported first, as net checks them before the system call.
+func (c *UDPConn) writeBadAddr(err error) error {
+	if e := c.expiredWrite(); e != nil {
+		return e
+	}
+	if c.ep.State() == udp.StateClosed {
+		return udp.ErrClosed
+	}
+	return err
 }
 
 // Write sends b to the dialed peer.
@@ -205,16 +226,21 @@ var errMissingAddress = errors.New("missing address")
 
 // udpAddrToAddrPort converts like net's sockaddr conversion: a nil IP is
 // the unspecified address; IPv4-mapped addresses are unmapped; IPv6 is an
-// error.
+// error, and so is a port outside 0–65535 (EINVAL, as the kernel's bind,
+// connect and sendto report it).
 func udpAddrToAddrPort(a *net.UDPAddr) (netip.AddrPort, error) {
-	if len(a.IP) == 0 {
-		return netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(a.Port)), nil
+	ip := netip.IPv4Unspecified()
+	if len(a.IP) != 0 {
+		ip4 := a.IP.To4()
+		if ip4 == nil {
+			return netip.AddrPort{}, &net.AddrError{Err: "non-IPv4 address", Addr: a.IP.String()}
+		}
+		ip = netip.AddrFrom4([4]byte(ip4))
 	}
-	ip4 := a.IP.To4()
-	if ip4 == nil {
-		return netip.AddrPort{}, &net.AddrError{Err: "non-IPv4 address", Addr: a.IP.String()}
+	if a.Port < 0 || a.Port > 0xffff {
+		return netip.AddrPort{}, syscall.EINVAL
 	}
-	return netip.AddrPortFrom(netip.AddrFrom4([4]byte(ip4)), uint16(a.Port)), nil
+	return netip.AddrPortFrom(ip, uint16(a.Port)), nil
 }
 
 func (c *UDPConn) writeToUDP(b []byte, addr *net.UDPAddr) (int, error) {
@@ -225,6 +251,9 @@ func (c *UDPConn) writeToUDP(b []byte, addr *net.UDPAddr) (int, error) {
 		return 0, errMissingAddress
 	}
 	ap, err := udpAddrToAddrPort(addr)
+	if err == syscall.EINVAL {
+		return 0, c.writeBadAddr(err)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -285,6 +314,9 @@ func (c *UDPConn) WriteMsgUDP(b, oob []byte, addr *net.UDPAddr) (n, oobn int, er
 		err = errMissingAddress
 	case addr != nil:
 		to, err = udpAddrToAddrPort(addr)
+		if err == syscall.EINVAL {
+			err = c.writeBadAddr(err)
+		}
 	}
 	if err == nil {
 		n, err = c.write(b, to)

@@ -52,6 +52,8 @@ func (s *Stack) handleICMP(n *NIC, b *buffer.Buffer, hl int, kind castKind) {
 	}
 }
 
+// sendEchoReply answers an echo request with the same identifier, sequence
+// and data; a reply larger than the MTU is fragmented, as Linux does.
 func (s *Stack) sendEchoReply(n *NIC, h ipv4.Header, m ipv4.ICMP) {
 	src := h.Dst()
 	if !s.IsLocalAddress(src) {
@@ -59,7 +61,7 @@ func (s *Stack) sendEchoReply(n *NIC, h ipv4.Header, m ipv4.ICMP) {
 	}
 	r, err := s.FindRoute(0, src, h.Src())
 	if err != nil {
-		return
+		return // counted as IP.NoRoute
 	}
 	b := buffer.Get(len(m))
 	b.Append(m)
@@ -68,23 +70,25 @@ func (s *Stack) sendEchoReply(n *NIC, h ipv4.Header, m ipv4.ICMP) {
 	s.sendInternal(&r, ipv4.ProtocolICMP, b, h.TOS())
 }
 
-// sendInternal sends a packet the stack itself generated (replies, errors).
-// It never blocks on the link: it usually runs on a link's receive path.
+// sendInternal sends a packet the stack itself generated (replies, errors),
+// in fragments when it exceeds the MTU. It never blocks on the link: it
+// usually runs on a link's receive path, so a full link queue drops (and
+// counts) instead. It takes ownership of b.
 func (s *Stack) sendInternal(r *Route, proto uint8, b *buffer.Buffer, tos uint8) {
 	f := ipv4.Fields{TOS: tos, TTL: ipv4.DefaultTTL, Protocol: proto, Src: r.LocalAddr, Dst: r.RemoteAddr,
 		ID: uint16(s.ipID.Add(1)), TotalLen: ipv4.HeaderLen + b.Len()}
-	if f.TotalLen > r.MaxPayload()+ipv4.HeaderLen {
-		b.Release()
-		return
-	}
-	ipv4.Put(b.Prepend(ipv4.HeaderLen), f)
 	s.stats.IP.Sent.Add(1)
-	if r.Loopback {
+	switch {
+	case r.Loopback:
+		ipv4.Put(b.Prepend(ipv4.HeaderLen), f)
 		s.stats.IP.Loopback.Add(1)
 		s.handleIPv4(r.NIC, b, true, false)
-		return
+	case f.TotalLen <= r.NIC.mtu:
+		ipv4.Put(b.Prepend(ipv4.HeaderLen), f)
+		s.resolveAndWrite(r, b, false)
+	default:
+		s.fragment(r, b, f, r.NIC.mtu, false)
 	}
-	s.resolveAndWrite(r, b, false)
 }
 
 // handleICMPError finds the socket whose datagram provoked an ICMP error

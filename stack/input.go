@@ -36,7 +36,7 @@ func (s *Stack) handleIPv4(n *NIC, b *buffer.Buffer, loop, linkMcast bool) {
 	}
 	b.Truncate(h.TotalLen())
 	src, dst := h.Src(), h.Dst()
-	if !loop && (ipv4.IsMartianSource(src) || s.isLocalOrBroadcast(src)) {
+	if !loop && s.isMartianSource(src, dst, h.Protocol()) {
 		st.MartianSource.Add(1)
 		b.Release()
 		return
@@ -123,6 +123,31 @@ func (s *Stack) handleIPv4(n *NIC, b *buffer.Buffer, loop, linkMcast bool) {
 		return
 	}
 	s.deliverTransport(n, tp, b, hl, kind, src, dst, ttl, tos)
+}
+
+// isMartianSource reports whether a packet from src to dst arriving on a
+// link must be dropped for its source, as Linux's ip_route_input_slow and
+// ip_mc_validate_source decide. A host without an address yet (a DHCP
+// client) sends from 0.0.0.0: to the limited broadcast, to link-local
+// groups and in IGMP, but never to a unicast address.
+func (s *Stack) isMartianSource(src, dst netip.Addr, proto uint8) bool {
+	if src.As4()[0] == 0 {
+		switch {
+		case dst == ipv4.Broadcast:
+			return false
+		case ipv4.IsMulticast(dst):
+			return !isLinkLocalGroup(dst) && proto != ipv4.ProtocolIGMP
+		}
+		return true
+	}
+	return ipv4.IsMartianSource(src) || s.isLocalOrBroadcast(src)
+}
+
+// isLinkLocalGroup reports whether g is in 224.0.0.0/24, the groups never
+// forwarded by routers.
+func isLinkLocalGroup(g netip.Addr) bool {
+	a := g.As4()
+	return a[0] == 224 && a[1] == 0 && a[2] == 0
 }
 
 type castKind uint8

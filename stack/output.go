@@ -52,10 +52,11 @@ func (s *Stack) WritePacket(r *Route, proto uint8, b *buffer.Buffer, o WriteOpti
 			ttl = 1
 		}
 	}
-	f := ipv4.Fields{TOS: o.TOS, TTL: ttl, Protocol: proto, Src: r.LocalAddr, Dst: r.RemoteAddr, DF: o.DF}
+	// One datagram, one ID: its looped copy and every fragment share it.
+	f := ipv4.Fields{TOS: o.TOS, TTL: ttl, Protocol: proto, Src: r.LocalAddr, Dst: r.RemoteAddr, DF: o.DF,
+		ID: uint16(s.ipID.Add(1))}
 	s.stats.IP.Sent.Add(1)
 	if r.Loopback {
-		f.ID = uint16(s.ipID.Add(1))
 		f.TotalLen = ipv4.HeaderLen + plen
 		ipv4.Put(b.Prepend(ipv4.HeaderLen), f)
 		s.stats.IP.Loopback.Add(1)
@@ -63,15 +64,7 @@ func (s *Stack) WritePacket(r *Route, proto uint8, b *buffer.Buffer, o WriteOpti
 		return nil
 	}
 	if r.Multicast && (o.Loop || r.NIC.loopback) && r.NIC.acceptsGroup(r.RemoteAddr) {
-		c := b.Clone()
-		lf := f
-		lf.ID = uint16(s.ipID.Load())
-		lf.TotalLen = ipv4.HeaderLen + plen
-		if o.HostOnly {
-			lf.TTL = 0
-		}
-		ipv4.Put(c.Prepend(ipv4.HeaderLen), lf)
-		s.handleIPv4(r.NIC, c, true, false)
+		s.loopMulticast(r, b, f, o.HostOnly)
 	}
 	if r.Multicast && (o.HostOnly || r.NIC.loopback) {
 		// lo has no wire: what it sends comes back once, above.
@@ -80,7 +73,6 @@ func (s *Stack) WritePacket(r *Route, proto uint8, b *buffer.Buffer, o WriteOpti
 	}
 	mtu := r.NIC.mtu
 	if ipv4.HeaderLen+plen <= mtu {
-		f.ID = uint16(s.ipID.Add(1))
 		f.TotalLen = ipv4.HeaderLen + plen
 		ipv4.Put(b.Prepend(ipv4.HeaderLen), f)
 		return s.resolveAndWrite(r, b, true)
@@ -89,14 +81,26 @@ func (s *Stack) WritePacket(r *Route, proto uint8, b *buffer.Buffer, o WriteOpti
 		b.Release()
 		return syscall.EMSGSIZE
 	}
-	return s.fragment(r, b, f, mtu)
+	return s.fragment(r, b, f, mtu, true)
+}
+
+// loopMulticast delivers a copy of a multicast datagram to our own
+// sockets, as the kernel's IP_MULTICAST_LOOP does, before it goes out.
+func (s *Stack) loopMulticast(r *Route, b *buffer.Buffer, f ipv4.Fields, hostOnly bool) {
+	c := b.Clone()
+	f.TotalLen = ipv4.HeaderLen + b.Len()
+	if hostOnly {
+		f.TTL = 0
+	}
+	ipv4.Put(c.Prepend(ipv4.HeaderLen), f)
+	s.handleIPv4(r.NIC, c, true, false)
 }
 
 // fragment splits a transport packet into fragments of at most mtu bytes
-// with 8-byte aligned offsets and one ID, and sends each.
-func (s *Stack) fragment(r *Route, b *buffer.Buffer, f ipv4.Fields, mtu int) error {
+// with 8-byte aligned offsets and f's ID, and sends each; block says
+// whether to wait for room in the link's queue (see resolveAndWrite).
+func (s *Stack) fragment(r *Route, b *buffer.Buffer, f ipv4.Fields, mtu int, block bool) error {
 	defer b.Release()
-	f.ID = uint16(s.ipID.Add(1))
 	payload := b.Bytes()
 	chunk := (mtu - ipv4.HeaderLen) &^ 7
 	for off := 0; off < len(payload); off += chunk {
@@ -108,7 +112,7 @@ func (s *Stack) fragment(r *Route, b *buffer.Buffer, f ipv4.Fields, mtu int) err
 		ff.TotalLen = ipv4.HeaderLen + end - off
 		ipv4.Put(fb.Prepend(ipv4.HeaderLen), ff)
 		s.stats.IP.FragmentsOut.Add(1)
-		if err := s.resolveAndWrite(r, fb, true); err != nil {
+		if err := s.resolveAndWrite(r, fb, block); err != nil {
 			return err
 		}
 	}

@@ -23,7 +23,7 @@ const (
 )
 
 // Receive-buffer accounting charges each queued datagram what Linux
-// charges as its skb truesize (see truesize), so that the same SO_RCVBUF
+// charges as its skb truesize (see charge), so that the same SO_RCVBUF
 // holds about as many datagrams as on the kernel.
 const (
 	DefaultReceiveBuffer = 212992 // Linux's net.core.rmem_default
@@ -366,7 +366,7 @@ func (e *Endpoint) SendBufferSize() int {
 // HandlePacket implements stack.TransportEndpoint: it queues a datagram or
 // drops it when the receive buffer is full.
 func (e *Endpoint) HandlePacket(p stack.Packet) {
-	cost := truesize(p.Buf.ChainLen())
+	cost := charge(p.Buf)
 	st := &e.s.Stats().UDP
 	e.rcvMu.Lock()
 	if e.rcvDead || e.rcvShut {
@@ -392,6 +392,18 @@ func (e *Endpoint) HandlePacket(p stack.Packet) {
 	e.rcvMu.Unlock()
 	st.Delivered.Add(1)
 	e.signal()
+}
+
+// charge is what a queued datagram counts against the receive buffer. A
+// single buffer is charged like Linux's skb; a reassembled chain at least
+// the memory of all its fragment buffers, as Linux charges every fragment's
+// truesize, so that tiny fragments cannot pin memory far beyond SO_RCVBUF.
+func charge(b *buffer.Buffer) int {
+	c := truesize(b.ChainLen())
+	if b.Next != nil {
+		c = max(c, b.ChainTruesize())
+	}
+	return c
 }
 
 // truesize approximates the memory Linux charges for a received datagram:

@@ -180,6 +180,17 @@ func (b *Buffer) ChainLen() int {
 	return n
 }
 
+// ChainTruesize returns the memory b and the parts linked after it
+// occupy: a reassembled datagram pins every fragment's buffer, however few
+// bytes each still holds.
+func (b *Buffer) ChainTruesize() int {
+	n := 0
+	for p := b; p != nil; p = p.Next {
+		n += p.Truesize()
+	}
+	return n
+}
+
 // CopyChain copies the packets of b and its following parts into dst and
 // returns how many bytes were copied (at most len(dst)).
 func (b *Buffer) CopyChain(dst []byte) int {
