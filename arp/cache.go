@@ -44,7 +44,13 @@ type Config struct {
 	RetransInterval time.Duration // between requests; default 1s
 	ReachableTime   time.Duration // reachable → stale; default 30s
 	StaleTime       time.Duration // unused stale entries are collected after; default 60s
-	Now             func() time.Time
+	// LockTime is how long after an entry last changed a packet claiming
+	// a different MAC for it is ignored, so that the first of several
+	// competing replies wins (Linux's locktime, default 1s); negative
+	// disables it. Requests aimed at us and gratuitous ARP are not held
+	// back, as in Linux.
+	LockTime time.Duration
+	Now      func() time.Time
 }
 
 // Hooks connect the cache to a NIC. SendRequest and Failed are called
@@ -71,12 +77,14 @@ type Stats struct {
 	CacheFullDrops  atomic.Uint64 // packets dropped because no entry could be made
 	Updates         atomic.Uint64 // entries learned or refreshed from the wire
 	UnsolicitedSeen atomic.Uint64 // replies for neighbours we did not ask about (ignored)
+	LockTimeIgnored atomic.Uint64 // packets claiming a new MAC within LockTime of the last change (ignored)
 }
 
 type entry struct {
 	state        State
 	mac          tap.MAC
 	updated      time.Time // last confirmation
+	changed      time.Time // last change of state or MAC (Linux's neigh->updated), for LockTime
 	used         time.Time // last lookup
 	probed       time.Time // last probe of a stale entry
 	tries        int
@@ -117,6 +125,9 @@ func New(cfg Config, hooks Hooks) *Cache {
 	}
 	if cfg.StaleTime <= 0 {
 		cfg.StaleTime = 60 * time.Second
+	}
+	if cfg.LockTime == 0 {
+		cfg.LockTime = time.Second
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -266,7 +277,24 @@ func (c *Cache) retransmit(ip netip.Addr, e *entry) {
 // for requests aimed at us and replies to requests); otherwise only an
 // existing entry is updated, so that unsolicited traffic cannot fill the
 // cache (Linux's arp_accept=0).
+//
+// A resolved entry keeps its MAC against a packet claiming another within
+// LockTime of its last change, as Linux keeps the first of several
+// competing replies; a request aimed at us (create) replaces it at once,
+// as Linux's neigh_event_ns does, since we answer that sender anyway.
 func (c *Cache) Learn(ip netip.Addr, mac tap.MAC, create bool) {
+	c.learn(ip, mac, create, create)
+}
+
+// Announce records a gratuitous ARP (sender and target address both ip):
+// like Learn without create it only updates an existing entry, but it
+// replaces the MAC even within LockTime, as Linux does for a host that
+// announces it has moved.
+func (c *Cache) Announce(ip netip.Addr, mac tap.MAC) {
+	c.learn(ip, mac, false, true)
+}
+
+func (c *Cache) learn(ip netip.Addr, mac tap.MAC, create, override bool) {
 	c.mu.Lock()
 	now := c.cfg.Now()
 	e := c.m[ip]
@@ -279,7 +307,15 @@ func (c *Cache) Learn(ip netip.Addr, mac tap.MAC, create bool) {
 		e = &entry{used: now}
 		c.m[ip] = e
 	}
+	if !override && c.lockedLocked(e, mac, now) {
+		c.mu.Unlock()
+		c.stats.LockTimeIgnored.Add(1)
+		return
+	}
 	wasIncomplete := e.state == Incomplete
+	if e.state != Reachable || e.mac != mac || now.Sub(e.updated) > c.cfg.ReachableTime {
+		e.changed = now
+	}
 	e.state, e.mac, e.updated = Reachable, mac, now
 	if wasIncomplete {
 		if e.timer != nil {
@@ -297,6 +333,21 @@ func (c *Cache) Learn(ip netip.Addr, mac tap.MAC, create bool) {
 	}
 	c.mu.Unlock()
 	c.stats.Updates.Add(1)
+}
+
+// lockedLocked reports whether e must keep its MAC against mac: it is
+// resolved, and changed no longer ago than LockTime (Linux overrides only
+// once jiffies are strictly after updated + locktime). Going stale is a
+// change, as in Linux, though this cache notes it only when asked.
+func (c *Cache) lockedLocked(e *entry, mac tap.MAC, now time.Time) bool {
+	if e.state == Incomplete || e.mac == mac || c.cfg.LockTime < 0 {
+		return false
+	}
+	last := e.changed
+	if stale := e.updated.Add(c.cfg.ReachableTime); now.After(stale) && stale.After(last) {
+		last = stale
+	}
+	return !now.After(last.Add(c.cfg.LockTime))
 }
 
 // Lookup returns ip's entry without side effects.

@@ -317,3 +317,99 @@ func TestCacheConcurrent(t *testing.T) {
 		t.Fatalf("%d entries after Close", c.Len())
 	}
 }
+
+// TestCacheLockTime checks Linux's locktime: once an entry is confirmed, a
+// reply claiming another MAC is ignored (and counted) until LockTime has
+// passed since the entry last changed; the same MAC still confirms it.
+func TestCacheLockTime(t *testing.T) {
+	clk := fakeclock.New()
+	h := newCacheHooks()
+	c := New(Config{Now: clk.Now, RetransInterval: time.Hour}, h.hooks())
+	defer c.Close()
+	ip, a, b := cacheIP(4), cacheMAC(0xa), cacheMAC(0xb)
+	c.Resolve(ip, nil)
+	c.Learn(ip, a, false) // the reply to our request
+	st := c.Stats()
+
+	clk.Advance(500 * time.Millisecond)
+	c.Learn(ip, b, false)
+	if mac, _, _ := c.Lookup(ip); mac != a || st.LockTimeIgnored.Load() != 1 {
+		t.Fatalf("competing reply within LockTime: mac %v, ignored %d; want A, 1", mac, st.LockTimeIgnored.Load())
+	}
+	updates := st.Updates.Load()
+	c.Learn(ip, a, false)
+	if st.Updates.Load() != updates+1 || st.LockTimeIgnored.Load() != 1 {
+		t.Fatal("a reply with the same MAC did not confirm the entry")
+	}
+	// A confirmation is no change: the window still ends 1s after the
+	// reply that resolved the entry, and Linux overrides only after it.
+	clk.Advance(500 * time.Millisecond)
+	c.Learn(ip, b, false)
+	if mac, _, _ := c.Lookup(ip); mac != a || st.LockTimeIgnored.Load() != 2 {
+		t.Fatalf("competing reply at exactly LockTime: mac %v, ignored %d; want A, 2", mac, st.LockTimeIgnored.Load())
+	}
+	clk.Advance(time.Millisecond)
+	c.Learn(ip, b, false)
+	if mac, st2, _ := c.Lookup(ip); mac != b || st2 != Reachable {
+		t.Fatalf("competing reply after LockTime: %v %v, want B reachable", mac, st2)
+	}
+	// The change restarts the window: A cannot take it straight back.
+	c.Learn(ip, a, false)
+	if mac, _, _ := c.Lookup(ip); mac != b || st.LockTimeIgnored.Load() != 3 {
+		t.Fatalf("reply right after a change: mac %v, ignored %d; want B, 3", mac, st.LockTimeIgnored.Load())
+	}
+}
+
+// TestCacheLockTimeOverrides checks what Linux lets through the lock: a
+// request aimed at us and a gratuitous ARP replace the MAC at once, and a
+// negative LockTime turns the lock off.
+func TestCacheLockTimeOverrides(t *testing.T) {
+	clk := fakeclock.New()
+	c := New(Config{Now: clk.Now}, newCacheHooks().hooks())
+	defer c.Close()
+	ip := cacheIP(4)
+	c.Learn(ip, cacheMAC(1), true)
+	c.Learn(ip, cacheMAC(2), true)
+	if mac, _, _ := c.Lookup(ip); mac != cacheMAC(2) {
+		t.Fatalf("request aimed at us: mac %v, want 2", mac)
+	}
+	c.Announce(ip, cacheMAC(3))
+	if mac, _, _ := c.Lookup(ip); mac != cacheMAC(3) {
+		t.Fatalf("gratuitous ARP: mac %v, want 3", mac)
+	}
+	c.Announce(cacheIP(5), cacheMAC(5))
+	if _, _, ok := c.Lookup(cacheIP(5)); ok {
+		t.Fatal("gratuitous ARP created an entry")
+	}
+	if got := c.Stats().LockTimeIgnored.Load(); got != 0 {
+		t.Fatalf("LockTimeIgnored %d, want 0", got)
+	}
+
+	off := New(Config{Now: clk.Now, LockTime: -1}, newCacheHooks().hooks())
+	defer off.Close()
+	off.Learn(ip, cacheMAC(1), true)
+	off.Learn(ip, cacheMAC(2), false)
+	if mac, _, _ := off.Lookup(ip); mac != cacheMAC(2) {
+		t.Fatalf("LockTime off: mac %v, want 2", mac)
+	}
+}
+
+// TestCacheLockTimeAfterStale checks that going stale is a change, as in
+// Linux: a competing reply within LockTime of the entry's expiry waits.
+func TestCacheLockTimeAfterStale(t *testing.T) {
+	clk := fakeclock.New()
+	c := New(Config{Now: clk.Now, ReachableTime: 30 * time.Second}, newCacheHooks().hooks())
+	defer c.Close()
+	ip := cacheIP(4)
+	c.Learn(ip, cacheMAC(1), true)
+	clk.Advance(30*time.Second + 500*time.Millisecond)
+	c.Learn(ip, cacheMAC(2), false)
+	if mac, st, _ := c.Lookup(ip); mac != cacheMAC(1) || st != Stale {
+		t.Fatalf("reply 0.5s after going stale: %v %v, want 1 stale", mac, st)
+	}
+	clk.Advance(time.Second)
+	c.Learn(ip, cacheMAC(2), false)
+	if mac, st, _ := c.Lookup(ip); mac != cacheMAC(2) || st != Reachable {
+		t.Fatalf("reply 1.5s after going stale: %v %v, want 2 reachable", mac, st)
+	}
+}
