@@ -43,6 +43,16 @@ func BenchmarkResolve(b *testing.B) {
 	}
 }
 
+// BenchmarkResolveEvict sends to twice as many peers as the cache holds,
+// so every operation evicts: its cost must not grow with MaxEntries.
+func BenchmarkResolveEvict(b *testing.B) {
+	for _, max := range []int{128, 1024, 16384} {
+		b.Run(fmt.Sprintf("max=%d/peers=%d", max, 2*max), func(b *testing.B) {
+			benchmarkResolve(b, max, 2*max)
+		})
+	}
+}
+
 func benchmarkResolve(b *testing.B, max, peers int) {
 	c := New(Config{MaxEntries: max, RetransInterval: time.Hour}, benchHooks)
 	defer c.Close()
