@@ -39,7 +39,7 @@ func (s State) String() string {
 // (128/512/1024 by default); see Cache for how entries are collected.
 type Config struct {
 	MaxEntries      int           // hard limit (gc_thresh3); default 1024
-	SoftEntries     int           // from here on, entries unused for GCMinAge are collected (gc_thresh2); default MaxEntries/2
+	SoftEntries     int           // from here on, stale entries unused for GCMinAge are collected (gc_thresh2); default MaxEntries/2
 	MinEntries      int           // below this nothing is collected (gc_thresh1); default MaxEntries/8
 	MaxIncomplete   int           // entries being resolved at once; default MaxEntries/2
 	GCMinAge        time.Duration // see SoftEntries; also the age before an incomplete entry may be evicted; default 5s, negative for none
@@ -48,7 +48,7 @@ type Config struct {
 	Retries         int           // requests before giving up; default 3
 	RetransInterval time.Duration // between requests; default 1s
 	ReachableTime   time.Duration // reachable → stale; default 30s
-	StaleTime       time.Duration // above MinEntries, entries unused this long are collected (gc_staletime); default 60s
+	StaleTime       time.Duration // from MinEntries on, entries unused this long are collected (gc_staletime); default 60s
 	// LockTime is how long after an entry last changed a packet claiming
 	// a different MAC for it is ignored, so that the first of several
 	// competing replies wins (Linux's locktime, default 1s); negative
@@ -77,9 +77,9 @@ type Stats struct {
 	Requests        atomic.Uint64 // requests sent
 	Resolved        atomic.Uint64 // resolutions completed
 	Failed          atomic.Uint64 // resolutions that got no answer
-	PendingDropped  atomic.Uint64 // packets dropped because a queue was full or resolution failed
+	PendingDropped  atomic.Uint64 // queued packets dropped: queue full, resolution failed or entry evicted
 	Evicted         atomic.Uint64 // entries evicted to stay within MaxEntries or MaxIncomplete
-	Collected       atomic.Uint64 // idle entries collected above MinEntries
+	Collected       atomic.Uint64 // idle entries collected from MinEntries on
 	CacheFullDrops  atomic.Uint64 // packets dropped because no entry could be made
 	Updates         atomic.Uint64 // entries learned or refreshed from the wire
 	UnsolicitedSeen atomic.Uint64 // replies for neighbours we did not ask about (ignored)
@@ -193,7 +193,8 @@ func (c *Cache) Stats() *Stats { return &c.stats }
 // Resolve returns ip's MAC if it is known. Otherwise it takes ownership of
 // pkt (when not nil), queues it until the neighbour answers and starts or
 // continues resolution; the packet is later passed to Hooks.Resolved or
-// Hooks.Failed, or dropped and counted when the queue is full.
+// Hooks.Failed, or dropped and counted when the queue is full or the entry
+// evicted.
 func (c *Cache) Resolve(ip netip.Addr, pkt *buffer.Buffer) (tap.MAC, bool) {
 	c.mu.Lock()
 	now := c.cfg.Now()
