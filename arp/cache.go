@@ -37,16 +37,27 @@ func (s State) String() string {
 }
 
 // Config holds the cache's limits and timers; zero fields take defaults
-// close to Linux's.
+// close to Linux's. The three entry thresholds are Linux's gc_thresh1/2/3
+// (128/512/1024 by default); see Cache for how entries are collected.
 type Config struct {
-	MaxEntries      int           // default 1024 (gc_thresh3)
+	MaxEntries      int           // hard limit (gc_thresh3); default 1024
+	SoftEntries     int           // from here on, stale entries unused for GCMinAge are collected (gc_thresh2); default MaxEntries/2
+	MinEntries      int           // below this nothing is collected (gc_thresh1); default MaxEntries/8
+	MaxIncomplete   int           // entries being resolved at once; default MaxEntries/2
+	GCMinAge        time.Duration // see SoftEntries; also the age before an incomplete entry may be evicted; default 5s, negative for none
 	MaxPending      int           // packets queued per unresolved neighbour; default 256
 	MaxPendingBytes int           // bytes queued per unresolved neighbour; default 212992 (Linux's unres_qlen_bytes)
 	Retries         int           // requests before giving up; default 3
 	RetransInterval time.Duration // between requests; default 1s
 	ReachableTime   time.Duration // reachable → stale; default 30s
-	StaleTime       time.Duration // unused stale entries are collected after; default 60s
-	Now             func() time.Time
+	StaleTime       time.Duration // from MinEntries on, entries unused this long are collected (gc_staletime); default 60s
+	// LockTime is how long after an entry last changed a packet claiming
+	// a different MAC for it is ignored, so that the first of several
+	// competing replies wins (Linux's locktime, default 1s); negative
+	// disables it. Requests aimed at us and gratuitous ARP are not held
+	// back, as in Linux.
+	LockTime time.Duration
+	Now      func() time.Time
 }
 
 // Hooks connect the cache to a NIC. SendRequest and Failed are called
@@ -68,17 +79,22 @@ type Stats struct {
 	Requests        atomic.Uint64 // requests sent
 	Resolved        atomic.Uint64 // resolutions completed
 	Failed          atomic.Uint64 // resolutions that got no answer
-	PendingDropped  atomic.Uint64 // packets dropped because a queue was full or resolution failed
-	Evicted         atomic.Uint64 // entries evicted to stay within MaxEntries
+	PendingDropped  atomic.Uint64 // queued packets dropped: queue full, resolution failed or entry evicted
+	Evicted         atomic.Uint64 // entries evicted to stay within MaxEntries or MaxIncomplete
+	Collected       atomic.Uint64 // idle entries collected from MinEntries on
 	CacheFullDrops  atomic.Uint64 // packets dropped because no entry could be made
 	Updates         atomic.Uint64 // entries learned or refreshed from the wire
 	UnsolicitedSeen atomic.Uint64 // replies for neighbours we did not ask about (ignored)
+	LockTimeIgnored atomic.Uint64 // packets claiming a new MAC within LockTime of the last change (ignored)
 }
 
 type entry struct {
+	ip           netip.Addr
+	prev, next   *entry // in its list: Cache.resolved or Cache.incomplete
 	state        State
 	mac          tap.MAC
 	updated      time.Time // last confirmation
+	changed      time.Time // creation or last change of state or MAC (Linux's neigh->updated)
 	used         time.Time // last lookup
 	probed       time.Time // last probe of a stale entry
 	tries        int
@@ -88,19 +104,55 @@ type entry struct {
 }
 
 // Cache is a neighbour cache for one NIC. It is safe for concurrent use.
+//
+// It holds at most MaxEntries entries, of which at most MaxIncomplete are
+// being resolved, so that a flood of destinations that never answer
+// cannot push out the neighbours that do. Like Linux's neighbour table it
+// collects garbage when an entry is made, never from a timer, removing a
+// few entries at most so that the cost does not grow with the table. The
+// first two thresholds count resolved entries:
+//   - below MinEntries, nothing is collected;
+//   - from MinEntries, the least recently used entry goes once unused for
+//     StaleTime; from SoftEntries, once stale and unused for GCMinAge
+//     (Linux also collects reachable entries there; keeping them is
+//     cheap, and under a flood they would be hard to resolve again);
+//   - at MaxEntries the table is full and one entry is evicted, in this
+//     order of preference: the least recently used one if it is stale,
+//     the oldest incomplete one if older than GCMinAge, the least recently
+//     used one. Linux refuses a new entry when every one changed within
+//     5s; a userspace stack talking to many peers is better served by the
+//     LRU order.
+//
+// Incomplete entries younger than GCMinAge are never evicted: a burst of
+// new destinations would otherwise evict each resolution before its answer
+// could arrive. When MaxIncomplete of them are in flight, a new resolution
+// is refused and its packet counted in CacheFullDrops, as Linux reports
+// "neighbor table overflow". An evicted incomplete entry's queued packets
+// are released and counted in PendingDropped (Linux purges them too), so
+// at most MaxIncomplete × MaxPendingBytes bytes ever wait for resolution.
 type Cache struct {
-	cfg    Config
-	hooks  Hooks
-	mu     sync.Mutex
-	m      map[netip.Addr]*entry
-	closed bool
-	stats  Stats
+	cfg        Config
+	hooks      Hooks
+	mu         sync.Mutex
+	m          map[netip.Addr]*entry
+	resolved   lru // reachable and stale entries, most recently used first
+	incomplete lru // entries being resolved, newest first
+	closed     bool
+	stats      Stats
 }
 
 // New returns an empty cache.
 func New(cfg Config, hooks Hooks) *Cache {
 	if cfg.MaxEntries <= 0 {
 		cfg.MaxEntries = 1024
+	}
+	cfg.SoftEntries = clamp(cfg.SoftEntries, cfg.MaxEntries/2, cfg.MaxEntries)
+	cfg.MinEntries = clamp(cfg.MinEntries, cfg.MaxEntries/8, cfg.SoftEntries)
+	cfg.MaxIncomplete = clamp(cfg.MaxIncomplete, max(1, cfg.MaxEntries/2), cfg.MaxEntries)
+	if cfg.GCMinAge == 0 {
+		cfg.GCMinAge = 5 * time.Second
+	} else if cfg.GCMinAge < 0 {
+		cfg.GCMinAge = 0
 	}
 	if cfg.MaxPending <= 0 {
 		cfg.MaxPending = 256
@@ -120,10 +172,21 @@ func New(cfg Config, hooks Hooks) *Cache {
 	if cfg.StaleTime <= 0 {
 		cfg.StaleTime = 60 * time.Second
 	}
+	if cfg.LockTime == 0 {
+		cfg.LockTime = time.Second
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	return &Cache{cfg: cfg, hooks: hooks, m: make(map[netip.Addr]*entry)}
+}
+
+// clamp returns v, or def when v is not positive, capped at hi.
+func clamp(v, def, hi int) int {
+	if v <= 0 {
+		v = def
+	}
+	return min(v, hi)
 }
 
 // Stats returns the cache's live counters.
@@ -132,13 +195,15 @@ func (c *Cache) Stats() *Stats { return &c.stats }
 // Resolve returns ip's MAC if it is known. Otherwise it takes ownership of
 // pkt (when not nil), queues it until the neighbour answers and starts or
 // continues resolution; the packet is later passed to Hooks.Resolved or
-// Hooks.Failed, or dropped and counted when the queue is full.
+// Hooks.Failed, or dropped and counted when the queue is full or the entry
+// evicted.
 func (c *Cache) Resolve(ip netip.Addr, pkt *buffer.Buffer) (tap.MAC, bool) {
 	c.mu.Lock()
 	now := c.cfg.Now()
 	e := c.m[ip]
 	if e != nil && e.state != Incomplete {
 		e.used = now
+		c.resolved.moveToFront(e)
 		mac := e.mac
 		probe := false
 		if e.state == Reachable && now.Sub(e.updated) > c.cfg.ReachableTime {
@@ -162,7 +227,7 @@ func (c *Cache) Resolve(ip netip.Addr, pkt *buffer.Buffer) (tap.MAC, bool) {
 	}
 	start := false
 	if e == nil {
-		if !c.makeRoomLocked(now) {
+		if !c.makeRoomLocked(now, true) {
 			c.mu.Unlock()
 			if pkt != nil {
 				c.stats.CacheFullDrops.Add(1)
@@ -170,8 +235,7 @@ func (c *Cache) Resolve(ip netip.Addr, pkt *buffer.Buffer) (tap.MAC, bool) {
 			}
 			return tap.MAC{}, false
 		}
-		e = &entry{state: Incomplete, used: now}
-		c.m[ip] = e
+		e = c.addLocked(ip, Incomplete, now)
 		start = true
 	}
 	if pkt != nil {
@@ -204,33 +268,103 @@ func (c *Cache) drop(pkt *buffer.Buffer) {
 	}
 }
 
-// makeRoomLocked evicts an entry when the cache is full: the least recently
-// used resolved one, since incomplete entries hold packets in flight. It
-// reports false when every entry is incomplete.
-func (c *Cache) makeRoomLocked(now time.Time) bool {
+// addLocked makes an entry in state st and links it first in its list.
+func (c *Cache) addLocked(ip netip.Addr, st State, now time.Time) *entry {
+	e := &entry{ip: ip, state: st, used: now, changed: now}
+	c.m[ip] = e
+	c.listOf(st).pushFront(e)
+	return e
+}
+
+func (c *Cache) listOf(st State) *lru {
+	if st == Incomplete {
+		return &c.incomplete
+	}
+	return &c.resolved
+}
+
+// unlinkLocked takes e out of the map and its list.
+func (c *Cache) unlinkLocked(e *entry) {
+	delete(c.m, e.ip)
+	c.listOf(e.state).remove(e)
+}
+
+// evictLocked removes e to make room, releasing what it queued.
+func (c *Cache) evictLocked(e *entry) {
+	c.unlinkLocked(e)
+	if e.timer != nil {
+		e.timer.Stop()
+		e.timer = nil
+	}
+	for _, p := range e.pending {
+		c.drop(p)
+	}
+	e.pending, e.pendingBytes = nil, 0
+	c.stats.Evicted.Add(1)
+}
+
+// makeRoomLocked makes room for one more entry, incomplete or not, as
+// described on Cache, and reports whether there is room.
+func (c *Cache) makeRoomLocked(now time.Time, incomplete bool) bool {
+	c.collectIdleLocked(now)
+	if incomplete && c.incomplete.n >= c.cfg.MaxIncomplete {
+		return c.evictOldIncompleteLocked(now)
+	}
 	if len(c.m) < c.cfg.MaxEntries {
 		return true
 	}
-	var victim netip.Addr
-	var oldest time.Time
-	found := false
-	for ip, e := range c.m {
-		if e.state == Incomplete {
-			continue
-		}
-		if e.state != Reachable || now.Sub(e.used) > c.cfg.StaleTime {
-			victim, found = ip, true
-			break
-		}
-		if !found || e.used.Before(oldest) {
-			victim, oldest, found = ip, e.used, true
-		}
+	if e := c.resolved.tail; e != nil && now.Sub(e.updated) > c.cfg.ReachableTime {
+		c.evictLocked(e)
+		return true
 	}
-	if !found {
+	if c.evictOldIncompleteLocked(now) {
+		return true
+	}
+	if e := c.resolved.tail; e != nil {
+		c.evictLocked(e)
+		return true
+	}
+	return false
+}
+
+// collectBatch bounds the idle entries collected per new entry: enough for
+// the table to shrink while it churns, few enough to keep the cost flat.
+const collectBatch = 4
+
+// collectIdleLocked removes the least recently used entries while they
+// are idle for the table's size (Linux's periodic and threshold-2 GC).
+func (c *Cache) collectIdleLocked(now time.Time) {
+	for i := 0; i < collectBatch; i++ {
+		e := c.resolved.tail
+		if e == nil || !c.idleLocked(e, now) {
+			return
+		}
+		c.unlinkLocked(e)
+		c.stats.Collected.Add(1)
+	}
+}
+
+// idleLocked reports whether e may be collected. The thresholds count
+// resolved entries only: incomplete ones are bounded by MaxIncomplete and
+// their own retries, and a flood of them must not shed the neighbours.
+func (c *Cache) idleLocked(e *entry, now time.Time) bool {
+	switch n := c.resolved.n; {
+	case n >= c.cfg.SoftEntries && now.Sub(e.updated) > c.cfg.ReachableTime:
+		return now.Sub(e.used) > c.cfg.GCMinAge
+	case n >= c.cfg.MinEntries:
+		return now.Sub(e.used) > c.cfg.StaleTime
+	}
+	return false
+}
+
+// evictOldIncompleteLocked evicts the oldest incomplete entry if it has
+// had GCMinAge to resolve.
+func (c *Cache) evictOldIncompleteLocked(now time.Time) bool {
+	e := c.incomplete.tail
+	if e == nil || now.Sub(e.changed) <= c.cfg.GCMinAge {
 		return false
 	}
-	delete(c.m, victim)
-	c.stats.Evicted.Add(1)
+	c.evictLocked(e)
 	return true
 }
 
@@ -241,7 +375,7 @@ func (c *Cache) retransmit(ip netip.Addr, e *entry) {
 		return
 	}
 	if e.tries >= c.cfg.Retries {
-		delete(c.m, ip)
+		c.unlinkLocked(e)
 		pkts := e.pending
 		e.pending, e.pendingBytes = nil, 0
 		c.mu.Unlock()
@@ -268,20 +402,50 @@ func (c *Cache) retransmit(ip netip.Addr, e *entry) {
 // for requests aimed at us and replies to requests); otherwise only an
 // existing entry is updated, so that unsolicited traffic cannot fill the
 // cache (Linux's arp_accept=0).
+//
+// A resolved entry keeps its MAC against a packet claiming another within
+// LockTime of its last change, as Linux keeps the first of several
+// competing replies; a request aimed at us (create) replaces it at once,
+// as Linux's neigh_event_ns does, since we answer that sender anyway.
 func (c *Cache) Learn(ip netip.Addr, mac tap.MAC, create bool) {
+	c.learn(ip, mac, create, create)
+}
+
+// Announce records a gratuitous ARP (sender and target address both ip):
+// like Learn without create it only updates an existing entry, but it
+// replaces the MAC even within LockTime, as Linux does for a host that
+// announces it has moved.
+func (c *Cache) Announce(ip netip.Addr, mac tap.MAC) {
+	c.learn(ip, mac, false, true)
+}
+
+func (c *Cache) learn(ip netip.Addr, mac tap.MAC, create, override bool) {
 	c.mu.Lock()
 	now := c.cfg.Now()
 	e := c.m[ip]
 	if e == nil {
-		if !create || c.closed || !c.makeRoomLocked(now) {
+		if !create || c.closed || !c.makeRoomLocked(now, false) {
 			c.mu.Unlock()
 			c.stats.UnsolicitedSeen.Add(1)
 			return
 		}
-		e = &entry{used: now}
-		c.m[ip] = e
+		e = c.addLocked(ip, Reachable, now)
+	}
+	if !override && c.lockedLocked(e, mac, now) {
+		c.mu.Unlock()
+		c.stats.LockTimeIgnored.Add(1)
+		return
 	}
 	wasIncomplete := e.state == Incomplete
+	if e.state != Reachable || e.mac != mac || now.Sub(e.updated) > c.cfg.ReachableTime {
+		e.changed = now
+	}
+	if wasIncomplete {
+		// Its queued packets are about to use it.
+		c.incomplete.remove(e)
+		c.resolved.pushFront(e)
+		e.used = now
+	}
 	e.state, e.mac, e.updated = Reachable, mac, now
 	if wasIncomplete {
 		if e.timer != nil {
@@ -299,6 +463,21 @@ func (c *Cache) Learn(ip netip.Addr, mac tap.MAC, create bool) {
 	}
 	c.mu.Unlock()
 	c.stats.Updates.Add(1)
+}
+
+// lockedLocked reports whether e must keep its MAC against mac: it is
+// resolved, and changed no longer ago than LockTime (Linux overrides only
+// once jiffies are strictly after updated + locktime). Going stale is a
+// change, as in Linux, though this cache notes it only when asked.
+func (c *Cache) lockedLocked(e *entry, mac tap.MAC, now time.Time) bool {
+	if e.state == Incomplete || e.mac == mac || c.cfg.LockTime < 0 {
+		return false
+	}
+	last := e.changed
+	if stale := e.updated.Add(c.cfg.ReachableTime); now.After(stale) && stale.After(last) {
+		last = stale
+	}
+	return !now.After(last.Add(c.cfg.LockTime))
 }
 
 // Lookup returns ip's entry without side effects.
@@ -328,15 +507,56 @@ func (c *Cache) Close() {
 	c.mu.Lock()
 	c.closed = true
 	var pkts []*buffer.Buffer
-	for ip, e := range c.m {
+	for _, e := range c.m {
 		if e.timer != nil {
 			e.timer.Stop()
 		}
 		pkts = append(pkts, e.pending...)
-		delete(c.m, ip)
 	}
+	clear(c.m)
+	c.resolved, c.incomplete = lru{}, lru{}
 	c.mu.Unlock()
 	for _, p := range pkts {
 		p.Release()
+	}
+}
+
+// lru is an intrusive doubly linked list of entries: linking and
+// unlinking write a few pointers and allocate nothing.
+type lru struct {
+	head, tail *entry
+	n          int
+}
+
+func (l *lru) pushFront(e *entry) {
+	e.prev, e.next = nil, l.head
+	if l.head != nil {
+		l.head.prev = e
+	} else {
+		l.tail = e
+	}
+	l.head = e
+	l.n++
+}
+
+func (l *lru) remove(e *entry) {
+	if e.prev != nil {
+		e.prev.next = e.next
+	} else {
+		l.head = e.next
+	}
+	if e.next != nil {
+		e.next.prev = e.prev
+	} else {
+		l.tail = e.prev
+	}
+	e.prev, e.next = nil, nil
+	l.n--
+}
+
+func (l *lru) moveToFront(e *entry) {
+	if l.head != e {
+		l.remove(e)
+		l.pushFront(e)
 	}
 }

@@ -104,9 +104,10 @@ func TestCacheBoundedBySources(t *testing.T) {
 	}
 }
 
-// TestCacheBoundedByDestinations resolves many destinations: incomplete
-// entries are never evicted (they hold packets), so once the cache is full
-// of them new resolutions are refused and their packets dropped.
+// TestCacheBoundedByDestinations resolves many destinations: at most
+// MaxIncomplete entries are being resolved at once and young ones are never
+// evicted, so the excess is refused and dropped, while the other half of
+// the cache stays open to neighbours that talk to us.
 func TestCacheBoundedByDestinations(t *testing.T) {
 	h := newCacheHooks()
 	c := New(Config{MaxEntries: 8, RetransInterval: time.Hour}, h.hooks())
@@ -114,18 +115,16 @@ func TestCacheBoundedByDestinations(t *testing.T) {
 		if _, ok := c.Resolve(cacheIP(i), cachePkt(byte(i))); ok {
 			t.Fatal("resolved without an answer")
 		}
-		if c.Len() > 8 {
-			t.Fatalf("%d entries, limit 8", c.Len())
-		}
+		checkCache(t, c)
 	}
 	st := c.Stats()
-	if st.Requests.Load() != 8 || h.nRequests() != 8 || st.CacheFullDrops.Load() != 92 {
-		t.Fatalf("requests %d (hook %d), cache-full drops %d; want 8, 8, 92", st.Requests.Load(), h.nRequests(), st.CacheFullDrops.Load())
+	if st.Requests.Load() != 4 || h.nRequests() != 4 || st.CacheFullDrops.Load() != 96 {
+		t.Fatalf("requests %d (hook %d), cache-full drops %d; want 4, 4, 96", st.Requests.Load(), h.nRequests(), st.CacheFullDrops.Load())
 	}
-	// A request aimed at us cannot make room either.
+	// A request aimed at us still finds room.
 	c.Learn(cacheIP(200), cacheMAC(200), true)
-	if _, _, ok := c.Lookup(cacheIP(200)); ok {
-		t.Fatal("entry created in a cache full of incomplete entries")
+	if _, _, ok := c.Lookup(cacheIP(200)); !ok {
+		t.Fatal("no entry for a request aimed at us in a cache full of incomplete entries")
 	}
 	// An answer completes one; its packet goes out.
 	c.Learn(cacheIP(3), cacheMAC(3), false)
@@ -135,10 +134,12 @@ func TestCacheBoundedByDestinations(t *testing.T) {
 	if len(got) != 1 || got[0][0] != 3 {
 		t.Fatalf("resolved packets %v", got)
 	}
+	checkCache(t, c)
 	c.Close()
 	if c.Len() != 0 {
 		t.Fatalf("%d entries after Close", c.Len())
 	}
+	checkCache(t, c)
 }
 
 // TestCachePendingBounded queues more packets than MaxPending: the oldest
@@ -310,10 +311,382 @@ func TestCacheConcurrent(t *testing.T) {
 		}()
 	}
 	time.Sleep(20 * time.Millisecond)
+	checkCache(t, c)
 	c.Close()
 	close(stop)
 	wg.Wait()
 	if c.Len() != 0 {
 		t.Fatalf("%d entries after Close", c.Len())
+	}
+}
+
+// TestCacheLockTime checks Linux's locktime: once an entry is confirmed, a
+// reply claiming another MAC is ignored (and counted) until LockTime has
+// passed since the entry last changed; the same MAC still confirms it.
+func TestCacheLockTime(t *testing.T) {
+	clk := fakeclock.New()
+	h := newCacheHooks()
+	c := New(Config{Now: clk.Now, RetransInterval: time.Hour}, h.hooks())
+	defer c.Close()
+	ip, a, b := cacheIP(4), cacheMAC(0xa), cacheMAC(0xb)
+	c.Resolve(ip, nil)
+	c.Learn(ip, a, false) // the reply to our request
+	st := c.Stats()
+
+	clk.Advance(500 * time.Millisecond)
+	c.Learn(ip, b, false)
+	if mac, _, _ := c.Lookup(ip); mac != a || st.LockTimeIgnored.Load() != 1 {
+		t.Fatalf("competing reply within LockTime: mac %v, ignored %d; want A, 1", mac, st.LockTimeIgnored.Load())
+	}
+	updates := st.Updates.Load()
+	c.Learn(ip, a, false)
+	if st.Updates.Load() != updates+1 || st.LockTimeIgnored.Load() != 1 {
+		t.Fatal("a reply with the same MAC did not confirm the entry")
+	}
+	// A confirmation is no change: the window still ends 1s after the
+	// reply that resolved the entry, and Linux overrides only after it.
+	clk.Advance(500 * time.Millisecond)
+	c.Learn(ip, b, false)
+	if mac, _, _ := c.Lookup(ip); mac != a || st.LockTimeIgnored.Load() != 2 {
+		t.Fatalf("competing reply at exactly LockTime: mac %v, ignored %d; want A, 2", mac, st.LockTimeIgnored.Load())
+	}
+	clk.Advance(time.Millisecond)
+	c.Learn(ip, b, false)
+	if mac, st2, _ := c.Lookup(ip); mac != b || st2 != Reachable {
+		t.Fatalf("competing reply after LockTime: %v %v, want B reachable", mac, st2)
+	}
+	// The change restarts the window: A cannot take it straight back.
+	c.Learn(ip, a, false)
+	if mac, _, _ := c.Lookup(ip); mac != b || st.LockTimeIgnored.Load() != 3 {
+		t.Fatalf("reply right after a change: mac %v, ignored %d; want B, 3", mac, st.LockTimeIgnored.Load())
+	}
+}
+
+// TestCacheLockTimeOverrides checks what Linux lets through the lock: a
+// request aimed at us and a gratuitous ARP replace the MAC at once, and a
+// negative LockTime turns the lock off.
+func TestCacheLockTimeOverrides(t *testing.T) {
+	clk := fakeclock.New()
+	c := New(Config{Now: clk.Now}, newCacheHooks().hooks())
+	defer c.Close()
+	ip := cacheIP(4)
+	c.Learn(ip, cacheMAC(1), true)
+	c.Learn(ip, cacheMAC(2), true)
+	if mac, _, _ := c.Lookup(ip); mac != cacheMAC(2) {
+		t.Fatalf("request aimed at us: mac %v, want 2", mac)
+	}
+	c.Announce(ip, cacheMAC(3))
+	if mac, _, _ := c.Lookup(ip); mac != cacheMAC(3) {
+		t.Fatalf("gratuitous ARP: mac %v, want 3", mac)
+	}
+	c.Announce(cacheIP(5), cacheMAC(5))
+	if _, _, ok := c.Lookup(cacheIP(5)); ok {
+		t.Fatal("gratuitous ARP created an entry")
+	}
+	if got := c.Stats().LockTimeIgnored.Load(); got != 0 {
+		t.Fatalf("LockTimeIgnored %d, want 0", got)
+	}
+
+	off := New(Config{Now: clk.Now, LockTime: -1}, newCacheHooks().hooks())
+	defer off.Close()
+	off.Learn(ip, cacheMAC(1), true)
+	off.Learn(ip, cacheMAC(2), false)
+	if mac, _, _ := off.Lookup(ip); mac != cacheMAC(2) {
+		t.Fatalf("LockTime off: mac %v, want 2", mac)
+	}
+}
+
+// TestCacheLockTimeAfterStale checks that going stale is a change, as in
+// Linux: a competing reply within LockTime of the entry's expiry waits.
+func TestCacheLockTimeAfterStale(t *testing.T) {
+	clk := fakeclock.New()
+	c := New(Config{Now: clk.Now, ReachableTime: 30 * time.Second}, newCacheHooks().hooks())
+	defer c.Close()
+	ip := cacheIP(4)
+	c.Learn(ip, cacheMAC(1), true)
+	clk.Advance(30*time.Second + 500*time.Millisecond)
+	c.Learn(ip, cacheMAC(2), false)
+	if mac, st, _ := c.Lookup(ip); mac != cacheMAC(1) || st != Stale {
+		t.Fatalf("reply 0.5s after going stale: %v %v, want 1 stale", mac, st)
+	}
+	clk.Advance(time.Second)
+	c.Learn(ip, cacheMAC(2), false)
+	if mac, st, _ := c.Lookup(ip); mac != cacheMAC(2) || st != Reachable {
+		t.Fatalf("reply 1.5s after going stale: %v %v, want 2 reachable", mac, st)
+	}
+}
+
+// checkCache verifies the cache's structure: both lists linked both ways,
+// every entry in the map on the list of its state, and the bounds held.
+func checkCache(t *testing.T, c *Cache) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	seen := 0
+	for _, l := range []*lru{&c.resolved, &c.incomplete} {
+		n := 0
+		var prev *entry
+		for e := l.head; e != nil; e = e.next {
+			if e.prev != prev || c.m[e.ip] != e || c.listOf(e.state) != l {
+				t.Fatalf("entry %v (%v) misplaced in its list", e.ip, e.state)
+			}
+			if l == &c.resolved && prev != nil && prev.used.Before(e.used) {
+				t.Fatalf("entry %v used after the one before it", e.ip)
+			}
+			if e.state != Incomplete && len(e.pending) != 0 {
+				t.Fatalf("resolved entry %v holds %d packets", e.ip, len(e.pending))
+			}
+			if len(e.pending) > c.cfg.MaxPending || e.pendingBytes > c.cfg.MaxPendingBytes {
+				t.Fatalf("entry %v queues %d packets, %d bytes", e.ip, len(e.pending), e.pendingBytes)
+			}
+			prev = e
+			n++
+		}
+		if l.tail != prev || l.n != n {
+			t.Fatalf("list of %d entries has tail %v and count %d", n, l.tail, l.n)
+		}
+		seen += n
+	}
+	if seen != len(c.m) || len(c.m) > c.cfg.MaxEntries || c.incomplete.n > c.cfg.MaxIncomplete {
+		t.Fatalf("%d entries in lists, %d in the map (max %d), %d incomplete (max %d)",
+			seen, len(c.m), c.cfg.MaxEntries, c.incomplete.n, c.cfg.MaxIncomplete)
+	}
+}
+
+// trackedPkt returns a one-byte packet the test holds a second reference
+// to, allocated outside the pools so that released may over-release it.
+func trackedPkt(b byte) *buffer.Buffer {
+	p := buffer.Get(buffer.MaxSize() + 1)
+	p.Append([]byte{b})
+	p.IncRef()
+	return p
+}
+
+// released drops the test's reference to a trackedPkt and reports whether
+// the cache had dropped its own: then ours was the last, and one Release
+// more panics.
+func released(p *buffer.Buffer) (ok bool) {
+	p.Release()
+	defer func() { ok = recover() != nil }()
+	p.Release()
+	return false
+}
+
+// TestCacheEvictsLeastRecentlyUsed fills the cache with resolved
+// neighbours: a new entry evicts the one least recently used, whether the
+// newcomer is a request aimed at us or a resolution.
+func TestCacheEvictsLeastRecentlyUsed(t *testing.T) {
+	clk := fakeclock.New()
+	c := New(Config{MaxEntries: 8, Now: clk.Now, RetransInterval: time.Hour}, newCacheHooks().hooks())
+	defer c.Close()
+	for i := 1; i <= 8; i++ {
+		clk.Advance(time.Millisecond)
+		c.Learn(cacheIP(i), cacheMAC(i), true)
+	}
+	// Use all but 3, then 1 before the rest: 3 is the least recently
+	// used, then 1.
+	for _, i := range []int{1, 2, 4, 5, 6, 7, 8} {
+		clk.Advance(time.Millisecond)
+		if _, ok := c.Resolve(cacheIP(i), nil); !ok {
+			t.Fatalf("neighbour %d not resolved", i)
+		}
+	}
+	c.Learn(cacheIP(9), cacheMAC(9), true)
+	if _, _, ok := c.Lookup(cacheIP(3)); ok {
+		t.Fatal("least recently used entry 3 kept")
+	}
+	c.Resolve(cacheIP(10), cachePkt(10))
+	if _, _, ok := c.Lookup(cacheIP(1)); ok {
+		t.Fatal("least recently used entry 1 kept")
+	}
+	for _, i := range []int{2, 4, 5, 6, 7, 8, 9, 10} {
+		if _, _, ok := c.Lookup(cacheIP(i)); !ok {
+			t.Fatalf("entry %d evicted", i)
+		}
+	}
+	if st := c.Stats(); st.Evicted.Load() != 2 || st.CacheFullDrops.Load() != 0 {
+		t.Fatalf("evicted %d, cache-full drops %d; want 2, 0", st.Evicted.Load(), st.CacheFullDrops.Load())
+	}
+	checkCache(t, c)
+}
+
+// TestCacheUnresolvedFloodKeepsNeighbours sends to hundreds of
+// destinations that never answer: the resolved neighbours all stay, at
+// most MaxIncomplete resolutions run with bounded queues, the excess is
+// counted, and once the oldest resolution has had GCMinAge a new one evicts
+// it and its queued packets are released.
+func TestCacheUnresolvedFloodKeepsNeighbours(t *testing.T) {
+	clk := fakeclock.New()
+	h := newCacheHooks()
+	c := New(Config{MaxEntries: 16, MaxPending: 2, Now: clk.Now, RetransInterval: time.Hour}, h.hooks())
+	defer c.Close()
+	for i := 1; i <= 8; i++ {
+		c.Learn(cacheIP(i), cacheMAC(i), true)
+	}
+	var tracked []*buffer.Buffer
+	for i := 100; i < 250; i++ {
+		clk.Advance(10 * time.Millisecond)
+		for k := 0; k < 3; k++ {
+			p := cachePkt(byte(k))
+			if i == 100 {
+				p = trackedPkt(byte(k))
+				tracked = append(tracked, p)
+			}
+			c.Resolve(cacheIP(i), p)
+		}
+		checkCache(t, c)
+	}
+	for i := 1; i <= 8; i++ {
+		if _, st, ok := c.Lookup(cacheIP(i)); !ok || st != Reachable {
+			t.Fatalf("neighbour %d pushed out by the flood: %v %v", i, st, ok)
+		}
+	}
+	st := c.Stats()
+	// 8 resolutions, each keeping its 2 newest packets of 3.
+	if st.Requests.Load() != 8 || st.CacheFullDrops.Load() != 3*(150-8) || st.PendingDropped.Load() != 8 {
+		t.Fatalf("requests %d, cache-full drops %d, pending dropped %d; want 8, %d, 8",
+			st.Requests.Load(), st.CacheFullDrops.Load(), st.PendingDropped.Load(), 3*(150-8))
+	}
+	if !released(tracked[0]) {
+		t.Fatal("packet pushed out of a full queue not released")
+	}
+	// The oldest resolution started 1.49s ago; once more than GCMinAge
+	// (5s) old it may be evicted, its two packets with it.
+	clk.Advance(3510 * time.Millisecond)
+	c.Resolve(cacheIP(250), cachePkt(1))
+	if _, _, ok := c.Lookup(cacheIP(250)); ok {
+		t.Fatal("resolution started before the oldest one had GCMinAge")
+	}
+	clk.Advance(time.Millisecond)
+	c.Resolve(cacheIP(251), cachePkt(1))
+	if _, _, ok := c.Lookup(cacheIP(251)); !ok {
+		t.Fatal("resolution refused after the oldest one had GCMinAge")
+	}
+	if _, _, ok := c.Lookup(cacheIP(100)); ok {
+		t.Fatal("oldest resolution not evicted")
+	}
+	for i, p := range tracked[1:] {
+		if !released(p) {
+			t.Fatalf("queued packet %d of an evicted entry not released", i+1)
+		}
+	}
+	if st.Evicted.Load() != 1 || st.PendingDropped.Load() != 10 {
+		t.Fatalf("evicted %d, pending dropped %d; want 1, 10", st.Evicted.Load(), st.PendingDropped.Load())
+	}
+	for i := 1; i <= 8; i++ {
+		if _, _, ok := c.Lookup(cacheIP(i)); !ok {
+			t.Fatalf("neighbour %d evicted", i)
+		}
+	}
+	checkCache(t, c)
+}
+
+// TestCacheEvictionPreference fills the cache with resolved neighbours and
+// old resolutions: a stale least recently used entry goes first, then the
+// oldest resolution past GCMinAge, then the least recently used entry.
+func TestCacheEvictionPreference(t *testing.T) {
+	clk := fakeclock.New()
+	c := New(Config{MaxEntries: 4, MaxIncomplete: 2, Now: clk.Now, RetransInterval: time.Hour}, newCacheHooks().hooks())
+	defer c.Close()
+	c.Learn(cacheIP(1), cacheMAC(1), true)
+	c.Learn(cacheIP(2), cacheMAC(2), true)
+	c.Resolve(cacheIP(3), cachePkt(3))
+	clk.Advance(time.Second)
+	c.Resolve(cacheIP(4), cachePkt(4))
+	// 1 goes stale; 2 is confirmed again, and used.
+	clk.Advance(30 * time.Second)
+	c.Learn(cacheIP(2), cacheMAC(2), false)
+	c.Resolve(cacheIP(1), nil)
+	c.Resolve(cacheIP(2), nil)
+	want := func(gone int, kept ...int) {
+		t.Helper()
+		if _, _, ok := c.Lookup(cacheIP(gone)); ok {
+			t.Fatalf("entry %d kept", gone)
+		}
+		for _, i := range kept {
+			if _, _, ok := c.Lookup(cacheIP(i)); !ok {
+				t.Fatalf("entry %d evicted", i)
+			}
+		}
+		checkCache(t, c)
+	}
+	c.Learn(cacheIP(5), cacheMAC(5), true)
+	want(1, 2, 3, 4, 5) // the least recently used, stale: before the old resolutions
+	c.Learn(cacheIP(6), cacheMAC(6), true)
+	want(3, 2, 4, 5, 6) // the oldest resolution
+	c.Learn(cacheIP(7), cacheMAC(7), true)
+	want(4, 2, 5, 6, 7) // the next one
+	c.Learn(cacheIP(8), cacheMAC(8), true)
+	want(2, 5, 6, 7, 8) // the least recently used
+}
+
+// TestCacheCollectsIdle checks the thresholds: below MinEntries idle
+// entries stay; from MinEntries those unused for StaleTime go, from
+// SoftEntries those stale and unused for GCMinAge.
+func TestCacheCollectsIdle(t *testing.T) {
+	clk := fakeclock.New()
+	c := New(Config{MaxEntries: 16, SoftEntries: 8, MinEntries: 4, Now: clk.Now}, newCacheHooks().hooks())
+	defer c.Close()
+	learn := func(from, to int) {
+		for i := from; i <= to; i++ {
+			c.Learn(cacheIP(i), cacheMAC(i), true)
+		}
+	}
+	learn(1, 3)
+	clk.Advance(time.Hour)
+	learn(4, 4)
+	if c.Len() != 4 || c.Stats().Collected.Load() != 0 {
+		t.Fatalf("below MinEntries: %d entries, %d collected; want 4, 0", c.Len(), c.Stats().Collected.Load())
+	}
+	// 4 entries: the idle ones go one by one down to MinEntries.
+	learn(5, 5)
+	if c.Len() != 4 || c.Stats().Collected.Load() != 1 {
+		t.Fatalf("at MinEntries: %d entries, %d collected; want 4, 1", c.Len(), c.Stats().Collected.Load())
+	}
+	learn(6, 9) // 2 and 3 go, then 8 entries: 4..9 and nothing idle
+	if c.Len() != 6 || c.Stats().Collected.Load() != 3 {
+		t.Fatalf("%d entries, %d collected; want 6, 3", c.Len(), c.Stats().Collected.Load())
+	}
+	learn(10, 11)
+	// 8 entries, unused for 6s but reachable: they stay.
+	clk.Advance(6 * time.Second)
+	learn(12, 12)
+	if c.Len() != 9 || c.Stats().Collected.Load() != 3 {
+		t.Fatalf("reachable at SoftEntries: %d entries, %d collected; want 9, 3", c.Len(), c.Stats().Collected.Load())
+	}
+	// Stale and unused for more than GCMinAge (but less than StaleTime):
+	// as in Linux the table is shrunk to make the new entry its
+	// SoftEntries-th, and below that only StaleTime counts.
+	clk.Advance(30 * time.Second)
+	c.Resolve(cacheIP(4), nil)
+	learn(13, 13)
+	if c.Len() != 8 || c.Stats().Collected.Load() != 5 {
+		t.Fatalf("stale at SoftEntries: %d entries, %d collected; want 8, 5", c.Len(), c.Stats().Collected.Load())
+	}
+	for _, i := range []int{5, 6} {
+		if _, _, ok := c.Lookup(cacheIP(i)); ok {
+			t.Fatalf("least recently used stale entry %d kept", i)
+		}
+	}
+	if _, _, ok := c.Lookup(cacheIP(4)); !ok {
+		t.Fatal("entry in use collected")
+	}
+	checkCache(t, c)
+}
+
+// TestCacheResolveHitAllocs checks that a lookup of a cached neighbour, the
+// per-packet path, allocates nothing.
+func TestCacheResolveHitAllocs(t *testing.T) {
+	c := New(Config{MaxEntries: 4}, newCacheHooks().hooks())
+	defer c.Close()
+	for i := 1; i <= 4; i++ {
+		c.Learn(cacheIP(i), cacheMAC(i), true)
+	}
+	i := 0
+	if a := testing.AllocsPerRun(1000, func() {
+		i++
+		c.Resolve(cacheIP(1+i%4), nil)
+	}); a != 0 {
+		t.Fatalf("%v allocations per lookup", a)
 	}
 }

@@ -1,8 +1,3 @@
-// Package arp implements the Address Resolution Protocol (RFC 826) for IPv4
-// over Ethernet: its packet format and a neighbour cache that resolves
-// next-hop addresses, queues packets while resolving and expires entries.
-// The cache sends through a small interface, so the stack package wires it
-// to a NIC.
 package arp
 
 import (

@@ -39,7 +39,13 @@ func (n *NIC) handleARP(b *buffer.Buffer, ethSrc tap.MAC) {
 		// it); anything else, replies included, only refreshes one we
 		// have, such as the entry waiting for that reply. Unsolicited
 		// replies cannot fill the cache (Linux's arp_accept=0).
-		n.arp.Learn(sip, smac, forUs && p.Op() == arp.OpRequest)
+		// A gratuitous ARP moves a known neighbour at once; other
+		// packets wait out the cache's LockTime.
+		if isGratuitous(p) {
+			n.arp.Announce(sip, smac)
+		} else {
+			n.arp.Learn(sip, smac, forUs && p.Op() == arp.OpRequest)
+		}
 	}
 	if p.Op() != arp.OpRequest {
 		return
@@ -50,6 +56,16 @@ func (n *NIC) handleARP(b *buffer.Buffer, ethSrc tap.MAC) {
 	}
 	n.sendARP(arp.OpReply, ethSrc, tip, smac, sip)
 	st.ARP.RepliesSent.Add(1)
+}
+
+// isGratuitous reports whether p announces its sender's own address:
+// sender and target addresses equal and, for a reply, sender and target
+// MACs too (Linux's arp_is_garp).
+func isGratuitous(p arp.Packet) bool {
+	if p.SenderIP() != p.TargetIP() {
+		return false
+	}
+	return p.Op() == arp.OpRequest || p.TargetMAC() == p.SenderMAC()
 }
 
 // sendARP builds and sends an ARP packet from the receive path or a timer,

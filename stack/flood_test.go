@@ -172,9 +172,10 @@ func TestARPUnsolicitedReplyNotLearned(t *testing.T) {
 }
 
 // TestARPFloodUnresolvedSources pings the stack from every address of the
-// subnet, none of them resolved: each reply needs a resolution, and the
-// incomplete entries stay within MaxEntries; once the resolutions fail the
-// cache empties and pings are answered again.
+// subnet, none of them resolved: each reply needs a resolution, the
+// incomplete entries stay within MaxIncomplete (half of MaxEntries) and the
+// peer keeps its entry; once the resolutions fail only the peer's is left
+// and pings are answered again.
 func TestARPFloodUnresolvedSources(t *testing.T) {
 	e := newRelEnv(t, stack.Options{ARP: arp.Config{MaxEntries: 32, RetransInterval: 250 * time.Millisecond, Retries: 2}})
 	c := e.nic.ARP()
@@ -188,26 +189,29 @@ func TestARPFloodUnresolvedSources(t *testing.T) {
 			t.Fatalf("cache holds %d entries, limit 32", c.Len())
 		}
 	}
-	// 252 replies: the peer's entry is evicted for the first incomplete
-	// one beyond the limit, then 32 incomplete entries hold one reply
-	// each and the other 220 are dropped.
-	if got := st.CacheFullDrops.Load() - full; got != 252-32 {
-		t.Errorf("CacheFullDrops moved by %d, want %d", got, 252-32)
+	// 252 replies: 16 incomplete entries hold one each and the other
+	// 236 are dropped.
+	if got := st.CacheFullDrops.Load() - full; got != 252-16 {
+		t.Errorf("CacheFullDrops moved by %d, want %d", got, 252-16)
+	}
+	if _, _, ok := c.Lookup(relPeerIP); !ok {
+		t.Error("the flood pushed the peer out")
 	}
 	if got := e.s.Stats().ICMP.EchoReplies.Load(); got != 252 {
 		t.Errorf("EchoReplies %d, want 252", got)
 	}
 	relCheckBalance(t, e.s.Stats().Snapshot())
-	// The resolutions time out (2 tries 250ms apart) and leave nothing.
+	// The resolutions time out (2 tries 250ms apart) and leave only
+	// the peer.
 	deadline := time.Now().Add(10 * time.Second)
-	for c.Len() > 0 && time.Now().Before(deadline) {
+	for c.Len() > 1 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if c.Len() != 0 {
-		t.Fatalf("%d entries left after the resolutions failed", c.Len())
+	if c.Len() != 1 {
+		t.Fatalf("%d entries left after the resolutions failed, want the peer's", c.Len())
 	}
-	if got := e.s.Stats().ARP.PendingDrops.Load(); got != 32 {
-		t.Errorf("ARP.PendingDrops %d, want 32", got)
+	if got := e.s.Stats().ARP.PendingDrops.Load(); got != 16 {
+		t.Errorf("ARP.PendingDrops %d, want 16", got)
 	}
 	// The peer, asked again, is answered again.
 	e.link.take()
@@ -264,8 +268,9 @@ func TestARPPendingBounded(t *testing.T) {
 }
 
 // TestARPFloodRandomDestinations sends to every address of the subnet:
-// incomplete entries stay within MaxEntries and the excess is dropped and
-// counted; closing the stack stops every resolution.
+// incomplete entries stay within MaxIncomplete (half of MaxEntries), the
+// excess is dropped and counted, and the peer keeps its entry; closing the
+// stack stops every resolution.
 func TestARPFloodRandomDestinations(t *testing.T) {
 	leakcheck.Check(t)
 	e := newRelEnv(t, stack.Options{ARP: arp.Config{MaxEntries: 16, RetransInterval: 10 * time.Second}})
@@ -282,14 +287,16 @@ func TestARPFloodRandomDestinations(t *testing.T) {
 		}
 	}
 	st := c.Stats()
-	// 15 new incomplete entries (plus the peer's, evicted by the 16th),
-	// then everything else is refused; the 16 pending queues keep
-	// 4 datagrams each.
-	if got := st.Requests.Load(); got != 16 {
-		t.Errorf("%d requests sent, want 16", got)
+	// 8 incomplete entries beside the peer's, then everything else is
+	// refused; the 8 pending queues keep 4 datagrams each.
+	if got := st.Requests.Load(); got != 8 {
+		t.Errorf("%d requests sent, want 8", got)
 	}
-	if got := st.CacheFullDrops.Load(); got != 4*252-4*16 {
-		t.Errorf("CacheFullDrops %d, want %d", got, 4*252-4*16)
+	if got := st.CacheFullDrops.Load(); got != 4*252-4*8 {
+		t.Errorf("CacheFullDrops %d, want %d", got, 4*252-4*8)
+	}
+	if _, _, ok := c.Lookup(relPeerIP); !ok {
+		t.Error("the flood pushed the peer out")
 	}
 	e.s.Close()
 	if c.Len() != 0 {
