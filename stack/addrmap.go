@@ -130,38 +130,54 @@ func (m *addrMap[V]) delete(a netip.Addr) bool {
 }
 
 // grow publishes a directory with twice the buckets. Readers still holding
-// the old one see a consistent, slightly older map.
+// the old one see a consistent, slightly older map. The new buckets share
+// one array of entries and one of bucket headers (buckets are never written
+// in place), so growing costs three allocations.
 func (m *addrMap[V]) grow(old *addrMapDir[V]) {
 	d := newAddrMapDir[V](64 - old.shift + 1)
-	lists := make([][]addrMapEntry[V], len(d.buckets))
-	for i := range old.buckets {
-		if b := old.buckets[i].Load(); b != nil {
-			for _, e := range b.entries {
-				j := addrHash(e.key) >> d.shift
-				lists[j] = append(lists[j], e)
-			}
+	counts := make([]int32, len(d.buckets))
+	old.eachEntry(func(e *addrMapEntry[V]) { counts[addrHash(e.key)>>d.shift]++ })
+	all := make([]addrMapEntry[V], 0, m.len)
+	starts := make([]int32, len(d.buckets))
+	used := 0
+	for i, c := range counts {
+		starts[i] = int32(len(all))
+		all = all[:len(all)+int(c)]
+		if c > 0 {
+			used++
 		}
 	}
-	for i, l := range lists {
-		if l != nil {
-			d.buckets[i].Store(&addrBucket[V]{l})
+	fill := counts // reused as the next free index of each bucket
+	copy(fill, starts)
+	old.eachEntry(func(e *addrMapEntry[V]) {
+		i := addrHash(e.key) >> d.shift
+		all[fill[i]] = *e
+		fill[i]++
+	})
+	headers := make([]addrBucket[V], 0, used)
+	for i, start := range starts {
+		if end := fill[i]; end > start {
+			headers = append(headers, addrBucket[V]{all[start:end:end]})
+			d.buckets[i].Store(&headers[len(headers)-1])
 		}
 	}
 	m.dir.Store(d)
 }
 
-// each calls f for every entry, in no particular order.
-func (m *addrMap[V]) each(f func(netip.Addr, V)) {
-	d := m.dir.Load()
-	if d == nil {
-		return
-	}
+func (d *addrMapDir[V]) eachEntry(f func(*addrMapEntry[V])) {
 	for i := range d.buckets {
 		if b := d.buckets[i].Load(); b != nil {
-			for _, e := range b.entries {
-				f(e.key, e.val)
+			for j := range b.entries {
+				f(&b.entries[j])
 			}
 		}
+	}
+}
+
+// each calls f for every entry, in no particular order.
+func (m *addrMap[V]) each(f func(netip.Addr, V)) {
+	if d := m.dir.Load(); d != nil {
+		d.eachEntry(func(e *addrMapEntry[V]) { f(e.key, e.val) })
 	}
 }
 
