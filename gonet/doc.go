@@ -94,9 +94,12 @@
 //     small.
 //   - WriteTo's ControlMessage chooses the source (Src, which must be an
 //     address of the stack: ENETUNREACH otherwise), the interface (IfIndex:
-//     ENODEV for an unknown one) and the TTL. WriteBatch reads the same
-//     from IP_PKTINFO and IP_TTL control messages in Message.OOB (others:
-//     EINVAL).
+//     ENODEV for an unknown one) and the TTL. Without Src a reply leaves
+//     from the route's source, the primary address of the prefix, so a
+//     wildcard server on a host with several addresses answers from the
+//     queried one by echoing ReadFrom's Dst as Src, as with IP_PKTINFO.
+//     WriteBatch reads the same from IP_PKTINFO and IP_TTL control
+//     messages in Message.OOB (others: EINVAL).
 //   - Errors have the shapes x/net gives on Linux: option calls on a closed
 //     socket fail with *net.OpError{Op: "raw-control"} wrapping
 //     net.ErrClosed; reads and writes wrap "raw-read"/"raw-write" OpErrors

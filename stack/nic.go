@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/tapnet/tapnet/arp"
 	"github.com/tapnet/tapnet/internal/buffer"
@@ -31,14 +32,19 @@ type NICOptions struct {
 
 // NIC is one link of the stack with its addresses and neighbour cache.
 type NIC struct {
-	s     *Stack
-	id    NICID
-	name  string
-	link  tap.Link
-	mac   tap.MAC
-	mtu   int
-	arp   *arp.Cache
-	addrs atomic.Pointer[[]netip.Prefix]
+	s    *Stack
+	id   NICID
+	name string
+	link tap.Link
+	mac  tap.MAC
+	mtu  int
+	arp  *arp.Cache
+
+	addrs addrBook // the assigned addresses; guarded by s.mu
+	// What the packet paths read without a lock, kept in step with addrs:
+	local        addrMap[addrUse]           // own and subnet broadcast addresses
+	primaries    prefixMap[primaryAddr]     // each prefix's primary address
+	firstPrimary atomic.Pointer[netip.Addr] // the fallback source
 
 	loopback bool // the stack's lo: owns all of 127.0.0.0/8, has no link
 
@@ -64,8 +70,6 @@ func (s *Stack) AddNIC(link tap.Link, opts NICOptions) (*NIC, error) {
 		s.mu.Unlock()
 		return nil, fmt.Errorf("stack: link MTU %d below the IPv4 minimum of 68", n.mtu)
 	}
-	empty := []netip.Prefix{}
-	n.addrs.Store(&empty)
 	n.arp = arp.New(s.opts.ARP, arp.Hooks{
 		SendRequest: n.sendARPRequest,
 		Resolved:    n.flushResolved,
@@ -88,8 +92,9 @@ func (s *Stack) AddNIC(link tap.Link, opts NICOptions) (*NIC, error) {
 func newLoopback(s *Stack) *NIC {
 	n := &NIC{s: s, id: 1, name: "lo", mtu: 65536, loopback: true}
 	n.igmp.init(n, IGMPOptions{})
-	addrs := []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8")}
-	n.addrs.Store(&addrs)
+	// lo's address has no connected route: every 127/8 destination is
+	// local (see hasAddress) before routes are looked at.
+	n.assignLocked(loopbackPrefix, false)
 	return n
 }
 
@@ -123,8 +128,13 @@ func (n *NIC) Link() tap.Link { return n.link }
 // ARP returns the NIC's neighbour cache.
 func (n *NIC) ARP() *arp.Cache { return n.arp }
 
-// Addresses returns the NIC's addresses.
-func (n *NIC) Addresses() []netip.Prefix { return slices.Clone(*n.addrs.Load()) }
+// Addresses returns the NIC's addresses as `ip address` lists them:
+// primaries in the order they were added, then secondaries.
+func (n *NIC) Addresses() []netip.Prefix {
+	n.s.mu.Lock()
+	defer n.s.mu.Unlock()
+	return slices.Clone(n.addrs.orderedLocked())
+}
 
 // Interface describes the NIC as a net.Interface, for APIs that take one
 // (multicast options).
@@ -142,48 +152,74 @@ func (n *NIC) Interface() net.Interface {
 	}
 }
 
-// AddAddress assigns an address with its prefix length, adds the connected
-// route and announces the address with a gratuitous ARP.
+// AddAddress assigns an address with its prefix length and announces it
+// with a gratuitous ARP. As on Linux, the first address of a prefix is its
+// primary: it gets the connected route and is the source of datagrams sent
+// along it. Later addresses in the same prefix are secondaries: they
+// receive, and can be bound or chosen with a control message, but never
+// become the default source. Adding an address twice does nothing.
 func (n *NIC) AddAddress(p netip.Prefix) error {
 	if !p.Addr().Is4() || p.Addr().IsUnspecified() || ipv4.IsMulticast(p.Addr()) || p.Bits() < 1 {
 		return fmt.Errorf("stack: %v is not a usable IPv4 unicast address with a prefix", p)
 	}
 	n.s.mu.Lock()
-	old := *n.addrs.Load()
-	if slices.Contains(old, p) {
-		n.s.mu.Unlock()
-		return nil
-	}
-	addrs := append(slices.Clip(old), p)
-	n.addrs.Store(&addrs)
-	n.s.addRouteLocked(RouteEntry{Dst: p.Masked(), NIC: n.id, src: p.Addr()})
+	added := n.assignLocked(p, true)
 	n.s.mu.Unlock()
-	if !n.loopback {
+	if added && !n.loopback {
 		n.sendARP(arp.OpRequest, tap.BroadcastMAC, p.Addr(), tap.MAC{}, p.Addr())
 	}
 	return nil
 }
 
-func (n *NIC) hasAddress(a netip.Addr) bool {
-	if n.loopback {
-		return (*n.addrs.Load())[0].Contains(a)
+// RemoveAddress removes an address. When it is the primary of its prefix,
+// the oldest secondary is promoted and takes over the connected route, as
+// Linux does with net.ipv4.conf.*.promote_secondaries=1 (the default of
+// most distributions); the route goes only with the prefix's last address.
+// Sockets bound to the address stay bound but receive nothing more. It
+// fails with EADDRNOTAVAIL when the NIC does not have p, and lo keeps
+// 127.0.0.1/8.
+func (n *NIC) RemoveAddress(p netip.Prefix) error {
+	if n.loopback && p == loopbackPrefix {
+		return fmt.Errorf("stack: lo keeps %v", p)
 	}
-	for _, p := range *n.addrs.Load() {
-		if p.Addr() == a {
-			return true
-		}
+	n.s.mu.Lock()
+	defer n.s.mu.Unlock()
+	if !n.unassignLocked(p) {
+		return syscall.EADDRNOTAVAIL
 	}
-	return false
+	return nil
 }
 
-func (n *NIC) isSubnetBroadcast(a netip.Addr) bool {
-	for _, p := range *n.addrs.Load() {
-		if p.Bits() < 31 && subnetBroadcast(p) == a {
-			return true
-		}
+// hasAddress reports whether a is one of the NIC's addresses (lo: all of
+// 127.0.0.0/8).
+func (n *NIC) hasAddress(a netip.Addr) bool {
+	if n.loopback && isLoopback(a) {
+		return true
 	}
-	return false
+	u, _ := n.local.get(a)
+	return u.own > 0
 }
+
+// isSubnetBroadcast reports whether a is the broadcast address of one of
+// the NIC's prefixes.
+func (n *NIC) isSubnetBroadcast(a netip.Addr) bool {
+	if n.loopback && a == loopbackBroadcast {
+		return true
+	}
+	u, _ := n.local.get(a)
+	return u.broadcast > 0
+}
+
+// isLocalOrBroadcast is hasAddress || isSubnetBroadcast with one lookup.
+func (n *NIC) isLocalOrBroadcast(a netip.Addr) bool {
+	if n.loopback && isLoopback(a) {
+		return true
+	}
+	_, ok := n.local.get(a)
+	return ok
+}
+
+func isLoopback(a netip.Addr) bool { return a.Is4() && a.As4()[0] == 127 }
 
 func subnetBroadcast(p netip.Prefix) netip.Addr {
 	a := p.Masked().Addr().As4()
@@ -192,17 +228,22 @@ func subnetBroadcast(p netip.Prefix) netip.Addr {
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }
 
-// primaryAddress returns the first address of the NIC, preferring one whose
-// prefix contains dst.
+// primaryAddress returns the source Linux's inet_select_addr would pick:
+// the first primary (in the order of Addresses) whose prefix contains dst,
+// else the first primary.
 func (n *NIC) primaryAddress(dst netip.Addr) netip.Addr {
-	addrs := *n.addrs.Load()
-	for _, p := range addrs {
-		if p.Contains(dst) {
-			return p.Addr()
+	var best primaryAddr
+	n.primaries.matches(dst, func(_ int, p primaryAddr) bool {
+		if !best.addr.IsValid() || p.seq < best.seq {
+			best = p
 		}
+		return true
+	})
+	if best.addr.IsValid() {
+		return best.addr
 	}
-	if len(addrs) > 0 {
-		return addrs[0].Addr()
+	if a := n.firstPrimary.Load(); a != nil {
+		return *a
 	}
 	return netip.Addr{}
 }

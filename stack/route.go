@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"cmp"
 	"net/netip"
 	"slices"
 	"syscall"
@@ -38,18 +39,88 @@ func (s *Stack) SetDefaultGateway(nic NICID, gw netip.Addr) error {
 	return s.AddRoute(RouteEntry{Dst: netip.PrefixFrom(netip.IPv4Unspecified(), 0), Gateway: gw, NIC: nic})
 }
 
-func (s *Stack) addRouteLocked(r RouteEntry) {
-	r.Dst = r.Dst.Masked()
-	rs := slices.Clone(*s.routes.Load())
-	rs = slices.DeleteFunc(rs, func(x RouteEntry) bool { return x.Dst == r.Dst && x.NIC == r.NIC })
-	rs = append(rs, r)
-	// Longest prefix first, so lookup takes the first match.
-	slices.SortStableFunc(rs, func(a, b RouteEntry) int { return b.Dst.Bits() - a.Dst.Bits() })
-	s.routes.Store(&rs)
+// routeTable holds the routes by destination prefix, so that a lookup
+// costs one probe per prefix length in use, not one per route. Writes are
+// guarded by the stack's mutex; lookups take no lock.
+type routeTable struct {
+	seq   uint64 // writers only
+	byDst prefixMap[[]routeSlot]
 }
 
-// Routes returns a copy of the route table.
-func (s *Stack) Routes() []RouteEntry { return slices.Clone(*s.routes.Load()) }
+// routeSlot is a route with its insertion number: among routes to the same
+// prefix (through different NICs), the oldest wins a lookup, and Routes
+// lists routes of equal length in that order.
+type routeSlot struct {
+	RouteEntry
+	seq uint64
+}
+
+// addRouteLocked adds r, replacing any route to the same prefix through the
+// same NIC.
+func (s *Stack) addRouteLocked(r RouteEntry) {
+	r.Dst = r.Dst.Masked()
+	s.routes.seq++
+	old, _ := s.routes.byDst.get(r.Dst)
+	slots := make([]routeSlot, 0, len(old)+1)
+	for _, x := range old {
+		if x.NIC != r.NIC {
+			slots = append(slots, x)
+		}
+	}
+	s.routes.byDst.set(r.Dst, append(slots, routeSlot{r, s.routes.seq}))
+}
+
+// removeConnectedRouteLocked removes the connected route to dst through nic
+// whose preferred source is src; a route the user put in its place stays.
+func (s *Stack) removeConnectedRouteLocked(dst netip.Prefix, nic NICID, src netip.Addr) {
+	old, _ := s.routes.byDst.get(dst)
+	slots := make([]routeSlot, 0, len(old))
+	for _, x := range old {
+		if x.NIC != nic || x.src != src {
+			slots = append(slots, x)
+		}
+	}
+	switch {
+	case len(slots) == len(old):
+	case len(slots) == 0:
+		s.routes.byDst.delete(dst)
+	default:
+		s.routes.byDst.set(dst, slots)
+	}
+}
+
+// moveConnectedSourceLocked gives the connected route to dst through nic a
+// new preferred source (a promoted secondary), keeping its place.
+func (s *Stack) moveConnectedSourceLocked(dst netip.Prefix, nic NICID, from, to netip.Addr) {
+	old, _ := s.routes.byDst.get(dst)
+	i := slices.IndexFunc(old, func(x routeSlot) bool { return x.NIC == nic && x.src == from })
+	if i < 0 {
+		return
+	}
+	slots := slices.Clone(old)
+	slots[i].src = to
+	s.routes.byDst.set(dst, slots)
+}
+
+// Routes returns a copy of the route table, longest prefix first (routes of
+// equal length in the order they were added).
+func (s *Stack) Routes() []RouteEntry {
+	s.mu.Lock()
+	var slots []routeSlot
+	s.routes.byDst.each(func(_ netip.Prefix, v []routeSlot) { slots = append(slots, v...) })
+	s.mu.Unlock()
+	slices.SortFunc(slots, func(a, b routeSlot) int {
+		if a.Dst.Bits() != b.Dst.Bits() {
+			return b.Dst.Bits() - a.Dst.Bits()
+		}
+		return cmp.Compare(a.seq, b.seq)
+	})
+	out := make([]RouteEntry, len(slots))
+	for i := range slots {
+		out[i] = slots[i].RouteEntry
+	}
+	return out
+}
 
 // Route is a resolved path for sending: which NIC, which source address and
 // which next hop.
@@ -137,13 +208,19 @@ func (s *Stack) FindRoute(nic NICID, local, remote netip.Addr) (Route, error) {
 	return r, nil
 }
 
-func (s *Stack) lookupRoute(dst netip.Addr, nic NICID) (RouteEntry, bool) {
-	for _, e := range *s.routes.Load() {
-		if (nic == 0 || e.NIC == nic) && e.Dst.Contains(dst) {
-			return e, true
+// lookupRoute finds the longest-prefix route to dst (through nic, unless
+// it is 0).
+func (s *Stack) lookupRoute(dst netip.Addr, nic NICID) (e RouteEntry, ok bool) {
+	s.routes.byDst.matches(dst, func(_ int, slots []routeSlot) bool {
+		for i := range slots {
+			if nic == 0 || slots[i].NIC == nic {
+				e, ok = slots[i].RouteEntry, true
+				return false
+			}
 		}
-	}
-	return RouteEntry{}, false
+		return true
+	})
+	return e, ok
 }
 
 func (s *Stack) firstNIC(id NICID) *NIC {

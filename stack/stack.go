@@ -51,7 +51,7 @@ type Stack struct {
 
 	mu     sync.Mutex // serialises changes to nics and routes
 	nics   atomic.Pointer[[]*NIC]
-	routes atomic.Pointer[[]RouteEntry]
+	routes routeTable
 
 	demux     demux
 	ipID      atomic.Uint32
@@ -87,8 +87,6 @@ func New(opts Options) *Stack {
 	}
 	s.reasm = ipv4.NewReassembler(rc)
 	s.ipID.Store(uint32(time.Now().UnixNano()))
-	noRoutes := []RouteEntry{}
-	s.routes.Store(&noRoutes)
 	lo := []*NIC{newLoopback(s)}
 	s.nics.Store(&lo)
 	s.wg.Add(1)
@@ -176,7 +174,7 @@ func (s *Stack) UnregisterEndpoint(proto uint8, id TransportID, ep TransportEndp
 // broadcast address of one of our prefixes.
 func (s *Stack) isLocalOrBroadcast(a netip.Addr) bool {
 	for _, n := range *s.nics.Load() {
-		if n.hasAddress(a) || n.isSubnetBroadcast(a) {
+		if n.isLocalOrBroadcast(a) {
 			return true
 		}
 	}

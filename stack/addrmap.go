@@ -1,0 +1,243 @@
+package stack
+
+import (
+	"encoding/binary"
+	"math/bits"
+	"net/netip"
+	"sync/atomic"
+)
+
+// addrMap maps addresses to small values for readers that take no lock,
+// such as the receive path. Each bucket is an immutable slice that a write
+// replaces, so a write copies one bucket (a couple of entries) rather than
+// the whole map, and growing rehashes everything only when the size
+// doubles: amortized O(1) per write, O(1) per read. Writes must be
+// serialised by the caller (the stack's mutex).
+type addrMap[V any] struct {
+	dir atomic.Pointer[addrMapDir[V]]
+	len int // writers only
+}
+
+type addrMapDir[V any] struct {
+	shift   uint // 64 - log2(len(buckets)): the hash's top bits pick the bucket
+	buckets []atomic.Pointer[addrBucket[V]]
+}
+
+type addrBucket[V any] struct{ entries []addrMapEntry[V] }
+
+type addrMapEntry[V any] struct {
+	key netip.Addr
+	val V
+}
+
+const (
+	addrMapMinBits = 3 // 8 buckets to start with
+	addrMapLoad    = 2 // entries per bucket, on average, before doubling
+)
+
+// addrHash mixes every bit of an address into the top bits (Fibonacci
+// hashing), so that runs of consecutive addresses spread over buckets.
+func addrHash(a netip.Addr) uint64 {
+	if a.Is4() {
+		b := a.As4()
+		return uint64(binary.BigEndian.Uint32(b[:])) * 0x9e3779b97f4a7c15
+	}
+	b := a.As16()
+	hi, lo := binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
+	return (lo ^ bits.RotateLeft64(hi, 29)) * 0x9e3779b97f4a7c15
+}
+
+func newAddrMapDir[V any](log2 uint) *addrMapDir[V] {
+	return &addrMapDir[V]{shift: 64 - log2, buckets: make([]atomic.Pointer[addrBucket[V]], 1<<log2)}
+}
+
+func (d *addrMapDir[V]) bucket(a netip.Addr) *atomic.Pointer[addrBucket[V]] {
+	return &d.buckets[addrHash(a)>>d.shift]
+}
+
+// get returns the value stored for a.
+func (m *addrMap[V]) get(a netip.Addr) (v V, ok bool) {
+	d := m.dir.Load()
+	if d == nil {
+		return v, false
+	}
+	b := d.bucket(a).Load()
+	if b == nil {
+		return v, false
+	}
+	for i := range b.entries {
+		if b.entries[i].key == a {
+			return b.entries[i].val, true
+		}
+	}
+	return v, false
+}
+
+// set stores v for a, replacing any value it had.
+func (m *addrMap[V]) set(a netip.Addr, v V) {
+	d := m.dir.Load()
+	if d == nil {
+		d = newAddrMapDir[V](addrMapMinBits)
+		m.dir.Store(d)
+	}
+	slot := d.bucket(a)
+	var old []addrMapEntry[V]
+	if b := slot.Load(); b != nil {
+		old = b.entries
+	}
+	entries := make([]addrMapEntry[V], len(old), len(old)+1)
+	copy(entries, old)
+	for i := range entries {
+		if entries[i].key == a {
+			entries[i].val = v
+			slot.Store(&addrBucket[V]{entries})
+			return
+		}
+	}
+	slot.Store(&addrBucket[V]{append(entries, addrMapEntry[V]{a, v})})
+	m.len++
+	if m.len > addrMapLoad*len(d.buckets) {
+		m.grow(d)
+	}
+}
+
+// delete removes a and reports whether it was there.
+func (m *addrMap[V]) delete(a netip.Addr) bool {
+	d := m.dir.Load()
+	if d == nil {
+		return false
+	}
+	slot := d.bucket(a)
+	b := slot.Load()
+	if b == nil {
+		return false
+	}
+	for i := range b.entries {
+		if b.entries[i].key != a {
+			continue
+		}
+		if len(b.entries) == 1 {
+			slot.Store(nil)
+		} else {
+			entries := make([]addrMapEntry[V], 0, len(b.entries)-1)
+			entries = append(entries, b.entries[:i]...)
+			slot.Store(&addrBucket[V]{append(entries, b.entries[i+1:]...)})
+		}
+		m.len--
+		return true
+	}
+	return false
+}
+
+// grow publishes a directory with twice the buckets. Readers still holding
+// the old one see a consistent, slightly older map. The new buckets share
+// one array of entries and one of bucket headers (buckets are never written
+// in place), so growing costs three allocations.
+func (m *addrMap[V]) grow(old *addrMapDir[V]) {
+	d := newAddrMapDir[V](64 - old.shift + 1)
+	counts := make([]int32, len(d.buckets))
+	old.eachEntry(func(e *addrMapEntry[V]) { counts[addrHash(e.key)>>d.shift]++ })
+	all := make([]addrMapEntry[V], 0, m.len)
+	starts := make([]int32, len(d.buckets))
+	used := 0
+	for i, c := range counts {
+		starts[i] = int32(len(all))
+		all = all[:len(all)+int(c)]
+		if c > 0 {
+			used++
+		}
+	}
+	fill := counts // reused as the next free index of each bucket
+	copy(fill, starts)
+	old.eachEntry(func(e *addrMapEntry[V]) {
+		i := addrHash(e.key) >> d.shift
+		all[fill[i]] = *e
+		fill[i]++
+	})
+	headers := make([]addrBucket[V], 0, used)
+	for i, start := range starts {
+		if end := fill[i]; end > start {
+			headers = append(headers, addrBucket[V]{all[start:end:end]})
+			d.buckets[i].Store(&headers[len(headers)-1])
+		}
+	}
+	m.dir.Store(d)
+}
+
+func (d *addrMapDir[V]) eachEntry(f func(*addrMapEntry[V])) {
+	for i := range d.buckets {
+		if b := d.buckets[i].Load(); b != nil {
+			for j := range b.entries {
+				f(&b.entries[j])
+			}
+		}
+	}
+}
+
+// each calls f for every entry, in no particular order.
+func (m *addrMap[V]) each(f func(netip.Addr, V)) {
+	if d := m.dir.Load(); d != nil {
+		d.eachEntry(func(e *addrMapEntry[V]) { f(e.key, e.val) })
+	}
+}
+
+// prefixMap maps IPv4 prefixes to values and finds the prefixes containing
+// an address with one addrMap probe per prefix length in use (at most 33),
+// however many prefixes there are. Writes must be serialised by the caller.
+type prefixMap[V any] struct {
+	lens   atomic.Uint64 // bit b set: some stored prefix has b bits
+	counts [33]int       // prefixes per length; writers only
+	byLen  [33]addrMap[V]
+}
+
+// get returns the value stored for p, which must be masked.
+func (t *prefixMap[V]) get(p netip.Prefix) (V, bool) {
+	return t.byLen[p.Bits()].get(p.Addr())
+}
+
+// set stores v for p, which must be a masked IPv4 prefix.
+func (t *prefixMap[V]) set(p netip.Prefix, v V) {
+	m := &t.byLen[p.Bits()]
+	before := m.len
+	m.set(p.Addr(), v)
+	if m.len > before {
+		t.counts[p.Bits()]++
+		t.lens.Store(t.lens.Load() | 1<<p.Bits())
+	}
+}
+
+// delete removes p, which must be masked.
+func (t *prefixMap[V]) delete(p netip.Prefix) {
+	if !t.byLen[p.Bits()].delete(p.Addr()) {
+		return
+	}
+	t.counts[p.Bits()]--
+	if t.counts[p.Bits()] == 0 {
+		t.lens.Store(t.lens.Load() &^ (1 << p.Bits()))
+	}
+}
+
+// matches calls f with every stored prefix length containing a and its
+// value, longest first, until f returns false.
+func (t *prefixMap[V]) matches(a netip.Addr, f func(bits int, v V) bool) {
+	if !a.Is4() {
+		return
+	}
+	b4 := a.As4()
+	u := binary.BigEndian.Uint32(b4[:])
+	for set := t.lens.Load(); set != 0; {
+		b := 63 - bits.LeadingZeros64(set)
+		set &^= 1 << b
+		binary.BigEndian.PutUint32(b4[:], u&(^uint32(0)<<(32-b)))
+		if v, ok := t.byLen[b].get(netip.AddrFrom4(b4)); ok && !f(b, v) {
+			return
+		}
+	}
+}
+
+// each calls f for every stored prefix, in no particular order.
+func (t *prefixMap[V]) each(f func(netip.Prefix, V)) {
+	for b := range t.byLen {
+		t.byLen[b].each(func(a netip.Addr, v V) { f(netip.PrefixFrom(a, b), v) })
+	}
+}
