@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapnet/tapnet/igmp"
 	"github.com/tapnet/tapnet/internal/buffer"
 	"github.com/tapnet/tapnet/internal/fakeclock"
 	"github.com/tapnet/tapnet/internal/leakcheck"
@@ -30,7 +31,7 @@ var (
 
 // fastIGMP repeats unsolicited reports within 30 ms so that tests see both
 // transmissions quickly.
-var fastIGMP = stack.IGMPOptions{UnsolicitedReportInterval: 30 * time.Millisecond}
+var fastIGMP = igmp.Config{UnsolicitedReportInterval: 30 * time.Millisecond}
 
 // wire is a raw port on the hub the stack under test is plugged into: it
 // sees every IGMP frame the stack sends and injects queries and reports as
@@ -41,7 +42,7 @@ type wire struct {
 	frames chan []byte
 }
 
-func igmpSetup(t *testing.T, mtu int, opt stack.IGMPOptions) (*stack.Stack, *stack.NIC, *wire) {
+func igmpSetup(t *testing.T, mtu int, opt igmp.Config) (*stack.Stack, *stack.NIC, *wire) {
 	t.Helper()
 	leakcheck.Check(t)
 	hub := tap.NewHub()
@@ -309,7 +310,7 @@ func TestIGMPv3SourceChanges(t *testing.T) {
 // pending is folded into them (RFC 3376 5.1): the mode change report
 // carries the current source list.
 func TestIGMPv3PendingChangesMerge(t *testing.T) {
-	s, n, w := igmpSetup(t, 0, stack.IGMPOptions{UnsolicitedReportInterval: 300 * time.Millisecond})
+	s, n, w := igmpSetup(t, 0, igmp.Config{UnsolicitedReportInterval: 300 * time.Millisecond})
 	ep := newEP(t, s, 5000)
 	if err := ep.JoinGroup(n, mcGroup); err != nil {
 		t.Fatal(err)
@@ -467,7 +468,7 @@ func TestIGMPv2Compatibility(t *testing.T) {
 // TestIGMPv2Suppression: another host's report cancels ours (RFC 2236 3),
 // and a host that did not send the last report does not send Leave.
 func TestIGMPv2Suppression(t *testing.T) {
-	s, n, w := igmpSetup(t, 0, stack.IGMPOptions{Version: 2, UnsolicitedReportInterval: 30 * time.Millisecond})
+	s, n, w := igmpSetup(t, 0, igmp.Config{Version: 2, UnsolicitedReportInterval: 30 * time.Millisecond})
 	ep := newEP(t, s, 5000)
 	if err := ep.JoinGroup(n, mcGroup); err != nil {
 		t.Fatal(err)
@@ -597,7 +598,7 @@ func TestIGMPMalformedIgnored(t *testing.T) {
 // TestIGMPCloseWithPendingTimers closes a stack while retransmissions and
 // query answers are pending: nothing may be left running (leakcheck).
 func TestIGMPCloseWithPendingTimers(t *testing.T) {
-	s, n, w := igmpSetup(t, 0, stack.IGMPOptions{UnsolicitedReportInterval: time.Hour})
+	s, n, w := igmpSetup(t, 0, igmp.Config{UnsolicitedReportInterval: time.Hour})
 	ep := newEP(t, s, 5000)
 	if err := ep.JoinGroup(n, mcGroup); err != nil {
 		t.Fatal(err)
@@ -606,7 +607,7 @@ func TestIGMPCloseWithPendingTimers(t *testing.T) {
 	w.v3Query(ipv4.IGMPv3Query{MaxRespCode: 0xff})
 	s.Close()
 	// Joining on a closed stack's NIC is harmless.
-	n.ChangeMembership(mcGroup2, stack.MulticastFilter{}, stack.MulticastFilter{Mode: stack.FilterExclude})
+	n.ChangeMembership(mcGroup2, igmp.Filter{}, igmp.Filter{Mode: igmp.Exclude})
 }
 
 // TestMulticastDelivery: the NIC takes only groups some socket joined, and
@@ -710,7 +711,7 @@ func TestMulticastMAC(t *testing.T) {
 
 // igmpSetupClock is igmpSetup on a manual clock: answers and
 // retransmissions fall due only when the test advances it.
-func igmpSetupClock(t *testing.T, mtu int, opt stack.IGMPOptions) (*stack.Stack, *stack.NIC, *wire, *fakeclock.Clock) {
+func igmpSetupClock(t *testing.T, mtu int, opt igmp.Config) (*stack.Stack, *stack.NIC, *wire, *fakeclock.Clock) {
 	t.Helper()
 	clk := fakeclock.New()
 	opt.Now = clk.Now
@@ -781,8 +782,8 @@ func TestIGMPv3SourceQueryFloodBounded(t *testing.T) {
 	if growth > 8<<20 {
 		t.Errorf("heap grew by %d MB", growth>>20)
 	}
-	if got := stack.QuerySourcesRecorded(n); got < 0 || got > stack.MaxQuerySourcesPerGroup {
-		t.Errorf("%d query sources recorded, cap %d", got, stack.MaxQuerySourcesPerGroup)
+	if got := n.IGMP().PendingQuerySources(); got > igmp.MaxQuerySourcesPerGroup {
+		t.Errorf("%d query sources recorded, cap %d", got, igmp.MaxQuerySourcesPerGroup)
 	}
 	st := n.IGMPStats()
 	if got := st.QuerySourcesIgnored.Load() + st.QuerySourcesDropped.Load(); got != queries*perQuery {
@@ -794,7 +795,7 @@ func TestIGMPv3SourceQueryFloodBounded(t *testing.T) {
 	clk.Advance(time.Second)
 	w.expect(soon, "v3 IS_EX(239.1.2.3){}")
 	w.quiet(200 * time.Millisecond)
-	if got := stack.QuerySourcesRecorded(n); got != 0 {
+	if got := n.IGMP().PendingQuerySources(); got != 0 {
 		t.Errorf("%d query sources still recorded after the answer", got)
 	}
 }
@@ -805,7 +806,7 @@ func TestIGMPv3SourceQueryFloodBounded(t *testing.T) {
 func TestIGMPv3SourceQueryCaps(t *testing.T) {
 	s, n, w, clk := igmpSetupClock(t, 0, fastIGMP)
 	ep := newEP(t, s, 5000)
-	perGroup, perNIC := stack.MaxQuerySourcesPerGroup, stack.MaxQuerySourcesPerNIC
+	perGroup, perNIC := igmp.MaxQuerySourcesPerGroup, igmp.MaxQuerySourcesPerHost
 	full := perNIC / perGroup // groups whose sources fill the NIC's cap
 	groups := make([]netip.Addr, full+2)
 	for i := range groups {
@@ -833,7 +834,7 @@ func TestIGMPv3SourceQueryCaps(t *testing.T) {
 		w.v3Query(ipv4.IGMPv3Query{MaxRespCode: 10, Group: g, Sources: srcs[perGroup/2 : perGroup]})
 	}
 	waitQueries(t, n, q0+uint64(2*full))
-	if got := stack.QuerySourcesRecorded(n); got != perNIC {
+	if got := n.IGMP().PendingQuerySources(); got != perNIC {
 		t.Fatalf("%d sources recorded, want %d", got, perNIC)
 	}
 	// Then one source is too many for the NIC, and perGroup+1 too many
@@ -841,7 +842,7 @@ func TestIGMPv3SourceQueryCaps(t *testing.T) {
 	w.v3Query(ipv4.IGMPv3Query{MaxRespCode: 10, Group: groups[full], Sources: srcs[:1]})
 	w.v3Query(ipv4.IGMPv3Query{MaxRespCode: 10, Group: groups[full+1], Sources: srcs})
 	waitQueries(t, n, q0+uint64(2*full+2))
-	if got := stack.QuerySourcesRecorded(n); got != perNIC {
+	if got := n.IGMP().PendingQuerySources(); got != perNIC {
 		t.Fatalf("%d sources recorded, want %d", got, perNIC)
 	}
 	if got := st.QuerySourcesIgnored.Load(); got != uint64(full) {
@@ -877,7 +878,7 @@ func TestIGMPv3SourceQueryCaps(t *testing.T) {
 		}
 	}
 	w.quiet(200 * time.Millisecond)
-	if got := stack.QuerySourcesRecorded(n); got != 0 {
+	if got := n.IGMP().PendingQuerySources(); got != 0 {
 		t.Fatalf("%d sources recorded after the answers", got)
 	}
 }
@@ -909,7 +910,7 @@ func TestIGMPv3ZeroMaxRespFlood(t *testing.T) {
 		}
 		waitQueries(t, n, q0+flood)
 		w.quiet(150 * time.Millisecond) // the clock stands: nothing is due
-		clk.Advance(minQueryResponse)
+		clk.Advance(igmp.MinQueryResponse)
 		if c.query.Sources != nil {
 			w.expect(soon, "v3 IS_IN(239.1.2.3){192.0.2.7}")
 		} else {
@@ -921,9 +922,6 @@ func TestIGMPv3ZeroMaxRespFlood(t *testing.T) {
 		}
 	}
 }
-
-// minQueryResponse is the delay Linux allows a query with code 0.
-const minQueryResponse = 100 * time.Millisecond
 
 // TestIGMPAllHostsNeverReported: the all-hosts group is never reported
 // (RFC 3376 5), even to a query for it, even when a socket joined it.

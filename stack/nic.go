@@ -7,8 +7,10 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/tapnet/tapnet/arp"
+	"github.com/tapnet/tapnet/igmp"
 	"github.com/tapnet/tapnet/internal/buffer"
 	"github.com/tapnet/tapnet/ipv4"
 	"github.com/tapnet/tapnet/tap"
@@ -26,7 +28,7 @@ type NICOptions struct {
 	// gratuitous ARP).
 	Addresses []netip.Prefix
 	// IGMP tunes the NIC's group membership reports.
-	IGMP IGMPOptions
+	IGMP igmp.Config
 }
 
 // NIC is one link of the stack with its addresses and neighbour cache.
@@ -42,7 +44,8 @@ type NIC struct {
 
 	loopback bool // the stack's lo: owns all of 127.0.0.0/8, has no link
 
-	igmp igmpHost // multicast group membership (igmp.go)
+	igmp      *igmp.Host  // multicast group membership (igmp.go)
+	igmpTimer *time.Timer // calls igmp.Fire; guarded by igmp's lock (scheduleIGMP)
 
 	closeOnce sync.Once
 }
@@ -55,7 +58,7 @@ func (s *Stack) AddNIC(link tap.Link, opts NICOptions) (*NIC, error) {
 	s.mu.Lock()
 	old := *s.nics.Load()
 	n := &NIC{s: s, id: NICID(len(old) + 1), link: link, mac: link.LinkAddress(), mtu: link.MTU()}
-	n.igmp.init(n, opts.IGMP)
+	n.newIGMPHost(opts.IGMP)
 	n.name = opts.Name
 	if n.name == "" {
 		n.name = fmt.Sprintf("tap%d", n.id-2)
@@ -87,7 +90,7 @@ func (s *Stack) AddNIC(link tap.Link, opts NICOptions) (*NIC, error) {
 // 127.0.0.0/8. Datagrams to it never leave the stack.
 func newLoopback(s *Stack) *NIC {
 	n := &NIC{s: s, id: 1, name: "lo", mtu: 65536, loopback: true}
-	n.igmp.init(n, IGMPOptions{})
+	n.newIGMPHost(igmp.Config{})
 	addrs := []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8")}
 	n.addrs.Store(&addrs)
 	return n
@@ -209,7 +212,7 @@ func (n *NIC) primaryAddress(dst netip.Addr) netip.Addr {
 
 func (n *NIC) close() {
 	n.closeOnce.Do(func() {
-		n.igmp.close()
+		n.igmp.Close()
 		if n.loopback {
 			return
 		}
