@@ -620,3 +620,38 @@ func TestIGMPv3ZeroMaxRespFlood(t *testing.T) {
 	}
 }
 
+// TestIGMPNoIdleGoroutine: a NIC's IGMP timing is a timer, not a
+// goroutine parked for the NIC's lifetime: once the reports of a join are
+// out, no IGMP code is on any goroutine's stack.
+func TestIGMPNoIdleGoroutine(t *testing.T) {
+	s, n, w := igmpSetup(t, 0, fastIGMP)
+	ep := newEP(t, s, 5000)
+	if err := ep.JoinGroup(n, mcGroup); err != nil {
+		t.Fatal(err)
+	}
+	w.expect(soon, "v3 TO_EX(239.1.2.3){}")
+	w.expect(soon, "v3 TO_EX(239.1.2.3){}")
+	w.quiet(100 * time.Millisecond)
+	buf := make([]byte, 1<<20)
+	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+		// Frames of the host, in package igmp or (before) in stack.
+		if strings.Contains(g, "tapnet/igmp.") || strings.Contains(g, "(*igmpHost)") {
+			t.Fatalf("an IGMP goroutine stays:\n%s", g)
+		}
+	}
+}
+
+// BenchmarkAcceptsMulticast is the receive path's per-datagram question
+// for a joined group.
+func BenchmarkAcceptsMulticast(b *testing.B) {
+	s := stack.New(stack.Options{})
+	defer s.Close()
+	n := s.NICs()[0] // lo: membership without reports
+	n.ChangeMembership(mcGroup, igmp.Filter{}, igmp.Filter{Mode: igmp.Exclude, Sources: []netip.Addr{mcS2}})
+	b.ReportAllocs()
+	for b.Loop() {
+		if !n.AcceptsMulticast(mcGroup, mcS1) {
+			b.Fatal("not accepted")
+		}
+	}
+}
