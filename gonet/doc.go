@@ -81,7 +81,7 @@
 //     Listeners sharing a port need SO_REUSEADDR, which ListenMulticastUDP
 //     sets; each gets its own copy.
 //   - The stack answers IGMPv3 queries, and IGMPv2/v1 ones by falling
-//     back to that version (see stack.IGMPOptions).
+//     back to that version (see igmp.Config).
 //   - MulticastTTL (default 1, -1 resets, 0 keeps datagrams on the host),
 //     MulticastLoopback (default on), MulticastInterface, TTL (default 64,
 //     -1 resets) and TOS are the IP_MULTICAST_* / IP_TTL / IP_TOS options.

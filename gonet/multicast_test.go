@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tapnet/tapnet/gonet"
+	"github.com/tapnet/tapnet/igmp"
 	"github.com/tapnet/tapnet/internal/netns"
 	tipv4 "github.com/tapnet/tapnet/ipv4"
 	"github.com/tapnet/tapnet/stack"
@@ -35,7 +36,7 @@ func mcHosts(t *testing.T, n int) []*stack.Stack {
 		s := stack.New(stack.Options{})
 		pfx := netip.PrefixFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(i + 1)}), 24)
 		if _, err := s.AddNIC(hub.Port(tap.HubPortOptions{}), stack.NICOptions{Addresses: []netip.Prefix{pfx},
-			IGMP: stack.IGMPOptions{UnsolicitedReportInterval: 20 * time.Millisecond}}); err != nil {
+			IGMP: igmp.Config{UnsolicitedReportInterval: 20 * time.Millisecond}}); err != nil {
 			t.Fatal(err)
 		}
 		ss = append(ss, s)

@@ -8,8 +8,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/tapnet/tapnet/arp"
+	"github.com/tapnet/tapnet/igmp"
 	"github.com/tapnet/tapnet/internal/buffer"
 	"github.com/tapnet/tapnet/ipv4"
 	"github.com/tapnet/tapnet/tap"
@@ -27,7 +29,7 @@ type NICOptions struct {
 	// gratuitous ARP).
 	Addresses []netip.Prefix
 	// IGMP tunes the NIC's group membership reports.
-	IGMP IGMPOptions
+	IGMP igmp.Config
 }
 
 // NIC is one link of the stack with its addresses and neighbour cache.
@@ -48,7 +50,8 @@ type NIC struct {
 
 	loopback bool // the stack's lo: owns all of 127.0.0.0/8, has no link
 
-	igmp igmpHost // multicast group membership (igmp.go)
+	igmp      *igmp.Host  // multicast group membership (igmp.go)
+	igmpTimer *time.Timer // calls igmp.Fire; guarded by igmp's lock (scheduleIGMP)
 
 	closeOnce sync.Once
 }
@@ -61,7 +64,7 @@ func (s *Stack) AddNIC(link tap.Link, opts NICOptions) (*NIC, error) {
 	s.mu.Lock()
 	old := *s.nics.Load()
 	n := &NIC{s: s, id: NICID(len(old) + 1), link: link, mac: link.LinkAddress(), mtu: link.MTU()}
-	n.igmp.init(n, opts.IGMP)
+	n.newIGMPHost(opts.IGMP)
 	n.name = opts.Name
 	if n.name == "" {
 		n.name = fmt.Sprintf("tap%d", n.id-2)
@@ -91,7 +94,7 @@ func (s *Stack) AddNIC(link tap.Link, opts NICOptions) (*NIC, error) {
 // 127.0.0.0/8. Datagrams to it never leave the stack.
 func newLoopback(s *Stack) *NIC {
 	n := &NIC{s: s, id: 1, name: "lo", mtu: 65536, loopback: true}
-	n.igmp.init(n, IGMPOptions{})
+	n.newIGMPHost(igmp.Config{})
 	// lo's address has no connected route: every 127/8 destination is
 	// local (see hasAddress) before routes are looked at.
 	n.assignLocked(loopbackPrefix, false)
@@ -250,7 +253,7 @@ func (n *NIC) primaryAddress(dst netip.Addr) netip.Addr {
 
 func (n *NIC) close() {
 	n.closeOnce.Do(func() {
-		n.igmp.close()
+		n.igmp.Close()
 		if n.loopback {
 			return
 		}

@@ -1,7 +1,8 @@
 // Package stack is the heart of tapnet: it owns NICs (links with MAC and
 // IPv4 addresses), the route table, neighbour caches, IPv4 input and output
-// (with fragmentation and reassembly), ICMP, the transport demultiplexer,
-// ephemeral ports and the counters. Transports such as UDP plug in through
+// (with fragmentation and reassembly), ICMP, each NIC's IGMP host (package
+// igmp, framed and timed here), the transport demultiplexer, ephemeral
+// ports and the counters. Transports such as UDP plug in through
 // the small interfaces in transport.go; user-facing sockets live in gonet.
 //
 // A frame travels up inline on its link's reader goroutine: Ethernet, ARP or

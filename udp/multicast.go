@@ -6,6 +6,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/tapnet/tapnet/igmp"
 	"github.com/tapnet/tapnet/ipv4"
 	"github.com/tapnet/tapnet/stack"
 )
@@ -23,7 +24,7 @@ const (
 type membership struct {
 	group  netip.Addr
 	nic    *stack.NIC
-	filter stack.MulticastFilter
+	filter igmp.Filter
 }
 
 // memberships are the groups an endpoint joined. Each change is passed on
@@ -51,7 +52,7 @@ func (m *memberships) leaveAll(*stack.Stack) {
 	defer m.mu.Unlock()
 	m.closed = true
 	for _, x := range m.list {
-		x.nic.ChangeMembership(x.group, x.filter, stack.MulticastFilter{})
+		x.nic.ChangeMembership(x.group, x.filter, igmp.Filter{})
 	}
 	m.list = nil
 }
@@ -60,7 +61,7 @@ func (m *memberships) leaveAll(*stack.Stack) {
 type Membership struct {
 	Group  netip.Addr
 	NIC    stack.NICID
-	Filter stack.MulticastFilter
+	Filter igmp.Filter
 }
 
 // Memberships returns the endpoint's memberships in joining order.
@@ -70,7 +71,7 @@ func (e *Endpoint) Memberships() []Membership {
 	defer m.mu.Unlock()
 	out := make([]Membership, len(m.list))
 	for i, x := range m.list {
-		out[i] = Membership{x.group, x.nic.ID(), stack.MulticastFilter{Mode: x.filter.Mode, Sources: slices.Clone(x.filter.Sources)}}
+		out[i] = Membership{x.group, x.nic.ID(), igmp.Filter{Mode: x.filter.Mode, Sources: slices.Clone(x.filter.Sources)}}
 	}
 	return out
 }
@@ -130,9 +131,9 @@ func (e *Endpoint) JoinGroup(nic *stack.NIC, group netip.Addr) error {
 	if len(m.list) >= MaxMemberships {
 		return syscall.ENOBUFS
 	}
-	x := &membership{group: group, nic: nic, filter: stack.MulticastFilter{Mode: stack.FilterExclude}}
+	x := &membership{group: group, nic: nic, filter: igmp.Filter{Mode: igmp.Exclude}}
 	m.list = append(m.list, x)
-	nic.ChangeMembership(group, stack.MulticastFilter{}, x.filter)
+	nic.ChangeMembership(group, igmp.Filter{}, x.filter)
 	return nil
 }
 
@@ -153,7 +154,7 @@ func (e *Endpoint) LeaveGroup(nic *stack.NIC, group netip.Addr) error {
 	}
 	x := m.list[i]
 	m.remove(i)
-	x.nic.ChangeMembership(group, x.filter, stack.MulticastFilter{})
+	x.nic.ChangeMembership(group, x.filter, igmp.Filter{})
 	return nil
 }
 
@@ -175,33 +176,33 @@ func (e *Endpoint) JoinSourceGroup(nic *stack.NIC, group, src netip.Addr) error 
 			return syscall.ENOBUFS
 		}
 		// INCLUDE{} is no membership yet; the source added below makes it one.
-		m.list = append(m.list, &membership{group: group, nic: nic, filter: stack.MulticastFilter{Mode: stack.FilterInclude}})
+		m.list = append(m.list, &membership{group: group, nic: nic, filter: igmp.Filter{Mode: igmp.Include}})
 		i = len(m.list) - 1
 	}
-	return m.sourceLocked(i, true, stack.FilterInclude, src)
+	return m.sourceLocked(i, true, igmp.Include, src)
 }
 
 // LeaveSourceGroup removes src from an INCLUDE-mode membership; removing
 // the last source leaves the group. EINVAL without such a membership,
 // EADDRNOTAVAIL when src is not listed.
 func (e *Endpoint) LeaveSourceGroup(nic *stack.NIC, group, src netip.Addr) error {
-	return e.changeSource(nic, group, src, false, stack.FilterInclude)
+	return e.changeSource(nic, group, src, false, igmp.Include)
 }
 
 // BlockSource excludes src from an any-source membership
 // (MCAST_BLOCK_SOURCE). EINVAL without one, EADDRNOTAVAIL when already
 // blocked, ENOBUFS past MaxSourceFilter.
 func (e *Endpoint) BlockSource(nic *stack.NIC, group, src netip.Addr) error {
-	return e.changeSource(nic, group, src, true, stack.FilterExclude)
+	return e.changeSource(nic, group, src, true, igmp.Exclude)
 }
 
 // UnblockSource lets src in again (MCAST_UNBLOCK_SOURCE). EINVAL without
 // an any-source membership, EADDRNOTAVAIL when src is not blocked.
 func (e *Endpoint) UnblockSource(nic *stack.NIC, group, src netip.Addr) error {
-	return e.changeSource(nic, group, src, false, stack.FilterExclude)
+	return e.changeSource(nic, group, src, false, igmp.Exclude)
 }
 
-func (e *Endpoint) changeSource(nic *stack.NIC, group, src netip.Addr, add bool, mode stack.FilterMode) error {
+func (e *Endpoint) changeSource(nic *stack.NIC, group, src netip.Addr, add bool, mode igmp.FilterMode) error {
 	nic, err := e.groupNIC(nic, group)
 	if err != nil {
 		return err
@@ -221,18 +222,18 @@ func (e *Endpoint) changeSource(nic *stack.NIC, group, src netip.Addr, add bool,
 // sourceLocked adds or removes one source of membership i in the given
 // mode, like Linux's ip_mc_source. Filters are replaced, never modified,
 // so the NIC sees the old one intact.
-func (m *memberships) sourceLocked(i int, add bool, mode stack.FilterMode, src netip.Addr) error {
+func (m *memberships) sourceLocked(i int, add bool, mode igmp.FilterMode, src netip.Addr) error {
 	x := m.list[i]
 	old := x.filter
 	if len(old.Sources) > 0 && old.Mode != mode {
 		return syscall.EINVAL
 	}
 	j := slices.Index(old.Sources, src)
-	next := stack.MulticastFilter{Mode: mode}
+	next := igmp.Filter{Mode: mode}
 	switch {
 	case !add && j < 0:
 		return syscall.EADDRNOTAVAIL
-	case !add && len(old.Sources) == 1 && mode == stack.FilterInclude:
+	case !add && len(old.Sources) == 1 && mode == igmp.Include:
 		// INCLUDE{} is no membership: leave the group.
 		m.remove(i)
 	case !add:

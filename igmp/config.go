@@ -1,0 +1,79 @@
+package igmp
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/tapnet/tapnet/ipv4"
+)
+
+// Config tunes a Host. The zero value gives the RFC and Linux defaults;
+// tests shorten the intervals.
+type Config struct {
+	// Version is the highest version spoken: 3 (the default), 2 or 1,
+	// like Linux's force_igmp_version.
+	Version int
+	// Robustness is how many times an unsolicited report is sent (default
+	// 2). A v3 querier's QRV overrides it.
+	Robustness int
+	// UnsolicitedReportInterval bounds the random delay before an
+	// unsolicited report is repeated: by default 1 s in v3 mode and 10 s
+	// in v1/v2 mode.
+	UnsolicitedReportInterval time.Duration
+	// OlderQuerierTimeout is how long a v1 or v2 query keeps the host in
+	// compatibility mode: by default robustness × query interval + query
+	// response interval (260 s).
+	OlderQuerierTimeout time.Duration
+	// Now is the clock; default time.Now. Tests use a manual one.
+	Now func() time.Time
+}
+
+// Hooks connect a Host to the interface it serves.
+type Hooks struct {
+	// Send transmits msg, a complete IGMP message with its checksum, to
+	// dst in an IPv4 datagram with TTL 1, TOS ipv4.IGMPTOS and the Router
+	// Alert option (ipv4.PutRouterAlertHeader). msg is valid only during
+	// the call. Send is called from Fire, without the Host's lock held,
+	// one message at a time. A nil Send makes a silent host, as on a
+	// loopback interface: it tracks membership and never reports.
+	Send func(dst netip.Addr, msg []byte)
+	// Schedule asks for Fire to be called after d, replacing the previous
+	// request; a negative d withdraws it (nothing is pending). Calls are
+	// made with the Host's lock held, hence one at a time: Schedule must
+	// not block or call into the Host (resetting a time.Timer is right).
+	// With a nil Schedule the caller polls Deadline instead.
+	Schedule func(d time.Duration)
+}
+
+// RFC defaults (RFC 3376 8, RFC 2236 8).
+const (
+	defaultRobustness      = 2
+	defaultQueryInterval   = 125 * time.Second
+	defaultQueryRespIntvl  = 10 * time.Second
+	v3UnsolicitedInterval  = time.Second
+	v2UnsolicitedInterval  = 10 * time.Second
+	v1QueryResponseTimeout = 10 * time.Second
+	// MinQueryResponse is the shortest delay a query may ask for. Linux
+	// treats a Max Resp Code of 0 as 1 so that answers stay spread out and
+	// a flood of such queries is answered once per pending delay, not once
+	// per query.
+	MinQueryResponse = 100 * time.Millisecond
+)
+
+// Bounds on the sources group-and-source-specific queries make a Host
+// remember until the answer is due (RFC 3376 5.2). Only sources the answer
+// would list are kept; past these caps the pending answer falls back to
+// the group's whole state, the answer to a group-specific query, which is
+// always truthful (Linux does the same when it cannot keep the list).
+const (
+	MaxQuerySourcesPerGroup = 64
+	MaxQuerySourcesPerHost  = 1024
+)
+
+// minMTU is the smallest MTU reports are packed for: the IPv4 minimum,
+// where a report still carries seven sources.
+const minMTU = 68
+
+// allHosts is every host's group: always received, never reported (RFC
+// 3376 5).
+var allHosts = ipv4.AllHostsGroup
