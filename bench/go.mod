@@ -11,7 +11,10 @@ require (
 
 require (
 	github.com/google/btree v1.1.2 // indirect
+	github.com/tapnet/tapnet v0.0.0
 	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/exp v0.0.0-20250711185948-6ae5c78190dc // indirect
 	golang.org/x/time v0.15.0 // indirect
 )
+
+replace github.com/tapnet/tapnet => ../

@@ -76,7 +76,6 @@ func New(opts Options) *Stack {
 	registryMu.Lock()
 	s.transports = registry
 	registryMu.Unlock()
-	s.demux.init()
 	s.icmpLimit = ipv4.NewRateLimiter(opts.ICMPRateLimit)
 	rc := opts.Reassembly
 	userTimeout := rc.OnTimeout
@@ -145,7 +144,8 @@ func (s *Stack) Done() <-chan struct{} { return s.done }
 // port picks an ephemeral one (32768–60999, random start). reuse allows
 // sharing the port with other reuse bindings (SO_REUSEADDR); nic restricts
 // the binding to one NIC (0: any). It returns the id actually bound, or
-// EADDRINUSE / EADDRNOTAVAIL.
+// EADDRINUSE (also when no ephemeral port is left, as Linux's bind) /
+// EADDRNOTAVAIL.
 func (s *Stack) RegisterEndpoint(proto uint8, id TransportID, ep TransportEndpoint, reuse bool, nic NICID) (TransportID, error) {
 	if s.closed.Load() {
 		return id, ErrStackClosed

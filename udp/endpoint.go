@@ -158,9 +158,14 @@ func (e *Endpoint) Bind(addr netip.AddrPort) error {
 }
 
 // bindEphemeralLocked binds an unbound endpoint to an ephemeral port on any
-// address (the kernel's autobind on first send or connect).
+// address (the kernel's autobind on first send or connect). Like Linux's
+// inet_autobind, it reports a full port range as EAGAIN, where an explicit
+// bind reports EADDRINUSE.
 func (e *Endpoint) bindEphemeralLocked() error {
 	got, err := e.s.RegisterEndpoint(ProtocolNumber, stack.TransportID{}, e, e.reuse, e.bindNIC)
+	if err == syscall.EADDRINUSE {
+		return syscall.EAGAIN
+	}
 	if err != nil {
 		return err
 	}
