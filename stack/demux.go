@@ -76,14 +76,14 @@ type portEntry struct {
 type portIndex struct {
 	all       useCounts              // every binding
 	wild      useCounts              // those on any local address
-	addrs     map[[16]byte]addrEntry // by local address, as bytes like connKey
+	addrs     map[[16]byte]portAddrEntry // by local address, as bytes like connKey
 	connected map[connKey]*binding   // connected, by 4-tuple
 	wildcard  *binding               // the rest, on any local address
 	byEP      map[TransportEndpoint]*binding
 }
 
-// addrEntry is what a busy port holds for one local address.
-type addrEntry struct {
+// portAddrEntry is what a busy port holds for one local address.
+type portAddrEntry struct {
 	use         useCounts // every binding to the address, connected or not
 	unconnected *binding  // those not in the 4-tuple map
 }
@@ -366,7 +366,7 @@ func (x *portIndex) attach(b *binding) {
 		return
 	}
 	if x.addrs == nil {
-		x.addrs = make(map[[16]byte]addrEntry)
+		x.addrs = make(map[[16]byte]portAddrEntry)
 	}
 	a := b.id.LocalAddr.As16()
 	ae := x.addrs[a]
