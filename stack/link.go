@@ -158,9 +158,11 @@ func (r *rxLoop) deliver(i int) {
 	r.frames[i] = link.Frame{Buf: raw, Off: b.Start()}
 }
 
+// handOver delivers b, the buffer of slot i, and then refills the slot, so
+// that the pool lookup is off the path to the socket.
 func (r *rxLoop) handOver(i int, b *buffer.Buffer) {
-	r.refill(i)
 	r.n.deliver(b)
+	r.refill(i)
 }
 
 // release returns the batch's buffers to their pool.
