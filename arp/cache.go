@@ -6,8 +6,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tapnet/tapnet/ethernet"
 	"github.com/tapnet/tapnet/internal/buffer"
-	"github.com/tapnet/tapnet/tap"
 )
 
 // State is a neighbour entry's state (a subset of Linux's NUD states).
@@ -67,9 +67,9 @@ type Config struct {
 type Hooks struct {
 	// SendRequest transmits a request for target, broadcast when dst is the
 	// zero MAC, else unicast to dst (a probe of a stale entry).
-	SendRequest func(target netip.Addr, dst tap.MAC)
+	SendRequest func(target netip.Addr, dst ethernet.MAC)
 	// Resolved sends packets that waited for target's address.
-	Resolved func(target netip.Addr, mac tap.MAC, pkts []*buffer.Buffer)
+	Resolved func(target netip.Addr, mac ethernet.MAC, pkts []*buffer.Buffer)
 	// Failed receives the packets of a resolution that got no answer.
 	Failed func(target netip.Addr, pkts []*buffer.Buffer)
 }
@@ -92,7 +92,7 @@ type entry struct {
 	ip           netip.Addr
 	prev, next   *entry // in its list: Cache.resolved or Cache.incomplete
 	state        State
-	mac          tap.MAC
+	mac          ethernet.MAC
 	updated      time.Time // last confirmation
 	changed      time.Time // creation or last change of state or MAC (Linux's neigh->updated)
 	used         time.Time // last lookup
@@ -197,7 +197,7 @@ func (c *Cache) Stats() *Stats { return &c.stats }
 // continues resolution; the packet is later passed to Hooks.Resolved or
 // Hooks.Failed, or dropped and counted when the queue is full or the entry
 // evicted.
-func (c *Cache) Resolve(ip netip.Addr, pkt *buffer.Buffer) (tap.MAC, bool) {
+func (c *Cache) Resolve(ip netip.Addr, pkt *buffer.Buffer) (ethernet.MAC, bool) {
 	c.mu.Lock()
 	now := c.cfg.Now()
 	e := c.m[ip]
@@ -223,7 +223,7 @@ func (c *Cache) Resolve(ip netip.Addr, pkt *buffer.Buffer) (tap.MAC, bool) {
 	if c.closed {
 		c.mu.Unlock()
 		c.drop(pkt)
-		return tap.MAC{}, false
+		return ethernet.MAC{}, false
 	}
 	start := false
 	if e == nil {
@@ -233,7 +233,7 @@ func (c *Cache) Resolve(ip netip.Addr, pkt *buffer.Buffer) (tap.MAC, bool) {
 				c.stats.CacheFullDrops.Add(1)
 				pkt.Release()
 			}
-			return tap.MAC{}, false
+			return ethernet.MAC{}, false
 		}
 		e = c.addLocked(ip, Incomplete, now)
 		start = true
@@ -256,9 +256,9 @@ func (c *Cache) Resolve(ip netip.Addr, pkt *buffer.Buffer) (tap.MAC, bool) {
 	c.mu.Unlock()
 	if start {
 		c.stats.Requests.Add(1)
-		c.hooks.SendRequest(ip, tap.MAC{})
+		c.hooks.SendRequest(ip, ethernet.MAC{})
 	}
-	return tap.MAC{}, false
+	return ethernet.MAC{}, false
 }
 
 func (c *Cache) drop(pkt *buffer.Buffer) {
@@ -394,7 +394,7 @@ func (c *Cache) retransmit(ip netip.Addr, e *entry) {
 	e.timer.Reset(c.cfg.RetransInterval)
 	c.mu.Unlock()
 	c.stats.Requests.Add(1)
-	c.hooks.SendRequest(ip, tap.MAC{})
+	c.hooks.SendRequest(ip, ethernet.MAC{})
 }
 
 // Learn records that ip is at mac, from an ARP packet addressed to us or
@@ -407,7 +407,7 @@ func (c *Cache) retransmit(ip netip.Addr, e *entry) {
 // LockTime of its last change, as Linux keeps the first of several
 // competing replies; a request aimed at us (create) replaces it at once,
 // as Linux's neigh_event_ns does, since we answer that sender anyway.
-func (c *Cache) Learn(ip netip.Addr, mac tap.MAC, create bool) {
+func (c *Cache) Learn(ip netip.Addr, mac ethernet.MAC, create bool) {
 	c.learn(ip, mac, create, create)
 }
 
@@ -415,11 +415,11 @@ func (c *Cache) Learn(ip netip.Addr, mac tap.MAC, create bool) {
 // like Learn without create it only updates an existing entry, but it
 // replaces the MAC even within LockTime, as Linux does for a host that
 // announces it has moved.
-func (c *Cache) Announce(ip netip.Addr, mac tap.MAC) {
+func (c *Cache) Announce(ip netip.Addr, mac ethernet.MAC) {
 	c.learn(ip, mac, false, true)
 }
 
-func (c *Cache) learn(ip netip.Addr, mac tap.MAC, create, override bool) {
+func (c *Cache) learn(ip netip.Addr, mac ethernet.MAC, create, override bool) {
 	c.mu.Lock()
 	now := c.cfg.Now()
 	e := c.m[ip]
@@ -469,7 +469,7 @@ func (c *Cache) learn(ip netip.Addr, mac tap.MAC, create, override bool) {
 // resolved, and changed no longer ago than LockTime (Linux overrides only
 // once jiffies are strictly after updated + locktime). Going stale is a
 // change, as in Linux, though this cache notes it only when asked.
-func (c *Cache) lockedLocked(e *entry, mac tap.MAC, now time.Time) bool {
+func (c *Cache) lockedLocked(e *entry, mac ethernet.MAC, now time.Time) bool {
 	if e.state == Incomplete || e.mac == mac || c.cfg.LockTime < 0 {
 		return false
 	}
@@ -481,12 +481,12 @@ func (c *Cache) lockedLocked(e *entry, mac tap.MAC, now time.Time) bool {
 }
 
 // Lookup returns ip's entry without side effects.
-func (c *Cache) Lookup(ip netip.Addr) (tap.MAC, State, bool) {
+func (c *Cache) Lookup(ip netip.Addr) (ethernet.MAC, State, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e := c.m[ip]
 	if e == nil {
-		return tap.MAC{}, 0, false
+		return ethernet.MAC{}, 0, false
 	}
 	st := e.state
 	if st == Reachable && c.cfg.Now().Sub(e.updated) > c.cfg.ReachableTime {

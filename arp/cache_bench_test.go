@@ -6,14 +6,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapnet/tapnet/ethernet"
 	"github.com/tapnet/tapnet/internal/buffer"
-	"github.com/tapnet/tapnet/tap"
 )
 
 // benchHooks answer nothing and keep nothing: the benchmark plays the peers.
 var benchHooks = Hooks{
-	SendRequest: func(netip.Addr, tap.MAC) {},
-	Resolved: func(_ netip.Addr, _ tap.MAC, pkts []*buffer.Buffer) {
+	SendRequest: func(netip.Addr, ethernet.MAC) {},
+	Resolved: func(_ netip.Addr, _ ethernet.MAC, pkts []*buffer.Buffer) {
 		for _, p := range pkts {
 			p.Release()
 		}
@@ -63,7 +63,7 @@ func benchmarkResolve(b *testing.B, max, peers int) {
 	send := func(i int) {
 		ip := ips[i%peers]
 		if _, ok := c.Resolve(ip, nil); !ok {
-			c.Learn(ip, tap.MAC{0x02, 0, 0, byte(i >> 16), byte(i >> 8), byte(i)}, false)
+			c.Learn(ip, ethernet.MAC{0x02, 0, 0, byte(i >> 16), byte(i >> 8), byte(i)}, false)
 		}
 	}
 	for i := 0; i < peers; i++ {

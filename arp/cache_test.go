@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapnet/tapnet/ethernet"
 	"github.com/tapnet/tapnet/internal/buffer"
 	"github.com/tapnet/tapnet/internal/fakeclock"
-	"github.com/tapnet/tapnet/tap"
 )
 
 // cacheHooks records what the cache asks of its NIC.
@@ -23,7 +23,7 @@ type cacheHooks struct {
 
 type cacheRequest struct {
 	target netip.Addr
-	dst    tap.MAC
+	dst    ethernet.MAC
 }
 
 func newCacheHooks() *cacheHooks {
@@ -32,13 +32,13 @@ func newCacheHooks() *cacheHooks {
 
 func (h *cacheHooks) hooks() Hooks {
 	return Hooks{
-		SendRequest: func(target netip.Addr, dst tap.MAC) {
+		SendRequest: func(target netip.Addr, dst ethernet.MAC) {
 			h.mu.Lock()
 			h.requests = append(h.requests, cacheRequest{target, dst})
 			h.mu.Unlock()
 			h.calls.Add(1)
 		},
-		Resolved: func(target netip.Addr, mac tap.MAC, pkts []*buffer.Buffer) {
+		Resolved: func(target netip.Addr, mac ethernet.MAC, pkts []*buffer.Buffer) {
 			h.mu.Lock()
 			for _, p := range pkts {
 				h.resolved[target] = append(h.resolved[target], append([]byte(nil), p.Bytes()...))
@@ -67,7 +67,7 @@ func (h *cacheHooks) nRequests() int {
 
 func cacheIP(i int) netip.Addr { return netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}) }
 
-func cacheMAC(i int) tap.MAC { return tap.MAC{0x02, 0, 0, 0, byte(i >> 8), byte(i)} }
+func cacheMAC(i int) ethernet.MAC { return ethernet.MAC{0x02, 0, 0, 0, byte(i >> 8), byte(i)} }
 
 func cachePkt(b byte) *buffer.Buffer {
 	p := buffer.Get(1)
@@ -199,7 +199,7 @@ func TestCacheRetriesThenFails(t *testing.T) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, r := range h.requests {
-		if r.target != cacheIP(7) || r.dst != (tap.MAC{}) {
+		if r.target != cacheIP(7) || r.dst != (ethernet.MAC{}) {
 			t.Fatalf("request %+v, want a broadcast for 192.0.2.7", r)
 		}
 	}
@@ -269,9 +269,9 @@ func TestCacheClose(t *testing.T) {
 func TestCacheConcurrent(t *testing.T) {
 	var c *Cache
 	hooks := Hooks{
-		SendRequest: func(target netip.Addr, dst tap.MAC) { c.Lookup(target) },
+		SendRequest: func(target netip.Addr, dst ethernet.MAC) { c.Lookup(target) },
 		// Resolved runs under the cache's lock: it must not call back.
-		Resolved: func(target netip.Addr, mac tap.MAC, pkts []*buffer.Buffer) {
+		Resolved: func(target netip.Addr, mac ethernet.MAC, pkts []*buffer.Buffer) {
 			for _, p := range pkts {
 				p.Release()
 			}

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"net/netip"
 
-	"github.com/tapnet/tapnet/tap"
+	"github.com/tapnet/tapnet/ethernet"
 )
 
 // Packet layout for Ethernet/IPv4.
@@ -49,19 +49,19 @@ func Parse(b []byte) (Packet, error) {
 func (p Packet) Op() uint16 { return binary.BigEndian.Uint16(p[6:8]) }
 
 // SenderMAC returns the sender hardware address.
-func (p Packet) SenderMAC() (m tap.MAC) { copy(m[:], p[8:14]); return }
+func (p Packet) SenderMAC() (m ethernet.MAC) { copy(m[:], p[8:14]); return }
 
 // SenderIP returns the sender protocol address.
 func (p Packet) SenderIP() netip.Addr { return netip.AddrFrom4([4]byte(p[14:18])) }
 
 // TargetMAC returns the target hardware address.
-func (p Packet) TargetMAC() (m tap.MAC) { copy(m[:], p[18:24]); return }
+func (p Packet) TargetMAC() (m ethernet.MAC) { copy(m[:], p[18:24]); return }
 
 // TargetIP returns the target protocol address.
 func (p Packet) TargetIP() netip.Addr { return netip.AddrFrom4([4]byte(p[24:28])) }
 
 // Put writes an ARP packet into b[:28].
-func Put(b []byte, op uint16, senderMAC tap.MAC, senderIP netip.Addr, targetMAC tap.MAC, targetIP netip.Addr) {
+func Put(b []byte, op uint16, senderMAC ethernet.MAC, senderIP netip.Addr, targetMAC ethernet.MAC, targetIP netip.Addr) {
 	_ = b[PacketLen-1]
 	binary.BigEndian.PutUint16(b[0:2], htypeEther)
 	binary.BigEndian.PutUint16(b[2:4], ptypeIPv4)

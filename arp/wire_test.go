@@ -5,12 +5,12 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/tapnet/tapnet/tap"
+	"github.com/tapnet/tapnet/ethernet"
 )
 
 var (
-	wireMAC1 = tap.MAC{0x02, 0x00, 0x5e, 0x10, 0x20, 0x30}
-	wireMAC2 = tap.MAC{0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee}
+	wireMAC1 = ethernet.MAC{0x02, 0x00, 0x5e, 0x10, 0x20, 0x30}
+	wireMAC2 = ethernet.MAC{0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee}
 	wireIP1  = netip.MustParseAddr("192.0.2.1")
 	wireIP2  = netip.MustParseAddr("192.0.2.2")
 )
@@ -28,7 +28,7 @@ func TestParse(t *testing.T) {
 		t.Fatal(err)
 	}
 	if p.Op() != OpRequest || p.SenderMAC() != wireMAC1 || p.SenderIP() != wireIP1 ||
-		p.TargetMAC() != (tap.MAC{}) || p.TargetIP() != wireIP2 || len(p) != PacketLen {
+		p.TargetMAC() != (ethernet.MAC{}) || p.TargetIP() != wireIP2 || len(p) != PacketLen {
 		t.Fatalf("fields of %x parsed wrong", wireRequest)
 	}
 	// Ethernet pads ARP to 46 bytes: the padding is ignored.
@@ -62,7 +62,7 @@ func TestParse(t *testing.T) {
 
 func TestPut(t *testing.T) {
 	b := make([]byte, PacketLen)
-	Put(b, OpRequest, wireMAC1, wireIP1, tap.MAC{}, wireIP2)
+	Put(b, OpRequest, wireMAC1, wireIP1, ethernet.MAC{}, wireIP2)
 	if !bytes.Equal(b, wireRequest) {
 		t.Fatalf("Put = %x, want %x", b, wireRequest)
 	}

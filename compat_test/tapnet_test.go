@@ -8,6 +8,7 @@ import (
 
 	"github.com/tapnet/tapnet/gonet"
 	"github.com/tapnet/tapnet/internal/netns"
+	"github.com/tapnet/tapnet/link"
 	"github.com/tapnet/tapnet/stack"
 	"github.com/tapnet/tapnet/tap"
 )
@@ -19,7 +20,7 @@ var (
 	addrB = netip.MustParseAddr("192.0.2.1")
 )
 
-func newStack(t *testing.T, l tap.Link, addr string) *stack.Stack {
+func newStack(t *testing.T, l link.Device, addr string) *stack.Stack {
 	s := stack.New(stack.Options{})
 	t.Cleanup(func() { s.Close() })
 	if _, err := s.AddNIC(l, stack.NICOptions{Addresses: []netip.Prefix{netip.MustParsePrefix(addr)}}); err != nil {

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tapnet/tapnet/internal/buffer"
+	"github.com/tapnet/tapnet/link"
 	"github.com/tapnet/tapnet/stack"
 	"github.com/tapnet/tapnet/tap"
 )
@@ -118,20 +118,26 @@ type dropFirst struct {
 	left atomic.Int32
 }
 
-func (d *dropFirst) WritePacket(f *buffer.Buffer) error {
-	if d.left.Add(-1) >= 0 {
-		f.Release()
-		return nil
+func (d *dropFirst) WriteFrames(frames []link.Frame) (int, error) {
+	for i := range frames {
+		if d.left.Add(-1) >= 0 {
+			continue // lost on the wire
+		}
+		if _, err := d.PipeEnd.WriteFrames(frames[i : i+1]); err != nil {
+			return i, err
+		}
 	}
-	return d.PipeEnd.WritePacket(f)
+	return len(frames), nil
 }
 
-func (d *dropFirst) TryWritePacket(f *buffer.Buffer) bool {
-	if d.left.Add(-1) >= 0 {
-		f.Release()
-		return true
+func (d *dropFirst) TryWriteFrames(frames []link.Frame) int {
+	n := 0
+	for i := range frames {
+		if d.left.Add(-1) >= 0 || d.PipeEnd.TryWriteFrames(frames[i:i+1]) == 1 {
+			n++
+		}
 	}
-	return d.PipeEnd.TryWritePacket(f)
+	return n
 }
 
 // TestARPRetriesOverLoss loses the client's gratuitous ARP and its first

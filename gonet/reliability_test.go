@@ -20,11 +20,12 @@ import (
 	"time"
 
 	"github.com/tapnet/tapnet/arp"
+	"github.com/tapnet/tapnet/ethernet"
 	"github.com/tapnet/tapnet/gonet"
-	"github.com/tapnet/tapnet/internal/buffer"
 	"github.com/tapnet/tapnet/internal/leakcheck"
 	"github.com/tapnet/tapnet/internal/netns"
 	"github.com/tapnet/tapnet/ipv4"
+	"github.com/tapnet/tapnet/link"
 	"github.com/tapnet/tapnet/stack"
 	"github.com/tapnet/tapnet/tap"
 	"github.com/tapnet/tapnet/udp"
@@ -33,7 +34,7 @@ import (
 var (
 	relStackIP = netip.MustParseAddr("192.0.2.1")
 	relPeerIP  = netip.MustParseAddr("192.0.2.2")
-	relPeerMAC = tap.MAC{0x02, 0, 0, 0, 0, 0x02}
+	relPeerMAC = ethernet.MAC{0x02, 0, 0, 0, 0, 0x02}
 )
 
 // relStack is a stack at 192.0.2.1/24 on one end of a pipe whose other end
@@ -41,26 +42,29 @@ var (
 // frames into it. Frames the stack sends are counted and dropped.
 func relStack(t *testing.T, opts stack.Options) (*stack.Stack, *tap.PipeEnd) {
 	t.Helper()
-	ours, peer := tap.Pipe(tap.PipeOptions{MACs: [2]tap.MAC{{0x02, 0, 0, 0, 0, 0x01}, relPeerMAC}})
+	ours, peer := tap.Pipe(tap.PipeOptions{MACs: [2]ethernet.MAC{{0x02, 0, 0, 0, 0, 0x01}, relPeerMAC}})
 	s := stack.New(opts)
 	t.Cleanup(func() { s.Close(); peer.Close() })
 	if _, err := s.AddNIC(ours, stack.NICOptions{Addresses: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24")}}); err != nil {
 		t.Fatal(err)
 	}
-	peer.Attach(func(b *buffer.Buffer) {
-		if b != nil {
-			b.Release()
+	go func() { // the peer reads and forgets what the stack sends
+		frames := []link.Frame{{Buf: make([]byte, 2048)}}
+		for {
+			if _, err := peer.ReadFrames(frames); err != nil {
+				return
+			}
 		}
-	})
+	}()
 	return s, peer
 }
 
 // relUDPFrame builds a frame from the peer to dst:dport on the stack.
-func relUDPFrame(dstMAC tap.MAC, dst netip.Addr, dport uint16, payload []byte) []byte {
-	n := tap.EthernetHeaderLen + ipv4.HeaderLen + udp.HeaderLen + len(payload)
+func relUDPFrame(dstMAC ethernet.MAC, dst netip.Addr, dport uint16, payload []byte) []byte {
+	n := ethernet.HeaderLen + ipv4.HeaderLen + udp.HeaderLen + len(payload)
 	f := make([]byte, n)
-	tap.PutEthernetHeader(f, dstMAC, relPeerMAC, tap.EtherTypeIPv4)
-	ip := f[tap.EthernetHeaderLen:]
+	ethernet.PutHeader(f, dstMAC, relPeerMAC, ethernet.TypeIPv4)
+	ip := f[ethernet.HeaderLen:]
 	ipv4.Put(ip, ipv4.Fields{TotalLen: len(ip), ID: 1, TTL: 64, Protocol: udp.ProtocolNumber, Src: relPeerIP, Dst: dst})
 	u := ip[ipv4.HeaderLen:]
 	copy(u[udp.HeaderLen:], payload)
@@ -70,9 +74,7 @@ func relUDPFrame(dstMAC tap.MAC, dst netip.Addr, dport uint16, payload []byte) [
 
 func relSend(t *testing.T, peer *tap.PipeEnd, frame []byte) {
 	t.Helper()
-	b := buffer.Get(len(frame))
-	b.Append(frame)
-	if err := peer.WritePacket(b); err != nil {
+	if _, err := peer.WriteFrames([]link.Frame{{Buf: frame, Len: len(frame)}}); err != nil {
 		t.Fatalf("pipe write: %v", err)
 	}
 }
@@ -455,7 +457,8 @@ func TestTAPRemoved(t *testing.T) {
 	logs := &relLogs{}
 	s := stack.New(stack.Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	defer s.Close()
-	if _, err := s.AddNIC(dev, stack.NICOptions{Addresses: []netip.Prefix{netip.MustParsePrefix("192.0.2.2/24")}}); err != nil {
+	nic, err := s.AddNIC(dev, stack.NICOptions{Addresses: []netip.Prefix{netip.MustParsePrefix("192.0.2.2/24")}})
+	if err != nil {
 		t.Fatal(err)
 	}
 	c, err := gonet.ListenUDP(s, "udp", &net.UDPAddr{Port: 7})
@@ -474,13 +477,13 @@ func TestTAPRemoved(t *testing.T) {
 		t.Fatal("stack still open 10s after its TAP was removed")
 	}
 	relCheckClosed(t, relWait(t, ch, "ReadFrom"), "read")
-	if dev.Err() == nil {
-		t.Error("device reports no error after removal")
+	if nic.Err() == nil {
+		t.Error("NIC reports no link error after removal")
 	}
 	if l := logs.String(); !strings.Contains(l, "level=ERROR") || !strings.Contains(l, "link failed") {
 		t.Errorf("the failure was not logged: %q", l)
 	}
-	t.Logf("TAP removed: device error %v", dev.Err())
+	t.Logf("TAP removed: link error %v", nic.Err())
 	if _, err := c.WriteToUDPAddrPort([]byte("x"), netip.MustParseAddrPort("192.0.2.1:9")); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("write after removal: %v, want net.ErrClosed", err)
 	}

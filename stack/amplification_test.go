@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapnet/tapnet/ethernet"
 	"github.com/tapnet/tapnet/internal/fakeclock"
 	"github.com/tapnet/tapnet/ipv4"
 	"github.com/tapnet/tapnet/stack"
-	"github.com/tapnet/tapnet/tap"
 )
 
 // relTicking is a clock that moves a minute forward at every reading, so
@@ -66,8 +66,8 @@ func (r *relReasmEnv) expire(t *testing.T, timeouts uint64, notified int64) {
 	}
 }
 
-func relFrag(src, dst netip.Addr, proto uint8, id uint16, offset int, mf bool, payload []byte, ethDst tap.MAC) []byte {
-	return relEther(ethDst, relPeerMAC, tap.EtherTypeIPv4,
+func relFrag(src, dst netip.Addr, proto uint8, id uint16, offset int, mf bool, payload []byte, ethDst ethernet.MAC) []byte {
+	return relEther(ethDst, relPeerMAC, ethernet.TypeIPv4,
 		relIPv4(relIP{ttl: 64, proto: proto, id: id, offset: offset, mf: mf, src: src, dst: dst, payload: payload}))
 }
 
@@ -78,16 +78,16 @@ func relFrag(src, dst netip.Addr, proto uint8, id uint16, offset int, mf bool, p
 func TestNoAmplification(t *testing.T) {
 	r := newRelReasmEnv(t, false)
 	e := r.relEnv
-	allHostsMAC := tap.MulticastMAC(relAllHost.As4())
-	closedTo := func(dst netip.Addr, ethDst tap.MAC) []byte {
-		return relEther(ethDst, relPeerMAC, tap.EtherTypeIPv4, relIPv4(relIP{ttl: 64, proto: 17, src: relPeerIP, dst: dst,
+	allHostsMAC := ethernet.MulticastIPv4(relAllHost.As4())
+	closedTo := func(dst netip.Addr, ethDst ethernet.MAC) []byte {
+		return relEther(ethDst, relPeerMAC, ethernet.TypeIPv4, relIPv4(relIP{ttl: 64, proto: 17, src: relPeerIP, dst: dst,
 			payload: relUDP(relPeerIP, dst, 5000, 9, []byte("closed"))}))
 	}
-	protoTo := func(dst netip.Addr, ethDst tap.MAC) []byte {
-		return relEther(ethDst, relPeerMAC, tap.EtherTypeIPv4, relIPv4(relIP{ttl: 64, proto: 253, src: relPeerIP, dst: dst, payload: []byte("x")}))
+	protoTo := func(dst netip.Addr, ethDst ethernet.MAC) []byte {
+		return relEther(ethDst, relPeerMAC, ethernet.TypeIPv4, relIPv4(relIP{ttl: 64, proto: 253, src: relPeerIP, dst: dst, payload: []byte("x")}))
 	}
-	pingTo := func(dst netip.Addr, ethDst tap.MAC) []byte {
-		return relEther(ethDst, relPeerMAC, tap.EtherTypeIPv4, relIPv4(relIP{ttl: 64, proto: 1, src: relPeerIP, dst: dst,
+	pingTo := func(dst netip.Addr, ethDst ethernet.MAC) []byte {
+		return relEther(ethDst, relPeerMAC, ethernet.TypeIPv4, relIPv4(relIP{ttl: 64, proto: 1, src: relPeerIP, dst: dst,
 			payload: relICMP(8, 0, 0x00010001, []byte("ping"))}))
 	}
 	// An ICMP port unreachable quoting a datagram we might have sent.
@@ -104,14 +104,14 @@ func TestNoAmplification(t *testing.T) {
 		notified int64
 		want     map[string]uint64
 	}{
-		{name: "closed port, limited broadcast", frames: [][]byte{closedTo(relLimited, tap.BroadcastMAC)}, want: noPort},
-		{name: "closed port, subnet broadcast", frames: [][]byte{closedTo(relBcastIP, tap.BroadcastMAC)}, want: noPort},
+		{name: "closed port, limited broadcast", frames: [][]byte{closedTo(relLimited, ethernet.Broadcast)}, want: noPort},
+		{name: "closed port, subnet broadcast", frames: [][]byte{closedTo(relBcastIP, ethernet.Broadcast)}, want: noPort},
 		{name: "closed port, all-hosts group", frames: [][]byte{closedTo(relAllHost, allHostsMAC)}, want: noPort},
-		{name: "closed port, unicast IP in a link broadcast", frames: [][]byte{closedTo(relOurIP, tap.BroadcastMAC)}, want: noPort},
+		{name: "closed port, unicast IP in a link broadcast", frames: [][]byte{closedTo(relOurIP, ethernet.Broadcast)}, want: noPort},
 		{name: "closed port, unicast IP in a link multicast", frames: [][]byte{closedTo(relOurIP, allHostsMAC)}, want: noPort},
-		{name: "unknown protocol, limited broadcast", frames: [][]byte{protoTo(relLimited, tap.BroadcastMAC)}, want: unknown},
+		{name: "unknown protocol, limited broadcast", frames: [][]byte{protoTo(relLimited, ethernet.Broadcast)}, want: unknown},
 		{name: "unknown protocol, all-hosts group", frames: [][]byte{protoTo(relAllHost, allHostsMAC)}, want: unknown},
-		{name: "unknown protocol, unicast IP in a link broadcast", frames: [][]byte{protoTo(relOurIP, tap.BroadcastMAC)}, want: unknown},
+		{name: "unknown protocol, unicast IP in a link broadcast", frames: [][]byte{protoTo(relOurIP, ethernet.Broadcast)}, want: unknown},
 		{name: "ICMP error", frames: [][]byte{relICMPFrame(unreach)},
 			want: map[string]uint64{"Link.RxFrames": 1, "IP.Received": 1, "IP.Delivered": 1, "ICMP.Received": 1, "ICMP.ErrorsReceived": 1}},
 		{name: "ICMP error about an ICMP error", frames: [][]byte{relICMPFrame(relICMP(3, 1, 0,
@@ -119,8 +119,8 @@ func TestNoAmplification(t *testing.T) {
 			want: map[string]uint64{"Link.RxFrames": 1, "IP.Received": 1, "IP.Delivered": 1, "ICMP.Received": 1, "ICMP.ErrorsReceived": 1}},
 		{name: "unsolicited echo reply", frames: [][]byte{relICMPFrame(relICMP(0, 0, 1, []byte("pong")))},
 			want: map[string]uint64{"Link.RxFrames": 1, "IP.Received": 1, "IP.Delivered": 1, "ICMP.Received": 1}},
-		{name: "ping to the limited broadcast", frames: [][]byte{pingTo(relLimited, tap.BroadcastMAC)}, want: ignored},
-		{name: "ping to the subnet broadcast", frames: [][]byte{pingTo(relBcastIP, tap.BroadcastMAC)}, want: ignored},
+		{name: "ping to the limited broadcast", frames: [][]byte{pingTo(relLimited, ethernet.Broadcast)}, want: ignored},
+		{name: "ping to the subnet broadcast", frames: [][]byte{pingTo(relBcastIP, ethernet.Broadcast)}, want: ignored},
 		{name: "ping to all hosts", frames: [][]byte{pingTo(relAllHost, allHostsMAC)}, want: ignored},
 		{name: "non-first fragment to a closed port times out",
 			frames:   [][]byte{relFrag(relPeerIP, relOurIP, 17, 100, 8, false, []byte("tail of a datagram"), relOurMAC)},
@@ -135,7 +135,7 @@ func TestNoAmplification(t *testing.T) {
 			timeouts: 1, notified: 1,
 			want: map[string]uint64{"Link.RxFrames": 1, "IP.Received": 1, "IP.FragmentsIn": 1, "ICMP.ErrorsSuppressed": 1}},
 		{name: "first fragment to the subnet broadcast times out",
-			frames:   [][]byte{relFrag(relPeerIP, relBcastIP, 17, 103, 0, true, relUDP(relPeerIP, relBcastIP, 5000, 9, make([]byte, 24))[:16], tap.BroadcastMAC)},
+			frames:   [][]byte{relFrag(relPeerIP, relBcastIP, 17, 103, 0, true, relUDP(relPeerIP, relBcastIP, 5000, 9, make([]byte, 24))[:16], ethernet.Broadcast)},
 			timeouts: 1, notified: 1,
 			want: map[string]uint64{"Link.RxFrames": 1, "IP.Received": 1, "IP.FragmentsIn": 1}},
 		{name: "first fragment to a group times out",
@@ -172,7 +172,7 @@ func TestReassemblyTimeExceeded(t *testing.T) {
 	r := newRelReasmEnv(t, false)
 	first := relIPv4(relIP{ttl: 64, proto: 17, id: 200, mf: true, src: relPeerIP, dst: relOurIP,
 		payload: relUDP(relPeerIP, relOurIP, 5000, 7, make([]byte, 40))[:24]})
-	r.link.inject(relEther(relOurMAC, relPeerMAC, tap.EtherTypeIPv4, first))
+	r.link.inject(relEther(relOurMAC, relPeerMAC, ethernet.TypeIPv4, first))
 	r.expire(t, 1, 1)
 	sent := r.link.take()
 	if len(sent) != 1 {
@@ -194,13 +194,13 @@ func TestEchoBroadcastEnabled(t *testing.T) {
 	e := r.relEnv
 	for _, c := range []struct {
 		dst    netip.Addr
-		ethDst tap.MAC
+		ethDst ethernet.MAC
 	}{
-		{relLimited, tap.BroadcastMAC},
-		{relBcastIP, tap.BroadcastMAC},
-		{relAllHost, tap.MulticastMAC(relAllHost.As4())},
+		{relLimited, ethernet.Broadcast},
+		{relBcastIP, ethernet.Broadcast},
+		{relAllHost, ethernet.MulticastIPv4(relAllHost.As4())},
 	} {
-		e.link.inject(relEther(c.ethDst, relPeerMAC, tap.EtherTypeIPv4, relIPv4(relIP{ttl: 64, proto: 1, src: relPeerIP, dst: c.dst,
+		e.link.inject(relEther(c.ethDst, relPeerMAC, ethernet.TypeIPv4, relIPv4(relIP{ttl: 64, proto: 1, src: relPeerIP, dst: c.dst,
 			payload: relICMP(8, 0, 0x00070001, []byte("bping"))})))
 		sent := e.link.take()
 		if len(sent) != 1 {

@@ -5,12 +5,12 @@ import (
 	"syscall"
 
 	"github.com/tapnet/tapnet/arp"
+	"github.com/tapnet/tapnet/ethernet"
 	"github.com/tapnet/tapnet/internal/buffer"
 	"github.com/tapnet/tapnet/ipv4"
-	"github.com/tapnet/tapnet/tap"
 )
 
-func (n *NIC) handleARP(b *buffer.Buffer, ethSrc tap.MAC) {
+func (n *NIC) handleARP(b *buffer.Buffer, ethSrc ethernet.MAC) {
 	st := &n.s.stats
 	defer b.Release()
 	st.ARP.Received.Add(1)
@@ -70,33 +70,33 @@ func isGratuitous(p arp.Packet) bool {
 
 // sendARP builds and sends an ARP packet from the receive path or a timer,
 // so it never blocks.
-func (n *NIC) sendARP(op uint16, ethDst tap.MAC, sip netip.Addr, tmac tap.MAC, tip netip.Addr) {
-	b := buffer.Get(tap.EthernetHeaderLen + arp.PacketLen)
+func (n *NIC) sendARP(op uint16, ethDst ethernet.MAC, sip netip.Addr, tmac ethernet.MAC, tip netip.Addr) {
+	b := buffer.Get(ethernet.HeaderLen + arp.PacketLen)
 	b.SetLen(arp.PacketLen)
 	arp.Put(b.Bytes(), op, n.mac, sip, tmac, tip)
-	tap.PutEthernetHeader(b.Prepend(tap.EthernetHeaderLen), ethDst, n.mac, tap.EtherTypeARP)
+	ethernet.PutHeader(b.Prepend(ethernet.HeaderLen), ethDst, n.mac, ethernet.TypeARP)
 	n.tryWrite(b)
 }
 
-func (n *NIC) sendARPRequest(target netip.Addr, dst tap.MAC) {
+func (n *NIC) sendARPRequest(target netip.Addr, dst ethernet.MAC) {
 	src := n.primaryAddress(target)
 	if !src.IsValid() {
 		return
 	}
 	ethDst := dst
-	if dst == (tap.MAC{}) {
-		ethDst = tap.BroadcastMAC
+	if dst == (ethernet.MAC{}) {
+		ethDst = ethernet.Broadcast
 	}
 	n.s.stats.ARP.RequestsSent.Add(1)
-	n.sendARP(arp.OpRequest, ethDst, src, tap.MAC{}, target)
+	n.sendARP(arp.OpRequest, ethDst, src, ethernet.MAC{}, target)
 }
 
 // flushResolved sends the packets that waited for a neighbour. It runs on
 // the receive path, so writes do not block.
-func (n *NIC) flushResolved(_ netip.Addr, mac tap.MAC, pkts []*buffer.Buffer) {
+func (n *NIC) flushResolved(_ netip.Addr, mac ethernet.MAC, pkts []*buffer.Buffer) {
 	n.s.stats.ARP.Resolved.Add(1)
 	for _, p := range pkts {
-		tap.PutEthernetHeader(p.Prepend(tap.EthernetHeaderLen), mac, n.mac, tap.EtherTypeIPv4)
+		ethernet.PutHeader(p.Prepend(ethernet.HeaderLen), mac, n.mac, ethernet.TypeIPv4)
 		n.tryWrite(p)
 	}
 }
@@ -117,7 +117,7 @@ func (n *NIC) resolutionFailed(_ netip.Addr, pkts []*buffer.Buffer) {
 }
 
 func (n *NIC) tryWrite(b *buffer.Buffer) {
-	if n.link.TryWritePacket(b) {
+	if n.writeFrame(b, false) == nil {
 		n.s.stats.Link.TxFrames.Add(1)
 	} else {
 		n.s.stats.Link.TxDropped.Add(1)

@@ -5,9 +5,9 @@ import (
 	"time"
 
 	"github.com/tapnet/tapnet/arp"
+	"github.com/tapnet/tapnet/ethernet"
 	"github.com/tapnet/tapnet/internal/fakeclock"
 	"github.com/tapnet/tapnet/stack"
-	"github.com/tapnet/tapnet/tap"
 )
 
 // TestARPLockTimeOnTheWire checks the NIC's side of Linux's locktime: a
@@ -19,17 +19,17 @@ func TestARPLockTimeOnTheWire(t *testing.T) {
 	e := newRelEnv(t, stack.Options{ARP: arp.Config{Now: clk.Now}})
 	c := e.nic.ARP()
 	forged, moved, again := relMAC(0x666), relMAC(0x777), relMAC(0x888)
-	mac := func() tap.MAC { m, _, _ := c.Lookup(relPeerIP); return m }
+	mac := func() ethernet.MAC { m, _, _ := c.Lookup(relPeerIP); return m }
 
 	e.link.inject(relARP(2, forged, relPeerIP, relOurMAC, relOurIP, relOurMAC))
 	if mac() != relPeerMAC || c.Stats().LockTimeIgnored.Load() != 1 {
 		t.Fatalf("forged reply within LockTime: peer at %v, ignored %d", mac(), c.Stats().LockTimeIgnored.Load())
 	}
-	e.link.inject(relARP(1, moved, relPeerIP, tap.MAC{}, relPeerIP, tap.BroadcastMAC))
+	e.link.inject(relARP(1, moved, relPeerIP, ethernet.MAC{}, relPeerIP, ethernet.Broadcast))
 	if mac() != moved {
 		t.Fatalf("gratuitous request: peer at %v, want %v", mac(), moved)
 	}
-	e.link.inject(relARP(2, again, relPeerIP, again, relPeerIP, tap.BroadcastMAC))
+	e.link.inject(relARP(2, again, relPeerIP, again, relPeerIP, ethernet.Broadcast))
 	if mac() != again {
 		t.Fatalf("gratuitous reply: peer at %v, want %v", mac(), again)
 	}

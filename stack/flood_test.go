@@ -9,11 +9,11 @@ import (
 	"time"
 
 	"github.com/tapnet/tapnet/arp"
+	"github.com/tapnet/tapnet/ethernet"
 	"github.com/tapnet/tapnet/internal/fakeclock"
 	"github.com/tapnet/tapnet/internal/leakcheck"
 	"github.com/tapnet/tapnet/ipv4"
 	"github.com/tapnet/tapnet/stack"
-	"github.com/tapnet/tapnet/tap"
 )
 
 func relHeap() uint64 {
@@ -98,7 +98,7 @@ func TestFloodOneEndpoint(t *testing.T) {
 	}
 }
 
-func relMAC(i int) tap.MAC { return tap.MAC{0x02, 0, 0, 0, byte(i >> 8), byte(i)} }
+func relMAC(i int) ethernet.MAC { return ethernet.MAC{0x02, 0, 0, 0, byte(i >> 8), byte(i)} }
 
 func relHost(i int) netip.Addr { return netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}) }
 
@@ -112,7 +112,7 @@ func TestARPFloodRandomSources(t *testing.T) {
 	evicted, replies := st.Evicted.Load(), e.s.Stats().ARP.RepliesSent.Load()
 	n := 0
 	for i := 3; i <= 254; i++ {
-		e.link.inject(relARP(1, relMAC(i), relHost(i), tap.MAC{}, relOurIP, tap.BroadcastMAC))
+		e.link.inject(relARP(1, relMAC(i), relHost(i), ethernet.MAC{}, relOurIP, ethernet.Broadcast))
 		n++
 		if c.Len() > 32 {
 			t.Fatalf("cache holds %d entries, limit 32", c.Len())
@@ -141,8 +141,8 @@ func TestARPFloodRandomSources(t *testing.T) {
 		if _, _, ok := c.Lookup(ip); ok {
 			continue
 		}
-		e.link.inject(relARP(1, relMAC(1000+i), ip, tap.MAC{}, ip, tap.BroadcastMAC))
-		e.link.inject(relARP(1, relMAC(1000+i), ip, tap.MAC{}, relHost(250), tap.BroadcastMAC))
+		e.link.inject(relARP(1, relMAC(1000+i), ip, ethernet.MAC{}, ip, ethernet.Broadcast))
+		e.link.inject(relARP(1, relMAC(1000+i), ip, ethernet.MAC{}, relHost(250), ethernet.Broadcast))
 	}
 	if c.Len() != l {
 		t.Errorf("unsolicited ARP grew the cache from %d to %d entries", l, c.Len())
@@ -183,7 +183,7 @@ func TestARPFloodUnresolvedSources(t *testing.T) {
 	full := st.CacheFullDrops.Load()
 	for i := 3; i <= 254; i++ {
 		src := relHost(i)
-		e.link.inject(relEther(relOurMAC, relMAC(i), tap.EtherTypeIPv4,
+		e.link.inject(relEther(relOurMAC, relMAC(i), ethernet.TypeIPv4,
 			relIPv4(relIP{ttl: 64, proto: 1, src: src, dst: relOurIP, payload: relICMP(8, 0, uint32(i), []byte("flood"))})))
 		if c.Len() > 32 {
 			t.Fatalf("cache holds %d entries, limit 32", c.Len())
@@ -215,12 +215,12 @@ func TestARPFloodUnresolvedSources(t *testing.T) {
 	}
 	// The peer, asked again, is answered again.
 	e.link.take()
-	e.link.inject(relARP(1, relPeerMAC, relPeerIP, tap.MAC{}, relOurIP, tap.BroadcastMAC))
-	e.link.inject(relEther(relOurMAC, relPeerMAC, tap.EtherTypeIPv4,
+	e.link.inject(relARP(1, relPeerMAC, relPeerIP, ethernet.MAC{}, relOurIP, ethernet.Broadcast))
+	e.link.inject(relEther(relOurMAC, relPeerMAC, ethernet.TypeIPv4,
 		relIPv4(relIP{ttl: 64, proto: 1, src: relPeerIP, dst: relOurIP, payload: relICMP(8, 0, 7, []byte("again"))})))
 	var replies int
 	for _, f := range e.link.take() {
-		if s := relParseSent(t, f); s.etherType == tap.EtherTypeIPv4 && s.proto == 1 && s.l4[0] == 0 && s.dst == relPeerIP {
+		if s := relParseSent(t, f); s.etherType == ethernet.TypeIPv4 && s.proto == 1 && s.l4[0] == 0 && s.dst == relPeerIP {
 			replies++
 		}
 	}
@@ -248,7 +248,7 @@ func TestARPPendingBounded(t *testing.T) {
 		t.Errorf("PendingDropped %d, want 192", got)
 	}
 	sent := e.link.take()
-	if len(sent) != 1 || relParseSent(t, sent[0]).etherType != tap.EtherTypeARP {
+	if len(sent) != 1 || relParseSent(t, sent[0]).etherType != ethernet.TypeARP {
 		t.Fatalf("sent %d frames while resolving, want one ARP request", len(sent))
 	}
 	e.link.inject(relARP(2, relMAC(77), target, relOurMAC, relOurIP, relOurMAC))
@@ -315,7 +315,7 @@ func TestReassemblyFloodBounded(t *testing.T) {
 	chunk := bytes.Repeat([]byte{0x5a}, 1400)
 	for i := 0; i < 5000; i++ {
 		src := relHost(2 + i%200)
-		e.link.inject(relEther(relOurMAC, relPeerMAC, tap.EtherTypeIPv4,
+		e.link.inject(relEther(relOurMAC, relPeerMAC, ethernet.TypeIPv4,
 			relIPv4(relIP{ttl: 64, proto: 17, id: uint16(i), mf: true, src: src, dst: relOurIP, payload: chunk})))
 		if m := r.MemoryUsed(); m > high {
 			t.Fatalf("after %d fragments reassembly holds %d bytes, limit %d", i+1, m, high)
@@ -327,7 +327,7 @@ func TestReassemblyFloodBounded(t *testing.T) {
 	u := relUDP(relPeerIP, relOurIP, 5000, 7, msg)
 	for off := 0; off < len(u); off += 1480 {
 		end := min(off+1480, len(u))
-		e.link.inject(relEther(relOurMAC, relPeerMAC, tap.EtherTypeIPv4,
+		e.link.inject(relEther(relOurMAC, relPeerMAC, ethernet.TypeIPv4,
 			relIPv4(relIP{ttl: 64, proto: 17, id: 60000, mf: end < len(u), offset: off, src: relPeerIP, dst: relOurIP, payload: u[off:end]})))
 	}
 	got := relRead(ep)
@@ -347,7 +347,7 @@ func TestICMPRateLimitHolds(t *testing.T) {
 	countErrors := func() int {
 		n := 0
 		for _, f := range e.link.take() {
-			if s := relParseSent(t, f); s.etherType == tap.EtherTypeIPv4 && s.proto == 1 && s.l4[0] == 3 {
+			if s := relParseSent(t, f); s.etherType == ethernet.TypeIPv4 && s.proto == 1 && s.l4[0] == 3 {
 				n++
 			}
 		}
@@ -376,11 +376,11 @@ func TestICMPRateLimitHolds(t *testing.T) {
 	// Many sources: the global bucket (50, refilled to 50 by the second
 	// that passed, one token taken since) caps the total.
 	for i := 100; i < 200; i++ {
-		e.link.inject(relARP(1, relMAC(i), relHost(i), tap.MAC{}, relOurIP, tap.BroadcastMAC))
+		e.link.inject(relARP(1, relMAC(i), relHost(i), ethernet.MAC{}, relOurIP, ethernet.Broadcast))
 	}
 	e.link.take()
 	for i := 100; i < 200; i++ {
-		e.link.inject(relEther(relOurMAC, relMAC(i), tap.EtherTypeIPv4, relIPv4(relIP{ttl: 64, proto: 17, src: relHost(i), dst: relOurIP,
+		e.link.inject(relEther(relOurMAC, relMAC(i), ethernet.TypeIPv4, relIPv4(relIP{ttl: 64, proto: 17, src: relHost(i), dst: relOurIP,
 			payload: relUDP(relHost(i), relOurIP, 5000, 9, []byte("closed"))})))
 	}
 	if sent, limited := st.ErrorsSent.Load(), st.RateLimited.Load(); sent != 7+49 || limited != 1003+51 {

@@ -6,10 +6,10 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/tapnet/tapnet/ethernet"
 	"github.com/tapnet/tapnet/internal/checksum"
 	"github.com/tapnet/tapnet/ipv4"
 	"github.com/tapnet/tapnet/stack"
-	"github.com/tapnet/tapnet/tap"
 )
 
 // Fuzz input: a sequence of records, each a control byte, a 2-byte big-endian
@@ -43,21 +43,21 @@ func relFuzzDecode(data []byte) [][]byte {
 		data = data[n:]
 		ethDst := relOurMAC
 		if ctl&4 != 0 {
-			ethDst = tap.BroadcastMAC
+			ethDst = ethernet.Broadcast
 		}
 		var f []byte
 		switch ctl & 3 {
 		case 0:
 			f = body
 		case 1:
-			f = relEther(ethDst, relPeerMAC, tap.EtherTypeIPv4, body)
+			f = relEther(ethDst, relPeerMAC, ethernet.TypeIPv4, body)
 		case 2:
-			f = relEther(ethDst, relPeerMAC, tap.EtherTypeIPv4, relFuzzRepair(body, ctl))
+			f = relEther(ethDst, relPeerMAC, ethernet.TypeIPv4, relFuzzRepair(body, ctl))
 		case 3:
 			if ctl&32 != 0 && len(body) >= 6 {
 				copy(body, []byte{0, 1, 8, 0, 6, 4})
 			}
-			f = relEther(ethDst, relPeerMAC, tap.EtherTypeARP, body)
+			f = relEther(ethDst, relPeerMAC, ethernet.TypeARP, body)
 		}
 		frames = append(frames, f)
 		if ctl&64 != 0 && len(frames) < relFuzzMaxFrames {
@@ -147,19 +147,19 @@ func relFuzzSeeds() [][]byte {
 		raw(relUDPFrame(relPeerIP, relOurIP, 5000, 9, []byte("closed"))),
 		raw(relUDPFrame(relPeerIP, relBcastIP, 5000, 67, []byte("broadcast"))),
 		raw(relUDPFrame(relPeerIP, relAllHost, 5000, 7, []byte("group"))),
-		raw(relEther(relOurMAC, relPeerMAC, tap.EtherTypeIPv4, ping)),
-		raw(relARP(1, relMAC(9), relHost(9), tap.MAC{}, relOurIP, tap.BroadcastMAC)),
+		raw(relEther(relOurMAC, relPeerMAC, ethernet.TypeIPv4, ping)),
+		raw(relARP(1, relMAC(9), relHost(9), ethernet.MAC{}, relOurIP, ethernet.Broadcast)),
 		raw(relARP(2, relMAC(9), relHost(9), relOurMAC, relOurIP, relOurMAC)),
 		raw(frags(17, big)...),
 		raw(frags(1, relICMP(8, 0, 2, bytes.Repeat([]byte("big ping "), 300)))...),
 		raw(relICMPFrame(relICMP(3, 3, 0, quoted))),
-		raw(relEther(relOurMAC, relPeerMAC, tap.EtherTypeIPv4, relIPv4(relIP{ttl: 64, proto: 253, src: relPeerIP, dst: relOurIP, payload: []byte("?")}))),
-		raw(relEther(relOurMAC, relPeerMAC, tap.EtherTypeIPv4, relIPv4(relIP{ttl: 64, proto: 17, src: relPeerIP, dst: relOurIP,
+		raw(relEther(relOurMAC, relPeerMAC, ethernet.TypeIPv4, relIPv4(relIP{ttl: 64, proto: 253, src: relPeerIP, dst: relOurIP, payload: []byte("?")}))),
+		raw(relEther(relOurMAC, relPeerMAC, ethernet.TypeIPv4, relIPv4(relIP{ttl: 64, proto: 17, src: relPeerIP, dst: relOurIP,
 			opts: []byte{0x94, 4, 0, 0}, payload: relUDP(relPeerIP, relOurIP, 5000, 7, []byte("options"))}))),
 		raw(relFrag(relPeerIP, relOurIP, 17, 90, 0, true, big[:1480], relOurMAC)),
 		append(relFuzzRecord(2|1<<3|32, relIPv4(relIP{ttl: 64, proto: 17, src: relPeerIP, dst: relOurIP,
 			payload: relUDP(relPeerIP, relOurIP, 1, 7, []byte("repaired"))})),
-			relFuzzRecord(3|32, relARP(1, relMAC(5), relHost(5), tap.MAC{}, relOurIP, tap.BroadcastMAC)[14:])...),
+			relFuzzRecord(3|32, relARP(1, relMAC(5), relHost(5), ethernet.MAC{}, relOurIP, ethernet.Broadcast)[14:])...),
 		relFuzzRecord(2|2<<3, relIPv4(relIP{ttl: 64, proto: 1, src: relPeerIP, dst: relOurIP, payload: relICMP(8, 0, 3, nil)})),
 		relFuzzRecord(1|64, ping),
 	}
@@ -198,7 +198,7 @@ func FuzzStack(f *testing.F) {
 		// The endpoints still work: the peer (re-announced, in case the
 		// input displaced it) sends a datagram to the echo port and gets
 		// it back.
-		e.link.inject(relARP(1, relPeerMAC, relPeerIP, tap.MAC{}, relOurIP, tap.BroadcastMAC))
+		e.link.inject(relARP(1, relPeerMAC, relPeerIP, ethernet.MAC{}, relOurIP, ethernet.Broadcast))
 		relRead(echo)
 		relRead(conn)
 		e.link.take()
@@ -213,7 +213,7 @@ func FuzzStack(f *testing.F) {
 		var echoed bool
 		for _, out := range e.link.take() {
 			s := relParseSent(t, out)
-			if s.etherType == tap.EtherTypeIPv4 && s.proto == 17 && s.dst == relPeerIP && s.ethDst == relPeerMAC &&
+			if s.etherType == ethernet.TypeIPv4 && s.proto == 17 && s.dst == relPeerIP && s.ethDst == relPeerMAC &&
 				len(s.l4) > 8 && string(s.l4[8:]) == "still alive" {
 				echoed = true
 			}

@@ -4,10 +4,10 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/tapnet/tapnet/ethernet"
 	"github.com/tapnet/tapnet/igmp"
 	"github.com/tapnet/tapnet/internal/buffer"
 	"github.com/tapnet/tapnet/ipv4"
-	"github.com/tapnet/tapnet/tap"
 )
 
 // This file is the glue between a NIC and its IGMP host (package igmp):
@@ -58,7 +58,7 @@ func (n *NIC) sendIGMP(dst netip.Addr, msg []byte) {
 	ipv4.PutRouterAlertHeader(p, ipv4.Fields{TOS: ipv4.IGMPTOS, TotalLen: total, ID: uint16(n.s.ipID.Add(1)),
 		DF: true, TTL: 1, Protocol: ipv4.ProtocolIGMP, Src: src, Dst: dst})
 	copy(p[ipv4.RouterAlertHeaderLen:], msg)
-	tap.PutEthernetHeader(b.Prepend(tap.EthernetHeaderLen), tap.MulticastMAC(dst.As4()), n.mac, tap.EtherTypeIPv4)
+	ethernet.PutHeader(b.Prepend(ethernet.HeaderLen), ethernet.MulticastIPv4(dst.As4()), n.mac, ethernet.TypeIPv4)
 	n.s.stats.IP.Sent.Add(1)
 	n.tryWrite(b)
 }

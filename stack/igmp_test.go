@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapnet/tapnet/ethernet"
 	"github.com/tapnet/tapnet/igmp"
-	"github.com/tapnet/tapnet/internal/buffer"
 	"github.com/tapnet/tapnet/internal/fakeclock"
 	"github.com/tapnet/tapnet/internal/leakcheck"
 	"github.com/tapnet/tapnet/ipv4"
@@ -48,15 +48,11 @@ func igmpSetup(t *testing.T, mtu int, opt igmp.Config) (*stack.Stack, *stack.NIC
 	hub := tap.NewHub()
 	s := stack.New(stack.Options{})
 	w := &wire{t: t, port: hub.Port(tap.HubPortOptions{MTU: mtu}), frames: make(chan []byte, 256)}
-	w.port.Attach(func(b *buffer.Buffer) {
-		if b == nil {
-			return
-		}
+	go readLink(w.port, func(f []byte) {
 		select {
-		case w.frames <- slices.Clone(b.Bytes()):
+		case w.frames <- slices.Clone(f):
 		default:
 		}
-		b.Release()
 	})
 	n, err := s.AddNIC(hub.Port(tap.HubPortOptions{MTU: mtu}), stack.NICOptions{Addresses: []netip.Prefix{mcHost}, IGMP: opt})
 	if err != nil {
@@ -85,18 +81,18 @@ func (w *wire) next(wait time.Duration) (igmpMsg, bool) {
 		case <-deadline:
 			return igmpMsg{}, false
 		}
-		eth := tap.EthernetHeader(f)
-		if eth.EtherType() != tap.EtherTypeIPv4 {
+		eth := ethernet.Header(f)
+		if eth.Type() != ethernet.TypeIPv4 {
 			continue
 		}
-		h, err := ipv4.Parse(f[tap.EthernetHeaderLen:])
+		h, err := ipv4.Parse(f[ethernet.HeaderLen:])
 		if err != nil {
 			w.t.Fatalf("bad IPv4 header: %v", err)
 		}
 		if h.Protocol() != ipv4.ProtocolIGMP {
 			continue
 		}
-		if got, want := eth.Dst(), tap.MulticastMAC(h.Dst().As4()); got != want {
+		if got, want := eth.Dst(), ethernet.MulticastIPv4(h.Dst().As4()); got != want {
 			w.t.Fatalf("Ethernet destination %v for %v, want %v", got, h.Dst(), want)
 		}
 		if h.TTL() != 1 || h.TOS() != 0xc0 || h.HeaderLen() != 24 || string(h[20:24]) != "\x94\x04\x00\x00" {
@@ -105,7 +101,7 @@ func (w *wire) next(wait time.Duration) (igmpMsg, bool) {
 		if h.Src() != mcHost.Addr() {
 			w.t.Fatalf("source %v", h.Src())
 		}
-		pkt := f[tap.EthernetHeaderLen : tap.EthernetHeaderLen+h.TotalLen()]
+		pkt := f[ethernet.HeaderLen : ethernet.HeaderLen+h.TotalLen()]
 		m, err := ipv4.ParseIGMP(pkt[h.HeaderLen():])
 		if err != nil {
 			w.t.Fatalf("bad IGMP message: %v", err)
@@ -179,12 +175,12 @@ func (x igmpMsg) String() string {
 func (w *wire) inject(dst netip.Addr, msg []byte) {
 	w.t.Helper()
 	total := ipv4.RouterAlertHeaderLen + len(msg)
-	b := buffer.Get(total)
-	b.SetLen(total)
-	ipv4.PutRouterAlertHeader(b.Bytes(), ipv4.Fields{TOS: 0xc0, TotalLen: total, TTL: 1, Protocol: ipv4.ProtocolIGMP, Src: mcRouter, Dst: dst})
-	copy(b.Bytes()[ipv4.RouterAlertHeaderLen:], msg)
-	tap.PutEthernetHeader(b.Prepend(tap.EthernetHeaderLen), tap.MulticastMAC(dst.As4()), w.port.LinkAddress(), tap.EtherTypeIPv4)
-	if err := w.port.WritePacket(b); err != nil {
+	f := make([]byte, ethernet.HeaderLen+total)
+	p := f[ethernet.HeaderLen:]
+	ipv4.PutRouterAlertHeader(p, ipv4.Fields{TOS: 0xc0, TotalLen: total, TTL: 1, Protocol: ipv4.ProtocolIGMP, Src: mcRouter, Dst: dst})
+	copy(p[ipv4.RouterAlertHeaderLen:], msg)
+	ethernet.PutHeader(f, ethernet.MulticastIPv4(dst.As4()), w.port.MAC(), ethernet.TypeIPv4)
+	if err := writeLink(w.port, f); err != nil {
 		w.t.Fatal(err)
 	}
 }
@@ -406,14 +402,13 @@ func TestMulticastDelivery(t *testing.T) {
 	}
 	send := func(src, dst netip.Addr, msg string) {
 		total := ipv4.HeaderLen + udp.HeaderLen + len(msg)
-		b := buffer.Get(total)
-		b.SetLen(total)
-		p := b.Bytes()
+		f := make([]byte, ethernet.HeaderLen+total)
+		p := f[ethernet.HeaderLen:]
 		ipv4.Put(p, ipv4.Fields{TotalLen: total, TTL: 1, Protocol: ipv4.ProtocolUDP, Src: src, Dst: dst})
 		copy(p[ipv4.HeaderLen+udp.HeaderLen:], msg)
 		udp.PutHeader(p[ipv4.HeaderLen:], 4000, 5000, src, dst)
-		tap.PutEthernetHeader(b.Prepend(tap.EthernetHeaderLen), tap.MulticastMAC(dst.As4()), w.port.LinkAddress(), tap.EtherTypeIPv4)
-		if err := w.port.WritePacket(b); err != nil {
+		ethernet.PutHeader(f, ethernet.MulticastIPv4(dst.As4()), w.port.MAC(), ethernet.TypeIPv4)
+		if err := writeLink(w.port, f); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -457,11 +452,11 @@ func TestMulticastMAC(t *testing.T) {
 	ep := newEP(t, s, 5000)
 	for _, c := range []struct {
 		group string
-		mac   tap.MAC
+		mac   ethernet.MAC
 	}{
-		{"239.129.2.3", tap.MAC{0x01, 0x00, 0x5e, 0x01, 0x02, 0x03}},
-		{"239.1.2.3", tap.MAC{0x01, 0x00, 0x5e, 0x01, 0x02, 0x03}},
-		{"224.128.0.251", tap.MAC{0x01, 0x00, 0x5e, 0x00, 0x00, 0xfb}},
+		{"239.129.2.3", ethernet.MAC{0x01, 0x00, 0x5e, 0x01, 0x02, 0x03}},
+		{"239.1.2.3", ethernet.MAC{0x01, 0x00, 0x5e, 0x01, 0x02, 0x03}},
+		{"224.128.0.251", ethernet.MAC{0x01, 0x00, 0x5e, 0x00, 0x00, 0xfb}},
 	} {
 		if _, err := ep.Write([]byte("x"), netip.AddrPortFrom(netip.MustParseAddr(c.group), 9), nil); err != nil {
 			t.Fatal(err)
@@ -470,11 +465,11 @@ func TestMulticastMAC(t *testing.T) {
 		for found := false; !found; {
 			select {
 			case f := <-w.frames:
-				eth := tap.EthernetHeader(f)
-				if eth.EtherType() != tap.EtherTypeIPv4 {
+				eth := ethernet.Header(f)
+				if eth.Type() != ethernet.TypeIPv4 {
 					continue
 				}
-				h, err := ipv4.Parse(f[tap.EthernetHeaderLen:])
+				h, err := ipv4.Parse(f[ethernet.HeaderLen:])
 				if err != nil || h.Protocol() != ipv4.ProtocolUDP {
 					continue
 				}

@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/tapnet/tapnet/arp"
+	"github.com/tapnet/tapnet/ethernet"
 	"github.com/tapnet/tapnet/internal/leakcheck"
 	"github.com/tapnet/tapnet/stack"
-	"github.com/tapnet/tapnet/tap"
 	"github.com/tapnet/tapnet/udp"
 )
 
@@ -152,7 +152,7 @@ func TestLinkFailureClosesStack(t *testing.T) {
 func TestLinkFailureOtherNICs(t *testing.T) {
 	leakcheck.Check(t)
 	e := newRelEnv(t, stack.Options{})
-	other := newRelLink(tap.MAC{0x02, 0, 0, 0, 0, 0x31}, 1500)
+	other := newRelLink(ethernet.MAC{0x02, 0, 0, 0, 0, 0x31}, 1500)
 	if _, err := e.s.AddNIC(other, stack.NICOptions{Addresses: []netip.Prefix{netip.MustParsePrefix("198.51.100.1/24")}}); err != nil {
 		t.Fatal(err)
 	}

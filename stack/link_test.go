@@ -18,16 +18,16 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/tapnet/tapnet/internal/buffer"
+	"github.com/tapnet/tapnet/ethernet"
 	"github.com/tapnet/tapnet/internal/checksum"
+	"github.com/tapnet/tapnet/link"
 	"github.com/tapnet/tapnet/stack"
-	"github.com/tapnet/tapnet/tap"
 	"github.com/tapnet/tapnet/udp"
 )
 
 var (
-	relOurMAC  = tap.MAC{0x02, 0, 0, 0, 0, 0x01}
-	relPeerMAC = tap.MAC{0x02, 0, 0, 0, 0, 0x02}
+	relOurMAC  = ethernet.MAC{0x02, 0, 0, 0, 0, 0x01}
+	relPeerMAC = ethernet.MAC{0x02, 0, 0, 0, 0, 0x02}
 	relOurIP   = netip.MustParseAddr("192.0.2.1")
 	relPeerIP  = netip.MustParseAddr("192.0.2.2")
 	relBcastIP = netip.MustParseAddr("192.0.2.255")
@@ -37,90 +37,140 @@ var (
 	relAllHost = netip.MustParseAddr("224.0.0.1")
 )
 
-// relLink is a tap.Link driven by the test: inject delivers a frame on the
-// caller's goroutine, and every frame the stack writes is copied into out.
+// relLink is a link.Device driven by the test: inject hands a frame to the
+// stack's receive loop and returns once the stack processed it, and every
+// frame the stack writes is copied into out.
 type relLink struct {
-	mac tap.MAC
+	mac ethernet.MAC
 	mtu int
 
+	in     chan []byte   // a frame for the receive loop
+	ack    chan struct{} // the receive loop came back for more: the frame was processed
+	done   chan struct{} // closed by Close
+	failed chan struct{} // closed by fail
+	once   sync.Once
+
 	mu       sync.Mutex
-	deliver  func(*buffer.Buffer)
-	out      [][]byte
-	maxOut   int // frames kept in out; later ones are only counted
+	pending  bool     // a frame was handed out and not yet acknowledged
+	out      [][]byte // frames written
+	maxOut   int      // frames kept in out; later ones are only counted
 	overflow int
 	written  int
 	closed   bool
 	err      error
 }
 
-func newRelLink(mac tap.MAC, mtu int) *relLink {
-	return &relLink{mac: mac, mtu: mtu, maxOut: 4096}
+func newRelLink(mac ethernet.MAC, mtu int) *relLink {
+	return &relLink{mac: mac, mtu: mtu, maxOut: 4096, in: make(chan []byte), ack: make(chan struct{}),
+		done: make(chan struct{}), failed: make(chan struct{})}
 }
 
-func (l *relLink) MTU() int             { return l.mtu }
-func (l *relLink) LinkAddress() tap.MAC { return l.mac }
+func (l *relLink) Info() link.Info {
+	return link.Info{MTU: l.mtu, Layer: link.LayerEthernet, MAC: l.mac, BatchSize: 4}
+}
 
-func (l *relLink) Attach(deliver func(*buffer.Buffer)) {
+// ReadFrames acknowledges the frame it handed out before, which the stack
+// has processed by the time it reads again, then waits for the next.
+func (l *relLink) ReadFrames(frames []link.Frame) (int, error) {
 	l.mu.Lock()
-	l.deliver = deliver
+	pending := l.pending
+	l.pending = false
 	l.mu.Unlock()
+	if pending {
+		select {
+		case l.ack <- struct{}{}:
+		case <-l.done:
+		}
+	}
+	select {
+	case f := <-l.in:
+		l.mu.Lock()
+		l.pending = true
+		l.mu.Unlock()
+		frames[0].Len = copy(frames[0].Buf[frames[0].Off:], f)
+		return 1, nil
+	case <-l.failed:
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return 0, l.err
+	case <-l.done:
+		return 0, net.ErrClosed
+	}
 }
 
-func (l *relLink) WritePacket(b *buffer.Buffer) error {
-	defer b.Release()
+func (l *relLink) WriteFrames(frames []link.Frame) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closed {
-		return net.ErrClosed
+	for i := range frames {
+		if l.closed {
+			return i, net.ErrClosed
+		}
+		f := frames[i].Bytes()
+		if n := len(f); n < ethernet.HeaderLen || n > l.mtu+ethernet.HeaderLen {
+			return i, syscall.EMSGSIZE
+		}
+		l.written++
+		if len(l.out) < l.maxOut {
+			l.out = append(l.out, slices.Clone(f))
+		} else {
+			l.overflow++
+		}
 	}
-	if n := b.Len(); n < tap.EthernetHeaderLen || n > l.mtu+tap.EthernetHeaderLen {
-		return syscall.EMSGSIZE
-	}
-	l.written++
-	if len(l.out) < l.maxOut {
-		l.out = append(l.out, slices.Clone(b.Bytes()))
-	} else {
-		l.overflow++
-	}
-	return nil
+	return len(frames), nil
 }
-
-func (l *relLink) TryWritePacket(b *buffer.Buffer) bool { return l.WritePacket(b) == nil }
 
 func (l *relLink) Close() error {
 	l.mu.Lock()
 	l.closed = true
 	l.mu.Unlock()
+	l.once.Do(func() { close(l.done) })
 	return nil
-}
-
-func (l *relLink) Err() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.err
 }
 
 // inject hands frame to the stack as if received, and returns once the
 // stack has processed it.
 func (l *relLink) inject(frame []byte) {
-	l.mu.Lock()
-	d, closed := l.deliver, l.closed
-	l.mu.Unlock()
-	if d == nil || closed {
+	select {
+	case l.in <- frame:
+	case <-l.done:
 		return
 	}
-	b := buffer.Get(len(frame))
-	b.Append(frame)
-	d(b)
+	select {
+	case <-l.ack:
+	case <-l.done:
+	}
 }
 
-// fail makes the link stop delivery on its own, as a vanished device does.
+// fail makes the link stop on its own, as a vanished device does.
 func (l *relLink) fail(err error) {
 	l.mu.Lock()
 	l.err = err
-	d := l.deliver
 	l.mu.Unlock()
-	d(nil)
+	close(l.failed)
+}
+
+// readLink reads dev until it fails, as a stack would, and passes each
+// frame to fn (the frame's memory is reused afterwards).
+func readLink(dev link.Device, fn func(frame []byte)) {
+	frames := make([]link.Frame, 8)
+	for i := range frames {
+		frames[i] = link.Frame{Buf: make([]byte, 65600)}
+	}
+	for {
+		n, err := dev.ReadFrames(frames)
+		for i := range n {
+			fn(frames[i].Bytes())
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// writeLink writes one frame to dev.
+func writeLink(dev link.Device, frame []byte) error {
+	_, err := dev.WriteFrames([]link.Frame{{Buf: frame, Len: len(frame)}})
+	return err
 }
 
 // take returns and forgets the frames written so far.
@@ -152,7 +202,7 @@ func newRelEnv(t testing.TB, opts stack.Options) *relEnv {
 	}
 	e.nic = nic
 	// The peer asks for us: the stack learns it and answers.
-	e.link.inject(relARP(1, relPeerMAC, relPeerIP, tap.MAC{}, relOurIP, tap.BroadcastMAC))
+	e.link.inject(relARP(1, relPeerMAC, relPeerIP, ethernet.MAC{}, relOurIP, ethernet.Broadcast))
 	if _, st, ok := nic.ARP().Lookup(relPeerIP); !ok || st.String() != "reachable" {
 		t.Fatalf("peer not learned from its ARP request: %v %v", st, ok)
 	}
@@ -205,15 +255,15 @@ func relRead(ep *udp.Endpoint) []relDatagram {
 
 // Frame builders.
 
-func relEther(dst, src tap.MAC, typ uint16, payload []byte) []byte {
-	f := make([]byte, tap.EthernetHeaderLen+len(payload))
-	tap.PutEthernetHeader(f, dst, src, typ)
-	copy(f[tap.EthernetHeaderLen:], payload)
+func relEther(dst, src ethernet.MAC, typ uint16, payload []byte) []byte {
+	f := make([]byte, ethernet.HeaderLen+len(payload))
+	ethernet.PutHeader(f, dst, src, typ)
+	copy(f[ethernet.HeaderLen:], payload)
 	return f
 }
 
 // relARP builds an Ethernet/IPv4 ARP frame from the sender to ethDst.
-func relARP(op uint16, smac tap.MAC, sip netip.Addr, tmac tap.MAC, tip netip.Addr, ethDst tap.MAC) []byte {
+func relARP(op uint16, smac ethernet.MAC, sip netip.Addr, tmac ethernet.MAC, tip netip.Addr, ethDst ethernet.MAC) []byte {
 	p := make([]byte, 28)
 	binary.BigEndian.PutUint16(p[0:], 1)
 	binary.BigEndian.PutUint16(p[2:], 0x0800)
@@ -224,7 +274,7 @@ func relARP(op uint16, smac tap.MAC, sip netip.Addr, tmac tap.MAC, tip netip.Add
 	copy(p[14:], s[:])
 	copy(p[18:], tmac[:])
 	copy(p[24:], tg[:])
-	return relEther(ethDst, smac, tap.EtherTypeARP, p)
+	return relEther(ethDst, smac, ethernet.TypeARP, p)
 }
 
 // relIP describes an IPv4 packet to build.
@@ -316,17 +366,17 @@ func relICMP(typ, code uint8, rest uint32, body []byte) []byte {
 func relUDPFrame(src, dst netip.Addr, sport, dport uint16, data []byte) []byte {
 	ethDst := relOurMAC
 	if dst == relBcastIP || dst == relLimited {
-		ethDst = tap.BroadcastMAC
+		ethDst = ethernet.Broadcast
 	} else if dst.Is4() && dst.As4()[0]&0xf0 == 0xe0 {
-		ethDst = tap.MulticastMAC(dst.As4())
+		ethDst = ethernet.MulticastIPv4(dst.As4())
 	}
 	ip := relIPv4(relIP{ttl: 64, proto: 17, id: 1, src: src, dst: dst, payload: relUDP(src, dst, sport, dport, data)})
-	return relEther(ethDst, relPeerMAC, tap.EtherTypeIPv4, ip)
+	return relEther(ethDst, relPeerMAC, ethernet.TypeIPv4, ip)
 }
 
 // relSent is a frame the stack sent, parsed.
 type relSent struct {
-	ethDst, ethSrc tap.MAC
+	ethDst, ethSrc ethernet.MAC
 	etherType      uint16
 	ip             []byte // the IP packet (header included), when IPv4
 	proto          uint8
@@ -341,19 +391,19 @@ func relParseSent(t testing.TB, f []byte) relSent {
 	if len(f) < 14 {
 		t.Fatalf("stack sent a %d-byte runt", len(f))
 	}
-	h := tap.EthernetHeader(f)
-	s := relSent{ethDst: h.Dst(), ethSrc: h.Src(), etherType: h.EtherType()}
+	h := ethernet.Header(f)
+	s := relSent{ethDst: h.Dst(), ethSrc: h.Src(), etherType: h.Type()}
 	if s.ethSrc != relOurMAC {
 		t.Fatalf("frame sent from %v, not our MAC", s.ethSrc)
 	}
 	p := f[14:]
 	switch s.etherType {
-	case tap.EtherTypeARP:
+	case ethernet.TypeARP:
 		if len(p) != 28 {
 			t.Fatalf("ARP frame of %d bytes", len(p))
 		}
 		return s
-	case tap.EtherTypeIPv4:
+	case ethernet.TypeIPv4:
 	default:
 		t.Fatalf("stack sent EtherType %#04x", s.etherType)
 	}

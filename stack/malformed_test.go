@@ -9,8 +9,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/tapnet/tapnet/ethernet"
 	"github.com/tapnet/tapnet/stack"
-	"github.com/tapnet/tapnet/tap"
 	"github.com/tapnet/tapnet/udp"
 )
 
@@ -36,7 +36,7 @@ func relBadIP(fix bool, mutate func(p []byte) []byte) []byte {
 	if fix {
 		relFixIPChecksum(p)
 	}
-	return relEther(relOurMAC, relPeerMAC, tap.EtherTypeIPv4, p)
+	return relEther(relOurMAC, relPeerMAC, ethernet.TypeIPv4, p)
 }
 
 // relFrom returns the peer's datagram to port 7 rewritten with other
@@ -44,7 +44,7 @@ func relBadIP(fix bool, mutate func(p []byte) []byte) []byte {
 func relFrom(src, dst netip.Addr, dport uint16, ttl uint8) []byte {
 	p := relIPv4(relIP{ttl: ttl, proto: 17, id: 8, src: src, dst: dst,
 		payload: relUDP(src, dst, 5000, dport, []byte("bad"))})
-	return relEther(relOurMAC, relPeerMAC, tap.EtherTypeIPv4, p)
+	return relEther(relOurMAC, relPeerMAC, ethernet.TypeIPv4, p)
 }
 
 // relUDPRaw carries a hand-made UDP header and payload from the peer.
@@ -52,19 +52,19 @@ func relUDPRaw(dst netip.Addr, u []byte) []byte {
 	p := relIPv4(relIP{ttl: 64, proto: 17, id: 9, src: relPeerIP, dst: dst, payload: u})
 	ethDst := relOurMAC
 	if dst == relBcastIP {
-		ethDst = tap.BroadcastMAC
+		ethDst = ethernet.Broadcast
 	}
-	return relEther(ethDst, relPeerMAC, tap.EtherTypeIPv4, p)
+	return relEther(ethDst, relPeerMAC, ethernet.TypeIPv4, p)
 }
 
 func relARPMut(mutate func(p []byte) []byte) []byte {
-	f := relARP(1, relPeerMAC, relPeerIP, tap.MAC{}, relOurIP, tap.BroadcastMAC)
+	f := relARP(1, relPeerMAC, relPeerIP, ethernet.MAC{}, relOurIP, ethernet.Broadcast)
 	p := mutate(f[14:])
 	return append(f[:14:14], p...)
 }
 
 func relICMPFrame(m []byte) []byte {
-	return relEther(relOurMAC, relPeerMAC, tap.EtherTypeIPv4,
+	return relEther(relOurMAC, relPeerMAC, ethernet.TypeIPv4,
 		relIPv4(relIP{ttl: 64, proto: 1, id: 10, src: relPeerIP, dst: relOurIP, payload: m}))
 }
 
@@ -117,11 +117,11 @@ func TestMalformedInput(t *testing.T) {
 		// Ethernet.
 		{name: "empty frame", frame: []byte{}, want: drop("Link.Runts", 1)},
 		{name: "runt of 13 bytes", frame: relUDPFrame(relPeerIP, relOurIP, 5000, 7, nil)[:13], want: drop("Link.Runts", 1)},
-		{name: "Ethernet header alone", frame: relEther(relOurMAC, relPeerMAC, tap.EtherTypeIPv4, nil), want: ipDrop("IP.TooShort")},
+		{name: "Ethernet header alone", frame: relEther(relOurMAC, relPeerMAC, ethernet.TypeIPv4, nil), want: ipDrop("IP.TooShort")},
 		{name: "EtherType IPv6", frame: relEther(relOurMAC, relPeerMAC, 0x86dd, goodUDP), want: drop("Link.UnknownEtherType", 1)},
 		{name: "EtherType VLAN", frame: relEther(relOurMAC, relPeerMAC, 0x8100, goodUDP), want: drop("Link.UnknownEtherType", 1)},
 		{name: "802.3 length instead of type", frame: relEther(relOurMAC, relPeerMAC, 46, goodUDP), want: drop("Link.UnknownEtherType", 1)},
-		{name: "unicast to another MAC", frame: relEther(tap.MAC{0x02, 0, 0, 0, 0, 0x99}, relPeerMAC, tap.EtherTypeIPv4,
+		{name: "unicast to another MAC", frame: relEther(ethernet.MAC{0x02, 0, 0, 0, 0, 0x99}, relPeerMAC, ethernet.TypeIPv4,
 			relIPv4(relIP{ttl: 64, proto: 17, src: relPeerIP, dst: relOurIP, payload: goodUDP})), want: drop("Link.OtherHost", 1)},
 
 		// IPv4 header.
@@ -164,11 +164,11 @@ func TestMalformedInput(t *testing.T) {
 		{name: "destination another host", frame: relFrom(relPeerIP, netip.MustParseAddr("192.0.2.99"), 7, 64), want: ipDrop("IP.NotForUs")},
 		{name: "destination off-link", frame: relFrom(relPeerIP, relOffLink, 7, 64), want: ipDrop("IP.NotForUs")},
 		{name: "group not joined", frame: relFrom(relPeerIP, relGroup, 7, 64), want: ipDrop("IP.NotForUs")},
-		{name: "unknown protocol", frame: relEther(relOurMAC, relPeerMAC, tap.EtherTypeIPv4, unknownProto),
+		{name: "unknown protocol", frame: relEther(relOurMAC, relPeerMAC, ethernet.TypeIPv4, unknownProto),
 			want: drop("IP.Received", 1, "IP.Delivered", 1, "IP.UnknownProtocol", 1,
 				"ICMP.ErrorsSent", 1, "IP.Sent", 1, "Link.TxFrames", 1),
 			sent: icmpError(2, unknownProto)},
-		{name: "unknown protocol to broadcast", frame: relEther(tap.BroadcastMAC, relPeerMAC, tap.EtherTypeIPv4,
+		{name: "unknown protocol to broadcast", frame: relEther(ethernet.Broadcast, relPeerMAC, ethernet.TypeIPv4,
 			relIPv4(relIP{ttl: 64, proto: 253, src: relPeerIP, dst: relBcastIP, payload: []byte("x")})),
 			want: drop("IP.Received", 1, "IP.Delivered", 1, "IP.UnknownProtocol", 1)},
 
@@ -200,7 +200,7 @@ func TestMalformedInput(t *testing.T) {
 		}()), want: udpDrop("UDP.Malformed")},
 		{name: "UDP header truncated", frame: relUDPRaw(relOurIP, []byte{0x13, 0x88, 0, 7}), want: udpDrop("UDP.Malformed")},
 		{name: "UDP empty IP payload", frame: relUDPRaw(relOurIP, nil), want: udpDrop("UDP.Malformed")},
-		{name: "UDP to a closed port", frame: relEther(relOurMAC, relPeerMAC, tap.EtherTypeIPv4, closedPort),
+		{name: "UDP to a closed port", frame: relEther(relOurMAC, relPeerMAC, ethernet.TypeIPv4, closedPort),
 			want: relWith(udpDrop("UDP.NoPort"), "ICMP.ErrorsSent", 1, "IP.Sent", 1, "Link.TxFrames", 1),
 			sent: icmpError(3, closedPort)},
 		{name: "UDP to a closed port at the subnet broadcast", frame: relUDPFrame(relPeerIP, relBcastIP, 5000, 9, []byte("b")), want: noICMP},
@@ -222,17 +222,17 @@ func TestMalformedInput(t *testing.T) {
 		{name: "ARP protocol IPv6", frame: relARPMut(func(p []byte) []byte { p[2], p[3] = 0x86, 0xdd; return p }), want: arpDrop("ARP.Malformed")},
 		{name: "ARP operation 3", frame: relARPMut(func(p []byte) []byte { p[7] = 3; return p }), want: arpDrop("ARP.Malformed")},
 		{name: "ARP operation 0", frame: relARPMut(func(p []byte) []byte { p[7] = 0; return p }), want: arpDrop("ARP.Malformed")},
-		{name: "ARP request for another host", frame: relARP(1, relPeerMAC, relPeerIP, tap.MAC{}, netip.MustParseAddr("192.0.2.50"), tap.BroadcastMAC),
+		{name: "ARP request for another host", frame: relARP(1, relPeerMAC, relPeerIP, ethernet.MAC{}, netip.MustParseAddr("192.0.2.50"), ethernet.Broadcast),
 			want: arpDrop("ARP.NotForUs")},
-		{name: "ARP from a multicast MAC", frame: relARP(1, tap.MAC{0x01, 0, 0x5e, 0, 0, 1}, netip.MustParseAddr("192.0.2.60"), tap.MAC{}, relOurIP, tap.BroadcastMAC),
+		{name: "ARP from a multicast MAC", frame: relARP(1, ethernet.MAC{0x01, 0, 0x5e, 0, 0, 1}, netip.MustParseAddr("192.0.2.60"), ethernet.MAC{}, relOurIP, ethernet.Broadcast),
 			want: arpDrop("ARP.MartianSource")},
-		{name: "ARP from the broadcast MAC", frame: relARP(1, tap.BroadcastMAC, netip.MustParseAddr("192.0.2.60"), tap.MAC{}, relOurIP, tap.BroadcastMAC),
+		{name: "ARP from the broadcast MAC", frame: relARP(1, ethernet.Broadcast, netip.MustParseAddr("192.0.2.60"), ethernet.MAC{}, relOurIP, ethernet.Broadcast),
 			want: arpDrop("ARP.MartianSource")},
-		{name: "ARP from a loopback address", frame: relARP(1, relPeerMAC, netip.MustParseAddr("127.0.0.1"), tap.MAC{}, relOurIP, tap.BroadcastMAC),
+		{name: "ARP from a loopback address", frame: relARP(1, relPeerMAC, netip.MustParseAddr("127.0.0.1"), ethernet.MAC{}, relOurIP, ethernet.Broadcast),
 			want: arpDrop("ARP.MartianSource")},
-		{name: "ARP from a multicast address", frame: relARP(2, relPeerMAC, relGroup, tap.MAC{}, relOurIP, relOurMAC),
+		{name: "ARP from a multicast address", frame: relARP(2, relPeerMAC, relGroup, ethernet.MAC{}, relOurIP, relOurMAC),
 			want: arpDrop("ARP.MartianSource")},
-		{name: "ARP claiming our address", frame: relARP(2, tap.MAC{0x02, 0, 0, 0, 0, 0x66}, relOurIP, tap.MAC{}, relOurIP, tap.BroadcastMAC),
+		{name: "ARP claiming our address", frame: relARP(2, ethernet.MAC{0x02, 0, 0, 0, 0, 0x66}, relOurIP, ethernet.MAC{}, relOurIP, ethernet.Broadcast),
 			want: arpDrop("ARP.Conflicts")},
 
 		// Unusual but valid: delivered.
@@ -243,7 +243,7 @@ func TestMalformedInput(t *testing.T) {
 			}
 			return f
 		}(), want: relGoodDelta, data: []byte("pad")},
-		{name: "IP options", frame: relEther(relOurMAC, relPeerMAC, tap.EtherTypeIPv4, relIPv4(relIP{ttl: 64, proto: 17, src: relPeerIP, dst: relOurIP,
+		{name: "IP options", frame: relEther(relOurMAC, relPeerMAC, ethernet.TypeIPv4, relIPv4(relIP{ttl: 64, proto: 17, src: relPeerIP, dst: relOurIP,
 			opts: []byte{0x94, 0x04, 0, 0, 1, 1, 1, 0}, payload: relUDP(relPeerIP, relOurIP, 5000, 7, []byte("opts"))})),
 			want: relWith(relGoodDelta, "IP.WithOptions", 1), data: []byte("opts")},
 		{name: "UDP without checksum", frame: relUDPRaw(relOurIP, func() []byte {
@@ -255,7 +255,7 @@ func TestMalformedInput(t *testing.T) {
 			u := relUDP(relPeerIP, relOurIP, 5000, 7, []byte("trim"))
 			return append(u, "trailer"...)
 		}()), want: relGoodDelta, data: []byte("trim")},
-		{name: "TTL 1", frame: relEther(relOurMAC, relPeerMAC, tap.EtherTypeIPv4, relIPv4(relIP{ttl: 1, proto: 17, src: relPeerIP, dst: relOurIP,
+		{name: "TTL 1", frame: relEther(relOurMAC, relPeerMAC, ethernet.TypeIPv4, relIPv4(relIP{ttl: 1, proto: 17, src: relPeerIP, dst: relOurIP,
 			payload: relUDP(relPeerIP, relOurIP, 5000, 7, []byte("ttl1"))})), want: relGoodDelta, data: []byte("ttl1")},
 		{name: "broadcast to an open port", frame: relUDPFrame(relPeerIP, relBcastIP, 5000, 7, []byte("bcast")), want: relGoodDelta, data: []byte("bcast")},
 	}
@@ -317,7 +317,7 @@ func TestLoopbackDestinationFromWire(t *testing.T) {
 	}{
 		{"to a loopback socket", relFrom(relPeerIP, loop, 8, 64)},
 		{"to a closed loopback port", relFrom(relPeerIP, loop, 9, 64)},
-		{"ping to loopback", relEther(relOurMAC, relPeerMAC, tap.EtherTypeIPv4,
+		{"ping to loopback", relEther(relOurMAC, relPeerMAC, ethernet.TypeIPv4,
 			relIPv4(relIP{ttl: 64, proto: 1, src: relPeerIP, dst: loop, payload: relICMP(8, 0, 1, []byte("lo"))}))},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -379,11 +379,11 @@ func TestICMPErrorToBroadcastIgnored(t *testing.T) {
 	quoted := relIPv4(relIP{ttl: 64, proto: 17, src: relOurIP, dst: relPeerIP, payload: relUDP(relOurIP, relPeerIP, 5353, 53, nil)})
 	unreach := relICMP(3, 3, 0, quoted)
 	for _, dst := range []netip.Addr{relBcastIP, relLimited, relAllHost} {
-		ethDst := tap.BroadcastMAC
+		ethDst := ethernet.Broadcast
 		if dst == relAllHost {
-			ethDst = tap.MulticastMAC(dst.As4())
+			ethDst = ethernet.MulticastIPv4(dst.As4())
 		}
-		e.link.inject(relEther(ethDst, relPeerMAC, tap.EtherTypeIPv4,
+		e.link.inject(relEther(ethDst, relPeerMAC, ethernet.TypeIPv4,
 			relIPv4(relIP{ttl: 64, proto: 1, src: relPeerIP, dst: dst, payload: unreach})))
 		if _, err := ep.Read(make([]byte, 10), false, relNow); !errors.Is(err, udp.ErrTimeout) {
 			t.Errorf("ICMP error to %v: read returned %v, want nothing pending", dst, err)

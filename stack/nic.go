@@ -11,10 +11,11 @@ import (
 	"time"
 
 	"github.com/tapnet/tapnet/arp"
+	"github.com/tapnet/tapnet/ethernet"
 	"github.com/tapnet/tapnet/igmp"
 	"github.com/tapnet/tapnet/internal/buffer"
 	"github.com/tapnet/tapnet/ipv4"
-	"github.com/tapnet/tapnet/tap"
+	"github.com/tapnet/tapnet/link"
 )
 
 // NICID identifies a NIC within its stack, like an interface index
@@ -34,13 +35,15 @@ type NICOptions struct {
 
 // NIC is one link of the stack with its addresses and neighbour cache.
 type NIC struct {
-	s    *Stack
-	id   NICID
-	name string
-	link tap.Link
-	mac  tap.MAC
-	mtu  int
-	arp  *arp.Cache
+	s      *Stack
+	id     NICID
+	name   string
+	dev    link.Device
+	txq    []txQueue // the device's queues (link.go)
+	hdrLen int       // link header length: 14 on Ethernet
+	mac    ethernet.MAC
+	mtu    int
+	arp    *arp.Cache
 
 	addrs addrBook // the assigned addresses; guarded by s.mu
 	// What the packet paths read without a lock, kept in step with addrs:
@@ -53,25 +56,32 @@ type NIC struct {
 	igmp      *igmp.Host  // multicast group membership (igmp.go)
 	igmpTimer *time.Timer // calls igmp.Fire; guarded by igmp's lock (scheduleIGMP)
 
+	closing   atomic.Bool    // close started: read errors are expected
+	rxWG      sync.WaitGroup // the receive loops (link.go)
+	errMu     sync.Mutex
+	err       error // why the link stopped on its own
 	closeOnce sync.Once
 }
 
-// AddNIC attaches a link to the stack and starts receiving on it.
-func (s *Stack) AddNIC(link tap.Link, opts NICOptions) (*NIC, error) {
+// AddNIC adds a link device to the stack and starts reading from it, one
+// goroutine per queue. The NIC owns the device from then on and closes it
+// when the stack closes. Only Ethernet links are supported for now.
+func (s *Stack) AddNIC(dev link.Device, opts NICOptions) (*NIC, error) {
 	if s.closed.Load() {
 		return nil, ErrStackClosed
 	}
+	info := dev.Info()
+	if err := checkLink(info); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	old := *s.nics.Load()
-	n := &NIC{s: s, id: NICID(len(old) + 1), link: link, mac: link.LinkAddress(), mtu: link.MTU()}
+	n := &NIC{s: s, id: NICID(len(old) + 1), dev: dev, mac: info.MAC, mtu: info.MTU,
+		hdrLen: linkHeaderLen(info.Layer), txq: linkQueues(dev, info)}
 	n.newIGMPHost(opts.IGMP)
 	n.name = opts.Name
 	if n.name == "" {
 		n.name = fmt.Sprintf("tap%d", n.id-2)
-	}
-	if n.mtu < 68 {
-		s.mu.Unlock()
-		return nil, fmt.Errorf("stack: link MTU %d below the IPv4 minimum of 68", n.mtu)
 	}
 	n.arp = arp.New(s.opts.ARP, arp.Hooks{
 		SendRequest: n.sendARPRequest,
@@ -86,7 +96,7 @@ func (s *Stack) AddNIC(link tap.Link, opts NICOptions) (*NIC, error) {
 			return nil, err
 		}
 	}
-	link.Attach(n.deliver)
+	n.startReceiving(info.BatchSize)
 	return n, nil
 }
 
@@ -120,13 +130,13 @@ func (n *NIC) ID() NICID { return n.id }
 func (n *NIC) Name() string { return n.name }
 
 // MAC returns the NIC's link address.
-func (n *NIC) MAC() tap.MAC { return n.mac }
+func (n *NIC) MAC() ethernet.MAC { return n.mac }
 
 // MTU returns the link MTU.
 func (n *NIC) MTU() int { return n.mtu }
 
-// Link returns the NIC's link.
-func (n *NIC) Link() tap.Link { return n.link }
+// Link returns the NIC's link device.
+func (n *NIC) Link() link.Device { return n.dev }
 
 // ARP returns the NIC's neighbour cache.
 func (n *NIC) ARP() *arp.Cache { return n.arp }
@@ -169,7 +179,7 @@ func (n *NIC) AddAddress(p netip.Prefix) error {
 	added := n.assignLocked(p, true)
 	n.s.mu.Unlock()
 	if added && !n.loopback {
-		n.sendARP(arp.OpRequest, tap.BroadcastMAC, p.Addr(), tap.MAC{}, p.Addr())
+		n.sendARP(arp.OpRequest, ethernet.Broadcast, p.Addr(), ethernet.MAC{}, p.Addr())
 	}
 	return nil
 }
@@ -257,45 +267,37 @@ func (n *NIC) close() {
 		if n.loopback {
 			return
 		}
-		n.link.Close()
+		n.closing.Store(true)
+		n.dev.Close()
+		n.rxWG.Wait()
 		n.arp.Close()
 	})
 }
 
-// deliver is the link's receive callback: Ethernet demultiplexing.
+// deliver is where the receive loop hands each frame: Ethernet
+// demultiplexing. It takes ownership of b.
 func (n *NIC) deliver(b *buffer.Buffer) {
 	st := &n.s.stats
-	if b == nil {
-		if err := n.link.Err(); err != nil {
-			n.s.log.Error("tapnet: link failed", "nic", n.name, "err", err)
-		}
-		// A stack whose only link died can do nothing more: close it so
-		// that blocked sockets wake up instead of hanging.
-		if len(*n.s.nics.Load()) == 2 {
-			go n.s.Close()
-		}
-		return
-	}
 	st.Link.RxFrames.Add(1)
-	if b.Len() < tap.EthernetHeaderLen {
+	if b.Len() < ethernet.HeaderLen {
 		st.Link.Runts.Add(1)
 		b.Release()
 		return
 	}
-	eth := tap.EthernetHeader(b.Bytes())
+	eth := ethernet.Header(b.Bytes())
 	dst := eth.Dst()
 	if dst != n.mac && !dst.IsMulticast() {
 		st.Link.OtherHost.Add(1)
 		b.Release()
 		return
 	}
-	switch eth.EtherType() {
-	case tap.EtherTypeIPv4:
-		b.TrimFront(tap.EthernetHeaderLen)
+	switch eth.Type() {
+	case ethernet.TypeIPv4:
+		b.TrimFront(ethernet.HeaderLen)
 		n.s.handleIPv4(n, b, false, dst.IsMulticast())
-	case tap.EtherTypeARP:
+	case ethernet.TypeARP:
 		src := eth.Src()
-		b.TrimFront(tap.EthernetHeaderLen)
+		b.TrimFront(ethernet.HeaderLen)
 		n.handleARP(b, src)
 	default:
 		st.Link.UnknownEtherType.Add(1)

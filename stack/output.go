@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"syscall"
 
+	"github.com/tapnet/tapnet/ethernet"
 	"github.com/tapnet/tapnet/internal/buffer"
 	"github.com/tapnet/tapnet/ipv4"
-	"github.com/tapnet/tapnet/tap"
 )
 
 // WriteOptions are the per-datagram IP settings a socket chooses.
@@ -123,12 +123,12 @@ func (s *Stack) fragment(r *Route, b *buffer.Buffer, f ipv4.Fields, mtu int, blo
 // frame, or queues it while the neighbour is resolved. It takes ownership.
 func (s *Stack) resolveAndWrite(r *Route, b *buffer.Buffer, block bool) error {
 	n := r.NIC
-	var dst tap.MAC
+	var dst ethernet.MAC
 	switch {
 	case r.Broadcast:
-		dst = tap.BroadcastMAC
+		dst = ethernet.Broadcast
 	case r.Multicast:
-		dst = tap.MulticastMAC(r.RemoteAddr.As4())
+		dst = ethernet.MulticastIPv4(r.RemoteAddr.As4())
 	default:
 		mac, ok := n.arp.Resolve(r.NextHop, b)
 		if !ok {
@@ -136,12 +136,12 @@ func (s *Stack) resolveAndWrite(r *Route, b *buffer.Buffer, block bool) error {
 		}
 		dst = mac
 	}
-	tap.PutEthernetHeader(b.Prepend(tap.EthernetHeaderLen), dst, n.mac, tap.EtherTypeIPv4)
+	ethernet.PutHeader(b.Prepend(ethernet.HeaderLen), dst, n.mac, ethernet.TypeIPv4)
 	if !block {
 		n.tryWrite(b)
 		return nil
 	}
-	if err := n.link.WritePacket(b); err != nil {
+	if err := n.writeFrame(b, true); err != nil {
 		s.stats.Link.TxErrors.Add(1)
 		return fmt.Errorf("tapnet: link write: %w", err)
 	}

@@ -5,11 +5,15 @@
 // ports and the counters. Transports such as UDP plug in through
 // the small interfaces in transport.go; user-facing sockets live in gonet.
 //
-// A frame travels up inline on its link's reader goroutine: Ethernet, ARP or
-// IPv4, reassembly, demultiplexing, and finally the endpoint's receive queue.
-// Writers build headers in their own goroutine and write straight to the
-// link. Datagrams to the stack's own addresses are delivered without
-// touching the link.
+// A NIC runs over any link.Device (package link): a TAP device, an in-memory
+// pipe or hub (package tap), or a link of the user's own. One goroutine per
+// device queue reads batches of frames straight into pooled buffers, and each
+// frame travels up inline on it: Ethernet, ARP or IPv4, reassembly,
+// demultiplexing, and finally the endpoint's receive queue. Writers build
+// headers in their own goroutine and write straight to the device; replies
+// the receive goroutine sends (ARP, ping, ICMP errors) use the device's
+// non-blocking TryWriteFrames when it has one. Datagrams to the stack's own
+// addresses are delivered without touching the link.
 package stack
 
 import (

@@ -12,6 +12,8 @@ type Stats struct {
 	Link struct {
 		RxFrames         atomic.Uint64 // frames delivered by links
 		Runts            atomic.Uint64 // frames shorter than an Ethernet header
+		TooLong          atomic.Uint64 // frames longer than the MTU and link header allow
+		BadFrames        atomic.Uint64 // frames a link reported outside their buffer
 		UnknownEtherType atomic.Uint64 // neither IPv4 nor ARP
 		OtherHost        atomic.Uint64 // unicast to another MAC
 		TxFrames         atomic.Uint64 // frames handed to links

@@ -8,8 +8,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/tapnet/tapnet/ethernet"
 	"github.com/tapnet/tapnet/stack"
-	"github.com/tapnet/tapnet/tap"
 )
 
 // relInjectFragmented sends the peer's UDP datagram to port 7 carrying data
@@ -18,7 +18,7 @@ func (e *relEnv) injectFragmented(id uint16, data []byte, size int) {
 	u := relUDP(relPeerIP, relOurIP, 5000, 7, data)
 	for off := 0; off < len(u); off += size {
 		end := min(off+size, len(u))
-		e.link.inject(relEther(relOurMAC, relPeerMAC, tap.EtherTypeIPv4,
+		e.link.inject(relEther(relOurMAC, relPeerMAC, ethernet.TypeIPv4,
 			relIPv4(relIP{ttl: 64, proto: 17, id: id, mf: end < len(u), offset: off, src: relPeerIP, dst: relOurIP, payload: u[off:end]})))
 	}
 }
@@ -156,7 +156,7 @@ func TestZeroSourceToBroadcast(t *testing.T) {
 		}
 		// Only the group join's IGMP reports, on their own timer, may go out.
 		for _, f := range e.link.take() {
-			if s := relParseSent(t, f); s.etherType != tap.EtherTypeIPv4 || s.proto != 2 {
+			if s := relParseSent(t, f); s.etherType != ethernet.TypeIPv4 || s.proto != 2 {
 				t.Errorf("%s: the stack answered with EtherType %#04x protocol %d to %v", tc.name, s.etherType, s.proto, s.dst)
 			}
 		}
@@ -201,7 +201,7 @@ func TestLargePingAnsweredInFragments(t *testing.T) {
 		before := e.s.Stats().Snapshot()
 		for off := 0; off < len(req); off += 1480 {
 			end := min(off+1480, len(req))
-			e.link.inject(relEther(relOurMAC, relPeerMAC, tap.EtherTypeIPv4,
+			e.link.inject(relEther(relOurMAC, relPeerMAC, ethernet.TypeIPv4,
 				relIPv4(relIP{ttl: 64, proto: 1, id: uint16(700 + i), mf: end < len(req), offset: off, src: relPeerIP, dst: relOurIP, payload: req[off:end]})))
 		}
 		frames := e.link.take()

@@ -7,21 +7,21 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tapnet/tapnet/internal/buffer"
+	"github.com/tapnet/tapnet/link"
 )
 
-// CaptureLink wraps a Link and records every frame it sends and receives to
-// a pcap stream, like tcpdump on an interface. Sent frames are recorded as
-// they are handed to the link, including any the link then drops. The first
-// write error stops capturing for good; the link itself carries on.
-type CaptureLink struct {
-	Link
-	mu      sync.Mutex
-	pw      pcapWriter
-	err     error
-	records atomic.Uint64
-	missed  atomic.Uint64
-	stopped atomic.Bool
+// CaptureDevice is a link.Device that records every frame it reads and
+// writes to a pcap stream, like tcpdump on an interface; Capture makes one.
+// It implements link.TryWriter and link.Queuer exactly when the device it
+// wraps does, so the stack treats it as it would the device itself.
+type CaptureDevice interface {
+	link.Device
+	// Stats returns the wrapped device's counters, or zero ones when it
+	// has none.
+	Stats() Stats
+	// CaptureStats returns how many frames were recorded and missed, and
+	// the error that stopped capturing, if any.
+	CaptureStats() CaptureStats
 }
 
 // CaptureStats reports how a capture went.
@@ -31,90 +31,172 @@ type CaptureStats struct {
 	Err     error  // the write error that stopped capturing
 }
 
-// Capture writes a pcap file header to w and returns l wrapped so that its
-// traffic is appended to w. Use the wrapper in place of l. Writes to w are
-// serialized; Close flushes w if it has a Flush() error method (a
-// bufio.Writer) but does not close it.
-func Capture(l Link, w io.Writer) (*CaptureLink, error) {
-	if l == nil || w == nil {
-		return nil, errors.New("tap: Capture needs a link and a writer")
+// Capture writes a pcap file header to w and returns d wrapped so that its
+// traffic is appended to w. Use the wrapper in place of d; any link.Device
+// can be captured, including one written outside this package. Written
+// frames are recorded as they are handed to d, including any d then drops.
+// The first write error stops capturing for good; the device itself carries
+// on. Writes to w are serialized; Close flushes w if it has a Flush() error
+// method (a bufio.Writer) but does not close it.
+func Capture(d link.Device, w io.Writer) (CaptureDevice, error) {
+	if d == nil || w == nil {
+		return nil, errors.New("tap: Capture needs a device and a writer")
 	}
-	c := &CaptureLink{Link: l, pw: pcapWriter{w: w}}
-	if err := c.pw.writeHeader(); err != nil {
+	rec := &recorder{pw: pcapWriter{w: w}}
+	if err := rec.pw.writeHeader(); err != nil {
 		return nil, err
 	}
-	return c, nil
+	return wrapCapture(d, rec), nil
 }
 
-func (c *CaptureLink) record(frame []byte) {
-	if c.stopped.Load() {
-		c.missed.Add(1)
+// wrapCapture returns d wrapped in the capture type whose method set
+// matches d's optional interfaces.
+func wrapCapture(d link.Device, rec *recorder) CaptureDevice {
+	c := &capture{dev: d, rec: rec}
+	_, try := d.(link.TryWriter)
+	_, queues := d.(link.Queuer)
+	switch {
+	case try && queues:
+		return captureTryQueuer{c}
+	case try:
+		return captureTry{c}
+	case queues:
+		return captureQueuer{c}
+	}
+	return c
+}
+
+// recorder is the pcap stream shared by a capture and its queues.
+type recorder struct {
+	mu      sync.Mutex
+	pw      pcapWriter
+	err     error
+	records atomic.Uint64
+	missed  atomic.Uint64
+	stopped atomic.Bool
+}
+
+func (r *recorder) record(f *link.Frame) {
+	if f.Off < 0 || f.Len < 0 || f.Off+f.Len > len(f.Buf) {
+		return // not a frame; the device rejects it
+	}
+	if r.stopped.Load() {
+		r.missed.Add(1)
 		return
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.err != nil {
-		c.missed.Add(1)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err != nil {
+		r.missed.Add(1)
 		return
 	}
 	// Stamped under the lock so the file's timestamps never go backwards.
-	if err := c.pw.writeRecord(time.Now(), frame); err != nil {
-		c.err = err
-		c.stopped.Store(true)
-		c.missed.Add(1)
+	if err := r.pw.writeRecord(time.Now(), f.Bytes()); err != nil {
+		r.err = err
+		r.stopped.Store(true)
+		r.missed.Add(1)
 		return
 	}
-	c.records.Add(1)
+	r.records.Add(1)
 }
 
-// Attach implements Link, recording each received frame before delivering it.
-func (c *CaptureLink) Attach(deliver func(*buffer.Buffer)) {
-	c.Link.Attach(func(b *buffer.Buffer) {
-		if b != nil {
-			c.record(b.Bytes())
-		}
-		deliver(b)
-	})
-}
-
-// WritePacket implements Link.
-func (c *CaptureLink) WritePacket(frame *buffer.Buffer) error {
-	c.record(frame.Bytes())
-	return c.Link.WritePacket(frame)
-}
-
-// TryWritePacket implements Link.
-func (c *CaptureLink) TryWritePacket(frame *buffer.Buffer) bool {
-	c.record(frame.Bytes())
-	return c.Link.TryWritePacket(frame)
-}
-
-// Close closes the wrapped link and then flushes the capture.
-func (c *CaptureLink) Close() error {
-	err := c.Link.Close()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if f, ok := c.pw.w.(interface{ Flush() error }); ok && c.err == nil {
-		if ferr := f.Flush(); ferr != nil {
-			c.err = ferr
-			c.stopped.Store(true)
+func (r *recorder) flush() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if f, ok := r.pw.w.(interface{ Flush() error }); ok && r.err == nil {
+		if err := f.Flush(); err != nil {
+			r.err = err
+			r.stopped.Store(true)
 		}
 	}
+}
+
+// capture is a CaptureDevice over a device with no optional interfaces.
+type capture struct {
+	dev link.Device
+	rec *recorder
+}
+
+// Info implements link.Device.
+func (c *capture) Info() link.Info { return c.dev.Info() }
+
+// ReadFrames implements link.Device, recording each frame read.
+func (c *capture) ReadFrames(frames []link.Frame) (int, error) {
+	n, err := c.dev.ReadFrames(frames)
+	for i := range min(n, len(frames)) {
+		c.rec.record(&frames[i])
+	}
+	return n, err
+}
+
+// WriteFrames implements link.Device, recording each frame written.
+func (c *capture) WriteFrames(frames []link.Frame) (int, error) {
+	c.recordAll(frames)
+	return c.dev.WriteFrames(frames)
+}
+
+func (c *capture) recordAll(frames []link.Frame) {
+	for i := range frames {
+		c.rec.record(&frames[i])
+	}
+}
+
+// Close closes the wrapped device and then flushes the capture.
+func (c *capture) Close() error {
+	err := c.dev.Close()
+	c.rec.flush()
 	return err
 }
 
-// Stats returns the wrapped link's counters, or zero ones when it has none.
-func (c *CaptureLink) Stats() Stats {
-	if s, ok := c.Link.(interface{ Stats() Stats }); ok {
+// Stats implements CaptureDevice.
+func (c *capture) Stats() Stats {
+	if s, ok := c.dev.(interface{ Stats() Stats }); ok {
 		return s.Stats()
 	}
 	return Stats{}
 }
 
-// CaptureStats returns how many frames were recorded and missed, and the
-// error that stopped capturing, if any.
-func (c *CaptureLink) CaptureStats() CaptureStats {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return CaptureStats{Records: c.records.Load(), Missed: c.missed.Load(), Err: c.err}
+// CaptureStats implements CaptureDevice.
+func (c *capture) CaptureStats() CaptureStats {
+	c.rec.mu.Lock()
+	defer c.rec.mu.Unlock()
+	return CaptureStats{Records: c.rec.records.Load(), Missed: c.rec.missed.Load(), Err: c.rec.err}
 }
+
+func (c *capture) tryWrite(frames []link.Frame) int {
+	c.recordAll(frames)
+	return c.dev.(link.TryWriter).TryWriteFrames(frames)
+}
+
+// queue wraps the device's queue i, recording to the same stream; queue 0
+// is the capture itself.
+func (c *capture) queue(i int, self link.Device) link.Device {
+	if i == 0 {
+		return self
+	}
+	q := c.dev.(link.Queuer).Queue(i)
+	if q == nil {
+		return nil
+	}
+	return wrapCapture(q, c.rec)
+}
+
+type captureTry struct{ *capture }
+
+// TryWriteFrames implements link.TryWriter, recording each frame.
+func (c captureTry) TryWriteFrames(frames []link.Frame) int { return c.tryWrite(frames) }
+
+type captureQueuer struct{ *capture }
+
+// Queue implements link.Queuer: queue i of the wrapped device, captured to
+// the same stream.
+func (c captureQueuer) Queue(i int) link.Device { return c.queue(i, c) }
+
+type captureTryQueuer struct{ *capture }
+
+// TryWriteFrames implements link.TryWriter, recording each frame.
+func (c captureTryQueuer) TryWriteFrames(frames []link.Frame) int { return c.tryWrite(frames) }
+
+// Queue implements link.Queuer: queue i of the wrapped device, captured to
+// the same stream.
+func (c captureTryQueuer) Queue(i int) link.Device { return c.queue(i, c) }

@@ -7,10 +7,13 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tapnet/tapnet/ethernet"
 	"github.com/tapnet/tapnet/internal/buffer"
+	"github.com/tapnet/tapnet/link"
 )
 
 // Options configure Open.
@@ -18,7 +21,7 @@ type Options struct {
 	// MAC is the stack's own address on the link. The kernel side of a TAP
 	// is a different host with its own MAC; zero picks a random locally
 	// administered address.
-	MAC MAC
+	MAC ethernet.MAC
 	// MTU overrides the interface's MTU; 0 reads it from the interface.
 	MTU int
 }
@@ -32,21 +35,35 @@ type Options struct {
 // Frames the kernel sends out of the interface arrive here and frames written
 // here arrive at the kernel as if from a host on the link.
 //
-// The file descriptor is non-blocking and registered with Go's poller, so a
-// blocked read returns as soon as Close is called.
+// Device is a link.Device. Its file descriptor is non-blocking and
+// registered with Go's poller, so a blocked read returns as soon as Close is
+// called.
 type Device struct {
 	name  string
-	mac   MAC
+	mac   ethernet.MAC
 	mtu   int
 	f     *os.File
+	rc    syscall.RawConn
 	stats counters
 
-	closed  atomic.Bool
-	mu      sync.Mutex
-	started bool
-	err     error
-	wg      sync.WaitGroup
+	closed atomic.Bool
+
+	// rmu serialises ReadFrames; the fields below it are the state of the
+	// read in progress, kept here so that the poller callback (readFn, made
+	// once) does not allocate a closure per call.
+	rmu       sync.Mutex
+	readFn    func(fd uintptr) bool
+	rframes   []link.Frame
+	rn        int
+	rerr      error
+	transient int
 }
+
+var _ link.Device = (*Device)(nil)
+
+// devBatchSize is how many frames a Device hands over per ReadFrames at
+// most: those the kernel has queued when the reader wakes up.
+const devBatchSize = 64
 
 // maxTransientErrors bounds consecutive read errors tolerated as passing
 // (out of memory) before the reader gives up.
@@ -71,6 +88,11 @@ func Open(name string, opts Options) (*Device, error) {
 	}
 	// A non-blocking fd makes os.NewFile register it with the poller.
 	d.f = os.NewFile(uintptr(fd), "tap:"+d.name)
+	if d.rc, err = d.f.SyscallConn(); err != nil {
+		d.f.Close()
+		return nil, fmt.Errorf("tap: %s: %w", d.name, err)
+	}
+	d.readFn = d.readBatch
 	return d, nil
 }
 
@@ -89,7 +111,7 @@ func setup(fd int, name string, opts Options) (*Device, error) {
 			return nil, err
 		}
 	}
-	if d.mtu < 68 || d.mtu+EthernetHeaderLen >= buffer.MaxSize() {
+	if d.mtu < 68 || d.mtu+ethernet.HeaderLen >= buffer.MaxSize() {
 		return nil, fmt.Errorf("tap: %s: MTU %d out of range", d.name, d.mtu)
 	}
 	return d, nil
@@ -114,114 +136,125 @@ func interfaceMTU(name string) (int, error) {
 // Name returns the interface name.
 func (d *Device) Name() string { return d.name }
 
-// MTU implements Link.
-func (d *Device) MTU() int { return d.mtu }
-
-// LinkAddress implements Link: the stack's MAC, not the kernel interface's.
-func (d *Device) LinkAddress() MAC { return d.mac }
-
-// Attach implements Link. It starts the device's one reader goroutine.
-func (d *Device) Attach(deliver func(*buffer.Buffer)) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.started {
-		panic(errAttachTwice)
-	}
-	d.started = true
-	if d.closed.Load() {
-		return
-	}
-	d.wg.Add(1)
-	go d.read(deliver)
+// Info implements link.Device.
+func (d *Device) Info() link.Info {
+	return link.Info{MTU: d.mtu, Layer: link.LayerEthernet, MAC: d.mac, BatchSize: devBatchSize}
 }
 
-func (d *Device) read(deliver func(*buffer.Buffer)) {
-	defer d.wg.Done()
-	// One byte beyond the largest valid frame, so that a frame the kernel
-	// truncated to fit shows up as too long rather than as valid.
-	size := d.mtu + EthernetHeaderLen + 1
-	transient := 0
-	for {
-		b := buffer.Get(size)
-		n, err := d.f.Read(b.Tail())
+// MAC returns the stack's address on the link, not the kernel interface's.
+func (d *Device) MAC() ethernet.MAC { return d.mac }
+
+// ReadFrames implements link.Device. It waits on Go's poller for the first
+// frame, then takes the frames the kernel already queued without waiting, up
+// to len(frames). Frames longer than the MTU allows, or than their room, are
+// dropped and counted. It returns an error once the device is closed or
+// gone (EBADFD after the interface was deleted).
+func (d *Device) ReadFrames(frames []link.Frame) (int, error) {
+	if len(frames) == 0 {
+		return 0, nil
+	}
+	d.rmu.Lock()
+	defer d.rmu.Unlock()
+	d.rframes, d.rn, d.rerr = frames, 0, nil
+	err := d.rc.Read(d.readFn)
+	n, rerr := d.rn, d.rerr
+	d.rframes = nil
+	switch {
+	case n > 0:
+		return n, nil // a lasting error shows again on the next call
+	case err != nil:
+		if d.closed.Load() || errors.Is(err, os.ErrClosed) {
+			return 0, errClosed
+		}
+		return 0, fmt.Errorf("tap: %s: %w", d.name, err)
+	}
+	return 0, rerr
+}
+
+// readBatch is the poller callback of ReadFrames: it reads frames until the
+// batch is full or the kernel has none left, and returns false to wait on
+// the poller when it got none yet.
+func (d *Device) readBatch(fd uintptr) bool {
+	for d.rn < len(d.rframes) {
+		f := &d.rframes[d.rn]
+		room := roomOf(f)
+		// One byte beyond the largest valid frame, so that a frame the
+		// kernel truncated to fit shows up as too long rather than as
+		// valid.
+		limit := min(len(room), d.mtu+ethernet.HeaderLen+1)
+		if limit == 0 {
+			d.rerr = errFrameBounds
+			return true
+		}
+		m, err := unix.Read(int(fd), room[:limit])
 		if err != nil {
-			b.Release()
-			if d.closed.Load() {
-				return
-			}
-			d.stats.rxErrors.Add(1)
-			if transient++; transient < maxTransientErrors &&
-				(errors.Is(err, unix.ENOBUFS) || errors.Is(err, unix.ENOMEM)) {
+			switch {
+			case err == unix.EAGAIN:
+				return d.rn > 0
+			case err == unix.EINTR:
 				continue
 			}
-			if err == io.EOF {
-				err = fmt.Errorf("tap: %s: read returned no data: %w", d.name, io.ErrUnexpectedEOF)
+			d.stats.rxErrors.Add(1)
+			if d.transient++; d.transient < maxTransientErrors && (err == unix.ENOBUFS || err == unix.ENOMEM) {
+				continue
 			}
-			d.mu.Lock()
-			d.err = err
-			d.mu.Unlock()
-			deliver(nil)
-			return
+			d.rerr = fmt.Errorf("tap: %s: read: %w", d.name, err)
+			return true
 		}
-		transient = 0
-		if n > d.mtu+EthernetHeaderLen {
-			b.Release()
+		d.transient = 0
+		if m == 0 {
+			d.rerr = fmt.Errorf("tap: %s: read returned no data: %w", d.name, io.ErrUnexpectedEOF)
+			return true
+		}
+		if m >= limit {
 			d.stats.rxDrops.Add(1)
 			continue
 		}
-		b.SetLen(n)
-		d.stats.rx(n)
-		deliver(b)
+		f.Len, f.Flags = m, 0
+		d.stats.rx(m)
+		d.rn++
 	}
+	return true
 }
 
-// WritePacket implements Link. A TAP write never waits for queue space (the
-// kernel takes the frame or drops it), so it does not block.
-func (d *Device) WritePacket(frame *buffer.Buffer) error {
-	n := frame.Len()
-	if !checkFrame(n, d.mtu) {
-		frame.Release()
+// WriteFrames implements link.Device. A TAP write never waits for queue
+// space (the kernel takes the frame or drops it), so it does not block.
+func (d *Device) WriteFrames(frames []link.Frame) (int, error) {
+	for i := range frames {
+		if err := d.write(&frames[i]); err != nil {
+			return i, err
+		}
+	}
+	return len(frames), nil
+}
+
+func (d *Device) write(f *link.Frame) error {
+	if f.Off < 0 || f.Len < 0 || f.Off+f.Len > len(f.Buf) {
+		d.stats.txErrors.Add(1)
+		return errFrameBounds
+	}
+	if !checkFrame(f.Len, d.mtu) {
 		d.stats.txErrors.Add(1)
 		return errFrameSize
 	}
-	_, err := d.f.Write(frame.Bytes())
-	frame.Release()
-	if err != nil {
+	if _, err := d.f.Write(f.Bytes()); err != nil {
 		d.stats.txErrors.Add(1)
 		if errors.Is(err, os.ErrClosed) {
 			return errClosed
 		}
 		return err
 	}
-	d.stats.tx(n)
+	d.stats.tx(f.Len)
 	return nil
 }
 
-// TryWritePacket implements Link; for a TAP it is WritePacket.
-func (d *Device) TryWritePacket(frame *buffer.Buffer) bool {
-	return d.WritePacket(frame) == nil
-}
-
-// Close implements Link: it interrupts the reader, waits for it to return and
-// closes the file descriptor. It is idempotent.
+// Close implements link.Device: it interrupts a blocked ReadFrames, waits
+// for it to return and closes the file descriptor. It is idempotent.
 func (d *Device) Close() error {
-	d.mu.Lock()
-	first := !d.closed.Swap(true)
-	d.mu.Unlock()
-	var err error
-	if first {
-		err = d.f.Close()
+	if d.closed.Swap(true) {
+		return nil
 	}
-	d.wg.Wait()
-	return err
-}
-
-// Err implements Link: the read error that stopped delivery, for example
-// EBADFD once the interface was deleted.
-func (d *Device) Err() error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.err
+	return d.f.Close()
 }
 
 // Stats returns the device's frame counters.

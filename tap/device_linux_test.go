@@ -12,11 +12,13 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tapnet/tapnet/ethernet"
 	"github.com/tapnet/tapnet/internal/netns"
+	"github.com/tapnet/tapnet/link"
 	"github.com/tapnet/tapnet/tap"
 )
 
-var _ tap.Link = (*tap.Device)(nil)
+var _ link.Device = (*tap.Device)(nil)
 
 func openIn(t *testing.T, ns *netns.NS, name string, opts tap.Options) *tap.Device {
 	t.Helper()
@@ -34,13 +36,13 @@ func linkExists(t *testing.T, ns *netns.NS, name string) bool {
 }
 
 // kernelMAC returns the MAC of the kernel side of a device in ns.
-func kernelMAC(t *testing.T, ns *netns.NS, name string) tap.MAC {
+func kernelMAC(t *testing.T, ns *netns.NS, name string) ethernet.MAC {
 	t.Helper()
-	var m tap.MAC
+	var m ethernet.MAC
 	err := ns.Do(func() error {
 		ifi, err := net.InterfaceByName(name)
 		if err == nil {
-			m, _ = tap.MACFrom(ifi.HardwareAddr)
+			m, _ = ethernet.MACFrom(ifi.HardwareAddr)
 		}
 		return err
 	})
@@ -57,10 +59,10 @@ func TestOpenCreatesDevice(t *testing.T) {
 	if d.Name() != name || !linkExists(t, ns, name) {
 		t.Fatalf("device %q not created", name)
 	}
-	if d.MTU() != 1500 {
-		t.Errorf("MTU read from the interface = %d, want 1500", d.MTU())
+	if d.Info().MTU != 1500 {
+		t.Errorf("MTU read from the interface = %d, want 1500", d.Info().MTU)
 	}
-	m := d.LinkAddress()
+	m := d.MAC()
 	if m[0]&1 != 0 || m[0]&2 == 0 || m == kernelMAC(t, ns, name) {
 		t.Errorf("stack MAC %v: want a random locally administered one, not the kernel's", m)
 	}
@@ -74,10 +76,10 @@ func TestOpenCreatesDevice(t *testing.T) {
 		t.Error("non-persistent device survived Close")
 	}
 
-	mac := tap.MAC{2, 1, 2, 3, 4, 5}
+	mac := ethernet.MAC{2, 1, 2, 3, 4, 5}
 	d = openIn(t, ns, "", tap.Options{MAC: mac, MTU: 9000})
-	if !strings.HasPrefix(d.Name(), "tap") || d.MTU() != 9000 || d.LinkAddress() != mac {
-		t.Errorf("kernel-named device %q MTU %d MAC %v", d.Name(), d.MTU(), d.LinkAddress())
+	if !strings.HasPrefix(d.Name(), "tap") || d.Info().MTU != 9000 || d.MAC() != mac {
+		t.Errorf("kernel-named device %q MTU %d MAC %v", d.Name(), d.Info().MTU, d.MAC())
 	}
 	if _, err := tap.Open("name-longer-than-15", tap.Options{}); err == nil {
 		t.Error("overlong name accepted")
@@ -107,20 +109,19 @@ func TestOpenPersistent(t *testing.T) {
 func exchangeARP(t *testing.T, ns *netns.NS, d *tap.Device) {
 	t.Helper()
 	r := newRx(64)
-	d.Attach(r.deliver)
-	if err := d.WritePacket(arpRequest(d.LinkAddress(), stackIP, kernelIP)); err != nil {
+	r.attach(d)
+	if err := write(d, arpRequest(d.MAC(), stackIP, kernelIP)); err != nil {
 		t.Fatal(err)
 	}
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
 		f := r.next(t)
-		eth := tap.EthernetHeader(f.Bytes())
-		sha, spa, ok := arpReply(f.Bytes())
+		eth := ethernet.Header(f)
+		sha, spa, ok := arpReply(f)
 		dst := eth.Dst()
-		f.Release()
 		if !ok {
 			continue // unrelated traffic
 		}
-		if spa != kernelIP || sha != kernelMAC(t, ns, d.Name()) || dst != d.LinkAddress() {
+		if spa != kernelIP || sha != kernelMAC(t, ns, d.Name()) || dst != d.MAC() {
 			t.Fatalf("ARP reply from %v/%v to %v", spa, sha, dst)
 		}
 		return
@@ -145,10 +146,10 @@ func TestTAPKernelExchange(t *testing.T) {
 
 	// Stack → kernel.
 	r := newRx(64)
-	d.Attach(r.deliver)
+	r.attach(d)
 	stackEP := netip.AddrPortFrom(stackIP, 6000)
 	payload := []byte("hello kernel")
-	if err := d.WritePacket(udpFrame(kmac, d.LinkAddress(), stackEP, netip.AddrPortFrom(kernelIP, 5000), payload)); err != nil {
+	if err := write(d, udpFrame(kmac, d.MAC(), stackEP, netip.AddrPortFrom(kernelIP, 5000), payload)); err != nil {
 		t.Fatal(err)
 	}
 	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -162,23 +163,21 @@ func TestTAPKernelExchange(t *testing.T) {
 	}
 
 	// Kernel → stack, with our address pinned so no ARP is needed.
-	ns.IP(t, "neigh", "replace", stackIP.String(), "lladdr", d.LinkAddress().String(), "dev", d.Name())
+	ns.IP(t, "neigh", "replace", stackIP.String(), "lladdr", d.MAC().String(), "dev", d.Name())
 	if _, err := conn.WriteToUDPAddrPort([]byte("hello stack"), stackEP); err != nil {
 		t.Fatal(err)
 	}
 	for {
 		f := r.next(t)
-		src, dst, got, ok := parseUDP(f.Bytes())
-		eth := tap.EthernetHeader(f.Bytes())
+		src, dst, got, ok := parseUDP(f)
+		eth := ethernet.Header(f)
 		if !ok {
-			f.Release()
 			continue
 		}
 		if string(got) != "hello stack" || src != netip.AddrPortFrom(kernelIP, 5000) || dst != stackEP ||
-			eth.Src() != kmac || eth.Dst() != d.LinkAddress() {
+			eth.Src() != kmac || eth.Dst() != d.MAC() {
 			t.Errorf("stack got %q %v→%v (%v→%v)", got, src, dst, eth.Src(), eth.Dst())
 		}
-		f.Release()
 		break
 	}
 	if s := d.Stats(); s.TxFrames != 1 || s.RxFrames < 1 || s.TxErrors != 0 {
@@ -192,9 +191,9 @@ func TestTAPDropsOversizedFrames(t *testing.T) {
 	d := openIn(t, ns, name, tap.Options{MTU: 576}) // kernel side keeps 1500
 	ns.IP(t, "addr", "add", "192.0.2.1/24", "dev", name)
 	ns.IP(t, "link", "set", "dev", name, "up")
-	ns.IP(t, "neigh", "replace", stackIP.String(), "lladdr", d.LinkAddress().String(), "dev", name)
+	ns.IP(t, "neigh", "replace", stackIP.String(), "lladdr", d.MAC().String(), "dev", name)
 	r := newRx(64)
-	d.Attach(r.deliver)
+	r.attach(d)
 	var conn *net.UDPConn
 	if err := ns.Do(func() (err error) { conn, err = net.ListenUDP("udp4", nil); return err }); err != nil {
 		t.Fatal(err)
@@ -205,8 +204,7 @@ func TestTAPDropsOversizedFrames(t *testing.T) {
 	conn.WriteToUDP([]byte("small"), to)
 	for {
 		f := r.next(t)
-		_, _, p, ok := parseUDP(f.Bytes())
-		f.Release()
+		_, _, p, ok := parseUDP(f)
 		if !ok {
 			continue
 		}
@@ -218,7 +216,7 @@ func TestTAPDropsOversizedFrames(t *testing.T) {
 	if s := d.Stats(); s.RxDrops != 1 {
 		t.Errorf("oversized frame not counted as a drop: %+v", s)
 	}
-	if err := d.WritePacket(udpFrame(tap.BroadcastMAC, d.LinkAddress(), netip.AddrPortFrom(stackIP, 7), to.AddrPort(), make([]byte, 600))); !errors.Is(err, unix.EMSGSIZE) {
+	if err := write(d, udpFrame(ethernet.Broadcast, d.MAC(), netip.AddrPortFrom(stackIP, 7), to.AddrPort(), make([]byte, 600))); !errors.Is(err, unix.EMSGSIZE) {
 		t.Errorf("oversized write: %v, want EMSGSIZE", err)
 	}
 }
@@ -227,7 +225,7 @@ func TestTAPCloseUnblocksReader(t *testing.T) {
 	ns := netns.New(t)
 	d := netns.NewTAP(t, ns, "192.0.2.1/24", tap.Options{})
 	r := newRx(64)
-	d.Attach(r.deliver)
+	r.attach(d)
 	time.Sleep(20 * time.Millisecond) // let the reader block in read
 	done := make(chan error, 1)
 	go func() { done <- d.Close() }()
@@ -239,15 +237,10 @@ func TestTAPCloseUnblocksReader(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close did not interrupt the blocked reader")
 	}
-	select {
-	case <-r.stop:
-		t.Error("deliver(nil) called after a plain Close")
-	default:
+	if err := r.stopped(t); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("ReadFrames after Close: %v, want net.ErrClosed", err)
 	}
-	if d.Err() != nil {
-		t.Errorf("Err after Close = %v", d.Err())
-	}
-	if err := d.WritePacket(arpRequest(d.LinkAddress(), stackIP, kernelIP)); !errors.Is(err, net.ErrClosed) {
+	if err := write(d, arpRequest(d.MAC(), stackIP, kernelIP)); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("write after Close: %v, want net.ErrClosed", err)
 	}
 	if err := d.Close(); err != nil {
@@ -259,16 +252,15 @@ func TestTAPDeviceDeleted(t *testing.T) {
 	ns := netns.New(t)
 	d := netns.NewTAP(t, ns, "192.0.2.1/24", tap.Options{})
 	r := newRx(64)
-	d.Attach(r.deliver)
+	r.attach(d)
 	ns.IP(t, "link", "del", "dev", d.Name())
-	r.stopped(t)
-	if err := d.Err(); !errors.Is(err, unix.EBADFD) {
-		t.Errorf("Err = %v, want EBADFD", err)
+	if err := r.stopped(t); !errors.Is(err, unix.EBADFD) {
+		t.Errorf("ReadFrames after the device vanished: %v, want EBADFD", err)
 	}
 	if s := d.Stats(); s.RxErrors != 1 {
 		t.Errorf("stats %+v", s)
 	}
-	if err := d.WritePacket(arpRequest(d.LinkAddress(), stackIP, kernelIP)); err == nil {
+	if err := write(d, arpRequest(d.MAC(), stackIP, kernelIP)); err == nil {
 		t.Error("write to a deleted device succeeded")
 	}
 	done := make(chan struct{})
@@ -299,20 +291,19 @@ func TestTAPMovedIntoNamespace(t *testing.T) {
 	exchangeARP(t, ns, d)
 }
 
-// Attach delivers frames queued before it was called, and only then.
-func TestTAPAttachDeliversLater(t *testing.T) {
+// ReadFrames returns frames the kernel queued before anyone read.
+func TestTAPReadsQueuedFrames(t *testing.T) {
 	ns := netns.New(t)
 	d := netns.NewTAP(t, ns, "192.0.2.1/24", tap.Options{})
-	if err := d.WritePacket(arpRequest(d.LinkAddress(), stackIP, kernelIP)); err != nil {
+	if err := write(d, arpRequest(d.MAC(), stackIP, kernelIP)); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(50 * time.Millisecond) // the reply waits in the device's queue
 	r := newRx(64)
-	d.Attach(r.deliver)
+	r.attach(d)
 	for {
 		f := r.next(t)
-		_, spa, ok := arpReply(f.Bytes())
-		f.Release()
+		_, spa, ok := arpReply(f)
 		if ok && spa == kernelIP {
 			return
 		}

@@ -8,7 +8,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tapnet/tapnet/ethernet"
 	"github.com/tapnet/tapnet/internal/netns"
+	"github.com/tapnet/tapnet/link"
 	"github.com/tapnet/tapnet/tap"
 )
 
@@ -17,13 +19,15 @@ import (
 func BenchmarkTAPWrite(b *testing.B) {
 	ns := netns.New(b)
 	d := netns.NewTAP(b, ns, "192.0.2.1/24", tap.Options{})
-	other := tap.MAC{2, 0, 0, 0, 0, 0x99}
+	other := ethernet.MAC{2, 0, 0, 0, 0, 0x99}
 	from, to := netip.AddrPortFrom(stackIP, 9), netip.AddrPortFrom(kernelIP, 9)
 	payload := make([]byte, 64)
+	f := udpFrame(other, d.MAC(), from, to, payload)
+	frames := []link.Frame{{Buf: f, Len: len(f)}}
 	b.ReportAllocs()
-	b.SetBytes(int64(tap.EthernetHeaderLen + 28 + len(payload)))
+	b.SetBytes(int64(len(f)))
 	for b.Loop() {
-		if err := d.WritePacket(udpFrame(other, d.LinkAddress(), from, to, payload)); err != nil {
+		if _, err := d.WriteFrames(frames); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -34,7 +38,7 @@ func BenchmarkTAPWrite(b *testing.B) {
 func BenchmarkTAPRead(b *testing.B) {
 	ns := netns.New(b)
 	d := netns.NewTAP(b, ns, "192.0.2.1/24", tap.Options{})
-	ns.IP(b, "neigh", "replace", stackIP.String(), "lladdr", d.LinkAddress().String(), "dev", d.Name())
+	ns.IP(b, "neigh", "replace", stackIP.String(), "lladdr", d.MAC().String(), "dev", d.Name())
 	var fd int
 	err := ns.Do(func() (err error) {
 		if fd, err = unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0); err != nil {
@@ -47,11 +51,11 @@ func BenchmarkTAPRead(b *testing.B) {
 	}
 	defer unix.Close(fd)
 	s := newSink()
-	d.Attach(s.deliver)
+	s.attach(d)
 	payload := make([]byte, 64)
 	timer := time.NewTimer(time.Hour)
 	b.ReportAllocs()
-	b.SetBytes(int64(tap.EthernetHeaderLen + 28 + len(payload)))
+	b.SetBytes(int64(ethernet.HeaderLen + 28 + len(payload)))
 	var want int64
 	for b.Loop() {
 		if _, err := unix.Write(fd, payload); err != nil {
@@ -76,7 +80,7 @@ func TestTAPZeroAllocs(t *testing.T) {
 	}
 	ns := netns.New(t)
 	d := netns.NewTAP(t, ns, "192.0.2.1/24", tap.Options{})
-	ns.IP(t, "neigh", "replace", stackIP.String(), "lladdr", d.LinkAddress().String(), "dev", d.Name())
+	ns.IP(t, "neigh", "replace", stackIP.String(), "lladdr", d.MAC().String(), "dev", d.Name())
 	var conn *net.UDPConn
 	if err := ns.Do(func() (err error) {
 		conn, err = net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(stackIP, 9)))
@@ -86,12 +90,14 @@ func TestTAPZeroAllocs(t *testing.T) {
 	}
 	defer conn.Close()
 	s := newSink()
-	d.Attach(s.deliver)
+	s.attach(d)
 	from, to := netip.AddrPortFrom(stackIP, 9), netip.AddrPortFrom(kernelIP, 9)
 	payload := make([]byte, 64)
-	other := tap.MAC{2, 0, 0, 0, 0, 0x99}
+	other := ethernet.MAC{2, 0, 0, 0, 0, 0x99}
+	f := udpFrame(other, d.MAC(), from, to, payload)
+	frames := []link.Frame{{Buf: f, Len: len(f)}}
 	write := testing.AllocsPerRun(200, func() {
-		if err := d.WritePacket(udpFrame(other, d.LinkAddress(), from, to, payload)); err != nil {
+		if _, err := d.WriteFrames(frames); err != nil {
 			t.Fatal(err)
 		}
 	})

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"syscall"
+
+	"github.com/tapnet/tapnet/ethernet"
 )
 
 // Errors shared by the links. They are preallocated so that failing writes
@@ -12,21 +14,24 @@ import (
 var (
 	// errClosed is returned by writes on a closed link.
 	errClosed = fmt.Errorf("tap: link closed: %w", net.ErrClosed)
-	// errPeerClosed is a pipe end's Err once the other end closed.
+	// errPeerClosed is what a pipe end's reads return once the other end
+	// closed.
 	errPeerClosed = fmt.Errorf("tap: pipe peer closed: %w", net.ErrClosed)
-	// errHubClosed is a hub port's Err once the hub closed.
+	// errHubClosed is what a hub port's reads return once the hub closed.
 	errHubClosed = fmt.Errorf("tap: hub closed: %w", net.ErrClosed)
 	// errFrameSize is returned for frames shorter than an Ethernet header or
 	// longer than the MTU plus header, like a kernel socket's EMSGSIZE.
 	errFrameSize = fmt.Errorf("tap: frame size out of range: %w", syscall.EMSGSIZE)
 )
 
-// errQueueFull reports a frame TryWritePacket dropped.
+// errQueueFull reports a frame TryWriteFrames dropped.
 var errQueueFull = errors.New("tap: queue full")
 
-var errAttachTwice = errors.New("tap: Attach called twice")
+// errFrameBounds is returned for a link.Frame whose Off and Len reach outside
+// its Buf.
+var errFrameBounds = errors.New("tap: frame bounds outside its buffer")
 
 // checkFrame reports whether a frame of n bytes fits a link with the given MTU.
 func checkFrame(n, mtu int) bool {
-	return n >= EthernetHeaderLen && n <= mtu+EthernetHeaderLen
+	return n >= ethernet.HeaderLen && n <= mtu+ethernet.HeaderLen
 }

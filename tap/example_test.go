@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/tapnet/tapnet/internal/buffer"
+	"github.com/tapnet/tapnet/ethernet"
+	"github.com/tapnet/tapnet/link"
 	"github.com/tapnet/tapnet/tap"
 )
 
 // A pipe joins two in-memory Ethernet links; Capture records what crosses
-// one of them in pcap format.
+// one of them in pcap format. A stack reads and writes them the same way,
+// in batches of link.Frame.
 func ExamplePipe() {
 	a, b := tap.Pipe(tap.PipeOptions{
 		Impairments: tap.Impairments{Delay: time.Millisecond},
@@ -20,28 +22,21 @@ func ExamplePipe() {
 	if err != nil {
 		panic(err)
 	}
-	got := make(chan []byte, 1)
-	b.Attach(func(f *buffer.Buffer) {
-		if f != nil {
-			got <- append([]byte(nil), f.Bytes()...)
-			f.Release()
-		}
-	})
-	ca.Attach(func(f *buffer.Buffer) {
-		if f != nil {
-			f.Release()
-		}
-	})
 
-	frame := buffer.Get(64)
-	frame.SetLen(tap.EthernetHeaderLen + 4)
-	tap.PutEthernetHeader(frame.Bytes(), b.LinkAddress(), a.LinkAddress(), 0x88b5)
-	copy(frame.Bytes()[tap.EthernetHeaderLen:], "ping")
-	if err := ca.WritePacket(frame); err != nil {
+	f := make([]byte, ethernet.HeaderLen+4)
+	ethernet.PutHeader(f, b.MAC(), a.MAC(), 0x88b5)
+	copy(f[ethernet.HeaderLen:], "ping")
+	if _, err := ca.WriteFrames([]link.Frame{{Buf: f, Len: len(f)}}); err != nil {
 		panic(err)
 	}
-	f := <-got
-	fmt.Printf("%s, EtherType %#04x\n", f[tap.EthernetHeaderLen:], tap.EthernetHeader(f).EtherType())
+
+	in := []link.Frame{{Buf: make([]byte, 2048)}}
+	n, err := b.ReadFrames(in)
+	if err != nil {
+		panic(err)
+	}
+	got := in[0].Bytes()
+	fmt.Printf("%d frame: %s, EtherType %#04x\n", n, got[ethernet.HeaderLen:], ethernet.Header(got).Type())
 	ca.Close()
 
 	file, err := tap.ReadPcap(&pcap)
@@ -50,6 +45,6 @@ func ExamplePipe() {
 	}
 	fmt.Println("captured frames:", len(file.Records))
 	// Output:
-	// ping, EtherType 0x88b5
+	// 1 frame: ping, EtherType 0x88b5
 	// captured frames: 1
 }

@@ -4,8 +4,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 
-	"github.com/tapnet/tapnet/internal/buffer"
-	"github.com/tapnet/tapnet/tap"
+	"github.com/tapnet/tapnet/ethernet"
 )
 
 // Hand-built ARP and UDP/IPv4 frames for talking to the kernel through a TAP.
@@ -15,12 +14,10 @@ var (
 	stackIP  = netip.MustParseAddr("192.0.2.2")
 )
 
-func arpRequest(src tap.MAC, sip, tip netip.Addr) *buffer.Buffer {
-	b := buffer.Get(42)
-	b.SetLen(42)
-	p := b.Bytes()
-	tap.PutEthernetHeader(p, tap.BroadcastMAC, src, tap.EtherTypeARP)
-	a := p[tap.EthernetHeaderLen:]
+func arpRequest(src ethernet.MAC, sip, tip netip.Addr) []byte {
+	p := make([]byte, 42)
+	ethernet.PutHeader(p, ethernet.Broadcast, src, ethernet.TypeARP)
+	a := p[ethernet.HeaderLen:]
 	binary.BigEndian.PutUint16(a[0:], 1)      // Ethernet
 	binary.BigEndian.PutUint16(a[2:], 0x0800) // IPv4
 	a[4], a[5] = 6, 4
@@ -30,15 +27,15 @@ func arpRequest(src tap.MAC, sip, tip netip.Addr) *buffer.Buffer {
 	copy(a[14:], s[:])
 	clear(a[18:24])
 	copy(a[24:], t[:])
-	return b
+	return p
 }
 
 // arpReply parses an ARP reply, reporting the sender's addresses.
-func arpReply(f []byte) (sha tap.MAC, spa netip.Addr, ok bool) {
-	if len(f) < 42 || tap.EthernetHeader(f).EtherType() != tap.EtherTypeARP {
+func arpReply(f []byte) (sha ethernet.MAC, spa netip.Addr, ok bool) {
+	if len(f) < 42 || ethernet.Header(f).Type() != ethernet.TypeARP {
 		return sha, spa, false
 	}
-	a := f[tap.EthernetHeaderLen:]
+	a := f[ethernet.HeaderLen:]
 	if binary.BigEndian.Uint16(a[6:]) != 2 {
 		return sha, spa, false
 	}
@@ -46,13 +43,11 @@ func arpReply(f []byte) (sha tap.MAC, spa netip.Addr, ok bool) {
 	return sha, netip.AddrFrom4([4]byte(a[14:18])), true
 }
 
-func udpFrame(dst, src tap.MAC, from, to netip.AddrPort, payload []byte) *buffer.Buffer {
-	n := tap.EthernetHeaderLen + 20 + 8 + len(payload)
-	b := buffer.Get(n)
-	b.SetLen(n)
-	p := b.Bytes()
-	tap.PutEthernetHeader(p, dst, src, tap.EtherTypeIPv4)
-	ip := p[tap.EthernetHeaderLen:]
+func udpFrame(dst, src ethernet.MAC, from, to netip.AddrPort, payload []byte) []byte {
+	n := ethernet.HeaderLen + 20 + 8 + len(payload)
+	p := make([]byte, n)
+	ethernet.PutHeader(p, dst, src, ethernet.TypeIPv4)
+	ip := p[ethernet.HeaderLen:]
 	ip[0], ip[1] = 0x45, 0
 	binary.BigEndian.PutUint16(ip[2:], uint16(20+8+len(payload)))
 	binary.BigEndian.PutUint32(ip[4:], 0x12344000) // id, DF
@@ -68,15 +63,15 @@ func udpFrame(dst, src tap.MAC, from, to netip.AddrPort, payload []byte) *buffer
 	binary.BigEndian.PutUint16(u[4:], uint16(8+len(payload)))
 	clear(u[6:8]) // no checksum
 	copy(u[8:], payload)
-	return b
+	return p
 }
 
 // parseUDP returns the endpoints and payload of a UDP/IPv4 frame.
 func parseUDP(f []byte) (from, to netip.AddrPort, payload []byte, ok bool) {
-	if len(f) < 42 || tap.EthernetHeader(f).EtherType() != tap.EtherTypeIPv4 {
+	if len(f) < 42 || ethernet.Header(f).Type() != ethernet.TypeIPv4 {
 		return from, to, nil, false
 	}
-	ip := f[tap.EthernetHeaderLen:]
+	ip := f[ethernet.HeaderLen:]
 	ihl := int(ip[0]&15) * 4
 	if ip[9] != 17 || len(ip) < ihl+8 {
 		return from, to, nil, false

@@ -5,18 +5,19 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/tapnet/tapnet/ethernet"
 	"github.com/tapnet/tapnet/internal/buffer"
+	"github.com/tapnet/tapnet/link"
 )
 
 // Hub is an in-memory learning Ethernet switch. It learns which port each
 // source MAC lives behind, forwards unicast to a known destination's port
 // only, and floods broadcast, multicast and unknown unicast to every other
-// port. Flooded frames are copies (Clone): receivers own their buffer and may
-// modify it. Forwarding happens in the writer's goroutine; each port then
-// delivers from its own queue and goroutine.
+// port. Forwarding happens in the writer's goroutine, into each destination
+// port's queue; each port's ReadFrames then copies frames out of its queue.
 type Hub struct {
 	mu     sync.RWMutex
-	macs   map[MAC]*HubPort
+	macs   map[ethernet.MAC]*HubPort
 	ports  []*HubPort // replaced, never modified, so readers may keep it
 	closed bool
 }
@@ -24,30 +25,32 @@ type Hub struct {
 // HubPortOptions configure a hub port. The zero value gives a random MAC,
 // MTU 1500 and a 1024-frame queue.
 type HubPortOptions struct {
-	MAC      MAC
+	MAC      ethernet.MAC
 	MTU      int
 	QueueLen int
 }
 
-// HubPort is a Link plugged into a Hub.
+// HubPort is a link.Device plugged into a Hub.
 type HubPort struct {
 	hub   *Hub
-	mac   MAC
+	mac   ethernet.MAC
 	mtu   int
 	in    *frameQueue
+	rd    *reader
 	done  chan struct{}
 	once  sync.Once
 	stats counters
 
 	closing atomic.Bool // the port's own Close started
-	mu      sync.Mutex
-	started bool
-	err     error
-	wg      sync.WaitGroup
 }
 
+var (
+	_ link.Device    = (*HubPort)(nil)
+	_ link.TryWriter = (*HubPort)(nil)
+)
+
 // NewHub returns a hub with no ports.
-func NewHub() *Hub { return &Hub{macs: make(map[MAC]*HubPort)} }
+func NewHub() *Hub { return &Hub{macs: make(map[ethernet.MAC]*HubPort)} }
 
 // Port plugs a new port into the hub. A port added to a closed hub is
 // closed.
@@ -56,7 +59,7 @@ func (h *Hub) Port(opts HubPortOptions) *HubPort {
 	if mtu == 0 {
 		mtu = DefaultMTU
 	}
-	if mtu < 0 || mtu+EthernetHeaderLen > buffer.MaxSize() {
+	if mtu < 0 || mtu+ethernet.HeaderLen > buffer.MaxSize() {
 		panic("tap: hub port MTU out of range")
 	}
 	qlen := opts.QueueLen
@@ -65,6 +68,7 @@ func (h *Hub) Port(opts HubPortOptions) *HubPort {
 	}
 	p := &HubPort{hub: h, mac: orRandom(opts.MAC), mtu: mtu, done: make(chan struct{})}
 	p.in = newFrameQueue(qlen, p.done, &p.stats)
+	p.rd = newReader(p.in, nil, nil)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -75,7 +79,8 @@ func (h *Hub) Port(opts HubPortOptions) *HubPort {
 	return p
 }
 
-// Close closes every port; their goroutines report it with deliver(nil).
+// Close closes every port; their reads then return an error wrapping
+// net.ErrClosed.
 func (h *Hub) Close() error {
 	h.mu.Lock()
 	h.closed = true
@@ -87,8 +92,7 @@ func (h *Hub) Close() error {
 		p.shut()
 	}
 	for _, p := range ports {
-		p.wg.Wait()
-		p.in.drain()
+		p.rd.close()
 	}
 	return nil
 }
@@ -96,7 +100,7 @@ func (h *Hub) Close() error {
 // forward sends frame from port src, taking ownership, and reports whether
 // every copy was queued.
 func (h *Hub) forward(src *HubPort, frame *buffer.Buffer, block bool) bool {
-	eth := EthernetHeader(frame.Bytes())
+	eth := ethernet.Header(frame.Bytes())
 	from, to := eth.Src(), eth.Dst()
 	h.mu.RLock()
 	learned := h.macs[from] == src
@@ -159,7 +163,7 @@ func (h *Hub) remove(p *HubPort) {
 // accept queues a frame for p, dropping (and counting) one longer than p's
 // MTU allows, as a NIC drops giants.
 func (p *HubPort) accept(frame *buffer.Buffer, block bool) bool {
-	if frame.Len() > p.mtu+EthernetHeaderLen {
+	if frame.Len() > p.mtu+ethernet.HeaderLen {
 		frame.Release()
 		p.stats.rxDrops.Add(1)
 		return true
@@ -170,61 +174,62 @@ func (p *HubPort) accept(frame *buffer.Buffer, block bool) bool {
 // shut stops p's queue.
 func (p *HubPort) shut() { p.once.Do(func() { close(p.done) }) }
 
-// MTU implements Link.
-func (p *HubPort) MTU() int { return p.mtu }
+// Info implements link.Device.
+func (p *HubPort) Info() link.Info {
+	return link.Info{MTU: p.mtu, Layer: link.LayerEthernet, MAC: p.mac, BatchSize: memBatchSize}
+}
 
-// LinkAddress implements Link.
-func (p *HubPort) LinkAddress() MAC { return p.mac }
+// MAC returns the port's own address.
+func (p *HubPort) MAC() ethernet.MAC { return p.mac }
 
-// Attach implements Link.
-func (p *HubPort) Attach(deliver func(*buffer.Buffer)) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.started {
-		panic(errAttachTwice)
-	}
-	p.started = true
+// ReadFrames implements link.Device. It waits for the first frame, then
+// takes the frames already queued without waiting. Once the port or the
+// hub closed it returns an error wrapping net.ErrClosed.
+func (p *HubPort) ReadFrames(frames []link.Frame) (int, error) {
+	return p.rd.read(frames, p.closedErr)
+}
+
+func (p *HubPort) closedErr() error {
 	if p.closing.Load() {
-		return
+		return errClosed
 	}
-	d := newDeliverer(p.in, deliver, nil, nil)
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		d.run()
-		if !p.closing.Load() {
-			p.mu.Lock()
-			p.err = errHubClosed
-			p.mu.Unlock()
-			deliver(nil)
+	return errHubClosed
+}
+
+// WriteFrames implements link.Device. It blocks while a destination port's
+// queue is full (for a flooded frame, each full queue in turn).
+func (p *HubPort) WriteFrames(frames []link.Frame) (int, error) {
+	for i := range frames {
+		if err := p.write(&frames[i], true); err != nil {
+			return i, err
 		}
-	}()
+	}
+	return len(frames), nil
 }
 
-// WritePacket implements Link. It blocks while a destination port's queue is
-// full (for a flooded frame, each full queue in turn).
-func (p *HubPort) WritePacket(frame *buffer.Buffer) error {
-	return p.write(frame, true)
+// TryWriteFrames implements link.TryWriter: it returns how many frames were
+// forwarded with no copy dropped on a full queue.
+func (p *HubPort) TryWriteFrames(frames []link.Frame) int {
+	n := 0
+	for i := range frames {
+		if p.write(&frames[i], false) == nil {
+			n++
+		}
+	}
+	return n
 }
 
-// TryWritePacket implements Link; it returns false if any copy of the frame
-// was dropped because a queue was full.
-func (p *HubPort) TryWritePacket(frame *buffer.Buffer) bool {
-	return p.write(frame, false) == nil
-}
-
-func (p *HubPort) write(frame *buffer.Buffer, block bool) error {
-	n := frame.Len()
-	switch {
-	case p.isClosed():
-		frame.Release()
+func (p *HubPort) write(f *link.Frame, block bool) error {
+	if p.isClosed() {
 		p.stats.txErrors.Add(1)
 		return errClosed
-	case !checkFrame(n, p.mtu):
-		frame.Release()
-		p.stats.txErrors.Add(1)
-		return errFrameSize
 	}
+	frame, err := copyFrame(f, p.mtu)
+	if err != nil {
+		p.stats.txErrors.Add(1)
+		return err
+	}
+	n := frame.Len()
 	if !p.hub.forward(p, frame, block) {
 		// A destination closing under us is not the sender's failure;
 		// a full queue is.
@@ -246,24 +251,14 @@ func (p *HubPort) isClosed() bool {
 	}
 }
 
-// Close implements Link: it unplugs the port, stops its delivery and
-// releases its queued frames.
+// Close implements link.Device: it unplugs the port, makes its reads and
+// writes fail and releases its queued frames.
 func (p *HubPort) Close() error {
-	p.mu.Lock()
 	p.closing.Store(true)
-	p.mu.Unlock()
 	p.shut()
 	p.hub.remove(p)
-	p.wg.Wait()
-	p.in.drain()
+	p.rd.close()
 	return nil
-}
-
-// Err implements Link: after the hub closed it wraps net.ErrClosed.
-func (p *HubPort) Err() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.err
 }
 
 // Stats returns the port's frame counters.

@@ -8,7 +8,7 @@ import (
 
 // Impairments make an in-memory link behave like a lossy network. They apply
 // to the frames one pipe end sends, are drawn from the pipe's seeded random
-// source in the delivering goroutine (so a given frame sequence and seed
+// source by the reading end (so a given frame sequence and seed
 // give the same outcome), and may be changed while frames flow.
 type Impairments struct {
 	// Loss is the probability that a frame is dropped.
@@ -20,7 +20,7 @@ type Impairments struct {
 	// right after the next one. A held frame with no successor is released
 	// after reorderHold.
 	Reorder float64
-	// Delay is the latency added to every frame, counted from WritePacket.
+	// Delay is the latency added to every frame, counted from WriteFrames.
 	Delay time.Duration
 	// Jitter varies each frame's Delay uniformly within ±Jitter (never below
 	// zero). Frames stay in order: one that becomes due earlier than its

@@ -16,9 +16,9 @@ func sendAll(t *testing.T, opts tap.PipeOptions, n int) []uint32 {
 	a, b := tap.Pipe(opts)
 	defer a.Close()
 	r := newRx(2 * n)
-	b.Attach(r.deliver)
+	r.attach(b)
 	for i := range n {
-		if err := a.WritePacket(frame(b.LinkAddress(), a.LinkAddress(), uint32(i), 64)); err != nil {
+		if err := write(a, frame(b.MAC(), a.MAC(), uint32(i), 64)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -34,7 +34,6 @@ func sendAll(t *testing.T, opts tap.PipeOptions, n int) []uint32 {
 		case f := <-r.frames:
 			got = append(got, seqOf(f))
 			seen[seqOf(f)] = true
-			f.Release()
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
@@ -105,8 +104,8 @@ func TestImpairReorderLastFrameReleased(t *testing.T) {
 	a, b := tap.Pipe(tap.PipeOptions{Impairments: tap.Impairments{Reorder: 1}, Seed: 1})
 	defer a.Close()
 	r := newRx(4)
-	b.Attach(r.deliver)
-	a.WritePacket(frame(b.LinkAddress(), a.LinkAddress(), 1, 64))
+	r.attach(b)
+	write(a, frame(b.MAC(), a.MAC(), 1, 64))
 	if f := r.next(t); seqOf(f) != 1 {
 		t.Errorf("got %d", seqOf(f))
 	}
@@ -117,11 +116,11 @@ func TestImpairDelayAndJitter(t *testing.T) {
 	a, b := tap.Pipe(tap.PipeOptions{Impairments: tap.Impairments{Delay: delay, Jitter: jitter}, Seed: 3})
 	defer a.Close()
 	r := newRx(n)
-	b.Attach(r.deliver)
+	r.attach(b)
 	sent := make([]time.Time, n)
 	for i := range n {
 		sent[i] = time.Now()
-		a.WritePacket(frame(b.LinkAddress(), a.LinkAddress(), uint32(i), 64))
+		write(a, frame(b.MAC(), a.MAC(), uint32(i), 64))
 		time.Sleep(time.Millisecond)
 	}
 	var lat []time.Duration
@@ -131,7 +130,6 @@ func TestImpairDelayAndJitter(t *testing.T) {
 			t.Fatalf("frame %d delivered in place %d: jitter must not reorder", s, i)
 		}
 		lat = append(lat, time.Since(sent[i]))
-		f.Release()
 	}
 	slices.Sort(lat)
 	// Early delivery is a bug at any load; lateness is only bounded
@@ -148,8 +146,8 @@ func TestImpairChangeAtRuntime(t *testing.T) {
 	a, b := tap.Pipe(tap.PipeOptions{Impairments: tap.Impairments{Loss: 1}, Seed: 5})
 	defer a.Close()
 	r := newRx(8)
-	b.Attach(r.deliver)
-	a.WritePacket(frame(b.LinkAddress(), a.LinkAddress(), 1, 64))
+	r.attach(b)
+	write(a, frame(b.MAC(), a.MAC(), 1, 64))
 	r.none(t, 30*time.Millisecond)
 	if s := b.Stats(); s.RxDrops != 1 {
 		t.Errorf("lost frame not counted: %+v", s)
@@ -158,7 +156,7 @@ func TestImpairChangeAtRuntime(t *testing.T) {
 	if a.Impairments() != (tap.Impairments{}) {
 		t.Error("Impairments did not report the change")
 	}
-	a.WritePacket(frame(b.LinkAddress(), a.LinkAddress(), 2, 64))
+	write(a, frame(b.MAC(), a.MAC(), 2, 64))
 	if f := r.next(t); seqOf(f) != 2 {
 		t.Errorf("got %d", seqOf(f))
 	}
@@ -174,9 +172,9 @@ func TestImpairChangeAtRuntime(t *testing.T) {
 func TestImpairDelayCloseReleases(t *testing.T) {
 	a, b := tap.Pipe(tap.PipeOptions{Impairments: tap.Impairments{Delay: time.Hour}})
 	r := newRx(4)
-	b.Attach(r.deliver)
+	r.attach(b)
 	for i := range uint32(3) {
-		a.WritePacket(frame(b.LinkAddress(), a.LinkAddress(), i, 64))
+		write(a, frame(b.MAC(), a.MAC(), i, 64))
 	}
 	time.Sleep(10 * time.Millisecond)
 	done := make(chan struct{})

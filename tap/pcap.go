@@ -93,7 +93,7 @@ func ReadPcap(r io.Reader) (*PcapFile, error) {
 }
 
 // pcapWriter writes a classic little-endian pcap stream with microsecond
-// timestamps. It is not goroutine-safe; CaptureLink serializes it.
+// timestamps. It is not goroutine-safe; a capture serializes it.
 type pcapWriter struct {
 	w   io.Writer
 	rec [pcapRecordLen]byte

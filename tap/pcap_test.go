@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"io"
 	"testing"
 	"time"
 
+	"github.com/tapnet/tapnet/link"
 	"github.com/tapnet/tapnet/tap"
 )
 
@@ -20,23 +22,23 @@ func TestCaptureWritesPcap(t *testing.T) {
 		t.Fatal(err)
 	}
 	rc, rb := newRx(8), newRx(8)
-	c.Attach(rc.deliver)
-	b.Attach(rb.deliver)
+	rc.attach(c)
+	rb.attach(b)
 	start := time.Now().Truncate(time.Microsecond)
 
 	var want [][]byte
 	for i := range uint32(3) { // sent through the capture
-		f := frame(b.LinkAddress(), c.LinkAddress(), i, 60+int(i))
-		want = append(want, bytes.Clone(f.Bytes()))
-		if err := c.WritePacket(f); err != nil {
+		f := frame(b.MAC(), a.MAC(), i, 60+int(i))
+		want = append(want, bytes.Clone(f))
+		if err := write(c, f); err != nil {
 			t.Fatal(err)
 		}
-		rb.next(t).Release()
+		rb.next(t)
 	}
-	f := frame(c.LinkAddress(), b.LinkAddress(), 7, 100) // received
-	want = append(want, bytes.Clone(f.Bytes()))
-	b.WritePacket(f)
-	rc.next(t).Release()
+	f := frame(a.MAC(), b.MAC(), 7, 100) // received
+	want = append(want, bytes.Clone(f))
+	write(b, f)
+	rc.next(t)
 	if err := c.Close(); err != nil { // flushes w
 		t.Fatal(err)
 	}
@@ -99,12 +101,12 @@ func TestCaptureWriteErrorKeepsLink(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := newRx(8)
-	b.Attach(r.deliver)
+	r.attach(b)
 	for i := range uint32(4) {
-		if err := c.WritePacket(frame(b.LinkAddress(), a.LinkAddress(), i, 64)); err != nil {
+		if err := write(c, frame(b.MAC(), a.MAC(), i, 64)); err != nil {
 			t.Fatalf("link failed with its capture: %v", err)
 		}
-		r.next(t).Release()
+		r.next(t)
 	}
 	s := c.CaptureStats()
 	if s.Records != 1 || s.Missed != 3 || !errors.Is(s.Err, errDiskFull) {
@@ -189,4 +191,79 @@ func FuzzReadPcap(f *testing.F) {
 			}
 		}
 	})
+}
+
+// plainDevice hides every optional interface of the device it holds.
+type plainDevice struct{ link.Device }
+
+// twoQueues is a two-queue device made of two pipe ends.
+type twoQueues struct {
+	*tap.PipeEnd
+	second *tap.PipeEnd
+}
+
+func (d twoQueues) Info() link.Info {
+	info := d.PipeEnd.Info()
+	info.Queues = 2
+	return info
+}
+
+func (d twoQueues) Queue(i int) link.Device {
+	if i == 1 {
+		return d.second
+	}
+	return d
+}
+
+func TestCaptureForwardsOnlyWhatTheDeviceHas(t *testing.T) {
+	a, b := tap.Pipe(tap.PipeOptions{})
+	defer a.Close()
+	c, err := tap.Capture(a, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.(link.TryWriter); !ok {
+		t.Error("capture of a pipe end is not a TryWriter")
+	}
+	if _, ok := c.(link.Queuer); ok {
+		t.Error("capture of a one-queue device is a Queuer")
+	}
+	p, _ := tap.Capture(plainDevice{a}, io.Discard)
+	if _, ok := p.(link.TryWriter); ok {
+		t.Error("capture of a device without TryWriteFrames is a TryWriter")
+	}
+	if s := p.Stats(); s != (tap.Stats{}) {
+		t.Errorf("stats of a device without them: %+v", s)
+	}
+
+	// Every queue of a multi-queue device records to the same stream.
+	x, y := tap.Pipe(tap.PipeOptions{})
+	defer x.Close()
+	var file bytes.Buffer
+	q, err := tap.Capture(twoQueues{a, x}, &file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	qr, ok := q.(link.Queuer)
+	if !ok || q.Info().Queues != 2 {
+		t.Fatalf("capture of a two-queue device: Queuer %v, Info %+v", ok, q.Info())
+	}
+	if qr.Queue(0) != q {
+		t.Error("Queue(0) is not the capture itself")
+	}
+	rb, ry := newRx(4), newRx(4)
+	rb.attach(b)
+	ry.attach(y)
+	if err := write(q, frame(b.MAC(), a.MAC(), 1, 64)); err != nil {
+		t.Fatal(err)
+	}
+	if err := write(qr.Queue(1), frame(y.MAC(), x.MAC(), 2, 64)); err != nil {
+		t.Fatal(err)
+	}
+	if seqOf(rb.next(t)) != 1 || seqOf(ry.next(t)) != 2 {
+		t.Error("frames went to the wrong queue")
+	}
+	if s := q.CaptureStats(); s.Records != 2 {
+		t.Errorf("capture stats %+v, want both queues' frames", s)
+	}
 }

@@ -5,7 +5,9 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/tapnet/tapnet/ethernet"
 	"github.com/tapnet/tapnet/internal/buffer"
+	"github.com/tapnet/tapnet/link"
 )
 
 // DefaultQueueLen is the receive queue length, in frames, of in-memory links
@@ -15,15 +17,19 @@ const DefaultQueueLen = 1024
 // DefaultMTU is the MTU of in-memory links when their options leave it zero.
 const DefaultMTU = 1500
 
+// memBatchSize is the batch size in-memory links report: how many queued
+// frames one ReadFrames may hand over.
+const memBatchSize = 64
+
 // PipeOptions configure Pipe. The zero value gives two ends with random MACs,
 // MTU 1500, 1024-frame queues and no impairments.
 type PipeOptions struct {
 	// MACs are the addresses of the two ends; zero ones are made up.
-	MACs [2]MAC
+	MACs [2]ethernet.MAC
 	// MTU of both ends; 0 means DefaultMTU.
 	MTU int
 	// QueueLen bounds each direction's queue in frames; 0 means
-	// DefaultQueueLen. WritePacket blocks while the peer's queue is full.
+	// DefaultQueueLen. WriteFrames blocks while the peer's queue is full.
 	QueueLen int
 	// Impairments apply initially to both directions; change them per end
 	// with SetImpairments.
@@ -32,29 +38,29 @@ type PipeOptions struct {
 	Seed uint64
 }
 
-// PipeEnd is one end of an in-memory Ethernet link made by Pipe. Frames
-// written to one end are delivered, without copying, by the other end's
-// delivering goroutine.
+// PipeEnd is one end of an in-memory Ethernet link made by Pipe, a
+// link.Device. Frames written to one end are copied into the other end's
+// queue and copied out again by its ReadFrames.
 type PipeEnd struct {
-	mac  MAC
+	mac  ethernet.MAC
 	mtu  int
 	pair *pipePair
 	peer *PipeEnd
 	in   *frameQueue // frames for this end
 	out  *frameQueue // the peer's in
-	// imp and rng govern the frames arriving at this end (sent by the
-	// peer); only this end's deliverer draws from rng.
+	// imp governs the frames arriving at this end (sent by the peer); only
+	// this end's reader draws from its random source.
 	imp   atomic.Pointer[Impairments]
-	rng   *rand.Rand
+	rd    *reader
 	stats counters
 
 	closing atomic.Bool // this end's Close started
-	mu      sync.Mutex
-	closed  bool
-	started bool
-	err     error
-	wg      sync.WaitGroup
 }
+
+var (
+	_ link.Device    = (*PipeEnd)(nil)
+	_ link.TryWriter = (*PipeEnd)(nil)
+)
 
 type pipePair struct {
 	once sync.Once
@@ -69,7 +75,7 @@ func Pipe(opts PipeOptions) (*PipeEnd, *PipeEnd) {
 	if mtu == 0 {
 		mtu = DefaultMTU
 	}
-	if mtu < 0 || mtu+EthernetHeaderLen > buffer.MaxSize() {
+	if mtu < 0 || mtu+ethernet.HeaderLen > buffer.MaxSize() {
 		panic("tap: pipe MTU out of range")
 	}
 	qlen := opts.QueueLen
@@ -87,7 +93,7 @@ func Pipe(opts PipeOptions) (*PipeEnd, *PipeEnd) {
 		e.in = newFrameQueue(qlen, pair.done, &e.stats)
 		// Each direction draws from its own stream so that one
 		// direction's traffic does not perturb the other's outcomes.
-		e.rng = rand.New(rand.NewPCG(seed, uint64(i)))
+		e.rd = newReader(e.in, &e.imp, rand.New(rand.NewPCG(seed, uint64(i))))
 		im := opts.Impairments
 		e.imp.Store(&im)
 		ends[i] = e
@@ -97,11 +103,21 @@ func Pipe(opts PipeOptions) (*PipeEnd, *PipeEnd) {
 	return ends[0], ends[1]
 }
 
-// MTU implements Link.
-func (e *PipeEnd) MTU() int { return e.mtu }
+// orRandom returns m, or a random address when m is zero.
+func orRandom(m ethernet.MAC) ethernet.MAC {
+	if m == (ethernet.MAC{}) {
+		return ethernet.RandomMAC()
+	}
+	return m
+}
 
-// LinkAddress implements Link.
-func (e *PipeEnd) LinkAddress() MAC { return e.mac }
+// Info implements link.Device.
+func (e *PipeEnd) Info() link.Info {
+	return link.Info{MTU: e.mtu, Layer: link.LayerEthernet, MAC: e.mac, BatchSize: memBatchSize}
+}
+
+// MAC returns the end's own address.
+func (e *PipeEnd) MAC() ethernet.MAC { return e.mac }
 
 // SetImpairments changes the impairments of the frames this end sends. It is
 // safe to call at any time; frames already queued get the new settings.
@@ -113,51 +129,53 @@ func (e *PipeEnd) SetImpairments(im Impairments) {
 // Impairments returns the impairments of the frames this end sends.
 func (e *PipeEnd) Impairments() Impairments { return *e.peer.imp.Load() }
 
-// Attach implements Link.
-func (e *PipeEnd) Attach(deliver func(*buffer.Buffer)) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.started {
-		panic(errAttachTwice)
+// ReadFrames implements link.Device. It waits for the first frame, then
+// takes the frames already queued without waiting (one at a time while
+// impairments are set). Once either end closed the pipe it returns an error
+// wrapping net.ErrClosed.
+func (e *PipeEnd) ReadFrames(frames []link.Frame) (int, error) {
+	return e.rd.read(frames, e.closedErr)
+}
+
+func (e *PipeEnd) closedErr() error {
+	if e.closing.Load() {
+		return errClosed
 	}
-	e.started = true
-	if e.closed {
-		return
-	}
-	d := newDeliverer(e.in, deliver, &e.imp, e.rng)
-	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
-		d.run()
-		if !e.closing.Load() {
-			e.mu.Lock()
-			e.err = errPeerClosed
-			e.mu.Unlock()
-			deliver(nil)
+	return errPeerClosed
+}
+
+// WriteFrames implements link.Device: it copies each frame into the peer's
+// queue, blocking while the queue is full.
+func (e *PipeEnd) WriteFrames(frames []link.Frame) (int, error) {
+	for i := range frames {
+		if err := e.write(&frames[i], true); err != nil {
+			return i, err
 		}
-	}()
-}
-
-// WritePacket implements Link: it queues frame for the peer, blocking while
-// the peer's queue is full.
-func (e *PipeEnd) WritePacket(frame *buffer.Buffer) error {
-	return e.write(frame, true)
-}
-
-// TryWritePacket implements Link: it queues frame unless the peer's queue is
-// full, in which case it drops it and returns false.
-func (e *PipeEnd) TryWritePacket(frame *buffer.Buffer) bool {
-	return e.write(frame, false) == nil
-}
-
-func (e *PipeEnd) write(frame *buffer.Buffer, block bool) error {
-	n := frame.Len()
-	if !checkFrame(n, e.mtu) {
-		frame.Release()
-		e.stats.txErrors.Add(1)
-		return errFrameSize
 	}
-	if e.out.put(frame, block) {
+	return len(frames), nil
+}
+
+// TryWriteFrames implements link.TryWriter: it queues the frames that fit in
+// the peer's queue at once, drops the others, and returns how many it
+// queued.
+func (e *PipeEnd) TryWriteFrames(frames []link.Frame) int {
+	n := 0
+	for i := range frames {
+		if e.write(&frames[i], false) == nil {
+			n++
+		}
+	}
+	return n
+}
+
+func (e *PipeEnd) write(f *link.Frame, block bool) error {
+	b, err := copyFrame(f, e.mtu)
+	if err != nil {
+		e.stats.txErrors.Add(1)
+		return err
+	}
+	n := b.Len()
+	if e.out.put(b, block) {
 		e.stats.tx(n)
 		return nil
 	}
@@ -169,26 +187,14 @@ func (e *PipeEnd) write(frame *buffer.Buffer, block bool) error {
 	return errQueueFull
 }
 
-// Close implements Link. Closing either end closes the pipe: both ends'
-// writes fail, delivery stops, queued frames are released, and the other end
-// reports the close through deliver(nil) and Err.
+// Close implements link.Device. Closing either end closes the pipe: both
+// ends' writes fail, reads return an error, and queued frames are released.
 func (e *PipeEnd) Close() error {
 	e.closing.Store(true)
 	e.pair.once.Do(func() { close(e.pair.done) })
-	e.mu.Lock()
-	e.closed = true
-	e.mu.Unlock()
-	e.wg.Wait()
-	e.in.drain()
+	e.rd.close()
 	e.out.drain()
 	return nil
-}
-
-// Err implements Link: after the peer closed the pipe it wraps net.ErrClosed.
-func (e *PipeEnd) Err() error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.err
 }
 
 // Stats returns the end's frame counters.

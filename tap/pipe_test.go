@@ -4,74 +4,65 @@ import (
 	"bytes"
 	"errors"
 	"net"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/tapnet/tapnet/internal/buffer"
+	"github.com/tapnet/tapnet/ethernet"
+	"github.com/tapnet/tapnet/link"
 	"github.com/tapnet/tapnet/tap"
-)
-
-// Compile-time checks that every endpoint is a Link.
-var (
-	_ tap.Link = (*tap.PipeEnd)(nil)
-	_ tap.Link = (*tap.HubPort)(nil)
-	_ tap.Link = (*tap.CaptureLink)(nil)
 )
 
 func TestPipeDefaults(t *testing.T) {
 	a, b := tap.Pipe(tap.PipeOptions{})
 	defer a.Close()
-	if a.MTU() != 1500 || b.MTU() != 1500 {
-		t.Errorf("MTU = %d, %d; want 1500", a.MTU(), b.MTU())
+	if a.Info().MTU != 1500 || b.Info().MTU != 1500 {
+		t.Errorf("MTU = %d, %d; want 1500", a.Info().MTU, b.Info().MTU)
 	}
-	for _, m := range []tap.MAC{a.LinkAddress(), b.LinkAddress()} {
+	if info := a.Info(); info.Layer != link.LayerEthernet || info.MAC != a.MAC() || info.BatchSize < 1 {
+		t.Errorf("Info = %+v", info)
+	}
+	for _, m := range []ethernet.MAC{a.MAC(), b.MAC()} {
 		if m[0]&1 != 0 || m[0]&2 == 0 {
 			t.Errorf("MAC %v is not locally administered unicast", m)
 		}
 	}
-	if a.LinkAddress() == b.LinkAddress() {
+	if a.MAC() == b.MAC() {
 		t.Error("both ends got the same MAC")
 	}
-	m := tap.MAC{2, 0, 0, 0, 0, 1}
-	c, d := tap.Pipe(tap.PipeOptions{MACs: [2]tap.MAC{m}, MTU: 9000})
+	m := ethernet.MAC{2, 0, 0, 0, 0, 1}
+	c, d := tap.Pipe(tap.PipeOptions{MACs: [2]ethernet.MAC{m}, MTU: 9000})
 	defer c.Close()
-	if c.LinkAddress() != m || d.MTU() != 9000 {
-		t.Errorf("options ignored: %v %d", c.LinkAddress(), d.MTU())
+	if c.MAC() != m || d.Info().MTU != 9000 {
+		t.Errorf("options ignored: %v %d", c.MAC(), d.Info().MTU)
 	}
 }
 
 func TestPipeRoundTrip(t *testing.T) {
 	a, b := tap.Pipe(tap.PipeOptions{})
 	ra, rb := newRx(16), newRx(16)
-	a.Attach(ra.deliver)
-	b.Attach(rb.deliver)
+	ra.attach(a)
+	rb.attach(b)
 	defer a.Close()
 
 	for i := range uint32(5) {
-		f := frame(b.LinkAddress(), a.LinkAddress(), i, 60+int(i))
-		sent := f
-		want := bytes.Clone(f.Bytes())
-		if err := a.WritePacket(f); err != nil {
+		f := frame(b.MAC(), a.MAC(), i, 60+int(i))
+		want := bytes.Clone(f)
+		if err := write(a, f); err != nil {
 			t.Fatal(err)
 		}
-		got := rb.next(t)
-		if got != sent {
-			t.Error("frame was copied; want the same buffer handed over")
+		clear(f) // the pipe copied the frame: the writer may reuse its memory
+		if got := rb.next(t); !bytes.Equal(got, want) {
+			t.Errorf("frame %d = %x, want %x", i, got, want)
 		}
-		if !bytes.Equal(got.Bytes(), want) {
-			t.Errorf("frame %d = %x, want %x", i, got.Bytes(), want)
-		}
-		got.Release()
 	}
-	if !b.TryWritePacket(frame(a.LinkAddress(), b.LinkAddress(), 99, 64)) {
+	if !tryWrite(b, frame(a.MAC(), b.MAC(), 99, 64)) {
 		t.Fatal("TryWritePacket on an empty queue failed")
 	}
 	if got := ra.next(t); seqOf(got) != 99 {
 		t.Errorf("reverse direction got seq %d", seqOf(got))
-	} else {
-		got.Release()
 	}
 	sa, sb := a.Stats(), b.Stats()
 	wantBytes := uint64(60 + 61 + 62 + 63 + 64)
@@ -86,14 +77,14 @@ func TestPipeRoundTrip(t *testing.T) {
 func TestPipeOrderUnderConcurrency(t *testing.T) {
 	a, b := tap.Pipe(tap.PipeOptions{QueueLen: 8})
 	r := newRx(4096)
-	b.Attach(r.deliver)
+	r.attach(b)
 	defer a.Close()
 	const writers, each = 4, 500
 	var wg sync.WaitGroup
 	for w := range writers {
 		wg.Go(func() {
 			for i := range each {
-				if err := a.WritePacket(frame(b.LinkAddress(), a.LinkAddress(), uint32(w<<16|i), 64)); err != nil {
+				if err := write(a, frame(b.MAC(), a.MAC(), uint32(w<<16|i), 64)); err != nil {
 					t.Error(err)
 					return
 				}
@@ -105,7 +96,6 @@ func TestPipeOrderUnderConcurrency(t *testing.T) {
 	for range writers * each {
 		f := r.next(t)
 		s := seqOf(f)
-		f.Release()
 		w, i := s>>16, int(s&0xffff)
 		if prev, ok := last[w]; ok && i != prev+1 {
 			t.Fatalf("writer %d: frame %d after %d", w, i, prev)
@@ -118,17 +108,27 @@ func TestPipeFrameSize(t *testing.T) {
 	a, b := tap.Pipe(tap.PipeOptions{MTU: 100})
 	defer a.Close()
 	for _, n := range []int{0, 13, 115} {
-		f := buffer.Get(n)
-		f.SetLen(n)
-		err := a.WritePacket(f)
+		err := write(a, make([]byte, n))
 		if !errors.Is(err, syscall.EMSGSIZE) {
 			t.Errorf("%d-byte frame: err = %v, want EMSGSIZE", n, err)
 		}
 	}
-	if err := a.WritePacket(frame(b.LinkAddress(), a.LinkAddress(), 0, 114)); err != nil {
+	// Off and Len must stay inside Buf.
+	for _, f := range []link.Frame{{Buf: make([]byte, 64), Off: 10, Len: 60}, {Buf: make([]byte, 64), Off: -1, Len: 20}, {Buf: make([]byte, 64), Len: -1}} {
+		if _, err := a.WriteFrames([]link.Frame{f}); err == nil {
+			t.Errorf("frame Off %d Len %d in %d bytes accepted", f.Off, f.Len, len(f.Buf))
+		}
+	}
+	if err := write(a, frame(b.MAC(), a.MAC(), 0, 114)); err != nil {
 		t.Errorf("MTU-sized frame: %v", err)
 	}
-	if s := a.Stats(); s.TxErrors != 3 || s.TxFrames != 1 {
+	// WriteFrames stops at the first frame it cannot send.
+	good := frame(b.MAC(), a.MAC(), 1, 64)
+	n, err := a.WriteFrames([]link.Frame{{Buf: good, Len: 64}, {Buf: good, Len: 10}, {Buf: good, Len: 64}})
+	if n != 1 || !errors.Is(err, syscall.EMSGSIZE) {
+		t.Errorf("batch with a runt second: n=%d err=%v, want 1 and EMSGSIZE", n, err)
+	}
+	if s := a.Stats(); s.TxErrors != 7 || s.TxFrames != 2 {
 		t.Errorf("stats %+v", s)
 	}
 }
@@ -137,19 +137,19 @@ func TestPipeWriteBlocksWhileFull(t *testing.T) {
 	a, b := tap.Pipe(tap.PipeOptions{QueueLen: 2})
 	defer a.Close()
 	for i := range uint32(2) {
-		if err := a.WritePacket(frame(b.LinkAddress(), a.LinkAddress(), i, 64)); err != nil {
+		if err := write(a, frame(b.MAC(), a.MAC(), i, 64)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	done := make(chan error, 1)
-	go func() { done <- a.WritePacket(frame(b.LinkAddress(), a.LinkAddress(), 2, 64)) }()
+	go func() { done <- write(a, frame(b.MAC(), a.MAC(), 2, 64)) }()
 	select {
 	case err := <-done:
 		t.Fatalf("third write returned %v with a full queue; want it blocked", err)
 	case <-time.After(50 * time.Millisecond):
 	}
 	r := newRx(8)
-	b.Attach(r.deliver) // draining the queue makes room
+	r.attach(b) // draining the queue makes room
 	select {
 	case err := <-done:
 		if err != nil {
@@ -163,17 +163,16 @@ func TestPipeWriteBlocksWhileFull(t *testing.T) {
 		if seqOf(f) != i {
 			t.Errorf("frame %d has seq %d", i, seqOf(f))
 		}
-		f.Release()
 	}
 }
 
 func TestPipeCloseUnblocksWriter(t *testing.T) {
 	a, b := tap.Pipe(tap.PipeOptions{QueueLen: 1})
-	if err := a.WritePacket(frame(b.LinkAddress(), a.LinkAddress(), 0, 64)); err != nil {
+	if err := write(a, frame(b.MAC(), a.MAC(), 0, 64)); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- a.WritePacket(frame(b.LinkAddress(), a.LinkAddress(), 1, 64)) }()
+	go func() { done <- write(a, frame(b.MAC(), a.MAC(), 1, 64)) }()
 	time.Sleep(20 * time.Millisecond) // let it block (not required for correctness)
 	b.Close()
 	select {
@@ -191,7 +190,7 @@ func TestPipeTryWriteDropsWhenFull(t *testing.T) {
 	defer a.Close()
 	var got []bool
 	for i := range uint32(4) {
-		got = append(got, a.TryWritePacket(frame(b.LinkAddress(), a.LinkAddress(), i, 64)))
+		got = append(got, tryWrite(a, frame(b.MAC(), a.MAC(), i, 64)))
 	}
 	if want := []bool{true, true, false, false}; !equal(got, want) {
 		t.Errorf("TryWritePacket results %v, want %v", got, want)
@@ -200,13 +199,19 @@ func TestPipeTryWriteDropsWhenFull(t *testing.T) {
 		t.Errorf("stats %+v", s)
 	}
 	r := newRx(8)
-	b.Attach(r.deliver)
+	r.attach(b)
 	for i := range uint32(2) {
 		if f := r.next(t); seqOf(f) != i {
 			t.Errorf("got seq %d, want %d", seqOf(f), i)
 		}
 	}
 	r.none(t, 20*time.Millisecond)
+	// A batch: the frames that fit are queued, the rest dropped.
+	f := frame(b.MAC(), a.MAC(), 7, 64)
+	batch := []link.Frame{{Buf: f, Len: 64}, {Buf: f, Len: 64}, {Buf: f, Len: 64}}
+	if n := a.TryWriteFrames(batch); n < 1 || n > 3 {
+		t.Errorf("TryWriteFrames of 3 into a draining queue of 2 sent %d", n)
+	}
 }
 
 func equal[T comparable](a, b []T) bool {
@@ -224,42 +229,28 @@ func equal[T comparable](a, b []T) bool {
 func TestPipeCloseReleasesQueuedFrames(t *testing.T) {
 	a, b := tap.Pipe(tap.PipeOptions{})
 	ra := newRx(8)
-	a.Attach(ra.deliver)
-	var kept []*buffer.Buffer
+	ra.attach(a)
 	for i := range uint32(3) {
-		f := frame(b.LinkAddress(), a.LinkAddress(), i, 64)
-		f.IncRef() // our own reference, to observe the pipe dropping its one
-		kept = append(kept, f)
-		if err := a.WritePacket(f); err != nil {
+		if err := write(a, frame(b.MAC(), a.MAC(), i, 64)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	b.Close() // b never attached: its three frames are still queued
+	b.Close() // nobody read b: its three frames are still queued
 	if s := b.Stats(); s.RxDrops != 3 || s.RxFrames != 0 {
 		t.Errorf("b stats after close %+v, want 3 drops", s)
 	}
-	for i, f := range kept {
-		f.Release() // the last reference, if the pipe released its own
-		if !panics(f.Release) {
-			t.Errorf("frame %d: pipe kept its reference after Close", i)
-		}
-	}
 	// Both directions are closed and the other end is told.
 	for _, e := range []*tap.PipeEnd{a, b} {
-		err := e.WritePacket(frame(tap.BroadcastMAC, e.LinkAddress(), 0, 64))
+		err := write(e, frame(ethernet.Broadcast, e.MAC(), 0, 64))
 		if !errors.Is(err, net.ErrClosed) {
 			t.Errorf("write after close: %v, want net.ErrClosed", err)
 		}
-		if e.TryWritePacket(frame(tap.BroadcastMAC, e.LinkAddress(), 0, 64)) {
-			t.Error("TryWritePacket after close succeeded")
+		if tryWrite(e, frame(ethernet.Broadcast, e.MAC(), 0, 64)) {
+			t.Error("TryWriteFrames after close succeeded")
 		}
 	}
-	ra.stopped(t)
-	if err := a.Err(); !errors.Is(err, net.ErrClosed) {
-		t.Errorf("peer Err = %v, want net.ErrClosed", err)
-	}
-	if b.Err() != nil {
-		t.Errorf("closed end's Err = %v, want nil", b.Err())
+	if err := ra.stopped(t); !errors.Is(err, net.ErrClosed) || !strings.Contains(err.Error(), "peer") {
+		t.Errorf("peer's ReadFrames = %v, want the peer closed (net.ErrClosed)", err)
 	}
 	if err := a.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
@@ -275,23 +266,62 @@ func panics(f func()) (p bool) {
 	return false
 }
 
-func TestPipeAttachAfterCloseAndTwice(t *testing.T) {
+func TestPipeReadAfterClose(t *testing.T) {
 	a, b := tap.Pipe(tap.PipeOptions{})
 	r := newRx(1)
-	a.Attach(r.deliver)
-	if !panics(func() { a.Attach(r.deliver) }) {
-		t.Error("second Attach did not panic")
-	}
+	r.attach(a)
 	a.Close()
-	r.none(t, 10*time.Millisecond) // a closed itself: no deliver(nil)
-
-	// b attaches after its peer closed: it learns so at once.
-	rb := newRx(1)
-	b.Attach(rb.deliver)
-	rb.stopped(t)
+	if err := r.stopped(t); !errors.Is(err, net.ErrClosed) || strings.Contains(err.Error(), "peer") {
+		t.Errorf("ReadFrames on a closed end = %v, want the link closed (net.ErrClosed)", err)
+	}
+	// b reads after its peer closed: it learns so at once.
+	frames := []link.Frame{{Buf: make([]byte, 2048)}}
+	if n, err := b.ReadFrames(frames); n != 0 || !errors.Is(err, net.ErrClosed) {
+		t.Errorf("ReadFrames after the peer closed = %d, %v", n, err)
+	}
 	b.Close()
+	if n, err := a.ReadFrames(frames); n != 0 || !errors.Is(err, net.ErrClosed) {
+		t.Errorf("ReadFrames on an end closed before = %d, %v", n, err)
+	}
+}
 
-	c, _ := tap.Pipe(tap.PipeOptions{})
-	c.Close()
-	c.Attach(func(*buffer.Buffer) { t.Error("deliver called on an end attached after its own Close") })
+func TestPipeReadBatch(t *testing.T) {
+	a, b := tap.Pipe(tap.PipeOptions{})
+	defer a.Close()
+	for i := range uint32(5) {
+		if err := write(a, frame(b.MAC(), a.MAC(), i, 64+int(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := write(a, frame(b.MAC(), a.MAC(), 5, 64)); err != nil {
+		t.Fatal(err)
+	}
+	frames := make([]link.Frame, 3)
+	for i := range frames {
+		frames[i] = link.Frame{Buf: make([]byte, 200), Off: 32}
+	}
+	// One call takes what is queued, up to the batch size, in order,
+	// each at its Off.
+	n, err := b.ReadFrames(frames)
+	if err != nil || n != 3 {
+		t.Fatalf("ReadFrames = %d, %v; want the 3 of 5 queued that fit the batch", n, err)
+	}
+	for i := range n {
+		f := &frames[i]
+		if f.Off != 32 || f.Len != 64+i || seqOf(f.Bytes()) != uint32(i) {
+			t.Errorf("frame %d: Off %d Len %d seq %d", i, f.Off, f.Len, seqOf(f.Bytes()))
+		}
+	}
+	// A frame longer than its room is dropped, not truncated: frames 3
+	// and 4 (67 and 68 bytes) do not fit, frame 5 (64) does.
+	frames[0] = link.Frame{Buf: make([]byte, 40+64), Off: 40}
+	if n, err := b.ReadFrames(frames[:1]); n != 1 || err != nil || frames[0].Len != 64 || seqOf(frames[0].Bytes()) != 5 {
+		t.Errorf("ReadFrames into a 64-byte slot = %d, %v (Len %d); want frame 5 only", n, err, frames[0].Len)
+	}
+	if s := b.Stats(); s.RxFrames != 4 || s.RxDrops != 2 {
+		t.Errorf("stats %+v, want 4 read and 2 dropped", s)
+	}
+	if n, err := b.ReadFrames(nil); n != 0 || err != nil {
+		t.Errorf("ReadFrames(nil) = %d, %v", n, err)
+	}
 }

@@ -2,10 +2,12 @@ package tap
 
 import (
 	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/tapnet/tapnet/internal/buffer"
+	"github.com/tapnet/tapnet/link"
 )
 
 // epoch anchors the monotonic timestamps of queued frames.
@@ -84,134 +86,243 @@ func (q *frameQueue) drain() {
 	}
 }
 
-// deliverer is the one goroutine of an in-memory endpoint that hands queued
-// frames to the attached deliver function, applying impairments if any.
-type deliverer struct {
-	q       *frameQueue
-	deliver func(*buffer.Buffer)
-	imp     *atomic.Pointer[Impairments] // nil: none (hub ports)
-	rng     *rand.Rand
-	timer   *time.Timer
-	held    *buffer.Buffer // frame held back for reordering
+// reader is the receiving side of an in-memory endpoint: ReadFrames takes
+// queued frames, applies the impairments, if any, and copies the frames out.
+// mu is held for a whole ReadFrames and by Close while it tidies up, so the
+// fields below it belong to one goroutine at a time.
+type reader struct {
+	q   *frameQueue
+	imp *atomic.Pointer[Impairments] // nil: none (hub ports)
+	rng *rand.Rand
+
+	mu    sync.Mutex
+	timer *time.Timer
+	held  *buffer.Buffer   // frame held back for reordering
+	ready []*buffer.Buffer // frames due and not yet handed out, in order
 }
 
-func newDeliverer(q *frameQueue, deliver func(*buffer.Buffer), imp *atomic.Pointer[Impairments], rng *rand.Rand) *deliverer {
+func newReader(q *frameQueue, imp *atomic.Pointer[Impairments], rng *rand.Rand) *reader {
 	t := time.NewTimer(time.Hour)
 	t.Stop()
-	return &deliverer{q: q, deliver: deliver, imp: imp, rng: rng, timer: t}
+	return &reader{q: q, imp: imp, rng: rng, timer: t}
 }
 
-// run delivers until the queue closes, then releases what is left.
-func (d *deliverer) run() {
+// read implements link.Device.ReadFrames. After the queue closed it tidies
+// up and returns closedErr().
+func (r *reader) read(frames []link.Frame, closedErr func() error) (int, error) {
+	if len(frames) == 0 {
+		return 0, nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	for {
-		e, ok := d.next()
-		if !ok {
+		for len(r.ready) == 0 {
+			e, ok := r.next()
+			if !ok {
+				r.releaseLocked()
+				return 0, closedErr()
+			}
+			r.handle(e)
+		}
+		r.takeQueued(len(frames))
+		if n := r.copyOut(frames); n > 0 {
+			return n, nil
+		}
+	}
+}
+
+// takeQueued moves frames already queued to ready without waiting, up to
+// max in all. Impaired links move one frame per call instead, so that a
+// delayed frame does not hold back the ones before it.
+func (r *reader) takeQueued(max int) {
+	for len(r.ready) < max && r.held == nil && r.impairments() == nil {
+		select {
+		case e := <-r.q.ch:
+			r.handle(e)
+		default:
+			return
+		}
+	}
+}
+
+// copyOut copies ready frames into frames and returns how many it stored.
+// A frame longer than the room it is given is dropped, as the Device
+// contract says.
+func (r *reader) copyOut(frames []link.Frame) int {
+	n, used := 0, 0
+	for _, b := range r.ready {
+		if n == len(frames) {
 			break
 		}
-		d.handle(e)
+		used++
+		f := &frames[n]
+		room := roomOf(f)
+		if b.Len() > len(room) {
+			b.Release()
+			r.q.rx.rxDrops.Add(1)
+			continue
+		}
+		f.Len = copy(room, b.Bytes())
+		f.Flags = 0
+		r.q.rx.rx(f.Len)
+		b.Release()
+		n++
 	}
-	if d.held != nil {
-		d.held.Release()
-		d.held = nil
-		d.q.rx.rxDrops.Add(1)
-	}
-	d.q.drain()
+	rest := copy(r.ready, r.ready[used:])
+	clear(r.ready[rest:])
+	r.ready = r.ready[:rest]
+	return n
 }
 
-func (d *deliverer) next() (entry, bool) {
+// roomOf returns the space a link may fill in f, or nil if Off is invalid.
+func roomOf(f *link.Frame) []byte {
+	if f.Off < 0 || f.Off > len(f.Buf) {
+		return nil
+	}
+	return f.Buf[f.Off:]
+}
+
+// releaseLocked drops the frames the reader still holds once the link is
+// closed, counting them, and empties the queue.
+func (r *reader) releaseLocked() {
+	if r.held != nil {
+		r.held.Release()
+		r.held = nil
+		r.q.rx.rxDrops.Add(1)
+	}
+	for i, b := range r.ready {
+		b.Release()
+		r.ready[i] = nil
+		r.q.rx.rxDrops.Add(1)
+	}
+	r.ready = r.ready[:0]
+	r.q.drain()
+}
+
+// close tidies up after the queue closed, waiting for a ReadFrames in
+// progress to return.
+func (r *reader) close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.timer.Stop()
+	r.releaseLocked()
+}
+
+// next waits for the next queued frame, releasing a frame held back for
+// reordering once it waited reorderHold for a successor.
+func (r *reader) next() (entry, bool) {
 	for {
-		if d.held == nil {
+		if r.held == nil {
 			select {
-			case e := <-d.q.ch:
+			case e := <-r.q.ch:
 				return e, true
-			case <-d.q.done:
+			case <-r.q.done:
 				return entry{}, false
 			}
 		}
-		d.timer.Reset(reorderHold)
+		r.timer.Reset(reorderHold)
 		select {
-		case e := <-d.q.ch:
-			d.timer.Stop()
+		case e := <-r.q.ch:
+			r.timer.Stop()
 			return e, true
-		case <-d.timer.C:
-			b := d.held
-			d.held = nil
-			d.emit(b, d.impairments())
-		case <-d.q.done:
-			d.timer.Stop()
+		case <-r.timer.C:
+			b := r.held
+			r.held = nil
+			r.emit(b, r.impairments())
+			return entry{}, true // nothing new, but a frame is ready
+		case <-r.q.done:
+			r.timer.Stop()
 			return entry{}, false
 		}
 	}
 }
 
-func (d *deliverer) impairments() *Impairments {
-	if d.imp == nil {
+func (r *reader) impairments() *Impairments {
+	if r.imp == nil {
 		return nil
 	}
-	im := d.imp.Load()
+	im := r.imp.Load()
 	if im == nil || im.none() {
 		return nil
 	}
 	return im
 }
 
-func (d *deliverer) handle(e entry) {
-	im := d.impairments()
-	if im == nil {
-		d.emit(e.b, nil)
-		d.flushHeld(nil)
+// handle applies the impairments to one queued frame, making it ready,
+// holding it back, or dropping it. An empty entry (from next, after it
+// released a held frame) does nothing.
+func (r *reader) handle(e entry) {
+	if e.b == nil {
 		return
 	}
-	if im.Loss > 0 && d.rng.Float64() < im.Loss {
+	im := r.impairments()
+	if im == nil {
+		r.emit(e.b, nil)
+		r.flushHeld(nil)
+		return
+	}
+	if im.Loss > 0 && r.rng.Float64() < im.Loss {
 		e.b.Release()
-		d.q.rx.rxDrops.Add(1)
+		r.q.rx.rxDrops.Add(1)
 		return
 	}
 	if im.Delay > 0 || im.Jitter > 0 {
 		due := e.at + im.Delay
 		if im.Jitter > 0 {
-			due += time.Duration(d.rng.Int64N(2*int64(im.Jitter)+1)) - im.Jitter
+			due += time.Duration(r.rng.Int64N(2*int64(im.Jitter)+1)) - im.Jitter
 		}
-		if wait := due - now(); wait > 0 && !d.sleep(wait) {
+		if wait := due - now(); wait > 0 && !r.sleep(wait) {
 			e.b.Release()
-			d.q.rx.rxDrops.Add(1)
+			r.q.rx.rxDrops.Add(1)
 			return
 		}
 	}
-	if d.held == nil && im.Reorder > 0 && d.rng.Float64() < im.Reorder {
-		d.held = e.b
+	if r.held == nil && im.Reorder > 0 && r.rng.Float64() < im.Reorder {
+		r.held = e.b
 		return
 	}
-	d.emit(e.b, im)
-	d.flushHeld(im)
+	r.emit(e.b, im)
+	r.flushHeld(im)
 }
 
-func (d *deliverer) flushHeld(im *Impairments) {
-	if b := d.held; b != nil {
-		d.held = nil
-		d.emit(b, im)
+func (r *reader) flushHeld(im *Impairments) {
+	if b := r.held; b != nil {
+		r.held = nil
+		r.emit(b, im)
 	}
 }
 
 // sleep waits for wait or close, reporting false on close.
-func (d *deliverer) sleep(wait time.Duration) bool {
-	d.timer.Reset(wait)
+func (r *reader) sleep(wait time.Duration) bool {
+	r.timer.Reset(wait)
 	select {
-	case <-d.timer.C:
+	case <-r.timer.C:
 		return true
-	case <-d.q.done:
-		d.timer.Stop()
+	case <-r.q.done:
+		r.timer.Stop()
 		return false
 	}
 }
 
-// emit delivers b, preceded by a copy when the Duplicate impairment fires.
-func (d *deliverer) emit(b *buffer.Buffer, im *Impairments) {
-	if im != nil && im.Duplicate > 0 && d.rng.Float64() < im.Duplicate {
-		c := b.Clone()
-		d.q.rx.rx(c.Len())
-		d.deliver(c)
+// emit makes b ready, preceded by a copy when the Duplicate impairment
+// fires.
+func (r *reader) emit(b *buffer.Buffer, im *Impairments) {
+	if im != nil && im.Duplicate > 0 && r.rng.Float64() < im.Duplicate {
+		r.ready = append(r.ready, b.Clone())
 	}
-	d.q.rx.rx(b.Len())
-	d.deliver(b)
+	r.ready = append(r.ready, b)
+}
+
+// copyFrame vets a frame written to an in-memory link with the given MTU and
+// copies it into a pooled buffer, which the caller then owns.
+func copyFrame(f *link.Frame, mtu int) (*buffer.Buffer, error) {
+	if f.Off < 0 || f.Len < 0 || f.Off+f.Len > len(f.Buf) {
+		return nil, errFrameBounds
+	}
+	if !checkFrame(f.Len, mtu) {
+		return nil, errFrameSize
+	}
+	b := buffer.Get(f.Len)
+	b.Append(f.Bytes())
+	return b, nil
 }

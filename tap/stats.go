@@ -6,21 +6,21 @@ import "sync/atomic"
 // package reports the same struct so that tests and tools can treat links
 // alike.
 type Stats struct {
-	// RxFrames and RxBytes count frames handed to the deliver function
+	// RxFrames and RxBytes count frames handed out by ReadFrames
 	// (duplicates made by impairments included).
 	RxFrames, RxBytes uint64
-	// RxDrops counts received frames discarded before delivery: lost by an
-	// impairment, truncated by the device, or still queued when the link
-	// closed.
+	// RxDrops counts received frames discarded before ReadFrames handed
+	// them out: lost by an impairment, too long for the MTU or for the
+	// room the reader gave, or still queued when the link closed.
 	RxDrops uint64
 	// RxErrors counts failed reads.
 	RxErrors uint64
 	// TxFrames and TxBytes count frames accepted for sending.
 	TxFrames, TxBytes uint64
-	// TxDrops counts frames TryWritePacket dropped because a queue was full.
+	// TxDrops counts frames TryWriteFrames dropped because a queue was full.
 	TxDrops uint64
-	// TxErrors counts frames WritePacket failed to send (closed link,
-	// oversized frame, device error).
+	// TxErrors counts frames WriteFrames failed to send (closed link,
+	// frame size or bounds out of range, device error).
 	TxErrors uint64
 }
 

@@ -10,8 +10,8 @@
 //
 // Ownership rules:
 //   - Get returns a buffer with one reference, owned by the caller.
-//   - Passing a buffer to a function documented as "takes ownership" (a link's
-//     WritePacket, a dispatcher's DeliverFrame, an endpoint's queue) hands
+//   - Passing a buffer to a function documented as "takes ownership" (the
+//     stack's WritePacket, an endpoint's queue) hands
 //     that reference over: the caller must not touch the buffer afterwards.
 //   - Whoever owns the last reference calls Release, which returns the
 //     buffer to its pool. IncRef adds a reference for a second owner (for
@@ -97,6 +97,23 @@ func (b *Buffer) Cap() int { return len(b.data) - b.start }
 // Truesize is the memory the buffer occupies, used for accounting against
 // receive-buffer limits the way the kernel counts skb truesize.
 func (b *Buffer) Truesize() int { return len(b.data) }
+
+// Backing returns the buffer's whole memory, headroom included, so that a
+// link can read a frame straight into it; Start locates the packet in it.
+func (b *Buffer) Backing() []byte { return b.data }
+
+// Start returns the offset of the packet's first byte within Backing.
+func (b *Buffer) Start() int { return b.start }
+
+// SetBounds makes Backing()[start:end] the packet, after a link stored a
+// frame there. It panics if the bounds are out of range, which is a
+// programming error.
+func (b *Buffer) SetBounds(start, end int) {
+	if start < 0 || start > end || end > len(b.data) {
+		panic("buffer: SetBounds out of range")
+	}
+	b.start, b.end = start, end
+}
 
 // Tail returns the free space after the packet, for readers that fill the
 // buffer in place (a link reading a frame). Call SetLen afterwards.

@@ -106,6 +106,33 @@ func TestClone(t *testing.T) {
 	c.Release()
 }
 
+func TestBackingAndBounds(t *testing.T) {
+	b := Get(64)
+	defer b.Release()
+	raw := b.Backing()
+	if b.Start() != Headroom || len(raw) != b.Truesize() {
+		t.Fatalf("start %d, backing %d bytes (truesize %d)", b.Start(), len(raw), b.Truesize())
+	}
+	copy(raw[Headroom:], "frame")
+	b.SetBounds(Headroom, Headroom+5)
+	if string(b.Bytes()) != "frame" || b.Len() != 5 {
+		t.Fatalf("after SetBounds: %q", b.Bytes())
+	}
+	if h := b.Prepend(4); h == nil || b.Start() != Headroom-4 {
+		t.Fatal("headroom lost after SetBounds")
+	}
+	for _, c := range [][2]int{{-1, 0}, {10, 9}, {0, len(raw) + 1}} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("SetBounds(%d, %d) did not panic", c[0], c[1])
+				}
+			}()
+			b.SetBounds(c[0], c[1])
+		}()
+	}
+}
+
 func BenchmarkGetRelease(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {

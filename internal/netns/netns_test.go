@@ -202,8 +202,8 @@ func TestNewTAP(t *testing.T) {
 			t.Errorf("device config lacks %q:\n%s", want, out)
 		}
 	}
-	if d.MTU() != 1280 {
-		t.Errorf("MTU %d", d.MTU())
+	if mtu := d.Info().MTU; mtu != 1280 {
+		t.Errorf("MTU %d", mtu)
 	}
 	// It lives only in the namespace.
 	if _, err := net.InterfaceByName(d.Name()); err == nil {

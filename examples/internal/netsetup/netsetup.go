@@ -12,7 +12,9 @@ import (
 	"net/netip"
 	"os"
 
+	"github.com/tapnet/tapnet/ethernet"
 	"github.com/tapnet/tapnet/gonet"
+	"github.com/tapnet/tapnet/link"
 	"github.com/tapnet/tapnet/stack"
 	"github.com/tapnet/tapnet/tap"
 )
@@ -68,7 +70,7 @@ func (f *Flags) OpenTAP() (*Net, error) {
 		if err != nil {
 			return nil, fmt.Errorf("-mac: %w", err)
 		}
-		m, ok := tap.MACFrom(hw)
+		m, ok := ethernet.MACFrom(hw)
 		if !ok {
 			return nil, fmt.Errorf("-mac: %q is not a 6-byte Ethernet address", f.MAC)
 		}
@@ -83,9 +85,9 @@ func (f *Flags) OpenTAP() (*Net, error) {
 
 // Attach builds a stack on an existing link (one end of a tap.Pipe) with the
 // flags' address, gateway and capture file.
-func (f *Flags) Attach(l tap.Link) (*Net, error) { return f.attach(l) }
+func (f *Flags) Attach(l link.Device) (*Net, error) { return f.attach(l) }
 
-func (f *Flags) attach(l tap.Link) (*Net, error) {
+func (f *Flags) attach(l link.Device) (*Net, error) {
 	p, err := netip.ParsePrefix(f.Addr)
 	if err != nil {
 		l.Close()
