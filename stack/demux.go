@@ -74,11 +74,11 @@ type portEntry struct {
 // portIndex holds a busy port's bindings in buckets by what a datagram
 // matches them on; each binding is in exactly one bucket list.
 type portIndex struct {
-	all       useCounts              // every binding
-	wild      useCounts              // those on any local address
+	all       useCounts                  // every binding
+	wild      useCounts                  // those on any local address
 	addrs     map[[16]byte]portAddrEntry // by local address, as bytes like connKey
-	connected map[connKey]*binding   // connected, by 4-tuple
-	wildcard  *binding               // the rest, on any local address
+	connected map[connKey]*binding       // connected, by 4-tuple
+	wildcard  *binding                   // the rest, on any local address
 	byEP      map[TransportEndpoint]*binding
 }
 
