@@ -14,8 +14,8 @@ import (
 	"golang.org/x/net/bpf"
 	"golang.org/x/net/ipv4"
 
+	"github.com/tapnet/tapnet/internal/udpsock"
 	"github.com/tapnet/tapnet/stack"
-	"github.com/tapnet/tapnet/udp"
 )
 
 // PacketConn is a UDP socket of a tapnet stack with the methods of
@@ -35,7 +35,7 @@ var errInvalidConn = errors.New("invalid connection")
 
 func (p *PacketConn) ok() bool { return p != nil && p.c != nil }
 
-func (p *PacketConn) ep() *udp.Endpoint { return p.c.ep }
+func (p *PacketConn) ep() *udpsock.Endpoint { return p.c.ep }
 
 func (p *PacketConn) stack() *stack.Stack { return p.c.ep.Stack() }
 
@@ -45,7 +45,7 @@ func (p *PacketConn) closedErr() error {
 	return &net.OpError{Op: "raw-control", Net: p.c.network, Source: nil, Addr: p.c.laddr, Err: net.ErrClosed}
 }
 
-func (p *PacketConn) closed() bool { return p.ep().State() == udp.StateClosed }
+func (p *PacketConn) closed() bool { return p.ep().State() == udpsock.StateClosed }
 
 // setsockopt wraps an errno the way x/net's option setters do.
 func setsockopt(err error) error {
@@ -61,7 +61,7 @@ func setsockopt(err error) error {
 
 // optErr maps an endpoint error of a membership call.
 func (p *PacketConn) optErr(err error) error {
-	if errors.Is(err, udp.ErrClosed) {
+	if errors.Is(err, udpsock.ErrClosed) {
 		return p.closedErr()
 	}
 	return setsockopt(err)
@@ -191,7 +191,7 @@ func (p *PacketConn) SetMulticastInterface(ifi *net.Interface) error {
 	if n != nil {
 		id = n.ID()
 	}
-	p.ep().UpdateOptions(func(o *udp.Options) { o.MulticastNIC = id })
+	p.ep().UpdateOptions(func(o *udpsock.Options) { o.MulticastNIC = id })
 	return nil
 }
 
@@ -215,7 +215,7 @@ func (p *PacketConn) SetMulticastTTL(ttl int) error {
 	if ttl < 0 || ttl > 255 {
 		return setsockopt(syscall.EINVAL)
 	}
-	p.ep().UpdateOptions(func(o *udp.Options) { o.MulticastTTL = uint8(ttl) })
+	p.ep().UpdateOptions(func(o *udpsock.Options) { o.MulticastTTL = uint8(ttl) })
 	return nil
 }
 
@@ -233,7 +233,7 @@ func (p *PacketConn) SetMulticastLoopback(on bool) error {
 	if err := p.option(); err != nil {
 		return err
 	}
-	p.ep().UpdateOptions(func(o *udp.Options) { o.MulticastLoop = on })
+	p.ep().UpdateOptions(func(o *udpsock.Options) { o.MulticastLoop = on })
 	return nil
 }
 
@@ -251,7 +251,7 @@ func (p *PacketConn) SetTOS(tos int) error {
 	if err := p.option(); err != nil {
 		return err
 	}
-	p.ep().UpdateOptions(func(o *udp.Options) { o.TOS = uint8(tos) })
+	p.ep().UpdateOptions(func(o *udpsock.Options) { o.TOS = uint8(tos) })
 	return nil
 }
 
@@ -277,7 +277,7 @@ func (p *PacketConn) SetTTL(ttl int) error {
 	} else if ttl < 1 || ttl > 255 {
 		return setsockopt(syscall.EINVAL)
 	}
-	p.ep().UpdateOptions(func(o *udp.Options) { o.TTL = uint8(ttl) })
+	p.ep().UpdateOptions(func(o *udpsock.Options) { o.TTL = uint8(ttl) })
 	return nil
 }
 
@@ -322,7 +322,7 @@ func (p *PacketConn) SetControlMessage(cf ipv4.ControlFlags, on bool) error {
 	p.mu.Unlock()
 	// Like IP_RECVTTL and IP_PKTINFO, these are socket options: the
 	// UDPConn's ReadMsgUDP sees them too.
-	p.ep().UpdateOptions(func(o *udp.Options) {
+	p.ep().UpdateOptions(func(o *udpsock.Options) {
 		o.ReceiveTTL = now&ipv4.FlagTTL != 0
 		o.ReceiveDstAddr = now&pktinfoFlags != 0
 	})
@@ -385,9 +385,9 @@ func (p *PacketConn) ioErr(op, call string, addr net.Addr, err error) error {
 	c := p.c
 	var inner error
 	switch {
-	case errors.Is(err, udp.ErrClosed), errors.Is(err, net.ErrClosed):
+	case errors.Is(err, udpsock.ErrClosed), errors.Is(err, net.ErrClosed):
 		inner = &net.OpError{Op: "raw-" + op, Net: c.network, Source: c.laddr, Addr: c.RemoteAddr(), Err: net.ErrClosed}
-	case err == udp.ErrTimeout:
+	case err == udpsock.ErrTimeout:
 		inner = &net.OpError{Op: "raw-" + op, Net: c.network, Source: c.laddr, Addr: c.RemoteAddr(), Err: os.ErrDeadlineExceeded}
 	default:
 		var errno syscall.Errno
@@ -404,7 +404,7 @@ func (p *PacketConn) ioErr(op, call string, addr net.Addr, err error) error {
 // reports with n = 0 (the system call never ran) where other errors give
 // recvmmsg's and sendmmsg's -1.
 func closedBefore(err error) bool {
-	return errors.Is(err, udp.ErrClosed) || errors.Is(err, net.ErrClosed)
+	return errors.Is(err, udpsock.ErrClosed) || errors.Is(err, net.ErrClosed)
 }
 
 // ReadFrom reads a datagram, returning its payload size, the control
@@ -430,7 +430,7 @@ func ip4(a netip.Addr) net.IP {
 	return net.IP(b[:])
 }
 
-func (p *PacketConn) fillControl(cm *ipv4.ControlMessage, cf ipv4.ControlFlags, info *udp.ReadInfo) {
+func (p *PacketConn) fillControl(cm *ipv4.ControlMessage, cf ipv4.ControlFlags, info *udpsock.ReadInfo) {
 	cm.Src = ip4(info.Src.Addr())
 	if cf&ipv4.FlagTTL != 0 {
 		cm.TTL = int(info.TTL)
@@ -443,8 +443,8 @@ func (p *PacketConn) fillControl(cm *ipv4.ControlMessage, cf ipv4.ControlFlags, 
 
 // writeOptions checks a ControlMessage for WriteTo as sendmsg checks
 // IP_PKTINFO.
-func (p *PacketConn) writeOptions(src net.IP, ifIndex, ttl int) (*udp.WriteOptions, error) {
-	wo := &udp.WriteOptions{TTL: ttl}
+func (p *PacketConn) writeOptions(src net.IP, ifIndex, ttl int) (*udpsock.WriteOptions, error) {
+	wo := &udpsock.WriteOptions{TTL: ttl}
 	if ifIndex > 0 {
 		n := p.stack().NIC(stack.NICID(ifIndex))
 		if n == nil {
@@ -483,17 +483,17 @@ func destination(dst net.Addr) (netip.AddrPort, error) {
 }
 
 // send writes one datagram, as sendmsg would.
-func (p *PacketConn) send(b []byte, to netip.AddrPort, wo *udp.WriteOptions) (int, error) {
+func (p *PacketConn) send(b []byte, to netip.AddrPort, wo *udpsock.WriteOptions) (int, error) {
 	if _, expired := p.c.wd.wait(); expired {
 		if p.closed() {
-			return 0, udp.ErrClosed
+			return 0, udpsock.ErrClosed
 		}
-		return 0, udp.ErrTimeout
+		return 0, udpsock.ErrTimeout
 	}
 	if !to.IsValid() {
 		if _, ok := p.ep().RemoteAddr(); !ok {
 			if p.closed() {
-				return 0, udp.ErrClosed
+				return 0, udpsock.ErrClosed
 			}
 			return 0, syscall.EDESTADDRREQ
 		}
@@ -508,7 +508,7 @@ func (p *PacketConn) WriteTo(b []byte, cm *ipv4.ControlMessage, dst net.Addr) (n
 		return 0, errInvalidConn
 	}
 	to, err := destination(dst)
-	var wo *udp.WriteOptions
+	var wo *udpsock.WriteOptions
 	if err == nil && cm != nil {
 		wo, err = p.writeOptions(cm.Src, cm.IfIndex, cm.TTL)
 	}
@@ -553,7 +553,7 @@ func (p *PacketConn) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
 	var scratch []byte
 	for i := range ms {
 		m := &ms[i]
-		var info udp.ReadInfo
+		var info udpsock.ReadInfo
 		var err error
 		dst := []byte(nil)
 		if len(m.Buffers) == 1 {
@@ -572,15 +572,15 @@ func (p *PacketConn) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
 			cancel, expired := p.c.rd.wait()
 			switch {
 			case expired && p.closed():
-				err = udp.ErrClosed
+				err = udpsock.ErrClosed
 			case expired:
-				err = udp.ErrTimeout
+				err = udpsock.ErrTimeout
 			default:
 				info, err = p.ep().Read(dst, peek, cancel)
 			}
 		} else {
 			info, err = p.ep().Read(dst, peek, closedChan)
-			if err == udp.ErrTimeout {
+			if err == udpsock.ErrTimeout {
 				err = syscall.EAGAIN
 			}
 		}
@@ -633,7 +633,7 @@ func cmsgSpace(n int) int { return cmsgHdrLen + (n+cmsgAlign-1)&^(cmsgAlign-1) }
 // truncation of what does not fit) and returns the bytes used and whether
 // anything was cut (MSG_CTRUNC). ReadBatch uses it, and so can
 // UDPConn.ReadMsgUDP for the options SetControlMessage turns on.
-func putControlMessages(s *stack.Stack, oob []byte, ttl, pktinfo bool, info *udp.ReadInfo) (int, bool) {
+func putControlMessages(s *stack.Stack, oob []byte, ttl, pktinfo bool, info *udpsock.ReadInfo) (int, bool) {
 	used, trunc := 0, false
 	put := func(typ int, data []byte) {
 		rest := oob[used:]
@@ -683,7 +683,7 @@ func putControlMessages(s *stack.Stack, oob []byte, ttl, pktinfo bool, info *udp
 
 // parseControl reads IP_PKTINFO (source and interface) and IP_TTL from a
 // message's OOB, as Linux's ip_cmsg_send does.
-func (p *PacketConn) parseControl(oob []byte) (*udp.WriteOptions, error) {
+func (p *PacketConn) parseControl(oob []byte) (*udpsock.WriteOptions, error) {
 	if len(oob) == 0 {
 		return nil, nil
 	}
@@ -748,7 +748,7 @@ func (p *PacketConn) WriteBatch(ms []ipv4.Message, flags int) (int, error) {
 			b = scratch
 		}
 		to, err := destination(m.Addr)
-		var wo *udp.WriteOptions
+		var wo *udpsock.WriteOptions
 		if err == nil {
 			wo, err = p.parseControl(m.OOB)
 		}
@@ -800,13 +800,13 @@ func ListenMulticastUDP(s *stack.Stack, network string, ifi *net.Interface, gadd
 			return fail(setsockopt(syscall.EADDRNOTAVAIL))
 		}
 	}
-	ep := udp.New(s)
+	ep := udpsock.New(s)
 	ep.SetReuseAddr(true)
 	if err := ep.Bind(netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(gaddr.Port))); err != nil {
 		ep.Close()
 		return fail(sysErr("bind", err))
 	}
-	ep.UpdateOptions(func(o *udp.Options) {
+	ep.UpdateOptions(func(o *udpsock.Options) {
 		o.MulticastLoop = false
 		if nic != nil {
 			o.MulticastNIC = nic.ID()

@@ -1,12 +1,9 @@
-// Package udp implements UDP (RFC 768) for tapnet: its wire format and the
-// endpoint behind every socket — states, binding and connecting through the
-// stack's demultiplexer, a receive queue bounded in bytes, blocking reads
-// with cancellation, ICMP errors turned into socket errors, and sends that
-// build the header in the caller's goroutine.
+// Package udp implements UDP's wire format (RFC 768): a header view,
+// parsing with checksum verification and header construction.
 //
 // Importing the package registers UDP with every stack created afterwards
-// (stack.RegisterTransportProtocol). Users normally reach endpoints through
-// gonet, which wraps them in net.PacketConn and net.Conn.
+// (stack.RegisterTransportProtocol). The socket endpoint behind gonet's
+// conns lives in an internal package.
 package udp
 
 import (

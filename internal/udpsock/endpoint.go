@@ -1,4 +1,12 @@
-package udp
+// Package udpsock is the UDP socket behind every gonet conn: states,
+// binding and connecting through the stack's demultiplexer, a receive queue
+// bounded in bytes, blocking reads with cancellation, ICMP errors turned
+// into socket errors, multicast memberships with source filters, and sends
+// handed to the stack in the caller's goroutine.
+//
+// It is internal because gonet is its only user: gonet wraps an Endpoint in
+// net.PacketConn and net.Conn. The UDP wire format lives in package udp.
+package udpsock
 
 import (
 	"errors"
@@ -10,6 +18,7 @@ import (
 	"github.com/tapnet/tapnet/internal/buffer"
 	"github.com/tapnet/tapnet/ipv4"
 	"github.com/tapnet/tapnet/stack"
+	"github.com/tapnet/tapnet/udp"
 )
 
 // State is an endpoint's life-cycle state.
@@ -146,7 +155,7 @@ func (e *Endpoint) Bind(addr netip.AddrPort) error {
 		return syscall.EINVAL
 	}
 	id := stack.TransportID{LocalAddr: a, LocalPort: addr.Port()}
-	got, err := e.s.RegisterEndpoint(ProtocolNumber, id, e, e.reuse, e.bindNIC)
+	got, err := e.s.RegisterEndpoint(udp.ProtocolNumber, id, e, e.reuse, e.bindNIC)
 	if err != nil {
 		return err
 	}
@@ -162,7 +171,7 @@ func (e *Endpoint) Bind(addr netip.AddrPort) error {
 // inet_autobind, it reports a full port range as EAGAIN, where an explicit
 // bind reports EADDRINUSE.
 func (e *Endpoint) bindEphemeralLocked() error {
-	got, err := e.s.RegisterEndpoint(ProtocolNumber, stack.TransportID{}, e, e.reuse, e.bindNIC)
+	got, err := e.s.RegisterEndpoint(udp.ProtocolNumber, stack.TransportID{}, e, e.reuse, e.bindNIC)
 	if err == syscall.EADDRINUSE {
 		return syscall.EAGAIN
 	}
@@ -213,7 +222,7 @@ func (e *Endpoint) Connect(raddr netip.AddrPort) error {
 		id.LocalAddr = r.LocalAddr
 	}
 	id.RemoteAddr, id.RemotePort = ra, raddr.Port()
-	e.s.RebindEndpoint(ProtocolNumber, old, id, e)
+	e.s.RebindEndpoint(udp.ProtocolNumber, old, id, e)
 	e.id = id
 	e.route = r
 	e.state = StateConnected
@@ -231,7 +240,7 @@ func (e *Endpoint) disconnectLocked() {
 	if !e.bindAddr {
 		id.LocalAddr = netip.Addr{}
 	}
-	e.s.RebindEndpoint(ProtocolNumber, old, id, e)
+	e.s.RebindEndpoint(udp.ProtocolNumber, old, id, e)
 	e.id = id
 	e.route = stack.Route{}
 	e.state = StateBound
@@ -293,7 +302,7 @@ func (e *Endpoint) Close() error {
 		return ErrClosed
 	}
 	if e.state != StateInitial {
-		e.s.UnregisterEndpoint(ProtocolNumber, e.id, e)
+		e.s.UnregisterEndpoint(udp.ProtocolNumber, e.id, e)
 	}
 	e.state = StateClosed
 	e.mu.Unlock()
@@ -541,7 +550,7 @@ type WriteOptions struct {
 // unbound endpoint is bound to an ephemeral port first. It blocks while the
 // link's transmit queue is full.
 func (e *Endpoint) Write(p []byte, to netip.AddrPort, wo *WriteOptions) (int, error) {
-	if len(p) > MaxPayload {
+	if len(p) > udp.MaxPayload {
 		return 0, syscall.EMSGSIZE
 	}
 	e.mu.RLock()
@@ -614,14 +623,14 @@ func (e *Endpoint) Write(p []byte, to netip.AddrPort, wo *WriteOptions) (int, er
 		e.mu.RUnlock()
 		return 0, syscall.EDESTADDRREQ
 	}
-	if opts.DontFragment && HeaderLen+len(p) > r.MaxPayload() {
+	if opts.DontFragment && udp.HeaderLen+len(p) > r.MaxPayload() {
 		return 0, syscall.EMSGSIZE
 	}
-	b := buffer.Get(HeaderLen + len(p))
-	b.SetLen(HeaderLen + len(p))
+	b := buffer.Get(udp.HeaderLen + len(p))
+	b.SetLen(udp.HeaderLen + len(p))
 	pkt := b.Bytes()
-	copy(pkt[HeaderLen:], p)
-	PutHeader(pkt, lport, to.Port(), r.LocalAddr, r.RemoteAddr)
+	copy(pkt[udp.HeaderLen:], p)
+	udp.PutHeader(pkt, lport, to.Port(), r.LocalAddr, r.RemoteAddr)
 	wopt := stack.WriteOptions{TTL: opts.TTL, TOS: opts.TOS, DF: opts.DontFragment}
 	if r.Multicast {
 		wopt.TTL, wopt.Loop = opts.MulticastTTL, opts.MulticastLoop
@@ -630,7 +639,7 @@ func (e *Endpoint) Write(p []byte, to netip.AddrPort, wo *WriteOptions) (int, er
 		wopt.TTL = uint8(wo.TTL)
 	}
 	wopt.HostOnly = r.Multicast && wopt.TTL == 0 // IP_MULTICAST_TTL 0
-	if err := e.s.WritePacket(&r, ProtocolNumber, b, wopt); err != nil {
+	if err := e.s.WritePacket(&r, udp.ProtocolNumber, b, wopt); err != nil {
 		e.s.Stats().UDP.SendErrors.Add(1)
 		return 0, err
 	}
