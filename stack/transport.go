@@ -1,44 +1,11 @@
 package stack
 
 import (
-	"errors"
 	"net/netip"
-	"sync"
 	"syscall"
 
 	"github.com/tapnet/tapnet/internal/buffer"
 )
-
-// TransportProtocol is what the stack needs to know of a transport (UDP):
-// how to validate its header and find its ports. Protocols register
-// themselves with RegisterTransportProtocol, usually from an init function,
-// so that every stack made afterwards carries them.
-type TransportProtocol interface {
-	// Number is the IPv4 protocol number the transport is demultiplexed
-	// by (17 for UDP).
-	Number() uint8
-	// Parse validates the transport header that starts off bytes into pkt
-	// (after the IP header). A datagram reassembled from fragments
-	// continues in pkt.Next. It returns the ports, the header length and
-	// the transport payload length.
-	Parse(pkt *buffer.Buffer, off int, src, dst netip.Addr) (srcPort, dstPort uint16, hdrLen, payloadLen int, err error)
-}
-
-// ErrBadChecksum is returned by TransportProtocol.Parse for a checksum
-// mismatch; any other error counts as a malformed header.
-var ErrBadChecksum = errors.New("bad transport checksum")
-
-var (
-	registryMu sync.Mutex
-	registry   [256]TransportProtocol
-)
-
-// RegisterTransportProtocol makes p available to stacks created afterwards.
-func RegisterTransportProtocol(p TransportProtocol) {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	registry[p.Number()] = p
-}
 
 // Packet is a received transport datagram handed to an endpoint.
 type Packet struct {
