@@ -2,6 +2,7 @@ package stack
 
 import (
 	"net/netip"
+	"syscall"
 
 	"github.com/tapnet/tapnet/internal/buffer"
 	"github.com/tapnet/tapnet/internal/checksum"
@@ -44,7 +45,7 @@ func (s *Stack) deliverUDP(n *NIC, b *buffer.Buffer, hl int, kind castKind, src,
 			return
 		}
 		trimChain(b, hl+udp.HeaderLen, plen)
-		ep.HandlePacket(Packet{Buf: b, Src: remote, Dst: local, TTL: ttl, TOS: tos, NIC: n.id})
+		s.countDelivery(ep.HandlePacket(Packet{Payload: Payload{b}, Src: remote, Dst: local, TTL: ttl, TOS: tos, NIC: n.id}))
 		return
 	}
 	var scratch [8]TransportEndpoint
@@ -64,8 +65,49 @@ func (s *Stack) deliverUDP(n *NIC, b *buffer.Buffer, hl int, kind castKind, src,
 		if i < len(eps)-1 {
 			p = cloneChain(b)
 		}
-		ep.HandlePacket(Packet{Buf: p, Src: remote, Dst: local, TTL: ttl, TOS: tos, NIC: n.id})
+		s.countDelivery(ep.HandlePacket(Packet{Payload: Payload{p}, Src: remote, Dst: local, TTL: ttl, TOS: tos, NIC: n.id}))
 	}
+}
+
+// countDelivery counts what an endpoint did with a datagram.
+func (s *Stack) countDelivery(d Delivery) {
+	st := &s.stats.UDP
+	switch d {
+	case Delivered:
+		st.Delivered.Add(1)
+	case ReceiveBufferFull:
+		st.BufferErrors.Add(1)
+	default:
+		st.NoPort.Add(1)
+	}
+}
+
+// WriteUDP sends payload as one UDP datagram along r, from r.LocalAddr and
+// srcPort to r.RemoteAddr and dstPort. It builds the UDP header and
+// checksum in the caller's goroutine, then sends the datagram as IPv4:
+// fragmented when it exceeds the MTU, unless o.DF (then EMSGSIZE, before
+// anything is sent); looped back to our own sockets for our addresses and,
+// with o.Loop, for multicast; blocking while the link's queue is full.
+// payload is copied: the caller keeps it. Sends are counted in Stats.UDP.
+func (s *Stack) WriteUDP(r *Route, srcPort, dstPort uint16, payload []byte, o WriteOptions) error {
+	if r == nil || r.NIC == nil {
+		return syscall.EINVAL // not a route FindRoute returned
+	}
+	n := udp.HeaderLen + len(payload)
+	if len(payload) > udp.MaxPayload || o.DF && n > r.MaxPayload() {
+		return syscall.EMSGSIZE
+	}
+	b := buffer.Get(n)
+	b.SetLen(n)
+	pkt := b.Bytes()
+	copy(pkt[udp.HeaderLen:], payload)
+	udp.PutHeader(pkt, srcPort, dstPort, r.LocalAddr, r.RemoteAddr)
+	if err := s.writePacket(r, udp.ProtocolNumber, b, o); err != nil {
+		s.stats.UDP.SendErrors.Add(1)
+		return err
+	}
+	s.stats.UDP.Sent.Add(1)
+	return nil
 }
 
 // parseUDP validates the UDP header that starts off bytes into b, after the

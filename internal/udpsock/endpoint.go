@@ -15,7 +15,6 @@ import (
 	"sync/atomic"
 	"syscall"
 
-	"github.com/tapnet/tapnet/internal/buffer"
 	"github.com/tapnet/tapnet/ipv4"
 	"github.com/tapnet/tapnet/stack"
 	"github.com/tapnet/tapnet/udp"
@@ -32,7 +31,7 @@ const (
 )
 
 // Receive-buffer accounting charges each queued datagram what Linux
-// charges as its skb truesize (see charge), so that the same SO_RCVBUF
+// charges as its skb truesize (stack.Payload.Truesize), so that the same SO_RCVBUF
 // holds about as many datagrams as on the kernel.
 const (
 	DefaultReceiveBuffer = 212992 // Linux's net.core.rmem_default
@@ -49,8 +48,8 @@ var (
 )
 
 type rcvItem struct {
-	buf      *buffer.Buffer
-	cost     int
+	payload  stack.Payload
+	cost     int // receive-buffer charge: the payload's truesize
 	src      netip.AddrPort
 	dst      netip.Addr
 	ttl, tos uint8
@@ -325,7 +324,7 @@ func (e *Endpoint) StackClosed() { e.Close() }
 func (e *Endpoint) drainLocked() {
 	for e.rcvLen > 0 {
 		it := &e.rcvQ[e.rcvHead]
-		it.buf.ReleaseChain()
+		it.payload.Release()
 		*it = rcvItem{}
 		e.rcvHead = (e.rcvHead + 1) % len(e.rcvQ)
 		e.rcvLen--
@@ -378,62 +377,30 @@ func (e *Endpoint) SendBufferSize() int {
 }
 
 // HandlePacket implements stack.TransportEndpoint: it queues a datagram or
-// drops it when the receive buffer is full.
-func (e *Endpoint) HandlePacket(p stack.Packet) {
-	cost := charge(p.Buf)
-	st := &e.s.Stats().UDP
+// drops it when the receive buffer is full; the stack counts which.
+func (e *Endpoint) HandlePacket(p stack.Packet) stack.Delivery {
+	cost := p.Payload.Truesize()
 	e.rcvMu.Lock()
 	if e.rcvDead || e.rcvShut {
-		// Closing or shut for reading: as if no socket had the port.
 		e.rcvMu.Unlock()
-		st.NoPort.Add(1)
-		p.Buf.ReleaseChain()
-		return
+		p.Payload.Release()
+		return stack.NotReceiving
 	}
 	if e.rcvUsed > e.rcvLimit {
 		e.rcvMu.Unlock()
 		e.drops.Add(1)
-		st.BufferErrors.Add(1)
-		p.Buf.ReleaseChain()
-		return
+		p.Payload.Release()
+		return stack.ReceiveBufferFull
 	}
 	if e.rcvLen == len(e.rcvQ) {
 		e.growLocked()
 	}
-	e.rcvQ[(e.rcvHead+e.rcvLen)%len(e.rcvQ)] = rcvItem{buf: p.Buf, cost: cost, src: p.Src, dst: p.Dst.Addr(), ttl: p.TTL, tos: p.TOS, nic: p.NIC}
+	e.rcvQ[(e.rcvHead+e.rcvLen)%len(e.rcvQ)] = rcvItem{payload: p.Payload, cost: cost, src: p.Src, dst: p.Dst.Addr(), ttl: p.TTL, tos: p.TOS, nic: p.NIC}
 	e.rcvLen++
 	e.rcvUsed += cost
 	e.rcvMu.Unlock()
-	st.Delivered.Add(1)
 	e.signal()
-}
-
-// charge is what a queued datagram counts against the receive buffer. A
-// single buffer is charged like Linux's skb; a reassembled chain at least
-// the memory of all its fragment buffers, as Linux charges every fragment's
-// truesize, so that tiny fragments cannot pin memory far beyond SO_RCVBUF.
-func charge(b *buffer.Buffer) int {
-	c := truesize(b.ChainLen())
-	if b.Next != nil {
-		c = max(c, b.ChainTruesize())
-	}
-	return c
-}
-
-// truesize approximates the memory Linux charges for a received datagram:
-// its data plus headers rounded up to a kmalloc size class, plus the
-// sk_buff itself (768 bytes for a small datagram, 2304 for 1000 bytes).
-func truesize(n int) int {
-	const headers, skb = 448, 256
-	d := n + headers
-	if d > 4096 {
-		return (d+4095)&^4095 + skb
-	}
-	c := 512
-	for c < d {
-		c <<= 1
-	}
-	return c + skb
+	return stack.Delivered
 }
 
 func (e *Endpoint) growLocked() {
@@ -511,7 +478,7 @@ func (e *Endpoint) Read(dst []byte, peek bool, cancel <-chan struct{}) (ReadInfo
 				e.signal() // pass the token on to another waiting reader
 			}
 			info := it.info(dst)
-			it.buf.ReleaseChain()
+			it.payload.Release()
 			return info, nil
 		}
 		dead, shut := e.rcvDead, e.rcvShut
@@ -533,8 +500,8 @@ func (e *Endpoint) Read(dst []byte, peek bool, cancel <-chan struct{}) (ReadInfo
 }
 
 func (it *rcvItem) info(dst []byte) ReadInfo {
-	n := it.buf.CopyChain(dst)
-	l := it.buf.ChainLen()
+	n := it.payload.CopyTo(dst)
+	l := it.payload.Len()
 	return ReadInfo{N: n, Len: l, Src: it.src, Dst: it.dst, TTL: it.ttl, TOS: it.tos, NIC: it.nic, Truncated: n < l}
 }
 
@@ -623,14 +590,6 @@ func (e *Endpoint) Write(p []byte, to netip.AddrPort, wo *WriteOptions) (int, er
 		e.mu.RUnlock()
 		return 0, syscall.EDESTADDRREQ
 	}
-	if opts.DontFragment && udp.HeaderLen+len(p) > r.MaxPayload() {
-		return 0, syscall.EMSGSIZE
-	}
-	b := buffer.Get(udp.HeaderLen + len(p))
-	b.SetLen(udp.HeaderLen + len(p))
-	pkt := b.Bytes()
-	copy(pkt[udp.HeaderLen:], p)
-	udp.PutHeader(pkt, lport, to.Port(), r.LocalAddr, r.RemoteAddr)
 	wopt := stack.WriteOptions{TTL: opts.TTL, TOS: opts.TOS, DF: opts.DontFragment}
 	if r.Multicast {
 		wopt.TTL, wopt.Loop = opts.MulticastTTL, opts.MulticastLoop
@@ -639,10 +598,8 @@ func (e *Endpoint) Write(p []byte, to netip.AddrPort, wo *WriteOptions) (int, er
 		wopt.TTL = uint8(wo.TTL)
 	}
 	wopt.HostOnly = r.Multicast && wopt.TTL == 0 // IP_MULTICAST_TTL 0
-	if err := e.s.WritePacket(&r, udp.ProtocolNumber, b, wopt); err != nil {
-		e.s.Stats().UDP.SendErrors.Add(1)
+	if err := e.s.WriteUDP(&r, lport, to.Port(), p, wopt); err != nil {
 		return 0, err
 	}
-	e.s.Stats().UDP.Sent.Add(1)
 	return len(p), nil
 }

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tapnet/tapnet/internal/buffer"
 	"github.com/tapnet/tapnet/stack"
 	"github.com/tapnet/tapnet/udp"
 )
@@ -134,7 +133,7 @@ func TestReceiveBufferBoundedInBytes(t *testing.T) {
 		rx.rcvMu.Lock()
 		used := rx.rcvUsed
 		rx.rcvMu.Unlock()
-		if used > 16384+truesize(1000) {
+		if used > 16384+2304 { // plus one datagram of 1000 bytes, charged 2304 as on Linux
 			t.Fatalf("queue holds %d bytes, limit 16384", used)
 		}
 		if _, err := rx.Read(make([]byte, 2000), false, cancel); err != nil {
@@ -232,59 +231,6 @@ func TestCloseWakesReaders(t *testing.T) {
 			}
 		case <-time.After(2 * time.Second):
 			t.Fatal("Close did not wake a blocked reader")
-		}
-	}
-}
-
-// fragmentChain builds a datagram as reassembly hands it over: n parts of
-// size bytes, each in its own pooled buffer.
-func fragmentChain(n, size int) *buffer.Buffer {
-	head := buffer.Get(size)
-	head.SetLen(size)
-	tail := head
-	for i := 1; i < n; i++ {
-		p := buffer.Get(size)
-		p.SetLen(size)
-		tail.Next, tail = p, p
-	}
-	return head
-}
-
-// TestReassembledChargedByTruesize feeds datagrams reassembled from 1,900
-// fragments of 8 bytes to a socket that does not read. Each pins 1,900
-// pooled buffers, so the queue must be charged for them: like Linux, one
-// such datagram fits in the default buffer and the rest are dropped.
-func TestReassembledChargedByTruesize(t *testing.T) {
-	s := loopStack(t)
-	for _, rcvbuf := range []int{0, 4 << 20} {
-		e := boundLo(t, s, 0)
-		if rcvbuf > 0 {
-			e.SetReceiveBufferSize(rcvbuf)
-		}
-		limit := e.ReceiveBufferSize()
-		probe := fragmentChain(1900, 8)
-		one := probe.ChainTruesize()
-		probe.ReleaseChain()
-		const sent = 10
-		for i := 0; i < sent; i++ {
-			e.HandlePacket(stack.Packet{Buf: fragmentChain(1900, 8), Src: netip.AddrPortFrom(lo, 9), Dst: e.LocalAddr()})
-		}
-		e.rcvMu.Lock()
-		used, queued := e.rcvUsed, e.rcvLen
-		e.rcvMu.Unlock()
-		if used > limit+one {
-			t.Errorf("rcvbuf %d: queue charged %d bytes for %d datagrams, limit %d plus one datagram of %d", limit, used, queued, limit, one)
-		}
-		if used < queued*one {
-			t.Errorf("rcvbuf %d: %d datagrams of %d buffer bytes each charged only %d", limit, queued, one, used)
-		}
-		if want := limit/one + 1; queued != want || e.Drops() != uint64(sent-queued) {
-			t.Errorf("rcvbuf %d: queued %d (want %d), %d drops", limit, queued, want, e.Drops())
-		}
-		// What is queued is still the whole datagram.
-		buf := make([]byte, 20000)
-		if info := mustRead(t, e, buf, false); info.N != 1900*8 {
-			t.Errorf("read %d bytes of a %d-byte datagram", info.N, 1900*8)
 		}
 	}
 }
