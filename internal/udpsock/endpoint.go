@@ -58,10 +58,17 @@ type rcvItem struct {
 
 // Endpoint is a UDP socket's protocol state. Its methods are safe for
 // concurrent use.
+//
+// Lock order: mu, then rcvMu (Shutdown takes both). mcast.mu is never
+// held with either; while holding it the endpoint calls into the NIC,
+// which takes its own membership lock.
 type Endpoint struct {
 	s *stack.Stack
 
-	mu        sync.RWMutex // guards state, id, route, options
+	// mu guards the binding and the socket's options: state, id,
+	// bindAddr, bindPort, reuse, bindNIC, route, wrShut, opts and
+	// sndBuffer. Sends hold it (read) only to copy what they need.
+	mu        sync.RWMutex
 	state     State
 	id        stack.TransportID
 	bindAddr  bool // local address chosen by Bind (kept on disconnect)
@@ -73,18 +80,20 @@ type Endpoint struct {
 	opts      Options
 	sndBuffer int
 
+	// rcvMu guards the receive queue: rcvQ, rcvHead, rcvLen, rcvUsed,
+	// rcvLimit, rcvShut and rcvDead. The link's reader takes it to queue.
 	rcvMu    sync.Mutex
 	rcvQ     []rcvItem // ring buffer
 	rcvHead  int
 	rcvLen   int
-	rcvUsed  int
+	rcvUsed  int // bytes charged (truesize) of the queued datagrams
 	rcvLimit int
 	rcvShut  bool
 	rcvDead  bool
 	rcvReady chan struct{} // a token while data (or an error) may be waiting
 
 	softErr atomic.Uint32 // pending errno for a connected socket
-	drops   atomic.Uint64
+	drops   atomic.Uint64 // datagrams dropped on a full receive buffer (Linux's sk_drops)
 	closed  chan struct{}
 
 	mcast memberships
@@ -516,90 +525,133 @@ type WriteOptions struct {
 // Write sends p to to, or to the connected peer when to is invalid. An
 // unbound endpoint is bound to an ephemeral port first. It blocks while the
 // link's transmit queue is full.
+//
+// The endpoint's lock is held only to copy what the send needs
+// (sendSnapshot); routing, building and writing the datagram happen
+// outside it.
 func (e *Endpoint) Write(p []byte, to netip.AddrPort, wo *WriteOptions) (int, error) {
 	if len(p) > udp.MaxPayload {
 		return 0, syscall.EMSGSIZE
 	}
-	e.mu.RLock()
-	if e.state == StateInitial {
-		e.mu.RUnlock()
-		e.mu.Lock()
-		if e.state == StateInitial {
-			if err := e.bindEphemeralLocked(); err != nil {
-				e.mu.Unlock()
-				return 0, err
-			}
-		}
-		e.mu.Unlock()
-		e.mu.RLock()
-	}
-	if e.state == StateClosed {
-		e.mu.RUnlock()
-		return 0, ErrClosed
-	}
-	if e.wrShut {
-		e.mu.RUnlock()
-		return 0, syscall.EPIPE
-	}
-	connected := e.state == StateConnected
-	if connected {
-		if err := e.takeError(); err != nil {
-			e.mu.RUnlock()
-			return 0, err
+	st, err := e.sendSnapshot()
+	if err == errUnbound {
+		if err = e.autobind(); err == nil {
+			st, err = e.sendSnapshot()
 		}
 	}
-	var r stack.Route
-	var err error
-	local, lport := e.id.LocalAddr, e.id.LocalPort
-	opts := e.opts
-	switch {
-	case to.Addr().IsValid():
-		ra := to.Addr().Unmap()
-		if !ra.Is4() {
-			e.mu.RUnlock()
-			return 0, syscall.EAFNOSUPPORT
-		}
-		if to.Port() == 0 {
-			e.mu.RUnlock()
-			return 0, syscall.EINVAL
-		}
-		to = netip.AddrPortFrom(ra, to.Port())
-		nic := e.bindNIC
-		if ipv4.IsMulticast(ra) && opts.MulticastNIC != 0 {
-			nic = opts.MulticastNIC
-		}
-		src := local
-		if wo != nil {
-			if wo.NIC != 0 {
-				nic = wo.NIC
-			}
-			if wo.Src.IsValid() && !wo.Src.IsUnspecified() {
-				src = wo.Src
-			}
-		}
-		e.mu.RUnlock()
-		r, err = e.s.FindRoute(nic, src, ra)
-		if err != nil {
-			return 0, err
-		}
-	case connected:
-		r = e.route
-		to = netip.AddrPortFrom(e.id.RemoteAddr, e.id.RemotePort)
-		e.mu.RUnlock()
-	default:
-		e.mu.RUnlock()
-		return 0, syscall.EDESTADDRREQ
+	if err != nil {
+		return 0, err
 	}
-	wopt := stack.WriteOptions{TTL: opts.TTL, TOS: opts.TOS, DF: opts.DontFragment}
-	if r.Multicast {
-		wopt.TTL, wopt.Loop = opts.MulticastTTL, opts.MulticastLoop
+	r, dst, err := e.sendRoute(&st, to, wo)
+	if err != nil {
+		return 0, err
 	}
-	if wo != nil && wo.TTL > 0 {
-		wopt.TTL = uint8(wo.TTL)
-	}
-	wopt.HostOnly = r.Multicast && wopt.TTL == 0 // IP_MULTICAST_TTL 0
-	if err := e.s.WriteUDP(&r, lport, to.Port(), p, wopt); err != nil {
+	if err := e.s.WriteUDP(&r, st.lport, dst.Port(), p, st.writeOptions(&r, wo)); err != nil {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// errUnbound tells Write to bind an ephemeral port and look again.
+var errUnbound = errors.New("endpoint not bound")
+
+// sendState is what a send needs of the endpoint, copied under e.mu.
+type sendState struct {
+	local     netip.Addr // bound address; invalid or unspecified: any
+	lport     uint16
+	bindNIC   stack.NICID
+	opts      Options
+	connected bool
+	route     stack.Route // when connected
+	remote    netip.AddrPort
+}
+
+// sendSnapshot copies the send state, failing as Linux's udp_sendmsg does
+// on a closed or write-shut socket, or with a connected socket's pending
+// error. errUnbound asks the caller to autobind first.
+func (e *Endpoint) sendSnapshot() (sendState, error) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	switch {
+	case e.state == StateInitial:
+		return sendState{}, errUnbound
+	case e.state == StateClosed:
+		return sendState{}, ErrClosed
+	case e.wrShut:
+		return sendState{}, syscall.EPIPE
+	}
+	st := sendState{local: e.id.LocalAddr, lport: e.id.LocalPort, bindNIC: e.bindNIC, opts: e.opts}
+	if e.state == StateConnected {
+		if err := e.takeError(); err != nil {
+			return sendState{}, err
+		}
+		st.connected, st.route = true, e.route
+		st.remote = netip.AddrPortFrom(e.id.RemoteAddr, e.id.RemotePort)
+	}
+	return st, nil
+}
+
+// autobind binds an unbound endpoint to an ephemeral port, as the kernel
+// does on the first send.
+func (e *Endpoint) autobind() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.state != StateInitial {
+		return nil // bound (or closed) meanwhile; sendSnapshot tells
+	}
+	return e.bindEphemeralLocked()
+}
+
+// sendRoute returns the route and destination of a datagram to to, or to
+// the connected peer when to is invalid (EDESTADDRREQ when there is none).
+func (e *Endpoint) sendRoute(st *sendState, to netip.AddrPort, wo *WriteOptions) (stack.Route, netip.AddrPort, error) {
+	switch {
+	case to.Addr().IsValid():
+		return e.routeTo(st, to, wo)
+	case st.connected:
+		return st.route, st.remote, nil
+	default:
+		return stack.Route{}, netip.AddrPort{}, syscall.EDESTADDRREQ
+	}
+}
+
+// routeTo finds the route to an explicit destination: through the NIC and
+// from the source that wo, the multicast interface or the binding choose.
+func (e *Endpoint) routeTo(st *sendState, to netip.AddrPort, wo *WriteOptions) (stack.Route, netip.AddrPort, error) {
+	ra := to.Addr().Unmap()
+	if !ra.Is4() {
+		return stack.Route{}, to, syscall.EAFNOSUPPORT
+	}
+	if to.Port() == 0 {
+		return stack.Route{}, to, syscall.EINVAL
+	}
+	nic, src := st.bindNIC, st.local
+	if ipv4.IsMulticast(ra) && st.opts.MulticastNIC != 0 {
+		nic = st.opts.MulticastNIC
+	}
+	if wo != nil {
+		if wo.NIC != 0 {
+			nic = wo.NIC
+		}
+		if wo.Src.IsValid() && !wo.Src.IsUnspecified() {
+			src = wo.Src
+		}
+	}
+	r, err := e.s.FindRoute(nic, src, ra)
+	return r, netip.AddrPortFrom(ra, to.Port()), err
+}
+
+// writeOptions gives the IP settings of a datagram along r: the socket's
+// unicast or multicast TTL and TOS, overridden by wo's TTL.
+func (st *sendState) writeOptions(r *stack.Route, wo *WriteOptions) stack.WriteOptions {
+	o := st.opts
+	w := stack.WriteOptions{TTL: o.TTL, TOS: o.TOS, DF: o.DontFragment}
+	if r.Multicast {
+		w.TTL, w.Loop = o.MulticastTTL, o.MulticastLoop
+	}
+	if wo != nil && wo.TTL > 0 {
+		w.TTL = uint8(wo.TTL)
+	}
+	w.HostOnly = r.Multicast && w.TTL == 0 // IP_MULTICAST_TTL 0
+	return w
 }

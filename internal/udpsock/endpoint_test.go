@@ -3,6 +3,7 @@ package udpsock
 import (
 	"errors"
 	"net/netip"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -232,5 +233,63 @@ func TestCloseWakesReaders(t *testing.T) {
 		case <-time.After(2 * time.Second):
 			t.Fatal("Close did not wake a blocked reader")
 		}
+	}
+}
+
+// TestWriteErrors checks each way a send is refused, in Linux's order, and
+// that an unbound endpoint's concurrent first sends bind it once.
+func TestWriteErrors(t *testing.T) {
+	s := loopStack(t)
+	rx := boundLo(t, s, 5000)
+	e := New(s)
+	t.Cleanup(func() { e.Close() })
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := e.Write([]byte("first"), rx.LocalAddr(), nil)
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("first send: %v", err)
+		}
+	}
+	port := e.LocalAddr().Port()
+	if e.State() != StateBound || port == 0 {
+		t.Fatalf("after first sends: state %v, port %d", e.State(), port)
+	}
+	for i := 0; i < 8; i++ {
+		if info := mustRead(t, rx, make([]byte, 10), false); info.Src.Port() != port {
+			t.Fatalf("datagram %d from port %d, endpoint bound to %d", i, info.Src.Port(), port)
+		}
+	}
+	for _, c := range []struct {
+		name string
+		to   netip.AddrPort
+		want error
+	}{
+		{"no destination", netip.AddrPort{}, syscall.EDESTADDRREQ},
+		{"port 0", netip.AddrPortFrom(lo, 0), syscall.EINVAL},
+		{"IPv6", netip.MustParseAddrPort("[2001:db8::1]:53"), syscall.EAFNOSUPPORT},
+		{"no route", netip.MustParseAddrPort("198.51.100.1:53"), syscall.ENETUNREACH},
+	} {
+		if _, err := e.Write([]byte("x"), c.to, nil); err != c.want {
+			t.Errorf("%s: %v, want %v", c.name, err, c.want)
+		}
+	}
+	e.Close()
+	if _, err := e.Write([]byte("x"), rx.LocalAddr(), nil); err != ErrClosed {
+		t.Errorf("after close: %v, want ErrClosed", err)
+	}
+	unbound := New(s)
+	defer unbound.Close()
+	if _, err := unbound.Write(make([]byte, udp.MaxPayload+1), rx.LocalAddr(), nil); err != syscall.EMSGSIZE || unbound.State() != StateInitial {
+		t.Errorf("oversize from an unbound endpoint: %v, state %v; want EMSGSIZE before binding", err, unbound.State())
 	}
 }
