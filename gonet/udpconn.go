@@ -37,10 +37,6 @@ func newConn(ep *udpsock.Endpoint, network string) *UDPConn {
 	return c
 }
 
-// Endpoint returns the protocol endpoint behind the conn, for options that
-// net.UDPConn has no method for.
-func (c *UDPConn) Endpoint() *udpsock.Endpoint { return c.ep }
-
 // LocalAddr returns the local address, a *net.UDPAddr.
 func (c *UDPConn) LocalAddr() net.Addr { return c.laddr }
 
