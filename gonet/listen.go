@@ -6,8 +6,8 @@ import (
 	"os"
 	"syscall"
 
+	"github.com/tapnet/tapnet/internal/udpsock"
 	"github.com/tapnet/tapnet/stack"
-	"github.com/tapnet/tapnet/udp"
 )
 
 // checkNetwork accepts what an IPv4-only UDP stack can serve.
@@ -51,7 +51,7 @@ func ListenUDP(s *stack.Stack, network string, laddr *net.UDPAddr) (*UDPConn, er
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Addr: laddr, Err: sysErr("bind", err)}
 	}
-	ep := udp.New(s)
+	ep := udpsock.New(s)
 	if err := ep.Bind(ap); err != nil {
 		ep.Close()
 		return nil, &net.OpError{Op: "listen", Net: network, Addr: laddr, Err: sysErr("bind", err)}
@@ -88,7 +88,7 @@ func DialUDP(s *stack.Stack, network string, laddr, raddr *net.UDPAddr) (*UDPCon
 		// Like the kernel, "nowhere" means ourselves.
 		rap = netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), rap.Port())
 	}
-	ep := udp.New(s)
+	ep := udpsock.New(s)
 	if laddr != nil {
 		if err := ep.Bind(lap); err != nil {
 			ep.Close()

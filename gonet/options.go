@@ -3,7 +3,7 @@ package gonet
 import (
 	"net"
 
-	"github.com/tapnet/tapnet/udp"
+	"github.com/tapnet/tapnet/internal/udpsock"
 )
 
 // SetDontFragment mirrors IP_MTU_DISCOVER = IP_PMTUDISC_DO: datagrams are
@@ -11,9 +11,9 @@ import (
 // than the route's MTU fails with EMSGSIZE instead (what path-MTU discovery
 // relies on). Off by default, as on Linux for UDP.
 func (c *UDPConn) SetDontFragment(on bool) error {
-	if c.ep.State() == udp.StateClosed {
+	if c.ep.State() == udpsock.StateClosed {
 		return c.setErr(net.ErrClosed)
 	}
-	c.ep.UpdateOptions(func(o *udp.Options) { o.DontFragment = on })
+	c.ep.UpdateOptions(func(o *udpsock.Options) { o.DontFragment = on })
 	return nil
 }

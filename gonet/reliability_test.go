@@ -119,12 +119,12 @@ func TestFloodThroughPipe(t *testing.T) {
 	}
 	heapAfter := relHeap()
 	delivered, dropped := st.UDP.Delivered.Load(), st.UDP.BufferErrors.Load()
-	if delivered+dropped != total || c.Endpoint().Drops() != dropped {
-		t.Fatalf("delivered %d + dropped %d != %d (endpoint drops %d)", delivered, dropped, total, c.Endpoint().Drops())
+	if delivered+dropped != total || gonet.EndpointOf(c).Drops() != dropped {
+		t.Fatalf("delivered %d + dropped %d != %d (endpoint drops %d)", delivered, dropped, total, gonet.EndpointOf(c).Drops())
 	}
 	// Each datagram is charged at least its length; like Linux, the last
 	// one admitted may overshoot the limit.
-	limit := c.Endpoint().ReceiveBufferSize()
+	limit := gonet.EndpointOf(c).ReceiveBufferSize()
 	if delivered < 2 || int(delivered-1)*len(payload) > limit {
 		t.Errorf("queued %d datagrams of %d bytes in a %d-byte receive buffer", delivered, len(payload), limit)
 	}

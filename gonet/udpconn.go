@@ -9,14 +9,14 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tapnet/tapnet/udp"
+	"github.com/tapnet/tapnet/internal/udpsock"
 )
 
 // UDPConn is a UDP socket on a tapnet stack with the method set of
 // *net.UDPConn (except SyscallConn and File, which a userspace socket
 // cannot provide). It implements net.PacketConn and net.Conn.
 type UDPConn struct {
-	ep        *udp.Endpoint
+	ep        *udpsock.Endpoint
 	network   string
 	laddr     *net.UDPAddr
 	raddr     *net.UDPAddr // nil unless dialed
@@ -29,17 +29,13 @@ var (
 	_ net.Conn       = (*UDPConn)(nil)
 )
 
-func newConn(ep *udp.Endpoint, network string) *UDPConn {
+func newConn(ep *udpsock.Endpoint, network string) *UDPConn {
 	c := &UDPConn{ep: ep, network: network}
 	c.rd.init()
 	c.wd.init()
 	c.laddr = net.UDPAddrFromAddrPort(ep.LocalAddr())
 	return c
 }
-
-// Endpoint returns the protocol endpoint behind the conn, for options that
-// net.UDPConn has no method for.
-func (c *UDPConn) Endpoint() *udp.Endpoint { return c.ep }
 
 // LocalAddr returns the local address, a *net.UDPAddr.
 func (c *UDPConn) LocalAddr() net.Addr { return c.laddr }
@@ -59,9 +55,9 @@ func mapErr(err error, syscallName string) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, udp.ErrClosed), errors.Is(err, net.ErrClosed):
+	case errors.Is(err, udpsock.ErrClosed), errors.Is(err, net.ErrClosed):
 		return net.ErrClosed
-	case err == udp.ErrTimeout:
+	case err == udpsock.ErrTimeout:
 		return os.ErrDeadlineExceeded
 	}
 	var errno syscall.Errno
@@ -80,13 +76,13 @@ func (c *UDPConn) writeErr(err error, name string, addr net.Addr) error {
 }
 
 // read is the common path of every read method.
-func (c *UDPConn) read(b []byte) (udp.ReadInfo, error) {
+func (c *UDPConn) read(b []byte) (udpsock.ReadInfo, error) {
 	cancel, expired := c.rd.wait()
 	if expired {
-		if c.ep.State() == udp.StateClosed {
-			return udp.ReadInfo{}, udp.ErrClosed
+		if c.ep.State() == udpsock.StateClosed {
+			return udpsock.ReadInfo{}, udpsock.ErrClosed
 		}
-		return udp.ReadInfo{}, udp.ErrTimeout
+		return udpsock.ReadInfo{}, udpsock.ErrTimeout
 	}
 	return c.ep.Read(b, false, cancel)
 }
@@ -97,8 +93,8 @@ func (c *UDPConn) Read(b []byte) (int, error) {
 	if len(b) == 0 {
 		// net's Read does no system call for an empty buffer: it neither
 		// waits nor consumes a datagram.
-		if c.ep.State() == udp.StateClosed {
-			return 0, c.readErr(udp.ErrClosed, "read")
+		if c.ep.State() == udpsock.StateClosed {
+			return 0, c.readErr(udpsock.ErrClosed, "read")
 		}
 		return 0, nil
 	}
@@ -157,7 +153,7 @@ func (c *UDPConn) ReadMsgUDPAddrPort(b, oob []byte) (n, oobn, flags int, addr ne
 	// recvmsg call itself failed (after a wait, or with a socket error) as
 	// opposed to being refused before it was made (closed, deadline past).
 	n = -1
-	if _, expired := c.rd.wait(); expired || c.ep.State() == udp.StateClosed {
+	if _, expired := c.rd.wait(); expired || c.ep.State() == udpsock.StateClosed {
 		n = 0
 	}
 	info, err := c.read(b)
@@ -192,10 +188,10 @@ func (c *UDPConn) write(b []byte, to netip.AddrPort) (int, error) {
 // expiredWrite returns the error of a write whose deadline has passed.
 func (c *UDPConn) expiredWrite() error {
 	if _, expired := c.wd.wait(); expired {
-		if c.ep.State() == udp.StateClosed {
-			return udp.ErrClosed
+		if c.ep.State() == udpsock.StateClosed {
+			return udpsock.ErrClosed
 		}
-		return udp.ErrTimeout
+		return udpsock.ErrTimeout
 	}
 	return nil
 }
@@ -207,8 +203,8 @@ func (c *UDPConn) writeBadAddr(err error) error {
 	if e := c.expiredWrite(); e != nil {
 		return e
 	}
-	if c.ep.State() == udp.StateClosed {
-		return udp.ErrClosed
+	if c.ep.State() == udpsock.StateClosed {
+		return udpsock.ErrClosed
 	}
 	return err
 }
@@ -364,7 +360,7 @@ func (c *UDPConn) setErr(err error) error {
 
 // SetDeadline sets the read and write deadlines.
 func (c *UDPConn) SetDeadline(t time.Time) error {
-	if c.ep.State() == udp.StateClosed {
+	if c.ep.State() == udpsock.StateClosed {
 		return c.setErr(net.ErrClosed)
 	}
 	c.rd.set(t)
@@ -375,7 +371,7 @@ func (c *UDPConn) SetDeadline(t time.Time) error {
 // SetReadDeadline sets the read deadline; moving it while a read blocks
 // takes effect at once, and the zero time clears it.
 func (c *UDPConn) SetReadDeadline(t time.Time) error {
-	if c.ep.State() == udp.StateClosed {
+	if c.ep.State() == udpsock.StateClosed {
 		return c.setErr(net.ErrClosed)
 	}
 	c.rd.set(t)
@@ -386,7 +382,7 @@ func (c *UDPConn) SetReadDeadline(t time.Time) error {
 // starts; a write already blocked on a full link queue finishes when the
 // link drains.
 func (c *UDPConn) SetWriteDeadline(t time.Time) error {
-	if c.ep.State() == udp.StateClosed {
+	if c.ep.State() == udpsock.StateClosed {
 		return c.setErr(net.ErrClosed)
 	}
 	c.wd.set(t)
@@ -396,7 +392,7 @@ func (c *UDPConn) SetWriteDeadline(t time.Time) error {
 // SetReadBuffer sets the receive buffer (SO_RCVBUF: the effective size is
 // twice the value, as on Linux, up to 64 MiB).
 func (c *UDPConn) SetReadBuffer(bytes int) error {
-	if c.ep.State() == udp.StateClosed {
+	if c.ep.State() == udpsock.StateClosed {
 		return c.setErr(net.ErrClosed)
 	}
 	if bytes < 0 {
@@ -408,7 +404,7 @@ func (c *UDPConn) SetReadBuffer(bytes int) error {
 
 // SetWriteBuffer sets SO_SNDBUF.
 func (c *UDPConn) SetWriteBuffer(bytes int) error {
-	if c.ep.State() == udp.StateClosed {
+	if c.ep.State() == udpsock.StateClosed {
 		return c.setErr(net.ErrClosed)
 	}
 	if bytes < 0 {

@@ -150,7 +150,7 @@ func (x *host) v2Message(typ, code uint8, addr netip.Addr) {
 	x.receive(b)
 }
 
-// socket plays one socket's filters, as package udp keeps them.
+// socket plays one socket's filters, as internal/udpsock keeps them.
 type socket struct {
 	h *host
 	f map[netip.Addr]igmp.Filter

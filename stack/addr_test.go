@@ -8,8 +8,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/tapnet/tapnet/internal/udpsock"
 	"github.com/tapnet/tapnet/stack"
-	"github.com/tapnet/tapnet/udp"
 )
 
 var relSecondIP = netip.MustParseAddr("192.0.2.4")
@@ -63,7 +63,7 @@ func TestSecondaryAddressKeepsPrimarySource(t *testing.T) {
 		t.Fatalf("%d routes, want one per prefix: %v", got, e.s.Routes())
 	}
 	// A connected socket binds the primary, as net.DialUDP does on Linux.
-	ep := udp.New(e.s)
+	ep := udpsock.New(e.s)
 	defer ep.Close()
 	if err := ep.Connect(netip.AddrPortFrom(relPeerIP, 53)); err != nil {
 		t.Fatal(err)
@@ -93,7 +93,7 @@ func TestWildcardReplySource(t *testing.T) {
 		{netip.Addr{}, relOurIP},
 		{relSecondIP, relSecondIP},
 	} {
-		if _, err := ep.Write([]byte("a"), peer, &udp.WriteOptions{Src: c.src}); err != nil {
+		if _, err := ep.Write([]byte("a"), peer, &udpsock.WriteOptions{Src: c.src}); err != nil {
 			t.Fatal(err)
 		}
 		sent := e.link.take()

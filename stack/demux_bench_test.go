@@ -6,8 +6,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/tapnet/tapnet/internal/udpsock"
 	"github.com/tapnet/tapnet/stack"
-	"github.com/tapnet/tapnet/udp"
 )
 
 // Scale benchmarks of the demultiplexer and the ephemeral port allocator:
@@ -26,11 +26,11 @@ func benchPeer(i int) netip.AddrPort {
 // openConnectedShared opens n sockets bound to :sharedPort with
 // SO_REUSEADDR, each connected to its own peer, as a server that hands each
 // client a connected socket does.
-func openConnectedShared(tb testing.TB, s *stack.Stack, n int) []*udp.Endpoint {
+func openConnectedShared(tb testing.TB, s *stack.Stack, n int) []*udpsock.Endpoint {
 	tb.Helper()
-	eps := make([]*udp.Endpoint, n)
+	eps := make([]*udpsock.Endpoint, n)
 	for i := range eps {
-		ep := udp.New(s)
+		ep := udpsock.New(s)
 		ep.SetReuseAddr(true)
 		if err := ep.Bind(netip.AddrPortFrom(netip.IPv4Unspecified(), sharedPort)); err != nil {
 			tb.Fatal(err)
@@ -60,7 +60,7 @@ func BenchmarkDeliverConnectedSharedPort(b *testing.B) {
 			// single position (first or last bound) is measured alone.
 			const targets = 16
 			frames := make([][]byte, targets)
-			dst := make([]*udp.Endpoint, targets)
+			dst := make([]*udpsock.Endpoint, targets)
 			for k := range targets {
 				i := k * (n - 1) / max(targets-1, 1)
 				frames[k] = relUDPFrame(relPeerIP, relOurIP, benchPeer(i).Port(), sharedPort, make([]byte, 64))
@@ -83,9 +83,9 @@ func BenchmarkDeliverConnectedSharedPort(b *testing.B) {
 // holdEphemeral binds n sockets to ephemeral ports.
 func holdEphemeral(tb testing.TB, s *stack.Stack, n int) {
 	tb.Helper()
-	eps := make([]*udp.Endpoint, n)
+	eps := make([]*udpsock.Endpoint, n)
 	for i := range eps {
-		eps[i] = udp.New(s)
+		eps[i] = udpsock.New(s)
 		if err := eps[i].Bind(netip.AddrPortFrom(netip.IPv4Unspecified(), 0)); err != nil {
 			tb.Fatalf("holding port %d: %v", i, err)
 		}
@@ -99,7 +99,7 @@ func holdEphemeral(tb testing.TB, s *stack.Stack, n int) {
 
 // openClose binds a new socket to an ephemeral port and closes it.
 func openClose(s *stack.Stack) error {
-	ep := udp.New(s)
+	ep := udpsock.New(s)
 	defer ep.Close()
 	return ep.Bind(netip.AddrPortFrom(netip.IPv4Unspecified(), 0))
 }

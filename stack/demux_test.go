@@ -14,7 +14,7 @@ import (
 // testEP is a TransportEndpoint that only has an identity.
 type testEP struct{ name string }
 
-func (*testEP) HandlePacket(p Packet)                         { p.Buf.ReleaseChain() }
+func (*testEP) HandlePacket(p Packet) Delivery                { p.Payload.Release(); return Delivered }
 func (*testEP) HandleError(ControlError)                      {}
 func (*testEP) AcceptMulticast(_, _ netip.Addr, _ NICID) bool { return true }
 func (*testEP) StackClosed()                                  {}

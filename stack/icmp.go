@@ -6,6 +6,7 @@ import (
 
 	"github.com/tapnet/tapnet/internal/buffer"
 	"github.com/tapnet/tapnet/ipv4"
+	"github.com/tapnet/tapnet/udp"
 )
 
 // handleICMP answers echo requests and hands errors to the endpoint that
@@ -122,15 +123,14 @@ func (s *Stack) reportLocalError(quoted []byte, e ControlError) {
 	if hl < ipv4.HeaderLen || len(quoted) < hl+4 || ih.FragmentOffset() != 0 {
 		return
 	}
-	tp := s.transports[ih.Protocol()]
-	if tp == nil {
+	if ih.Protocol() != udp.ProtocolNumber {
 		return
 	}
 	sport := binary.BigEndian.Uint16(quoted[hl:])
 	dport := binary.BigEndian.Uint16(quoted[hl+2:])
 	local := netip.AddrPortFrom(ih.Src(), sport)
 	remote := netip.AddrPortFrom(ih.Dst(), dport)
-	ep := s.demux.lookup(tp.Number(), local, remote, 0)
+	ep := s.demux.lookup(udp.ProtocolNumber, local, remote, 0)
 	if ep == nil {
 		return
 	}

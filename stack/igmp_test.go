@@ -13,6 +13,7 @@ import (
 	"github.com/tapnet/tapnet/igmp"
 	"github.com/tapnet/tapnet/internal/fakeclock"
 	"github.com/tapnet/tapnet/internal/leakcheck"
+	"github.com/tapnet/tapnet/internal/udpsock"
 	"github.com/tapnet/tapnet/ipv4"
 	"github.com/tapnet/tapnet/stack"
 	"github.com/tapnet/tapnet/tap"
@@ -204,9 +205,9 @@ func (w *wire) v2Message(typ, code uint8, group, dst netip.Addr) {
 	w.inject(dst, b)
 }
 
-func newEP(t *testing.T, s *stack.Stack, port uint16) *udp.Endpoint {
+func newEP(t *testing.T, s *stack.Stack, port uint16) *udpsock.Endpoint {
 	t.Helper()
-	ep := udp.New(s)
+	ep := udpsock.New(s)
 	ep.SetReuseAddr(true)
 	if err := ep.Bind(netip.AddrPortFrom(netip.Addr{}, port)); err != nil {
 		t.Fatal(err)
@@ -412,7 +413,7 @@ func TestMulticastDelivery(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	read := func(ep *udp.Endpoint) string {
+	read := func(ep *udpsock.Endpoint) string {
 		cancel := make(chan struct{})
 		timer := time.AfterFunc(300*time.Millisecond, func() { close(cancel) })
 		defer timer.Stop()

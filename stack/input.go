@@ -5,6 +5,7 @@ import (
 
 	"github.com/tapnet/tapnet/internal/buffer"
 	"github.com/tapnet/tapnet/ipv4"
+	"github.com/tapnet/tapnet/udp"
 )
 
 // handleIPv4 processes an IPv4 packet (Ethernet header removed) received on
@@ -113,8 +114,7 @@ func (s *Stack) handleIPv4(n *NIC, b *buffer.Buffer, loop, linkMcast bool) {
 	if linkMcast && kind == unicast {
 		kind = unicastInLinkBroadcast
 	}
-	tp := s.transports[proto]
-	if tp == nil {
+	if proto != udp.ProtocolNumber {
 		st.UnknownProtocol.Add(1)
 		if kind == unicast {
 			s.sendICMPError(n, b, ipv4.ICMPDestUnreachable, ipv4.CodeProtocolUnreachable, 0)
@@ -122,7 +122,7 @@ func (s *Stack) handleIPv4(n *NIC, b *buffer.Buffer, loop, linkMcast bool) {
 		b.ReleaseChain()
 		return
 	}
-	s.deliverTransport(n, tp, b, hl, kind, src, dst, ttl, tos)
+	s.deliverUDP(n, b, hl, kind, src, dst, ttl, tos)
 }
 
 // isMartianSource reports whether a packet from src to dst arriving on a
@@ -161,90 +161,3 @@ const (
 	// with an ICMP error.
 	unicastInLinkBroadcast
 )
-
-// deliverTransport validates the transport header and hands the payload to
-// the matching endpoints (one for unicast, every match otherwise).
-func (s *Stack) deliverTransport(n *NIC, tp TransportProtocol, b *buffer.Buffer, hl int, kind castKind, src, dst netip.Addr, ttl, tos uint8) {
-	st := &s.stats.UDP
-	st.Received.Add(1)
-	sport, dport, thl, plen, err := tp.Parse(b, hl, src, dst)
-	if err != nil {
-		if err == ErrBadChecksum {
-			st.ChecksumErrors.Add(1)
-		} else {
-			st.Malformed.Add(1)
-		}
-		b.ReleaseChain()
-		return
-	}
-	local, remote := netip.AddrPortFrom(dst, dport), netip.AddrPortFrom(src, sport)
-	if kind == unicast || kind == unicastInLinkBroadcast {
-		ep := s.demux.lookup(tp.Number(), local, remote, n.id)
-		if ep == nil {
-			st.NoPort.Add(1)
-			if kind == unicast {
-				s.sendICMPError(n, b, ipv4.ICMPDestUnreachable, ipv4.CodePortUnreachable, 0)
-			}
-			b.ReleaseChain()
-			return
-		}
-		trimChain(b, hl+thl, plen)
-		ep.HandlePacket(Packet{Buf: b, Src: remote, Dst: local, TTL: ttl, TOS: tos, NIC: n.id})
-		return
-	}
-	var scratch [8]TransportEndpoint
-	eps := s.demux.lookupAll(scratch[:0], tp.Number(), local, remote, n.id)
-	if kind == multicast {
-		eps = filterMulticast(eps, dst, src, n.id)
-	}
-	if len(eps) == 0 {
-		// No port unreachable for broadcasts and multicasts (RFC 1122).
-		st.NoPort.Add(1)
-		b.ReleaseChain()
-		return
-	}
-	trimChain(b, hl+thl, plen)
-	for i, ep := range eps {
-		p := b
-		if i < len(eps)-1 {
-			p = cloneChain(b)
-		}
-		ep.HandlePacket(Packet{Buf: p, Src: remote, Dst: local, TTL: ttl, TOS: tos, NIC: n.id})
-	}
-}
-
-// filterMulticast keeps the endpoints that want a group datagram. Like
-// Linux with IP_MULTICAST_ALL (the default), an endpoint that joined nothing
-// itself still accepts groups joined by others; AcceptMulticast decides.
-func filterMulticast(eps []TransportEndpoint, group, src netip.Addr, nic NICID) []TransportEndpoint {
-	out := eps[:0]
-	for _, ep := range eps {
-		if ep.AcceptMulticast(group, src, nic) {
-			out = append(out, ep)
-		}
-	}
-	return out
-}
-
-// trimChain removes the first off bytes of a chain and limits it to n bytes.
-func trimChain(b *buffer.Buffer, off, n int) {
-	b.TrimFront(off)
-	for p := b; p != nil; p = p.Next {
-		if n <= 0 {
-			p.Truncate(0)
-			continue
-		}
-		if p.Len() > n {
-			p.Truncate(n)
-		}
-		n -= p.Len()
-	}
-}
-
-func cloneChain(b *buffer.Buffer) *buffer.Buffer {
-	c := buffer.Get(b.ChainLen())
-	for p := b; p != nil; p = p.Next {
-		c.Append(p.Bytes())
-	}
-	return c
-}

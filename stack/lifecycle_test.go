@@ -15,13 +15,13 @@ import (
 	"github.com/tapnet/tapnet/arp"
 	"github.com/tapnet/tapnet/ethernet"
 	"github.com/tapnet/tapnet/internal/leakcheck"
+	"github.com/tapnet/tapnet/internal/udpsock"
 	"github.com/tapnet/tapnet/stack"
-	"github.com/tapnet/tapnet/udp"
 )
 
 // relBlockedRead starts a read on ep that blocks, and returns a channel
 // with its error.
-func relBlockedRead(ep *udp.Endpoint) <-chan error {
+func relBlockedRead(ep *udpsock.Endpoint) <-chan error {
 	ch := make(chan error, 1)
 	go func() {
 		_, err := ep.Read(make([]byte, 100), false, nil)
@@ -66,7 +66,7 @@ func TestStackCloseReleasesEverything(t *testing.T) {
 
 	e.s.Close()
 	for i, ch := range reads {
-		if err := relWaitErr(t, ch, fmt.Sprintf("reader %d", i)); !errors.Is(err, udp.ErrClosed) {
+		if err := relWaitErr(t, ch, fmt.Sprintf("reader %d", i)); !errors.Is(err, udpsock.ErrClosed) {
 			t.Errorf("reader %d: %v, want ErrClosed", i, err)
 		}
 	}
@@ -81,13 +81,13 @@ func TestStackCloseReleasesEverything(t *testing.T) {
 	if r := e.s.Reassembly(); r.InFlight() != 0 || r.MemoryUsed() != 0 {
 		t.Errorf("reassembly holds %d datagrams, %d bytes after Close", r.InFlight(), r.MemoryUsed())
 	}
-	if _, err := queued.Read(make([]byte, 10), false, nil); !errors.Is(err, udp.ErrClosed) {
+	if _, err := queued.Read(make([]byte, 10), false, nil); !errors.Is(err, udpsock.ErrClosed) {
 		t.Errorf("read of a closed endpoint with a queued datagram: %v, want ErrClosed", err)
 	}
 	if _, err := reader.Write([]byte("x"), netip.AddrPortFrom(relPeerIP, 9), nil); err == nil {
 		t.Error("write after the stack closed succeeded")
 	}
-	ep := udp.New(e.s)
+	ep := udpsock.New(e.s)
 	if err := ep.Bind(netip.AddrPortFrom(netip.IPv4Unspecified(), 0)); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("bind on a closed stack: %v, want an error wrapping net.ErrClosed", err)
 	}
@@ -139,7 +139,7 @@ func TestLinkFailureClosesStack(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("stack not closed 5s after its only link failed")
 	}
-	if err := relWaitErr(t, read, "reader"); !errors.Is(err, udp.ErrClosed) {
+	if err := relWaitErr(t, read, "reader"); !errors.Is(err, udpsock.ErrClosed) {
 		t.Errorf("blocked read: %v, want ErrClosed", err)
 	}
 	if l := logs.String(); !strings.Contains(l, "device vanished") || !strings.Contains(l, "level=ERROR") {
@@ -184,7 +184,7 @@ func TestEndpointCloseDuringResolution(t *testing.T) {
 	}
 	read := relBlockedRead(ep)
 	ep.Close()
-	if err := relWaitErr(t, read, "reader"); !errors.Is(err, udp.ErrClosed) {
+	if err := relWaitErr(t, read, "reader"); !errors.Is(err, udpsock.ErrClosed) {
 		t.Errorf("blocked read: %v, want ErrClosed", err)
 	}
 	deadline := time.Now().Add(5 * time.Second)

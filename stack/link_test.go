@@ -20,9 +20,9 @@ import (
 
 	"github.com/tapnet/tapnet/ethernet"
 	"github.com/tapnet/tapnet/internal/checksum"
+	"github.com/tapnet/tapnet/internal/udpsock"
 	"github.com/tapnet/tapnet/link"
 	"github.com/tapnet/tapnet/stack"
-	"github.com/tapnet/tapnet/udp"
 )
 
 var (
@@ -212,9 +212,9 @@ func newRelEnv(t testing.TB, opts stack.Options) *relEnv {
 
 // listen binds a UDP endpoint to addr (":port" style: any address when
 // addr is invalid) and closes it at cleanup.
-func (e *relEnv) listen(addr netip.Addr, port uint16) *udp.Endpoint {
+func (e *relEnv) listen(addr netip.Addr, port uint16) *udpsock.Endpoint {
 	e.t.Helper()
-	ep := udp.New(e.s)
+	ep := udpsock.New(e.s)
 	if !addr.IsValid() {
 		addr = netip.IPv4Unspecified()
 	}
@@ -236,7 +236,7 @@ type relDatagram struct {
 
 // relRead drains ep without blocking; socket errors (ECONNREFUSED and the
 // like, which a read reports once) are skipped.
-func relRead(ep *udp.Endpoint) []relDatagram {
+func relRead(ep *udpsock.Endpoint) []relDatagram {
 	var out []relDatagram
 	buf := make([]byte, 70000)
 	for i := 0; i < 1<<20; i++ {

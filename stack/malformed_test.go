@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/tapnet/tapnet/ethernet"
+	"github.com/tapnet/tapnet/internal/udpsock"
 	"github.com/tapnet/tapnet/stack"
-	"github.com/tapnet/tapnet/udp"
 )
 
 // relGoodDelta is what one well-formed datagram to an open port changes.
@@ -385,7 +385,7 @@ func TestICMPErrorToBroadcastIgnored(t *testing.T) {
 		}
 		e.link.inject(relEther(ethDst, relPeerMAC, ethernet.TypeIPv4,
 			relIPv4(relIP{ttl: 64, proto: 1, src: relPeerIP, dst: dst, payload: unreach})))
-		if _, err := ep.Read(make([]byte, 10), false, relNow); !errors.Is(err, udp.ErrTimeout) {
+		if _, err := ep.Read(make([]byte, 10), false, relNow); !errors.Is(err, udpsock.ErrTimeout) {
 			t.Errorf("ICMP error to %v: read returned %v, want nothing pending", dst, err)
 		}
 	}

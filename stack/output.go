@@ -29,13 +29,13 @@ func (r *Route) MaxPayload() int {
 	return r.NIC.mtu - ipv4.HeaderLen
 }
 
-// WritePacket sends a transport packet along r. b holds the transport header
-// and payload with headroom in front; WritePacket takes ownership. It
+// writePacket sends a transport packet along r. b holds the transport header
+// and payload with headroom in front; writePacket takes ownership. It
 // prepends the IPv4 header, fragments when the packet exceeds the MTU
 // (unless o.DF, which gives EMSGSIZE), resolves the next hop and writes to
 // the link, blocking while the link's queue is full. Datagrams to our own
 // addresses are delivered in the caller's goroutine without the link.
-func (s *Stack) WritePacket(r *Route, proto uint8, b *buffer.Buffer, o WriteOptions) error {
+func (s *Stack) writePacket(r *Route, proto uint8, b *buffer.Buffer, o WriteOptions) error {
 	if s.closed.Load() {
 		b.Release()
 		return ErrStackClosed

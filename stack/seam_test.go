@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/tapnet/tapnet/ethernet"
+	"github.com/tapnet/tapnet/internal/udpsock"
 	"github.com/tapnet/tapnet/link"
 	"github.com/tapnet/tapnet/stack"
-	"github.com/tapnet/tapnet/udp"
 )
 
 // seamDev is a link.Device that hands the stack prepared batches and
@@ -172,7 +172,7 @@ func TestNICReadsBatches(t *testing.T) {
 
 	dev := newSeamDev(8)
 	s, _ := seamStack(t, seamTryDev{dev}, dev)
-	ep := udp.New(s)
+	ep := udpsock.New(s)
 	defer ep.Close()
 	if err := ep.Bind(netip.AddrPortFrom(netip.IPv4Unspecified(), 7)); err != nil {
 		t.Fatal(err)
@@ -197,7 +197,7 @@ func TestNICReadsBatches(t *testing.T) {
 func TestNICDropsBadFrames(t *testing.T) {
 	dev := newSeamDev(8)
 	s, _ := seamStack(t, seamTryDev{dev}, dev)
-	ep := udp.New(s)
+	ep := udpsock.New(s)
 	defer ep.Close()
 	if err := ep.Bind(netip.AddrPortFrom(netip.IPv4Unspecified(), 7)); err != nil {
 		t.Fatal(err)
@@ -250,7 +250,7 @@ func TestReplyPathUsesTryWriter(t *testing.T) {
 		// The gratuitous ARP at AddNIC and the ARP reply.
 		t.Errorf("before any socket: %d WriteFrames, %d TryWriteFrames; want 0 and 2", w, tw)
 	}
-	ep := udp.New(s)
+	ep := udpsock.New(s)
 	defer ep.Close()
 	if _, err := ep.Write([]byte("x"), netip.AddrPortFrom(relPeerIP, 9), nil); err != nil {
 		t.Fatal(err)
@@ -270,7 +270,7 @@ func TestReplyPathUsesTryWriter(t *testing.T) {
 func TestNICReadsEveryQueue(t *testing.T) {
 	q0, q1 := newSeamDev(4), newSeamDev(4)
 	s, _ := seamStack(t, seamQueues{q0, q1}, q0)
-	ep := udp.New(s)
+	ep := udpsock.New(s)
 	defer ep.Close()
 	if err := ep.Bind(netip.AddrPortFrom(netip.IPv4Unspecified(), 7)); err != nil {
 		t.Fatal(err)
@@ -325,7 +325,7 @@ func TestSeamZeroAllocs(t *testing.T) {
 	}
 	dev := newSeamDev(8)
 	s, _ := seamStack(t, seamTryDev{dev}, dev)
-	ep := udp.New(s)
+	ep := udpsock.New(s)
 	defer ep.Close()
 	if err := ep.Bind(netip.AddrPortFrom(netip.IPv4Unspecified(), 7)); err != nil {
 		t.Fatal(err)

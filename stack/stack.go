@@ -1,9 +1,10 @@
 // Package stack is the heart of tapnet: it owns NICs (links with MAC and
 // IPv4 addresses), the route table, neighbour caches, IPv4 input and output
 // (with fragmentation and reassembly), ICMP, each NIC's IGMP host (package
-// igmp, framed and timed here), the transport demultiplexer, ephemeral
-// ports and the counters. Transports such as UDP plug in through
-// the small interfaces in transport.go; user-facing sockets live in gonet.
+// igmp, framed and timed here), UDP (parsed and built with package udp's
+// wire functions), the demultiplexer, ephemeral ports and the counters.
+// Socket endpoints plug in through the small interfaces in transport.go;
+// user-facing sockets live in gonet.
 //
 // A NIC runs over any link.Device (package link): a TAP device, an in-memory
 // pipe or hub (package tap), or a link of the user's own. One goroutine per
@@ -50,9 +51,11 @@ type Options struct {
 // Stack is one userspace IPv4 host. Create it with New, add NICs, then open
 // sockets on it with gonet.
 type Stack struct {
-	opts       Options
-	log        *slog.Logger
-	transports [256]TransportProtocol
+	opts Options
+	log  *slog.Logger
+	// udpInputHook, set only by tests, sees the IP header of every UDP
+	// datagram delivered, as a raw socket would.
+	udpInputHook func(ip []byte)
 
 	mu     sync.Mutex // serialises changes to nics and routes
 	nics   atomic.Pointer[[]*NIC]
@@ -77,9 +80,6 @@ func New(opts Options) *Stack {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	registryMu.Lock()
-	s.transports = registry
-	registryMu.Unlock()
 	s.icmpLimit = ipv4.NewRateLimiter(opts.ICMPRateLimit)
 	rc := opts.Reassembly
 	userTimeout := rc.OnTimeout

@@ -1,56 +1,81 @@
 package stack
 
 import (
-	"errors"
 	"net/netip"
-	"sync"
 	"syscall"
 
 	"github.com/tapnet/tapnet/internal/buffer"
 )
 
-// TransportProtocol is what the stack needs to know of a transport (UDP):
-// how to validate its header and find its ports. Protocols register
-// themselves with RegisterTransportProtocol, usually from an init function,
-// so that every stack made afterwards carries them.
-type TransportProtocol interface {
-	// Number is the IPv4 protocol number the transport is demultiplexed
-	// by (17 for UDP).
-	Number() uint8
-	// Parse validates the transport header that starts off bytes into pkt
-	// (after the IP header). A datagram reassembled from fragments
-	// continues in pkt.Next. It returns the ports, the header length and
-	// the transport payload length.
-	Parse(pkt *buffer.Buffer, off int, src, dst netip.Addr) (srcPort, dstPort uint16, hdrLen, payloadLen int, err error)
-}
-
-// ErrBadChecksum is returned by TransportProtocol.Parse for a checksum
-// mismatch; any other error counts as a malformed header.
-var ErrBadChecksum = errors.New("bad transport checksum")
-
-var (
-	registryMu sync.Mutex
-	registry   [256]TransportProtocol
-)
-
-// RegisterTransportProtocol makes p available to stacks created afterwards.
-func RegisterTransportProtocol(p TransportProtocol) {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	registry[p.Number()] = p
-}
-
-// Packet is a received transport datagram handed to an endpoint.
+// Packet is a received UDP datagram handed to an endpoint.
 type Packet struct {
-	// Buf holds the transport payload (header removed); a datagram
-	// reassembled from fragments continues in Buf.Next. The endpoint owns
-	// it and must treat its bytes as read-only: a broadcast or multicast
-	// datagram is shared between endpoints.
-	Buf      *buffer.Buffer
+	// Payload is the datagram's payload (UDP header removed). The
+	// endpoint owns it and releases it once read or dropped. Every
+	// endpoint a broadcast or multicast datagram reaches gets its own.
+	Payload  Payload
 	Src, Dst netip.AddrPort
 	TTL, TOS uint8
 	NIC      NICID
 }
+
+// Payload is a received datagram's bytes in the stack's pooled buffers. A
+// datagram reassembled from fragments spans several buffers; CopyTo gathers
+// them. It is a small value: pass it by value, and call Release exactly
+// once, after which it must not be used. The zero Payload is empty.
+type Payload struct {
+	b *buffer.Buffer // first part; a reassembled datagram continues in b.Next
+}
+
+// Len returns the payload length in bytes.
+func (p Payload) Len() int { return p.b.ChainLen() }
+
+// CopyTo copies the payload into dst and returns the bytes copied: all of
+// them, or len(dst) when dst is shorter (the rest is not copied).
+func (p Payload) CopyTo(dst []byte) int { return p.b.CopyChain(dst) }
+
+// Truesize returns what the datagram counts against a receive buffer, the
+// way Linux charges an skb's truesize: its data plus headers rounded up to
+// a kmalloc size class, plus the sk_buff itself (768 bytes for a small
+// datagram, 2304 for 1000 bytes). A datagram reassembled from fragments is
+// charged at least the memory of every fragment buffer it pins, as Linux
+// charges each fragment, so that tiny fragments cannot pin memory far
+// beyond SO_RCVBUF.
+func (p Payload) Truesize() int {
+	c := skbTruesize(p.Len())
+	if p.b != nil && p.b.Next != nil {
+		c = max(c, p.b.ChainTruesize())
+	}
+	return c
+}
+
+// skbTruesize approximates the memory Linux charges for a received
+// datagram of n bytes.
+func skbTruesize(n int) int {
+	const headers, skb = 448, 256
+	d := n + headers
+	if d > 4096 {
+		return (d+4095)&^4095 + skb
+	}
+	c := 512
+	for c < d {
+		c <<= 1
+	}
+	return c + skb
+}
+
+// Release returns the payload's buffers to their pools.
+func (p Payload) Release() { p.b.ReleaseChain() }
+
+// Delivery is what an endpoint did with a datagram handed to it; the stack
+// counts it in Stats.UDP.
+type Delivery uint8
+
+// Deliveries, each counted under its own name.
+const (
+	Delivered         Delivery = iota // queued for reading (UDP.Delivered)
+	ReceiveBufferFull                 // dropped: receive buffer full (UDP.BufferErrors)
+	NotReceiving                      // dropped: closing or shut for reading, as if no socket had the port (UDP.NoPort)
+)
 
 // ControlError is an ICMP error (or a local resolution failure) concerning a
 // datagram an endpoint sent.
@@ -66,8 +91,10 @@ type ControlError struct {
 
 // TransportEndpoint receives what the demultiplexer finds for it.
 type TransportEndpoint interface {
-	// HandlePacket takes ownership of p.Buf.
-	HandlePacket(p Packet)
+	// HandlePacket takes ownership of p.Payload, queueing or releasing
+	// it, and says which it did. It runs on the link's reader goroutine
+	// and must not block.
+	HandlePacket(p Packet) Delivery
 	// HandleError reports an error about a datagram the endpoint sent.
 	HandleError(e ControlError)
 	// AcceptMulticast reports whether the endpoint wants datagrams sent to

@@ -73,7 +73,7 @@ func TestMulticastLoopSharesIPID(t *testing.T) {
 	e := newRelEnv(t, stack.Options{})
 	var mu sync.Mutex
 	var looped []uint16
-	stack.HookInput(e.s, 17, func(ip []byte) {
+	stack.HookUDPInput(e.s, func(ip []byte) {
 		mu.Lock()
 		looped = append(looped, binary.BigEndian.Uint16(ip[4:]))
 		mu.Unlock()

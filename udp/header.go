@@ -1,3 +1,9 @@
+// Package udp is UDP's wire format (RFC 768): a header view, parsing with
+// checksum verification and header construction, as plain functions over
+// []byte that keep no state and allocate nothing.
+//
+// The stack parses and builds UDP with these functions; the socket behind
+// gonet's conns is internal to the module.
 package udp
 
 import (
@@ -39,9 +45,12 @@ func (h Header) Length() int { return int(binary.BigEndian.Uint16(h[4:6])) }
 // Checksum returns the checksum field; zero means none was computed.
 func (h Header) Checksum() uint16 { return binary.BigEndian.Uint16(h[6:8]) }
 
-// ParseHeader validates a UDP datagram that is the whole IP payload b
-// (possibly spread over further parts: total is the IP payload length and
-// rest the accumulator of the bytes after b, for reassembled datagrams).
+// ParseHeader validates a UDP datagram that is the whole IP payload b, or
+// its first part when the payload is spread over several (a reassembled
+// datagram): total is then the IP payload length and rest the plain sum of
+// the big-endian 16-bit words of the datagram's bytes after b (up to its
+// length field), carries unfolded; b must hold an even number of bytes.
+// For a contiguous datagram, total is len(b) and rest 0.
 // The length field must not exceed the IP payload (a shorter one trims it,
 // as Linux does), and a non-zero checksum must verify.
 func ParseHeader(b []byte, total int, rest uint64, src, dst netip.Addr) (Header, error) {

@@ -197,3 +197,28 @@ func FuzzUDP(f *testing.F) {
 		}
 	})
 }
+
+func TestChecksum(t *testing.T) {
+	src, dst := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
+	pkt := make([]byte, HeaderLen+5)
+	copy(pkt[HeaderLen:], "hello")
+	PutHeader(pkt, 1234, 53, src, dst)
+	h, err := ParseHeader(pkt, len(pkt), 0, src, dst)
+	if err != nil || h.SrcPort() != 1234 || h.DstPort() != 53 || h.Length() != len(pkt) {
+		t.Fatalf("round trip: %v %v", h, err)
+	}
+	pkt[HeaderLen] ^= 1
+	if _, err := ParseHeader(pkt, len(pkt), 0, src, dst); err != ErrChecksum {
+		t.Fatalf("corrupted payload: %v, want ErrChecksum", err)
+	}
+	pkt[6], pkt[7] = 0, 0 // zero checksum: not computed, accepted
+	if _, err := ParseHeader(pkt, len(pkt), 0, src, dst); err != nil {
+		t.Fatalf("zero checksum: %v", err)
+	}
+	if _, err := ParseHeader(pkt, len(pkt)-1, 0, src, dst); err != ErrLength {
+		t.Fatalf("length beyond payload: %v", err)
+	}
+	if !bytes.Equal(pkt[HeaderLen+1:], []byte("ello")) {
+		t.Fatal("parse must not modify the packet")
+	}
+}

@@ -11,7 +11,7 @@
 // Ownership rules:
 //   - Get returns a buffer with one reference, owned by the caller.
 //   - Passing a buffer to a function documented as "takes ownership" (the
-//     stack's WritePacket, an endpoint's queue) hands
+//     stack's writePacket, a stack.Payload queued on a socket) hands
 //     that reference over: the caller must not touch the buffer afterwards.
 //   - Whoever owns the last reference calls Release, which returns the
 //     buffer to its pool. IncRef adds a reference for a second owner (for

@@ -26,9 +26,9 @@ import (
 
 	"github.com/tapnet/tapnet/arp"
 	"github.com/tapnet/tapnet/gonet"
+	"github.com/tapnet/tapnet/internal/udpsock"
 	"github.com/tapnet/tapnet/stack"
 	"github.com/tapnet/tapnet/tap"
-	"github.com/tapnet/tapnet/udp"
 )
 
 var (
@@ -169,7 +169,7 @@ func (e *env) close() {
 // receiver is one server socket datagrams are aimed at, and where they
 // come from.
 type receiver struct {
-	ep   *udp.Endpoint
+	ep   *udpsock.Endpoint
 	dst  netip.AddrPort // where the client sends
 	from *gonet.UDPConn // the client socket that sends
 }
@@ -251,14 +251,14 @@ func measureSockets(kind socketKind, n int) (float64, error) {
 		return 0, err
 	}
 	defer e.close()
-	eps := make([]*udp.Endpoint, 0, n)
+	eps := make([]*udpsock.Endpoint, 0, n)
 	defer func() {
 		for _, ep := range eps {
 			ep.Close()
 		}
 	}()
 	for i := range n {
-		ep := udp.New(e.server)
+		ep := udpsock.New(e.server)
 		eps = append(eps, ep)
 		if err := openServerSocket(ep, kind, i); err != nil {
 			return 0, fmt.Errorf("socket %d: %w", i, err)
@@ -294,7 +294,7 @@ func measureSockets(kind socketKind, n int) (float64, error) {
 	return pump(rs)
 }
 
-func openServerSocket(ep *udp.Endpoint, kind socketKind, i int) error {
+func openServerSocket(ep *udpsock.Endpoint, kind socketKind, i int) error {
 	switch kind {
 	case unconnectedDistinct:
 		return ep.Bind(netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(firstServerPort+i)))
@@ -344,7 +344,7 @@ func measureAddresses(n int) (float64, error) {
 	if err := e.client.SetDefaultGateway(e.clientNIC.ID(), serverIP); err != nil {
 		return 0, err
 	}
-	ep := udp.New(e.server)
+	ep := udpsock.New(e.server)
 	defer ep.Close()
 	if err := ep.Bind(netip.AddrPortFrom(netip.IPv4Unspecified(), 7)); err != nil {
 		return 0, err
@@ -426,21 +426,21 @@ func measurePeers(n int) (float64, error) {
 func measureChurn(g, held int) (float64, error) {
 	s := stack.New(stack.Options{})
 	defer s.Close()
-	eps := make([]*udp.Endpoint, 0, held)
+	eps := make([]*udpsock.Endpoint, 0, held)
 	defer func() {
 		for _, ep := range eps {
 			ep.Close()
 		}
 	}()
 	for i := range held {
-		ep := udp.New(s)
+		ep := udpsock.New(s)
 		eps = append(eps, ep)
 		if err := ep.Bind(netip.AddrPortFrom(netip.IPv4Unspecified(), 0)); err != nil {
 			return 0, fmt.Errorf("holding port %d: %w", i, err)
 		}
 	}
 	openClose := func() error {
-		ep := udp.New(s)
+		ep := udpsock.New(s)
 		defer ep.Close()
 		return ep.Bind(netip.AddrPortFrom(netip.IPv4Unspecified(), 0))
 	}

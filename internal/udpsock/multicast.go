@@ -1,4 +1,4 @@
-package udp
+package udpsock
 
 import (
 	"net/netip"
@@ -31,7 +31,7 @@ type membership struct {
 // to the NIC, which merges every socket's filter and reports with IGMP.
 // Errors follow Linux's setsockopt (MCAST_JOIN_GROUP and friends).
 type memberships struct {
-	mu     sync.Mutex
+	mu     sync.Mutex // guards list, each membership's filter, and closed
 	list   []*membership
 	closed bool
 }

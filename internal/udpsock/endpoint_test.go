@@ -1,15 +1,15 @@
-package udp
+package udpsock
 
 import (
-	"bytes"
 	"errors"
 	"net/netip"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/tapnet/tapnet/internal/buffer"
 	"github.com/tapnet/tapnet/stack"
+	"github.com/tapnet/tapnet/udp"
 )
 
 // loStack is a stack with only its loopback: enough to exercise the
@@ -134,7 +134,7 @@ func TestReceiveBufferBoundedInBytes(t *testing.T) {
 		rx.rcvMu.Lock()
 		used := rx.rcvUsed
 		rx.rcvMu.Unlock()
-		if used > 16384+truesize(1000) {
+		if used > 16384+2304 { // plus one datagram of 1000 bytes, charged 2304 as on Linux
 			t.Fatalf("queue holds %d bytes, limit 16384", used)
 		}
 		if _, err := rx.Read(make([]byte, 2000), false, cancel); err != nil {
@@ -207,7 +207,7 @@ func TestConnectedFiltersAndErrors(t *testing.T) {
 	if _, err := a.Read(buf, false, cancel); err != ErrTimeout {
 		t.Fatalf("error must be reported once, got %v", err)
 	}
-	if _, err := a.Write(make([]byte, MaxPayload+1), netip.AddrPort{}, nil); err != syscall.EMSGSIZE {
+	if _, err := a.Write(make([]byte, udp.MaxPayload+1), netip.AddrPort{}, nil); err != syscall.EMSGSIZE {
 		t.Fatalf("oversize: %v", err)
 	}
 }
@@ -236,80 +236,60 @@ func TestCloseWakesReaders(t *testing.T) {
 	}
 }
 
-func TestChecksum(t *testing.T) {
-	src, dst := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
-	pkt := make([]byte, HeaderLen+5)
-	copy(pkt[HeaderLen:], "hello")
-	PutHeader(pkt, 1234, 53, src, dst)
-	h, err := ParseHeader(pkt, len(pkt), 0, src, dst)
-	if err != nil || h.SrcPort() != 1234 || h.DstPort() != 53 || h.Length() != len(pkt) {
-		t.Fatalf("round trip: %v %v", h, err)
-	}
-	pkt[HeaderLen] ^= 1
-	if _, err := ParseHeader(pkt, len(pkt), 0, src, dst); err != ErrChecksum {
-		t.Fatalf("corrupted payload: %v, want ErrChecksum", err)
-	}
-	pkt[6], pkt[7] = 0, 0 // zero checksum: not computed, accepted
-	if _, err := ParseHeader(pkt, len(pkt), 0, src, dst); err != nil {
-		t.Fatalf("zero checksum: %v", err)
-	}
-	if _, err := ParseHeader(pkt, len(pkt)-1, 0, src, dst); err != ErrLength {
-		t.Fatalf("length beyond payload: %v", err)
-	}
-	if !bytes.Equal(pkt[HeaderLen+1:], []byte("ello")) {
-		t.Fatal("parse must not modify the packet")
-	}
-}
-
-// fragmentChain builds a datagram as reassembly hands it over: n parts of
-// size bytes, each in its own pooled buffer.
-func fragmentChain(n, size int) *buffer.Buffer {
-	head := buffer.Get(size)
-	head.SetLen(size)
-	tail := head
-	for i := 1; i < n; i++ {
-		p := buffer.Get(size)
-		p.SetLen(size)
-		tail.Next, tail = p, p
-	}
-	return head
-}
-
-// TestReassembledChargedByTruesize feeds datagrams reassembled from 1,900
-// fragments of 8 bytes to a socket that does not read. Each pins 1,900
-// pooled buffers, so the queue must be charged for them: like Linux, one
-// such datagram fits in the default buffer and the rest are dropped.
-func TestReassembledChargedByTruesize(t *testing.T) {
+// TestWriteErrors checks each way a send is refused, in Linux's order, and
+// that an unbound endpoint's concurrent first sends bind it once.
+func TestWriteErrors(t *testing.T) {
 	s := loopStack(t)
-	for _, rcvbuf := range []int{0, 4 << 20} {
-		e := boundLo(t, s, 0)
-		if rcvbuf > 0 {
-			e.SetReceiveBufferSize(rcvbuf)
+	rx := boundLo(t, s, 5000)
+	e := New(s)
+	t.Cleanup(func() { e.Close() })
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := e.Write([]byte("first"), rx.LocalAddr(), nil)
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("first send: %v", err)
 		}
-		limit := e.ReceiveBufferSize()
-		probe := fragmentChain(1900, 8)
-		one := probe.ChainTruesize()
-		probe.ReleaseChain()
-		const sent = 10
-		for i := 0; i < sent; i++ {
-			e.HandlePacket(stack.Packet{Buf: fragmentChain(1900, 8), Src: netip.AddrPortFrom(lo, 9), Dst: e.LocalAddr()})
+	}
+	port := e.LocalAddr().Port()
+	if e.State() != StateBound || port == 0 {
+		t.Fatalf("after first sends: state %v, port %d", e.State(), port)
+	}
+	for i := 0; i < 8; i++ {
+		if info := mustRead(t, rx, make([]byte, 10), false); info.Src.Port() != port {
+			t.Fatalf("datagram %d from port %d, endpoint bound to %d", i, info.Src.Port(), port)
 		}
-		e.rcvMu.Lock()
-		used, queued := e.rcvUsed, e.rcvLen
-		e.rcvMu.Unlock()
-		if used > limit+one {
-			t.Errorf("rcvbuf %d: queue charged %d bytes for %d datagrams, limit %d plus one datagram of %d", limit, used, queued, limit, one)
+	}
+	for _, c := range []struct {
+		name string
+		to   netip.AddrPort
+		want error
+	}{
+		{"no destination", netip.AddrPort{}, syscall.EDESTADDRREQ},
+		{"port 0", netip.AddrPortFrom(lo, 0), syscall.EINVAL},
+		{"IPv6", netip.MustParseAddrPort("[2001:db8::1]:53"), syscall.EAFNOSUPPORT},
+		{"no route", netip.MustParseAddrPort("198.51.100.1:53"), syscall.ENETUNREACH},
+	} {
+		if _, err := e.Write([]byte("x"), c.to, nil); err != c.want {
+			t.Errorf("%s: %v, want %v", c.name, err, c.want)
 		}
-		if used < queued*one {
-			t.Errorf("rcvbuf %d: %d datagrams of %d buffer bytes each charged only %d", limit, queued, one, used)
-		}
-		if want := limit/one + 1; queued != want || e.Drops() != uint64(sent-queued) {
-			t.Errorf("rcvbuf %d: queued %d (want %d), %d drops", limit, queued, want, e.Drops())
-		}
-		// What is queued is still the whole datagram.
-		buf := make([]byte, 20000)
-		if info := mustRead(t, e, buf, false); info.N != 1900*8 {
-			t.Errorf("read %d bytes of a %d-byte datagram", info.N, 1900*8)
-		}
+	}
+	e.Close()
+	if _, err := e.Write([]byte("x"), rx.LocalAddr(), nil); err != ErrClosed {
+		t.Errorf("after close: %v, want ErrClosed", err)
+	}
+	unbound := New(s)
+	defer unbound.Close()
+	if _, err := unbound.Write(make([]byte, udp.MaxPayload+1), rx.LocalAddr(), nil); err != syscall.EMSGSIZE || unbound.State() != StateInitial {
+		t.Errorf("oversize from an unbound endpoint: %v, state %v; want EMSGSIZE before binding", err, unbound.State())
 	}
 }

@@ -1,4 +1,12 @@
-package udp
+// Package udpsock is the UDP socket behind every gonet conn: states,
+// binding and connecting through the stack's demultiplexer, a receive queue
+// bounded in bytes, blocking reads with cancellation, ICMP errors turned
+// into socket errors, multicast memberships with source filters, and sends
+// handed to the stack in the caller's goroutine.
+//
+// It is internal because gonet is its only user: gonet wraps an Endpoint in
+// net.PacketConn and net.Conn. The UDP wire format lives in package udp.
+package udpsock
 
 import (
 	"errors"
@@ -7,9 +15,9 @@ import (
 	"sync/atomic"
 	"syscall"
 
-	"github.com/tapnet/tapnet/internal/buffer"
 	"github.com/tapnet/tapnet/ipv4"
 	"github.com/tapnet/tapnet/stack"
+	"github.com/tapnet/tapnet/udp"
 )
 
 // State is an endpoint's life-cycle state.
@@ -23,7 +31,7 @@ const (
 )
 
 // Receive-buffer accounting charges each queued datagram what Linux
-// charges as its skb truesize (see charge), so that the same SO_RCVBUF
+// charges as its skb truesize (stack.Payload.Truesize), so that the same SO_RCVBUF
 // holds about as many datagrams as on the kernel.
 const (
 	DefaultReceiveBuffer = 212992 // Linux's net.core.rmem_default
@@ -40,8 +48,8 @@ var (
 )
 
 type rcvItem struct {
-	buf      *buffer.Buffer
-	cost     int
+	payload  stack.Payload
+	cost     int // receive-buffer charge: the payload's truesize
 	src      netip.AddrPort
 	dst      netip.Addr
 	ttl, tos uint8
@@ -50,10 +58,17 @@ type rcvItem struct {
 
 // Endpoint is a UDP socket's protocol state. Its methods are safe for
 // concurrent use.
+//
+// Lock order: mu, then rcvMu (Shutdown takes both). mcast.mu is never
+// held with either; while holding it the endpoint calls into the NIC,
+// which takes its own membership lock.
 type Endpoint struct {
 	s *stack.Stack
 
-	mu        sync.RWMutex // guards state, id, route, options
+	// mu guards the binding and the socket's options: state, id,
+	// bindAddr, bindPort, reuse, bindNIC, route, wrShut, opts and
+	// sndBuffer. Sends hold it (read) only to copy what they need.
+	mu        sync.RWMutex
 	state     State
 	id        stack.TransportID
 	bindAddr  bool // local address chosen by Bind (kept on disconnect)
@@ -65,18 +80,20 @@ type Endpoint struct {
 	opts      Options
 	sndBuffer int
 
+	// rcvMu guards the receive queue: rcvQ, rcvHead, rcvLen, rcvUsed,
+	// rcvLimit, rcvShut and rcvDead. The link's reader takes it to queue.
 	rcvMu    sync.Mutex
 	rcvQ     []rcvItem // ring buffer
 	rcvHead  int
 	rcvLen   int
-	rcvUsed  int
+	rcvUsed  int // bytes charged (truesize) of the queued datagrams
 	rcvLimit int
 	rcvShut  bool
 	rcvDead  bool
 	rcvReady chan struct{} // a token while data (or an error) may be waiting
 
 	softErr atomic.Uint32 // pending errno for a connected socket
-	drops   atomic.Uint64
+	drops   atomic.Uint64 // datagrams dropped on a full receive buffer (Linux's sk_drops)
 	closed  chan struct{}
 
 	mcast memberships
@@ -146,7 +163,7 @@ func (e *Endpoint) Bind(addr netip.AddrPort) error {
 		return syscall.EINVAL
 	}
 	id := stack.TransportID{LocalAddr: a, LocalPort: addr.Port()}
-	got, err := e.s.RegisterEndpoint(ProtocolNumber, id, e, e.reuse, e.bindNIC)
+	got, err := e.s.RegisterEndpoint(udp.ProtocolNumber, id, e, e.reuse, e.bindNIC)
 	if err != nil {
 		return err
 	}
@@ -162,7 +179,7 @@ func (e *Endpoint) Bind(addr netip.AddrPort) error {
 // inet_autobind, it reports a full port range as EAGAIN, where an explicit
 // bind reports EADDRINUSE.
 func (e *Endpoint) bindEphemeralLocked() error {
-	got, err := e.s.RegisterEndpoint(ProtocolNumber, stack.TransportID{}, e, e.reuse, e.bindNIC)
+	got, err := e.s.RegisterEndpoint(udp.ProtocolNumber, stack.TransportID{}, e, e.reuse, e.bindNIC)
 	if err == syscall.EADDRINUSE {
 		return syscall.EAGAIN
 	}
@@ -213,7 +230,7 @@ func (e *Endpoint) Connect(raddr netip.AddrPort) error {
 		id.LocalAddr = r.LocalAddr
 	}
 	id.RemoteAddr, id.RemotePort = ra, raddr.Port()
-	e.s.RebindEndpoint(ProtocolNumber, old, id, e)
+	e.s.RebindEndpoint(udp.ProtocolNumber, old, id, e)
 	e.id = id
 	e.route = r
 	e.state = StateConnected
@@ -231,7 +248,7 @@ func (e *Endpoint) disconnectLocked() {
 	if !e.bindAddr {
 		id.LocalAddr = netip.Addr{}
 	}
-	e.s.RebindEndpoint(ProtocolNumber, old, id, e)
+	e.s.RebindEndpoint(udp.ProtocolNumber, old, id, e)
 	e.id = id
 	e.route = stack.Route{}
 	e.state = StateBound
@@ -293,7 +310,7 @@ func (e *Endpoint) Close() error {
 		return ErrClosed
 	}
 	if e.state != StateInitial {
-		e.s.UnregisterEndpoint(ProtocolNumber, e.id, e)
+		e.s.UnregisterEndpoint(udp.ProtocolNumber, e.id, e)
 	}
 	e.state = StateClosed
 	e.mu.Unlock()
@@ -316,7 +333,7 @@ func (e *Endpoint) StackClosed() { e.Close() }
 func (e *Endpoint) drainLocked() {
 	for e.rcvLen > 0 {
 		it := &e.rcvQ[e.rcvHead]
-		it.buf.ReleaseChain()
+		it.payload.Release()
 		*it = rcvItem{}
 		e.rcvHead = (e.rcvHead + 1) % len(e.rcvQ)
 		e.rcvLen--
@@ -369,62 +386,30 @@ func (e *Endpoint) SendBufferSize() int {
 }
 
 // HandlePacket implements stack.TransportEndpoint: it queues a datagram or
-// drops it when the receive buffer is full.
-func (e *Endpoint) HandlePacket(p stack.Packet) {
-	cost := charge(p.Buf)
-	st := &e.s.Stats().UDP
+// drops it when the receive buffer is full; the stack counts which.
+func (e *Endpoint) HandlePacket(p stack.Packet) stack.Delivery {
+	cost := p.Payload.Truesize()
 	e.rcvMu.Lock()
 	if e.rcvDead || e.rcvShut {
-		// Closing or shut for reading: as if no socket had the port.
 		e.rcvMu.Unlock()
-		st.NoPort.Add(1)
-		p.Buf.ReleaseChain()
-		return
+		p.Payload.Release()
+		return stack.NotReceiving
 	}
 	if e.rcvUsed > e.rcvLimit {
 		e.rcvMu.Unlock()
 		e.drops.Add(1)
-		st.BufferErrors.Add(1)
-		p.Buf.ReleaseChain()
-		return
+		p.Payload.Release()
+		return stack.ReceiveBufferFull
 	}
 	if e.rcvLen == len(e.rcvQ) {
 		e.growLocked()
 	}
-	e.rcvQ[(e.rcvHead+e.rcvLen)%len(e.rcvQ)] = rcvItem{buf: p.Buf, cost: cost, src: p.Src, dst: p.Dst.Addr(), ttl: p.TTL, tos: p.TOS, nic: p.NIC}
+	e.rcvQ[(e.rcvHead+e.rcvLen)%len(e.rcvQ)] = rcvItem{payload: p.Payload, cost: cost, src: p.Src, dst: p.Dst.Addr(), ttl: p.TTL, tos: p.TOS, nic: p.NIC}
 	e.rcvLen++
 	e.rcvUsed += cost
 	e.rcvMu.Unlock()
-	st.Delivered.Add(1)
 	e.signal()
-}
-
-// charge is what a queued datagram counts against the receive buffer. A
-// single buffer is charged like Linux's skb; a reassembled chain at least
-// the memory of all its fragment buffers, as Linux charges every fragment's
-// truesize, so that tiny fragments cannot pin memory far beyond SO_RCVBUF.
-func charge(b *buffer.Buffer) int {
-	c := truesize(b.ChainLen())
-	if b.Next != nil {
-		c = max(c, b.ChainTruesize())
-	}
-	return c
-}
-
-// truesize approximates the memory Linux charges for a received datagram:
-// its data plus headers rounded up to a kmalloc size class, plus the
-// sk_buff itself (768 bytes for a small datagram, 2304 for 1000 bytes).
-func truesize(n int) int {
-	const headers, skb = 448, 256
-	d := n + headers
-	if d > 4096 {
-		return (d+4095)&^4095 + skb
-	}
-	c := 512
-	for c < d {
-		c <<= 1
-	}
-	return c + skb
+	return stack.Delivered
 }
 
 func (e *Endpoint) growLocked() {
@@ -502,7 +487,7 @@ func (e *Endpoint) Read(dst []byte, peek bool, cancel <-chan struct{}) (ReadInfo
 				e.signal() // pass the token on to another waiting reader
 			}
 			info := it.info(dst)
-			it.buf.ReleaseChain()
+			it.payload.Release()
 			return info, nil
 		}
 		dead, shut := e.rcvDead, e.rcvShut
@@ -524,8 +509,8 @@ func (e *Endpoint) Read(dst []byte, peek bool, cancel <-chan struct{}) (ReadInfo
 }
 
 func (it *rcvItem) info(dst []byte) ReadInfo {
-	n := it.buf.CopyChain(dst)
-	l := it.buf.ChainLen()
+	n := it.payload.CopyTo(dst)
+	l := it.payload.Len()
 	return ReadInfo{N: n, Len: l, Src: it.src, Dst: it.dst, TTL: it.ttl, TOS: it.tos, NIC: it.nic, Truncated: n < l}
 }
 
@@ -540,100 +525,133 @@ type WriteOptions struct {
 // Write sends p to to, or to the connected peer when to is invalid. An
 // unbound endpoint is bound to an ephemeral port first. It blocks while the
 // link's transmit queue is full.
+//
+// The endpoint's lock is held only to copy what the send needs
+// (sendSnapshot); routing, building and writing the datagram happen
+// outside it.
 func (e *Endpoint) Write(p []byte, to netip.AddrPort, wo *WriteOptions) (int, error) {
-	if len(p) > MaxPayload {
+	if len(p) > udp.MaxPayload {
 		return 0, syscall.EMSGSIZE
 	}
-	e.mu.RLock()
-	if e.state == StateInitial {
-		e.mu.RUnlock()
-		e.mu.Lock()
-		if e.state == StateInitial {
-			if err := e.bindEphemeralLocked(); err != nil {
-				e.mu.Unlock()
-				return 0, err
-			}
-		}
-		e.mu.Unlock()
-		e.mu.RLock()
-	}
-	if e.state == StateClosed {
-		e.mu.RUnlock()
-		return 0, ErrClosed
-	}
-	if e.wrShut {
-		e.mu.RUnlock()
-		return 0, syscall.EPIPE
-	}
-	connected := e.state == StateConnected
-	if connected {
-		if err := e.takeError(); err != nil {
-			e.mu.RUnlock()
-			return 0, err
+	st, err := e.sendSnapshot()
+	if err == errUnbound {
+		if err = e.autobind(); err == nil {
+			st, err = e.sendSnapshot()
 		}
 	}
-	var r stack.Route
-	var err error
-	local, lport := e.id.LocalAddr, e.id.LocalPort
-	opts := e.opts
-	switch {
-	case to.Addr().IsValid():
-		ra := to.Addr().Unmap()
-		if !ra.Is4() {
-			e.mu.RUnlock()
-			return 0, syscall.EAFNOSUPPORT
-		}
-		if to.Port() == 0 {
-			e.mu.RUnlock()
-			return 0, syscall.EINVAL
-		}
-		to = netip.AddrPortFrom(ra, to.Port())
-		nic := e.bindNIC
-		if ipv4.IsMulticast(ra) && opts.MulticastNIC != 0 {
-			nic = opts.MulticastNIC
-		}
-		src := local
-		if wo != nil {
-			if wo.NIC != 0 {
-				nic = wo.NIC
-			}
-			if wo.Src.IsValid() && !wo.Src.IsUnspecified() {
-				src = wo.Src
-			}
-		}
-		e.mu.RUnlock()
-		r, err = e.s.FindRoute(nic, src, ra)
-		if err != nil {
-			return 0, err
-		}
-	case connected:
-		r = e.route
-		to = netip.AddrPortFrom(e.id.RemoteAddr, e.id.RemotePort)
-		e.mu.RUnlock()
-	default:
-		e.mu.RUnlock()
-		return 0, syscall.EDESTADDRREQ
-	}
-	if opts.DontFragment && HeaderLen+len(p) > r.MaxPayload() {
-		return 0, syscall.EMSGSIZE
-	}
-	b := buffer.Get(HeaderLen + len(p))
-	b.SetLen(HeaderLen + len(p))
-	pkt := b.Bytes()
-	copy(pkt[HeaderLen:], p)
-	PutHeader(pkt, lport, to.Port(), r.LocalAddr, r.RemoteAddr)
-	wopt := stack.WriteOptions{TTL: opts.TTL, TOS: opts.TOS, DF: opts.DontFragment}
-	if r.Multicast {
-		wopt.TTL, wopt.Loop = opts.MulticastTTL, opts.MulticastLoop
-	}
-	if wo != nil && wo.TTL > 0 {
-		wopt.TTL = uint8(wo.TTL)
-	}
-	wopt.HostOnly = r.Multicast && wopt.TTL == 0 // IP_MULTICAST_TTL 0
-	if err := e.s.WritePacket(&r, ProtocolNumber, b, wopt); err != nil {
-		e.s.Stats().UDP.SendErrors.Add(1)
+	if err != nil {
 		return 0, err
 	}
-	e.s.Stats().UDP.Sent.Add(1)
+	r, dst, err := e.sendRoute(&st, to, wo)
+	if err != nil {
+		return 0, err
+	}
+	if err := e.s.WriteUDP(&r, st.lport, dst.Port(), p, st.writeOptions(&r, wo)); err != nil {
+		return 0, err
+	}
 	return len(p), nil
+}
+
+// errUnbound tells Write to bind an ephemeral port and look again.
+var errUnbound = errors.New("endpoint not bound")
+
+// sendState is what a send needs of the endpoint, copied under e.mu.
+type sendState struct {
+	local     netip.Addr // bound address; invalid or unspecified: any
+	lport     uint16
+	bindNIC   stack.NICID
+	opts      Options
+	connected bool
+	route     stack.Route // when connected
+	remote    netip.AddrPort
+}
+
+// sendSnapshot copies the send state, failing as Linux's udp_sendmsg does
+// on a closed or write-shut socket, or with a connected socket's pending
+// error. errUnbound asks the caller to autobind first.
+func (e *Endpoint) sendSnapshot() (sendState, error) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	switch {
+	case e.state == StateInitial:
+		return sendState{}, errUnbound
+	case e.state == StateClosed:
+		return sendState{}, ErrClosed
+	case e.wrShut:
+		return sendState{}, syscall.EPIPE
+	}
+	st := sendState{local: e.id.LocalAddr, lport: e.id.LocalPort, bindNIC: e.bindNIC, opts: e.opts}
+	if e.state == StateConnected {
+		if err := e.takeError(); err != nil {
+			return sendState{}, err
+		}
+		st.connected, st.route = true, e.route
+		st.remote = netip.AddrPortFrom(e.id.RemoteAddr, e.id.RemotePort)
+	}
+	return st, nil
+}
+
+// autobind binds an unbound endpoint to an ephemeral port, as the kernel
+// does on the first send.
+func (e *Endpoint) autobind() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.state != StateInitial {
+		return nil // bound (or closed) meanwhile; sendSnapshot tells
+	}
+	return e.bindEphemeralLocked()
+}
+
+// sendRoute returns the route and destination of a datagram to to, or to
+// the connected peer when to is invalid (EDESTADDRREQ when there is none).
+func (e *Endpoint) sendRoute(st *sendState, to netip.AddrPort, wo *WriteOptions) (stack.Route, netip.AddrPort, error) {
+	switch {
+	case to.Addr().IsValid():
+		return e.routeTo(st, to, wo)
+	case st.connected:
+		return st.route, st.remote, nil
+	default:
+		return stack.Route{}, netip.AddrPort{}, syscall.EDESTADDRREQ
+	}
+}
+
+// routeTo finds the route to an explicit destination: through the NIC and
+// from the source that wo, the multicast interface or the binding choose.
+func (e *Endpoint) routeTo(st *sendState, to netip.AddrPort, wo *WriteOptions) (stack.Route, netip.AddrPort, error) {
+	ra := to.Addr().Unmap()
+	if !ra.Is4() {
+		return stack.Route{}, to, syscall.EAFNOSUPPORT
+	}
+	if to.Port() == 0 {
+		return stack.Route{}, to, syscall.EINVAL
+	}
+	nic, src := st.bindNIC, st.local
+	if ipv4.IsMulticast(ra) && st.opts.MulticastNIC != 0 {
+		nic = st.opts.MulticastNIC
+	}
+	if wo != nil {
+		if wo.NIC != 0 {
+			nic = wo.NIC
+		}
+		if wo.Src.IsValid() && !wo.Src.IsUnspecified() {
+			src = wo.Src
+		}
+	}
+	r, err := e.s.FindRoute(nic, src, ra)
+	return r, netip.AddrPortFrom(ra, to.Port()), err
+}
+
+// writeOptions gives the IP settings of a datagram along r: the socket's
+// unicast or multicast TTL and TOS, overridden by wo's TTL.
+func (st *sendState) writeOptions(r *stack.Route, wo *WriteOptions) stack.WriteOptions {
+	o := st.opts
+	w := stack.WriteOptions{TTL: o.TTL, TOS: o.TOS, DF: o.DontFragment}
+	if r.Multicast {
+		w.TTL, w.Loop = o.MulticastTTL, o.MulticastLoop
+	}
+	if wo != nil && wo.TTL > 0 {
+		w.TTL = uint8(wo.TTL)
+	}
+	w.HostOnly = r.Multicast && w.TTL == 0 // IP_MULTICAST_TTL 0
+	return w
 }

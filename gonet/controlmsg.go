@@ -1,0 +1,191 @@
+package gonet
+
+// Control messages: which ones a PacketConn reports, and their Linux
+// encoding in out-of-band data (IP_PKTINFO, IP_TTL).
+
+import (
+	"encoding/binary"
+	"math/bits"
+	"net"
+	"net/netip"
+	"syscall"
+
+	"golang.org/x/net/ipv4"
+
+	"github.com/tapnet/tapnet/internal/udpsock"
+	"github.com/tapnet/tapnet/stack"
+)
+
+// SetControlMessage chooses the control messages ReadFrom and ReadBatch
+// return.
+func (p *PacketConn) SetControlMessage(cf ipv4.ControlFlags, on bool) error {
+	if err := p.option(); err != nil {
+		return err
+	}
+	cf &= ipv4.FlagTTL | ipv4.FlagSrc | ipv4.FlagDst | ipv4.FlagInterface
+	p.mu.Lock()
+	if on {
+		p.cf |= cf
+	} else {
+		p.cf &^= cf
+	}
+	now := p.cf
+	p.mu.Unlock()
+	// Like IP_RECVTTL and IP_PKTINFO, these are socket options: the
+	// UDPConn's ReadMsgUDP sees them too.
+	p.ep().UpdateOptions(func(o *udpsock.Options) {
+		o.ReceiveTTL = now&ipv4.FlagTTL != 0
+		o.ReceiveDstAddr = now&pktinfoFlags != 0
+	})
+	return nil
+}
+
+// pktinfoFlags are the flags Linux serves with IP_PKTINFO.
+const pktinfoFlags = ipv4.FlagSrc | ipv4.FlagDst | ipv4.FlagInterface
+
+func (p *PacketConn) flags() ipv4.ControlFlags {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.cf
+}
+
+func (p *PacketConn) fillControl(cm *ipv4.ControlMessage, cf ipv4.ControlFlags, info *udpsock.ReadInfo) {
+	cm.Src = ip4(info.Src.Addr())
+	if cf&ipv4.FlagTTL != 0 {
+		cm.TTL = int(info.TTL)
+	}
+	if cf&pktinfoFlags != 0 {
+		cm.Dst = ip4(info.Dst)
+		cm.IfIndex = int(info.NIC)
+	}
+}
+
+// writeOptions checks a ControlMessage for WriteTo as sendmsg checks
+// IP_PKTINFO.
+func (p *PacketConn) writeOptions(src net.IP, ifIndex, ttl int) (*udpsock.WriteOptions, error) {
+	wo := &udpsock.WriteOptions{TTL: ttl}
+	if ifIndex > 0 {
+		n := p.stack().NIC(stack.NICID(ifIndex))
+		if n == nil {
+			return nil, syscall.ENODEV
+		}
+		wo.NIC = n.ID()
+	}
+	if s := src.To4(); s != nil {
+		a := netip.AddrFrom4([4]byte(s))
+		if !a.IsUnspecified() && !p.stack().IsLocalAddress(a) {
+			return nil, syscall.ENETUNREACH
+		}
+		wo.Src = a
+	}
+	if ttl < -1 || ttl > 255 {
+		return nil, syscall.EINVAL
+	}
+	return wo, nil
+}
+
+// Linux's control message layout: a header of a size_t length and two
+// ints, and data, each aligned to size_t.
+const (
+	cmsgAlign     = bits.UintSize / 8
+	cmsgHdrLen    = (cmsgAlign + 8 + cmsgAlign - 1) &^ (cmsgAlign - 1)
+	sizeofPktinfo = 12 // struct in_pktinfo
+	solIP         = 0  // IPPROTO_IP
+	ipTTL         = 2  // IP_TTL
+	ipPktinfo     = 8  // IP_PKTINFO
+)
+
+func cmsgSpace(n int) int { return cmsgHdrLen + (n+cmsgAlign-1)&^(cmsgAlign-1) }
+
+// putControlMessages writes the control messages of a received datagram
+// into oob as Linux does (IP_PKTINFO, then IP_TTL, each with put_cmsg's
+// truncation of what does not fit) and returns the bytes used and whether
+// anything was cut (MSG_CTRUNC). ReadBatch uses it, and so can
+// UDPConn.ReadMsgUDP for the options SetControlMessage turns on.
+func putControlMessages(s *stack.Stack, oob []byte, ttl, pktinfo bool, info *udpsock.ReadInfo) (int, bool) {
+	used, trunc := 0, false
+	put := func(typ int, data []byte) {
+		rest := oob[used:]
+		if len(rest) < cmsgHdrLen {
+			trunc = true
+			return
+		}
+		l := cmsgHdrLen + len(data)
+		if len(rest) < l {
+			trunc, l = true, len(rest)
+		}
+		if cmsgAlign == 8 {
+			binary.NativeEndian.PutUint64(rest, uint64(l))
+		} else {
+			binary.NativeEndian.PutUint32(rest, uint32(l))
+		}
+		binary.NativeEndian.PutUint32(rest[cmsgAlign:], solIP)
+		binary.NativeEndian.PutUint32(rest[cmsgAlign+4:], uint32(typ))
+		copy(rest[cmsgHdrLen:l], data)
+		used += min(cmsgSpace(len(data)), len(rest))
+	}
+	if pktinfo {
+		var pi [sizeofPktinfo]byte
+		binary.NativeEndian.PutUint32(pi[0:], uint32(info.NIC))
+		spec := info.Dst
+		if !s.IsLocalAddress(spec) {
+			// For a group or broadcast, Linux reports the address the
+			// NIC would answer from.
+			if n := s.NIC(info.NIC); n != nil {
+				if as := n.Addresses(); len(as) > 0 {
+					spec = as[0].Addr()
+				}
+			}
+		}
+		s4, d4 := spec.As4(), info.Dst.As4()
+		copy(pi[4:8], s4[:])
+		copy(pi[8:12], d4[:])
+		put(ipPktinfo, pi[:])
+	}
+	if ttl {
+		var v [4]byte
+		binary.NativeEndian.PutUint32(v[:], uint32(info.TTL))
+		put(ipTTL, v[:])
+	}
+	return used, trunc
+}
+
+// parseControl reads IP_PKTINFO (source and interface) and IP_TTL from a
+// message's OOB, as Linux's ip_cmsg_send does.
+func (p *PacketConn) parseControl(oob []byte) (*udpsock.WriteOptions, error) {
+	if len(oob) == 0 {
+		return nil, nil
+	}
+	var src net.IP
+	ifIndex, ttl := 0, 0
+	for len(oob) >= cmsgHdrLen {
+		var l int
+		if cmsgAlign == 8 {
+			l = int(binary.NativeEndian.Uint64(oob))
+		} else {
+			l = int(binary.NativeEndian.Uint32(oob))
+		}
+		if l < cmsgHdrLen || l > len(oob) {
+			return nil, syscall.EINVAL
+		}
+		level := binary.NativeEndian.Uint32(oob[cmsgAlign:])
+		typ := binary.NativeEndian.Uint32(oob[cmsgAlign+4:])
+		data := oob[cmsgHdrLen:l]
+		switch {
+		case level != solIP:
+			// Not IP's: SOL_SOCKET messages mean nothing for UDP data.
+		case typ == ipPktinfo && len(data) == sizeofPktinfo:
+			ifIndex = int(int32(binary.NativeEndian.Uint32(data[0:4])))
+			src = net.IP(data[4:8])
+		case typ == ipTTL && len(data) == 4:
+			ttl = int(int32(binary.NativeEndian.Uint32(data)))
+			if ttl < 1 || ttl > 255 {
+				return nil, syscall.EINVAL
+			}
+		default:
+			return nil, syscall.EINVAL
+		}
+		oob = oob[min(cmsgSpace(len(data)), len(oob)):]
+	}
+	return p.writeOptions(src, ifIndex, ttl)
+}
