@@ -87,7 +87,7 @@ func (s *Stack) AddNIC(dev link.Device, opts NICOptions) (*NIC, error) {
 		SendRequest: n.sendARPRequest,
 		Resolved:    n.flushResolved,
 		Failed:      n.resolutionFailed,
-	})
+	}, &s.stats.ARP.Stats)
 	nics := append(slices.Clip(old), n)
 	s.nics.Store(&nics)
 	s.mu.Unlock()

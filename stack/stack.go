@@ -89,7 +89,7 @@ func New(opts Options) *Stack {
 			userTimeout(key, first)
 		}
 	}
-	s.reasm = ipv4.NewReassembler(rc)
+	s.reasm = ipv4.NewReassembler(rc, &s.stats.Reassembly)
 	s.ipID.Store(uint32(time.Now().UnixNano()))
 	lo := []*NIC{newLoopback(s)}
 	s.nics.Store(&lo)
