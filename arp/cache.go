@@ -144,8 +144,10 @@ type entry struct {
 // are released and counted in PendingDropped (Linux purges them too), so
 // at most MaxIncomplete × MaxPendingBytes bytes ever wait for resolution.
 type Cache struct {
-	cfg        Config
-	hooks      Hooks
+	cfg   Config
+	hooks Hooks
+	// mu guards the fields below (stats are atomic). Hooks.Resolved runs
+	// under it and takes the link's locks, so it comes before those.
 	mu         sync.Mutex
 	m          map[netip.Addr]*entry
 	resolved   lru // reachable and stale entries, most recently used first

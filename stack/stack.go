@@ -54,7 +54,9 @@ type Stack struct {
 	log        *slog.Logger
 	transports [256]TransportProtocol
 
-	mu     sync.Mutex // serialises changes to nics and routes
+	// mu serialises changes to nics, routes and NIC addresses; readers
+	// load the atomics without it. Nothing else is locked under it.
+	mu     sync.Mutex
 	nics   atomic.Pointer[[]*NIC]
 	routes routeTable
 

@@ -29,7 +29,7 @@ type TransportProtocol interface {
 var ErrBadChecksum = errors.New("bad transport checksum")
 
 var (
-	registryMu sync.Mutex
+	registryMu sync.Mutex // guards registry; taken alone
 	registry   [256]TransportProtocol
 )
 
