@@ -58,8 +58,8 @@ type NIC struct {
 
 	closing   atomic.Bool    // close started: read errors are expected
 	rxWG      sync.WaitGroup // the receive loops (link.go)
-	errMu     sync.Mutex
-	err       error // why the link stopped on its own
+	errMu     sync.Mutex     // guards err; taken alone
+	err       error          // why the link stopped on its own
 	closeOnce sync.Once
 }
 
