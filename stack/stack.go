@@ -115,7 +115,8 @@ func (s *Stack) housekeeping() {
 	}
 }
 
-// Stats returns the stack's live counters.
+// Stats returns the stack's live counters, every layer's; the ARP and IGMP
+// groups are summed over NICs.
 func (s *Stack) Stats() *Stats { return &s.stats }
 
 // Reassembly returns the reassembler, for its counters and memory use.
