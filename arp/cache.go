@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/tapnet/tapnet/ethernet"
-	"github.com/tapnet/tapnet/internal/buffer"
 )
 
 // State is a neighbour entry's state (a subset of Linux's NUD states).
@@ -60,6 +59,18 @@ type Config struct {
 	Now      func() time.Time
 }
 
+// Pending is a packet waiting for its next hop's address. The cache only
+// measures queued packets and releases those it drops; the NIC that queued
+// them gets them back through Hooks and asserts their concrete type.
+type Pending interface {
+	// Len returns the packet's length in bytes, counted against
+	// MaxPendingBytes.
+	Len() int
+	// Release gives the packet back to its owner; the cache calls it once
+	// for each packet it drops and never touches the packet again.
+	Release()
+}
+
 // Hooks connect the cache to a NIC. SendRequest and Failed are called
 // without the cache's lock held; Resolved is called with it held, to keep
 // packet order, so it must not call back into the cache or block. Resolved
@@ -69,12 +80,14 @@ type Hooks struct {
 	// zero MAC, else unicast to dst (a probe of a stale entry).
 	SendRequest func(target netip.Addr, dst ethernet.MAC)
 	// Resolved sends packets that waited for target's address.
-	Resolved func(target netip.Addr, mac ethernet.MAC, pkts []*buffer.Buffer)
+	Resolved func(target netip.Addr, mac ethernet.MAC, pkts []Pending)
 	// Failed receives the packets of a resolution that got no answer.
-	Failed func(target netip.Addr, pkts []*buffer.Buffer)
+	Failed func(target netip.Addr, pkts []Pending)
 }
 
-// Stats are the cache's counters.
+// Stats are a neighbour cache's counters. Several caches may add to one
+// Stats: a stack's NICs share theirs, as Linux counts its ARP table as a
+// whole, so the stack's counters are the caches' summed over NICs.
 type Stats struct {
 	Requests        atomic.Uint64 // requests sent
 	Resolved        atomic.Uint64 // resolutions completed
@@ -98,7 +111,7 @@ type entry struct {
 	used         time.Time // last lookup
 	probed       time.Time // last probe of a stale entry
 	tries        int
-	pending      []*buffer.Buffer
+	pending      []Pending
 	pendingBytes int
 	timer        *time.Timer
 }
@@ -131,18 +144,24 @@ type entry struct {
 // are released and counted in PendingDropped (Linux purges them too), so
 // at most MaxIncomplete × MaxPendingBytes bytes ever wait for resolution.
 type Cache struct {
-	cfg        Config
-	hooks      Hooks
+	cfg   Config
+	hooks Hooks
+	// mu guards the fields below (stats are atomic). Hooks.Resolved runs
+	// under it and takes the link's locks, so it comes before those.
 	mu         sync.Mutex
 	m          map[netip.Addr]*entry
 	resolved   lru // reachable and stale entries, most recently used first
 	incomplete lru // entries being resolved, newest first
 	closed     bool
-	stats      Stats
+	stats      *Stats // may be shared with other caches
 }
 
-// New returns an empty cache.
-func New(cfg Config, hooks Hooks) *Cache {
+// New returns an empty cache that counts in stats, or in counters of its
+// own when stats is nil.
+func New(cfg Config, hooks Hooks, stats *Stats) *Cache {
+	if stats == nil {
+		stats = new(Stats)
+	}
 	if cfg.MaxEntries <= 0 {
 		cfg.MaxEntries = 1024
 	}
@@ -178,7 +197,7 @@ func New(cfg Config, hooks Hooks) *Cache {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Cache{cfg: cfg, hooks: hooks, m: make(map[netip.Addr]*entry)}
+	return &Cache{cfg: cfg, hooks: hooks, m: make(map[netip.Addr]*entry), stats: stats}
 }
 
 // clamp returns v, or def when v is not positive, capped at hi.
@@ -189,15 +208,17 @@ func clamp(v, def, hi int) int {
 	return min(v, hi)
 }
 
-// Stats returns the cache's live counters.
-func (c *Cache) Stats() *Stats { return &c.stats }
+// Stats returns the live counters the cache adds to (shared with the other
+// caches given the same Stats in New).
+func (c *Cache) Stats() *Stats { return c.stats }
 
-// Resolve returns ip's MAC if it is known. Otherwise it takes ownership of
-// pkt (when not nil), queues it until the neighbour answers and starts or
-// continues resolution; the packet is later passed to Hooks.Resolved or
-// Hooks.Failed, or dropped and counted when the queue is full or the entry
-// evicted.
-func (c *Cache) Resolve(ip netip.Addr, pkt *buffer.Buffer) (ethernet.MAC, bool) {
+// Resolve returns ip's MAC if it is known; pkt stays the caller's. Otherwise
+// it takes ownership of pkt (when not nil), queues it until the neighbour
+// answers and starts or continues resolution; the packet is later passed to
+// Hooks.Resolved or Hooks.Failed, or released and counted when the queue is
+// full or the entry evicted. A nil pkt only looks up or starts resolution;
+// pass an untyped nil, not a nil pointer of a type implementing Pending.
+func (c *Cache) Resolve(ip netip.Addr, pkt Pending) (ethernet.MAC, bool) {
 	c.mu.Lock()
 	now := c.cfg.Now()
 	e := c.m[ip]
@@ -261,7 +282,7 @@ func (c *Cache) Resolve(ip netip.Addr, pkt *buffer.Buffer) (ethernet.MAC, bool) 
 	return ethernet.MAC{}, false
 }
 
-func (c *Cache) drop(pkt *buffer.Buffer) {
+func (c *Cache) drop(pkt Pending) {
 	if pkt != nil {
 		c.stats.PendingDropped.Add(1)
 		pkt.Release()
@@ -506,7 +527,7 @@ func (c *Cache) Len() int {
 func (c *Cache) Close() {
 	c.mu.Lock()
 	c.closed = true
-	var pkts []*buffer.Buffer
+	var pkts []Pending
 	for _, e := range c.m {
 		if e.timer != nil {
 			e.timer.Stop()

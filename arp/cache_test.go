@@ -38,19 +38,19 @@ func (h *cacheHooks) hooks() Hooks {
 			h.mu.Unlock()
 			h.calls.Add(1)
 		},
-		Resolved: func(target netip.Addr, mac ethernet.MAC, pkts []*buffer.Buffer) {
+		Resolved: func(target netip.Addr, mac ethernet.MAC, pkts []Pending) {
 			h.mu.Lock()
 			for _, p := range pkts {
-				h.resolved[target] = append(h.resolved[target], append([]byte(nil), p.Bytes()...))
+				h.resolved[target] = append(h.resolved[target], append([]byte(nil), p.(*buffer.Buffer).Bytes()...))
 				p.Release()
 			}
 			h.mu.Unlock()
 			h.calls.Add(1)
 		},
-		Failed: func(target netip.Addr, pkts []*buffer.Buffer) {
+		Failed: func(target netip.Addr, pkts []Pending) {
 			h.mu.Lock()
 			for _, p := range pkts {
-				h.failed[target] = append(h.failed[target], append([]byte(nil), p.Bytes()...))
+				h.failed[target] = append(h.failed[target], append([]byte(nil), p.(*buffer.Buffer).Bytes()...))
 				p.Release()
 			}
 			h.mu.Unlock()
@@ -80,7 +80,7 @@ func cachePkt(b byte) *buffer.Buffer {
 func TestCacheBoundedBySources(t *testing.T) {
 	clk := fakeclock.New()
 	h := newCacheHooks()
-	c := New(Config{MaxEntries: 8, Now: clk.Now}, h.hooks())
+	c := New(Config{MaxEntries: 8, Now: clk.Now}, h.hooks(), nil)
 	defer c.Close()
 	for i := 1; i <= 200; i++ {
 		clk.Advance(time.Millisecond)
@@ -110,7 +110,7 @@ func TestCacheBoundedBySources(t *testing.T) {
 // the cache stays open to neighbours that talk to us.
 func TestCacheBoundedByDestinations(t *testing.T) {
 	h := newCacheHooks()
-	c := New(Config{MaxEntries: 8, RetransInterval: time.Hour}, h.hooks())
+	c := New(Config{MaxEntries: 8, RetransInterval: time.Hour}, h.hooks(), nil)
 	for i := 1; i <= 100; i++ {
 		if _, ok := c.Resolve(cacheIP(i), cachePkt(byte(i))); ok {
 			t.Fatal("resolved without an answer")
@@ -146,7 +146,7 @@ func TestCacheBoundedByDestinations(t *testing.T) {
 // make way, and the rest leave in order.
 func TestCachePendingBounded(t *testing.T) {
 	h := newCacheHooks()
-	c := New(Config{MaxPending: 4, RetransInterval: time.Hour}, h.hooks())
+	c := New(Config{MaxPending: 4, RetransInterval: time.Hour}, h.hooks(), nil)
 	defer c.Close()
 	for i := 0; i < 10; i++ {
 		c.Resolve(cacheIP(9), cachePkt(byte(i)))
@@ -174,7 +174,7 @@ func TestCachePendingBounded(t *testing.T) {
 // Retries requests, then the packets go to Failed and the entry is gone.
 func TestCacheRetriesThenFails(t *testing.T) {
 	h := newCacheHooks()
-	c := New(Config{Retries: 3, RetransInterval: 5 * time.Millisecond}, h.hooks())
+	c := New(Config{Retries: 3, RetransInterval: 5 * time.Millisecond}, h.hooks(), nil)
 	defer c.Close()
 	c.Resolve(cacheIP(7), cachePkt(1))
 	c.Resolve(cacheIP(7), cachePkt(2))
@@ -210,7 +210,7 @@ func TestCacheRetriesThenFails(t *testing.T) {
 func TestCacheStaleProbe(t *testing.T) {
 	clk := fakeclock.New()
 	h := newCacheHooks()
-	c := New(Config{Now: clk.Now, ReachableTime: 30 * time.Second, RetransInterval: time.Second}, h.hooks())
+	c := New(Config{Now: clk.Now, ReachableTime: 30 * time.Second, RetransInterval: time.Second}, h.hooks(), nil)
 	defer c.Close()
 	c.Learn(cacheIP(5), cacheMAC(5), true)
 	clk.Advance(31 * time.Second)
@@ -240,7 +240,7 @@ func TestCacheStaleProbe(t *testing.T) {
 // queues, and that a closed cache takes no more packets.
 func TestCacheClose(t *testing.T) {
 	h := newCacheHooks()
-	c := New(Config{RetransInterval: 5 * time.Millisecond}, h.hooks())
+	c := New(Config{RetransInterval: 5 * time.Millisecond}, h.hooks(), nil)
 	for i := 1; i <= 20; i++ {
 		c.Resolve(cacheIP(i), cachePkt(byte(i)))
 	}
@@ -271,19 +271,19 @@ func TestCacheConcurrent(t *testing.T) {
 	hooks := Hooks{
 		SendRequest: func(target netip.Addr, dst ethernet.MAC) { c.Lookup(target) },
 		// Resolved runs under the cache's lock: it must not call back.
-		Resolved: func(target netip.Addr, mac ethernet.MAC, pkts []*buffer.Buffer) {
+		Resolved: func(target netip.Addr, mac ethernet.MAC, pkts []Pending) {
 			for _, p := range pkts {
 				p.Release()
 			}
 		},
-		Failed: func(target netip.Addr, pkts []*buffer.Buffer) {
+		Failed: func(target netip.Addr, pkts []Pending) {
 			for _, p := range pkts {
 				p.Release()
 			}
 			c.Len()
 		},
 	}
-	c = New(Config{MaxEntries: 16, MaxPending: 2, Retries: 2, RetransInterval: time.Millisecond}, hooks)
+	c = New(Config{MaxEntries: 16, MaxPending: 2, Retries: 2, RetransInterval: time.Millisecond}, hooks, nil)
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	for g := 0; g < 4; g++ {
@@ -326,7 +326,7 @@ func TestCacheConcurrent(t *testing.T) {
 func TestCacheLockTime(t *testing.T) {
 	clk := fakeclock.New()
 	h := newCacheHooks()
-	c := New(Config{Now: clk.Now, RetransInterval: time.Hour}, h.hooks())
+	c := New(Config{Now: clk.Now, RetransInterval: time.Hour}, h.hooks(), nil)
 	defer c.Close()
 	ip, a, b := cacheIP(4), cacheMAC(0xa), cacheMAC(0xb)
 	c.Resolve(ip, nil)
@@ -367,7 +367,7 @@ func TestCacheLockTime(t *testing.T) {
 // negative LockTime turns the lock off.
 func TestCacheLockTimeOverrides(t *testing.T) {
 	clk := fakeclock.New()
-	c := New(Config{Now: clk.Now}, newCacheHooks().hooks())
+	c := New(Config{Now: clk.Now}, newCacheHooks().hooks(), nil)
 	defer c.Close()
 	ip := cacheIP(4)
 	c.Learn(ip, cacheMAC(1), true)
@@ -387,7 +387,7 @@ func TestCacheLockTimeOverrides(t *testing.T) {
 		t.Fatalf("LockTimeIgnored %d, want 0", got)
 	}
 
-	off := New(Config{Now: clk.Now, LockTime: -1}, newCacheHooks().hooks())
+	off := New(Config{Now: clk.Now, LockTime: -1}, newCacheHooks().hooks(), nil)
 	defer off.Close()
 	off.Learn(ip, cacheMAC(1), true)
 	off.Learn(ip, cacheMAC(2), false)
@@ -400,7 +400,7 @@ func TestCacheLockTimeOverrides(t *testing.T) {
 // Linux: a competing reply within LockTime of the entry's expiry waits.
 func TestCacheLockTimeAfterStale(t *testing.T) {
 	clk := fakeclock.New()
-	c := New(Config{Now: clk.Now, ReachableTime: 30 * time.Second}, newCacheHooks().hooks())
+	c := New(Config{Now: clk.Now, ReachableTime: 30 * time.Second}, newCacheHooks().hooks(), nil)
 	defer c.Close()
 	ip := cacheIP(4)
 	c.Learn(ip, cacheMAC(1), true)
@@ -453,31 +453,21 @@ func checkCache(t *testing.T, c *Cache) {
 	}
 }
 
-// trackedPkt returns a one-byte packet the test holds a second reference
-// to, allocated outside the pools so that released may over-release it.
-func trackedPkt(b byte) *buffer.Buffer {
-	p := buffer.Get(buffer.MaxSize() + 1)
-	p.Append([]byte{b})
-	p.IncRef()
-	return p
-}
+// trackedPkt is a pending packet that records its releases.
+type trackedPkt struct{ releases atomic.Int32 }
 
-// released drops the test's reference to a trackedPkt and reports whether
-// the cache had dropped its own: then ours was the last, and one Release
-// more panics.
-func released(p *buffer.Buffer) (ok bool) {
-	p.Release()
-	defer func() { ok = recover() != nil }()
-	p.Release()
-	return false
-}
+func (p *trackedPkt) Len() int { return 1 }
+func (p *trackedPkt) Release() { p.releases.Add(1) }
+
+// released reports whether the cache released p, once.
+func released(p *trackedPkt) bool { return p.releases.Load() == 1 }
 
 // TestCacheEvictsLeastRecentlyUsed fills the cache with resolved
 // neighbours: a new entry evicts the one least recently used, whether the
 // newcomer is a request aimed at us or a resolution.
 func TestCacheEvictsLeastRecentlyUsed(t *testing.T) {
 	clk := fakeclock.New()
-	c := New(Config{MaxEntries: 8, Now: clk.Now, RetransInterval: time.Hour}, newCacheHooks().hooks())
+	c := New(Config{MaxEntries: 8, Now: clk.Now, RetransInterval: time.Hour}, newCacheHooks().hooks(), nil)
 	defer c.Close()
 	for i := 1; i <= 8; i++ {
 		clk.Advance(time.Millisecond)
@@ -518,21 +508,22 @@ func TestCacheEvictsLeastRecentlyUsed(t *testing.T) {
 func TestCacheUnresolvedFloodKeepsNeighbours(t *testing.T) {
 	clk := fakeclock.New()
 	h := newCacheHooks()
-	c := New(Config{MaxEntries: 16, MaxPending: 2, Now: clk.Now, RetransInterval: time.Hour}, h.hooks())
+	c := New(Config{MaxEntries: 16, MaxPending: 2, Now: clk.Now, RetransInterval: time.Hour}, h.hooks(), nil)
 	defer c.Close()
 	for i := 1; i <= 8; i++ {
 		c.Learn(cacheIP(i), cacheMAC(i), true)
 	}
-	var tracked []*buffer.Buffer
+	var tracked []*trackedPkt
 	for i := 100; i < 250; i++ {
 		clk.Advance(10 * time.Millisecond)
 		for k := 0; k < 3; k++ {
-			p := cachePkt(byte(k))
 			if i == 100 {
-				p = trackedPkt(byte(k))
+				p := new(trackedPkt)
 				tracked = append(tracked, p)
+				c.Resolve(cacheIP(i), p)
+			} else {
+				c.Resolve(cacheIP(i), cachePkt(byte(k)))
 			}
-			c.Resolve(cacheIP(i), p)
 		}
 		checkCache(t, c)
 	}
@@ -586,7 +577,7 @@ func TestCacheUnresolvedFloodKeepsNeighbours(t *testing.T) {
 // oldest resolution past GCMinAge, then the least recently used entry.
 func TestCacheEvictionPreference(t *testing.T) {
 	clk := fakeclock.New()
-	c := New(Config{MaxEntries: 4, MaxIncomplete: 2, Now: clk.Now, RetransInterval: time.Hour}, newCacheHooks().hooks())
+	c := New(Config{MaxEntries: 4, MaxIncomplete: 2, Now: clk.Now, RetransInterval: time.Hour}, newCacheHooks().hooks(), nil)
 	defer c.Close()
 	c.Learn(cacheIP(1), cacheMAC(1), true)
 	c.Learn(cacheIP(2), cacheMAC(2), true)
@@ -625,7 +616,7 @@ func TestCacheEvictionPreference(t *testing.T) {
 // SoftEntries those stale and unused for GCMinAge.
 func TestCacheCollectsIdle(t *testing.T) {
 	clk := fakeclock.New()
-	c := New(Config{MaxEntries: 16, SoftEntries: 8, MinEntries: 4, Now: clk.Now}, newCacheHooks().hooks())
+	c := New(Config{MaxEntries: 16, SoftEntries: 8, MinEntries: 4, Now: clk.Now}, newCacheHooks().hooks(), nil)
 	defer c.Close()
 	learn := func(from, to int) {
 		for i := from; i <= to; i++ {
@@ -677,7 +668,7 @@ func TestCacheCollectsIdle(t *testing.T) {
 // TestCacheResolveHitAllocs checks that a lookup of a cached neighbour, the
 // per-packet path, allocates nothing.
 func TestCacheResolveHitAllocs(t *testing.T) {
-	c := New(Config{MaxEntries: 4}, newCacheHooks().hooks())
+	c := New(Config{MaxEntries: 4}, newCacheHooks().hooks(), nil)
 	defer c.Close()
 	for i := 1; i <= 4; i++ {
 		c.Learn(cacheIP(i), cacheMAC(i), true)

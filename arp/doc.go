@@ -1,8 +1,9 @@
 // Package arp implements the Address Resolution Protocol (RFC 826) for IPv4
 // over Ethernet: its packet format and a neighbour cache that resolves
 // next-hop addresses, queues packets while resolving and expires entries.
-// The cache sends through a small interface, so the stack package wires it
-// to a NIC.
+// The cache sends through a small interface (Hooks), so the stack package
+// wires it to a NIC, and queues any packet type with a length and a Release
+// method (Pending). Its counters (Stats) may be shared by several caches.
 //
 // The cache follows Linux's neighbour table where it can:
 //   - Entries are incomplete (a request is out, packets wait: at most

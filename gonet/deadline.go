@@ -11,7 +11,7 @@ import (
 // fired is replaced. One timer is reused, so setting a deadline per read
 // (as DNS servers do) does not allocate.
 type deadline struct {
-	mu     sync.Mutex
+	mu     sync.Mutex // guards the fields below; taken alone
 	timer  *time.Timer
 	when   time.Time // zero: no deadline
 	cancel chan struct{}

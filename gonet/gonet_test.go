@@ -171,8 +171,8 @@ func TestARPRetriesOverLoss(t *testing.T) {
 		t.Fatalf("read %q, %v; client stats %v", buf[:n], err, b.Stats().Snapshot())
 	}
 	st := &b.Stats().ARP
-	if st.RequestsSent.Load() != 3 || st.Resolved.Load() != 1 || st.Failed.Load() != 0 {
+	if st.Requests.Load() != 3 || st.Resolved.Load() != 1 || st.Failed.Load() != 0 {
 		t.Fatalf("ARP requests %d, resolved %d, failed %d; want 3, 1, 0",
-			st.RequestsSent.Load(), st.Resolved.Load(), st.Failed.Load())
+			st.Requests.Load(), st.Resolved.Load(), st.Failed.Load())
 	}
 }

@@ -23,7 +23,7 @@ import (
 // NewPacketConn; the package documentation describes the mapping.
 type PacketConn struct {
 	c  *UDPConn
-	mu sync.RWMutex
+	mu sync.RWMutex // guards cf; taken alone
 	cf ipv4.ControlFlags
 }
 

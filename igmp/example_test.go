@@ -32,7 +32,7 @@ func Example() {
 			}
 			fmt.Printf("report to %v: %s\n", dst, strings.Join(recs, " "))
 		},
-	})
+	}, nil)
 	defer h.Close()
 	// Fire sends what is due, then the clock moves to the next deadline.
 	runFor := func(d time.Duration) {
@@ -100,7 +100,7 @@ func ExampleHooks() {
 				timer.Reset(d)
 			}
 		},
-	})
+	}, nil)
 	defer h.Close() // stops the timer and waits for a Fire in progress
 	h.ChangeMembership(netip.MustParseAddr("239.1.2.3"), igmp.Filter{}, igmp.Filter{Mode: igmp.Exclude})
 }

@@ -13,7 +13,7 @@ type Host struct {
 	cfg   Config
 	hooks Hooks
 	mtu   int
-	stats Stats
+	stats *Stats // may be shared with other hosts
 
 	// fireMu serialises Fire, so that messages leave in the order they
 	// were due and Close can wait for a Fire in progress; it guards
@@ -37,12 +37,16 @@ type Host struct {
 }
 
 // New returns a host for an interface whose link MTU is mtu (reports are
-// packed to fit it; values below the IPv4 minimum of 68 count as 68).
-func New(cfg Config, mtu int, hooks Hooks) *Host {
+// packed to fit it; values below the IPv4 minimum of 68 count as 68) that
+// counts in stats, or in counters of its own when stats is nil.
+func New(cfg Config, mtu int, hooks Hooks, stats *Stats) *Host {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Host{cfg: cfg, hooks: hooks, mtu: max(mtu, minMTU), groups: make(map[netip.Addr]*group)}
+	if stats == nil {
+		stats = new(Stats)
+	}
+	return &Host{cfg: cfg, hooks: hooks, mtu: max(mtu, minMTU), groups: make(map[netip.Addr]*group), stats: stats}
 }
 
 // Close withdraws the Schedule request, waits for a Fire in progress and
@@ -62,8 +66,8 @@ func (h *Host) Close() {
 	h.armed = time.Time{}
 }
 
-// Stats returns the host's live counters.
-func (h *Host) Stats() *Stats { return &h.stats }
+// Stats returns the live counters the host adds to.
+func (h *Host) Stats() *Stats { return h.stats }
 
 // silent reports whether the host never sends (a loopback interface).
 func (h *Host) silent() bool { return h.hooks.Send == nil }

@@ -39,7 +39,7 @@ func newHost(t *testing.T, cfg igmp.Config, mtu int) *host {
 	t.Helper()
 	x := &host{t: t, clk: fakeclock.New()}
 	cfg.Now = x.clk.Now
-	x.Host = igmp.New(cfg, mtu, igmp.Hooks{Send: x.record(mtu)})
+	x.Host = igmp.New(cfg, mtu, igmp.Hooks{Send: x.record(mtu)}, nil)
 	t.Cleanup(x.Close)
 	return x
 }
@@ -458,7 +458,7 @@ func TestExcludeTruncated(t *testing.T) {
 // looped on.
 func TestTinyMTU(t *testing.T) {
 	x := newHost(t, fast, 68)
-	x.Host = igmp.New(igmp.Config{Now: x.clk.Now}, 20, igmp.Hooks{Send: x.record(68)})
+	x.Host = igmp.New(igmp.Config{Now: x.clk.Now}, 20, igmp.Hooks{Send: x.record(68)}, nil)
 	var srcs []netip.Addr
 	for j := range 10 {
 		srcs = append(srcs, netip.AddrFrom4([4]byte{198, 51, 100, byte(j + 1)}))
@@ -668,7 +668,7 @@ func TestAllHostsNeverReported(t *testing.T) {
 // membership and never schedules anything.
 func TestSilentHost(t *testing.T) {
 	scheduled := 0
-	h := igmp.New(igmp.Config{}, 65536, igmp.Hooks{Schedule: func(time.Duration) { scheduled++ }})
+	h := igmp.New(igmp.Config{}, 65536, igmp.Hooks{Schedule: func(time.Duration) { scheduled++ }}, nil)
 	defer h.Close()
 	h.ChangeMembership(group, igmp.Filter{}, igmp.Filter{Mode: igmp.Exclude})
 	b := make([]byte, ipv4.IGMPv3QueryMinLen)
@@ -695,7 +695,7 @@ func TestScheduleHook(t *testing.T) {
 	h := igmp.New(igmp.Config{Now: clk.Now, Robustness: 1}, 1500, igmp.Hooks{
 		Send:     func(netip.Addr, []byte) { sent++ },
 		Schedule: func(d time.Duration) { asks = append(asks, d) },
-	})
+	}, nil)
 	h.ChangeMembership(group, igmp.Filter{}, igmp.Filter{Mode: igmp.Exclude})
 	if !slices.Equal(asks, []time.Duration{0}) {
 		t.Fatalf("after a join: Schedule(%v), want 0", asks)
@@ -736,7 +736,7 @@ func TestSuppressionWithdraws(t *testing.T) {
 	h := igmp.New(igmp.Config{Now: clk.Now, Version: 2}, 1500, igmp.Hooks{
 		Send:     func(netip.Addr, []byte) {},
 		Schedule: func(d time.Duration) { asks = append(asks, d) },
-	})
+	}, nil)
 	defer h.Close()
 	h.ChangeMembership(group, igmp.Filter{}, igmp.Filter{Mode: igmp.Exclude})
 	b := make([]byte, ipv4.IGMPLen)

@@ -57,7 +57,7 @@ func FuzzHost(f *testing.F) {
 			if _, err := ipv4.ParseIGMP(m); err != nil {
 				t.Fatalf("sent a bad message: %v", err)
 			}
-		}})
+		}}, nil)
 		defer h.Close()
 		groups := []netip.Addr{netip.MustParseAddr("239.1.2.3"), netip.MustParseAddr("239.1.2.4"), ipv4.AllHostsGroup}
 		srcs := []netip.Addr{netip.MustParseAddr("192.0.2.7"), netip.MustParseAddr("192.0.2.8"), netip.MustParseAddr("192.0.2.9")}

@@ -2,7 +2,8 @@ package igmp
 
 import "sync/atomic"
 
-// Stats count a Host's IGMP traffic. Every field is a live atomic counter.
+// Stats count IGMP traffic. Every field is a live atomic counter. Several
+// hosts may add to one Stats: a stack's NICs share theirs.
 type Stats struct {
 	Received      atomic.Uint64 // messages that parsed
 	Malformed     atomic.Uint64 // short, bad length or truncated

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -68,35 +69,35 @@ type ReassemblerConfig struct {
 	OnTimeout func(key FragmentKey, first []byte)
 }
 
-// ReassemblyStats counts what the reassembler did; each drop reason has its
-// own counter.
+// ReassemblyStats counts what a reassembler did; each drop reason has its
+// own counter. They are live atomic counters: read one with Load.
 type ReassemblyStats struct {
-	Fragments   uint64 // fragments passed to Add (non-fragments excluded)
-	Reassembled uint64 // datagrams completed and returned
+	Fragments   atomic.Uint64 // fragments passed to Add (non-fragments excluded)
+	Reassembled atomic.Uint64 // datagrams completed and returned
 	// Duplicates counts fragments dropped because every byte they carry was
 	// already held, identically.
-	Duplicates uint64
+	Duplicates atomic.Uint64
 	// Overlaps counts datagrams dropped because a fragment overlapped held
 	// data with different bytes (teardrop; RFC 5722's stance).
-	Overlaps uint64
+	Overlaps atomic.Uint64
 	// LengthConflicts counts datagrams dropped because fragments disagreed
 	// on where the datagram ends (two different last fragments, or data
 	// beyond the last fragment's end).
-	LengthConflicts uint64
+	LengthConflicts atomic.Uint64
 	// Oversize counts fragments (or completed datagrams) that would exceed
 	// the 65535-byte IPv4 limit (ping of death).
-	Oversize uint64
+	Oversize atomic.Uint64
 	// BadFragment counts fragments dropped for their own shape: empty
 	// payload, a non-last fragment whose length is not a multiple of 8, an
 	// offset not a multiple of 8, or a header length out of range.
-	BadFragment uint64
+	BadFragment atomic.Uint64
 	// Tombstoned counts fragments dropped because their datagram had already
 	// been dropped for an overlap or length conflict and has not yet expired.
-	Tombstoned      uint64
-	Timeouts        uint64 // incomplete datagrams expired
-	MemoryEvictions uint64 // datagrams (or fragments) dropped to stay under HighThresh
-	SourceLimit     uint64 // datagrams evicted because their source hit MaxPerSource
-	DatagramLimit   uint64 // datagrams evicted because of MaxDatagrams
+	Tombstoned      atomic.Uint64
+	Timeouts        atomic.Uint64 // incomplete datagrams expired
+	MemoryEvictions atomic.Uint64 // datagrams (or fragments) dropped to stay under HighThresh
+	SourceLimit     atomic.Uint64 // datagrams evicted because their source hit MaxPerSource
+	DatagramLimit   atomic.Uint64 // datagrams evicted because of MaxDatagrams
 }
 
 // Reassembler rebuilds IPv4 datagrams from fragments (RFC 791, with RFC 5722's
@@ -144,8 +145,8 @@ type Reassembler struct {
 	oldest  *fragDatagram // creation order: oldest first
 	newest  *fragDatagram
 	mem     int
-	dead    int // tombstones in table
-	stats   ReassemblyStats
+	dead    int              // tombstones in table
+	stats   *ReassemblyStats // may be shared, so updated atomically
 }
 
 // fragPart is a held piece of payload: its buffer is trimmed to exactly the
@@ -204,9 +205,14 @@ func recycleFragDatagram(d *fragDatagram) {
 	fragPool.Put(d)
 }
 
-// NewReassembler returns a reassembler configured by cfg.
-func NewReassembler(cfg ReassemblerConfig) *Reassembler {
+// NewReassembler returns a reassembler configured by cfg that counts in
+// stats, or in counters of its own when stats is nil.
+func NewReassembler(cfg ReassemblerConfig, stats *ReassemblyStats) *Reassembler {
+	if stats == nil {
+		stats = new(ReassemblyStats)
+	}
 	r := &Reassembler{
+		stats:        stats,
 		timeout:      cfg.Timeout,
 		high:         cfg.HighThresh,
 		low:          cfg.LowThresh,
@@ -273,17 +279,17 @@ func (r *Reassembler) Add(f Fragment) (head *buffer.Buffer, ok bool) {
 		r.free(b)
 		return nil, false
 	}
-	r.stats.Fragments++
+	r.stats.Fragments.Add(1)
 	n := b.Len() - hl
 	switch {
 	case hl < fragMinHeader || hl > fragMaxHeader || n < 0,
 		n == 0, f.Offset < 0, f.Offset%8 != 0, f.More && n%8 != 0:
-		r.stats.BadFragment++
+		r.stats.BadFragment.Add(1)
 		r.mu.Unlock()
 		r.free(b)
 		return nil, false
 	case hl+f.Offset+n > fragMaxTotal:
-		r.stats.Oversize++
+		r.stats.Oversize.Add(1)
 		r.mu.Unlock()
 		r.free(b)
 		return nil, false
@@ -304,7 +310,7 @@ func (r *Reassembler) addLocked(f Fragment, n int, now time.Time) (*buffer.Buffe
 		return r.startLocked(f, n, now)
 	}
 	if d.dead {
-		r.stats.Tombstoned++
+		r.stats.Tombstoned.Add(1)
 		r.free(b)
 		return nil, false
 	}
@@ -316,7 +322,7 @@ func (r *Reassembler) addLocked(f Fragment, n int, now time.Time) (*buffer.Buffe
 	}
 	if (!f.More && (d.total >= 0 && fragEnd != d.total || maxEnd > fragEnd)) ||
 		(f.More && d.total >= 0 && fragEnd > d.total) {
-		r.stats.LengthConflicts++
+		r.stats.LengthConflicts.Add(1)
 		r.killLocked(d)
 		r.free(b)
 		return nil, false
@@ -345,7 +351,7 @@ func (r *Reassembler) addLocked(f Fragment, n int, now time.Time) (*buffer.Buffe
 		p := d.parts[j]
 		lo, hi := max(off, p.off), min(end, p.end())
 		if !bytes.Equal(data[lo-off:hi-off], p.b.Bytes()[lo-p.off:hi-p.off]) {
-			r.stats.Overlaps++
+			r.stats.Overlaps.Add(1)
 			r.killLocked(d)
 			r.free(b)
 			return nil, false
@@ -353,7 +359,7 @@ func (r *Reassembler) addLocked(f Fragment, n int, now time.Time) (*buffer.Buffe
 		covered += hi - lo
 	}
 	if covered == n {
-		r.stats.Duplicates++
+		r.stats.Duplicates.Add(1)
 		r.free(b)
 		return nil, false
 	}
@@ -379,7 +385,7 @@ func (r *Reassembler) addLocked(f Fragment, n int, now time.Time) (*buffer.Buffe
 
 	if !r.makeRoomLocked(b.Truesize(), d) {
 		// This datagram alone fills the budget; it can never complete.
-		r.stats.MemoryEvictions++
+		r.stats.MemoryEvictions.Add(1)
 		r.removeLocked(d)
 		r.free(b)
 		return nil, false
@@ -396,7 +402,7 @@ func (r *Reassembler) addLocked(f Fragment, n int, now time.Time) (*buffer.Buffe
 		return nil, false
 	}
 	if d.firstHdr+d.total > fragMaxTotal {
-		r.stats.Oversize++
+		r.stats.Oversize.Add(1)
 		r.killLocked(d)
 		return nil, false
 	}
@@ -407,7 +413,7 @@ func (r *Reassembler) addLocked(f Fragment, n int, now time.Time) (*buffer.Buffe
 	head := d.parts[0].b
 	clear(d.parts)
 	d.parts = d.parts[:0]
-	r.stats.Reassembled++
+	r.stats.Reassembled.Add(1)
 	r.removeLocked(d)
 	return head, true
 }
@@ -434,16 +440,16 @@ func (r *Reassembler) startLocked(f Fragment, n int, now time.Time) (*buffer.Buf
 	src := f.Key.Src
 	if r.maxPerSource > 0 {
 		if s := r.sources[src]; s.n >= r.maxPerSource {
-			r.stats.SourceLimit++
+			r.stats.SourceLimit.Add(1)
 			r.removeLocked(s.oldest)
 		}
 	}
 	if r.maxDatagrams > 0 && len(r.table) >= r.maxDatagrams {
-		r.stats.DatagramLimit++
+		r.stats.DatagramLimit.Add(1)
 		r.removeLocked(r.oldest)
 	}
 	if !r.makeRoomLocked(b.Truesize()+fragOverhead, nil) {
-		r.stats.MemoryEvictions++
+		r.stats.MemoryEvictions.Add(1)
 		r.free(b)
 		return nil, false
 	}
@@ -492,7 +498,7 @@ func (r *Reassembler) makeRoomLocked(need int, keep *fragDatagram) bool {
 		next := d.next
 		if d != keep {
 			if !d.dead {
-				r.stats.MemoryEvictions++
+				r.stats.MemoryEvictions.Add(1)
 			}
 			r.removeLocked(d)
 		}
@@ -577,7 +583,7 @@ func (r *Reassembler) expireLocked(now time.Time, out []*fragDatagram) []*fragDa
 			r.removeLocked(d)
 			continue
 		}
-		r.stats.Timeouts++
+		r.stats.Timeouts.Add(1)
 		if d.firstLen == 0 || r.onTimeout == nil {
 			r.removeLocked(d)
 			continue
@@ -631,12 +637,8 @@ func (r *Reassembler) InFlight() int {
 	return len(r.table) - r.dead
 }
 
-// Stats returns a snapshot of the counters.
-func (r *Reassembler) Stats() ReassemblyStats {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.stats
-}
+// Stats returns the live counters the reassembler adds to.
+func (r *Reassembler) Stats() *ReassemblyStats { return r.stats }
 
 // Close releases every buffer held. Later fragments are released on arrival.
 func (r *Reassembler) Close() {

@@ -153,8 +153,8 @@ func FuzzReassembler(f *testing.F) {
 				t.Fatalf("InFlight = %d", n)
 			}
 		}
-		if st := h.r.Stats(); st.Fragments != frags || st.Reassembled != completed {
-			t.Errorf("stats count %d fragments, %d reassembled; fed %d, got %d", st.Fragments, st.Reassembled, frags, completed)
+		if st := h.r.Stats(); st.Fragments.Load() != frags || st.Reassembled.Load() != completed {
+			t.Errorf("stats count %d fragments, %d reassembled; fed %d, got %d", st.Fragments.Load(), st.Reassembled.Load(), frags, completed)
 		}
 		h.finish()
 	})

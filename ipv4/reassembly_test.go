@@ -73,7 +73,7 @@ type reasmHarness struct {
 
 func newReasmHarness(tb testing.TB, cfg ReassemblerConfig) *reasmHarness {
 	h := &reasmHarness{tb: tb, out: make(map[*buffer.Buffer]int)}
-	h.r = NewReassembler(cfg)
+	h.r = NewReassembler(cfg, nil)
 	h.r.releaseHook = h.released
 	return h
 }
@@ -208,7 +208,7 @@ func TestReassembleAllOrders(t *testing.T) {
 		}
 	}
 	st := h.r.Stats()
-	if st.Reassembled != 24 || st.Fragments != 96 {
+	if st.Reassembled.Load() != 24 || st.Fragments.Load() != 96 {
 		t.Errorf("stats = %+v, want 24 reassembled of 96 fragments", st)
 	}
 	if h.r.MemoryUsed() != 0 || h.r.InFlight() != 0 {
@@ -228,7 +228,7 @@ func TestReassembleNotAFragment(t *testing.T) {
 	if got := reasmCollect(head); !bytes.Equal(got, payload) {
 		t.Fatalf("payload = %x, want %x", got, payload)
 	}
-	if st := h.r.Stats(); st.Fragments != 0 {
+	if st := h.r.Stats(); st.Fragments.Load() != 0 {
 		t.Errorf("a non-fragment was counted: %+v", st)
 	}
 	h.finish()
@@ -267,7 +267,7 @@ func TestReassembleDuplicates(t *testing.T) {
 	if n := h.r.InFlight(); n != 1 {
 		t.Errorf("InFlight = %d, want 1", n)
 	}
-	if st := h.r.Stats(); st.Duplicates != 2 || st.Reassembled != 1 || st.Overlaps != 0 {
+	if st := h.r.Stats(); st.Duplicates.Load() != 2 || st.Reassembled.Load() != 1 || st.Overlaps.Load() != 0 {
 		t.Errorf("stats = %+v, want 2 duplicates", st)
 	}
 	h.finish()
@@ -310,7 +310,7 @@ func TestReassembleOverlapSameData(t *testing.T) {
 			if got := reasmCollect(head); !bytes.Equal(got, want) {
 				t.Fatalf("bytes = %x, want %x", got, want)
 			}
-			if st := h.r.Stats(); st.Overlaps != 0 || st.Duplicates != 0 {
+			if st := h.r.Stats(); st.Overlaps.Load() != 0 || st.Duplicates.Load() != 0 {
 				t.Errorf("stats = %+v", st)
 			}
 			h.finish()
@@ -343,8 +343,8 @@ func TestReassembleTeardrop(t *testing.T) {
 		t.Fatal("overlapping different data completed")
 	}
 	st := h.r.Stats()
-	if st.Overlaps != 1 {
-		t.Fatalf("Overlaps = %d, want 1", st.Overlaps)
+	if st.Overlaps.Load() != 1 {
+		t.Fatalf("Overlaps = %d, want 1", st.Overlaps.Load())
 	}
 	if n := h.r.InFlight(); n != 1 {
 		t.Errorf("InFlight = %d, want 1 (the bystander)", n)
@@ -359,8 +359,8 @@ func TestReassembleTeardrop(t *testing.T) {
 			t.Fatal("a tombstoned datagram completed")
 		}
 	}
-	if st := h.r.Stats(); st.Tombstoned != 3 {
-		t.Errorf("Tombstoned = %d, want 3", st.Tombstoned)
+	if st := h.r.Stats(); st.Tombstoned.Load() != 3 {
+		t.Errorf("Tombstoned = %d, want 3", st.Tombstoned.Load())
 	}
 	// The bystander is unaffected.
 	head, ok := h.add(reasmFrag(reasmKeyB, 20, 16, false, want[16:]))
@@ -371,7 +371,7 @@ func TestReassembleTeardrop(t *testing.T) {
 	// being reported for it.
 	clk.Advance(30 * time.Second)
 	h.r.Expire()
-	if st := h.r.Stats(); st.Timeouts != 0 {
+	if st := h.r.Stats(); st.Timeouts.Load() != 0 {
 		t.Errorf("tombstone expiry counted as timeout: %+v", st)
 	}
 	h.add(reasmFrag(reasmKeyA, 20, 0, true, want[0:16]))
@@ -400,8 +400,8 @@ func TestReassembleLengthConflicts(t *testing.T) {
 					t.Fatal("completed")
 				}
 			}
-			if st := h.r.Stats(); st.LengthConflicts != 1 {
-				t.Errorf("LengthConflicts = %d, want 1", st.LengthConflicts)
+			if st := h.r.Stats(); st.LengthConflicts.Load() != 1 {
+				t.Errorf("LengthConflicts = %d, want 1", st.LengthConflicts.Load())
 			}
 			if n, m := h.r.InFlight(), h.r.MemoryUsed(); n != 0 || m != fragOverhead {
 				t.Errorf("InFlight = %d, MemoryUsed = %d; want a bare tombstone", n, m)
@@ -428,8 +428,8 @@ func TestReassembleOversize(t *testing.T) {
 	}
 	h.add(reasmFrag(reasmKeyB, 20, 65512, false, make([]byte, 4)))
 	h.add(reasmFrag(reasmKeyB, 24, 65504, true, make([]byte, 8))) // 24+65504+8 = 65536
-	if st := h.r.Stats(); st.Oversize != 2 || h.r.InFlight() != 1 {
-		t.Fatalf("Oversize = %d, InFlight = %d; want 2, 1", st.Oversize, h.r.InFlight())
+	if st := h.r.Stats(); st.Oversize.Load() != 2 || h.r.InFlight() != 1 {
+		t.Fatalf("Oversize = %d, InFlight = %d; want 2, 1", st.Oversize.Load(), h.r.InFlight())
 	}
 
 	// Each fragment fits with its own header, but the reassembled datagram
@@ -441,7 +441,7 @@ func TestReassembleOversize(t *testing.T) {
 	if _, ok := h.add(reasmFrag(key, 20, 65512, false, make([]byte, 3))); ok {
 		t.Fatal("oversize datagram reassembled")
 	}
-	if st := h.r.Stats(); st.Oversize != 3 || st.Reassembled != 0 {
+	if st := h.r.Stats(); st.Oversize.Load() != 3 || st.Reassembled.Load() != 0 {
 		t.Fatalf("stats = %+v, want 3 oversize", st)
 	}
 	h.finish()
@@ -468,8 +468,8 @@ func TestReassembleBadFragments(t *testing.T) {
 		}
 	}
 	st := h.r.Stats()
-	if st.BadFragment != uint64(len(bad)) {
-		t.Errorf("BadFragment = %d, want %d", st.BadFragment, len(bad))
+	if st.BadFragment.Load() != uint64(len(bad)) {
+		t.Errorf("BadFragment = %d, want %d", st.BadFragment.Load(), len(bad))
 	}
 	if h.r.InFlight() != 0 || h.r.MemoryUsed() != 0 {
 		t.Errorf("a bad fragment created state: InFlight %d, MemoryUsed %d", h.r.InFlight(), h.r.MemoryUsed())
@@ -507,8 +507,8 @@ func TestReassembleTimeout(t *testing.T) {
 	if len(calls) != 1 || calls[0].key != reasmKeyA || !bytes.Equal(calls[0].first, wantFirst) {
 		t.Fatalf("OnTimeout calls = %+v, want one for A with %x", calls, wantFirst)
 	}
-	if st := h.r.Stats(); st.Timeouts != 2 {
-		t.Errorf("Timeouts = %d, want 2", st.Timeouts)
+	if st := h.r.Stats(); st.Timeouts.Load() != 2 {
+		t.Errorf("Timeouts = %d, want 2", st.Timeouts.Load())
 	}
 	if h.r.InFlight() != 0 || h.r.MemoryUsed() != 0 {
 		t.Errorf("after expiry InFlight %d, MemoryUsed %d", h.r.InFlight(), h.r.MemoryUsed())
@@ -550,12 +550,12 @@ func TestReassembleMemoryCap(t *testing.T) {
 		}
 	}
 	st := h.r.Stats()
-	if st.MemoryEvictions == 0 || st.Reassembled != 0 {
+	if st.MemoryEvictions.Load() == 0 || st.Reassembled.Load() != 0 {
 		t.Fatalf("stats = %+v, want evictions", st)
 	}
 	perTrain := 3*buffer.Get(1500).Truesize() + fragOverhead
-	if n := h.r.InFlight(); n == 0 || n*perTrain > high || n+int(st.MemoryEvictions) != trains {
-		t.Fatalf("InFlight = %d, evictions %d, want them to add up to %d within the cap", n, st.MemoryEvictions, trains)
+	if n := h.r.InFlight(); n == 0 || n*perTrain > high || n+int(st.MemoryEvictions.Load()) != trains {
+		t.Fatalf("InFlight = %d, evictions %d, want them to add up to %d within the cap", n, st.MemoryEvictions.Load(), trains)
 	}
 	// Oldest first: the newest train is intact, the oldest is gone.
 	head, ok := h.add(reasmFrag(keyOf(trains-1), 20, 4440, false, payload[4440:]))
@@ -577,7 +577,7 @@ func TestReassembleMemoryTooSmall(t *testing.T) {
 	for _, off := range []int{0, 1480, 2960} {
 		h.add(reasmFrag(reasmKeyA, 20, off, off < 2960, payload[off:off+1480]))
 	}
-	if st := h.r.Stats(); st.MemoryEvictions != 1 || h.r.InFlight() != 0 || h.r.MemoryUsed() != 0 {
+	if st := h.r.Stats(); st.MemoryEvictions.Load() != 1 || h.r.InFlight() != 0 || h.r.MemoryUsed() != 0 {
 		t.Fatalf("stats %+v, InFlight %d, MemoryUsed %d", st, h.r.InFlight(), h.r.MemoryUsed())
 	}
 	h.finish()
@@ -594,8 +594,8 @@ func TestReassemblePerSourceCap(t *testing.T) {
 	for id := uint16(1); id <= 2; id++ {
 		h.add(reasmFrag(keyB(id), 20, 0, true, payload[:8]))
 	}
-	if st := h.r.Stats(); st.SourceLimit != 1 || h.r.InFlight() != 6 {
-		t.Fatalf("SourceLimit = %d, InFlight = %d; want 1, 6", st.SourceLimit, h.r.InFlight())
+	if st := h.r.Stats(); st.SourceLimit.Load() != 1 || h.r.InFlight() != 6 {
+		t.Fatalf("SourceLimit = %d, InFlight = %d; want 1, 6", st.SourceLimit.Load(), h.r.InFlight())
 	}
 	// A's newer datagrams and B's survive; A's oldest was evicted.
 	for _, k := range []FragmentKey{keyA(2), keyA(3), keyA(4), keyA(5), keyB(1), keyB(2)} {
@@ -619,8 +619,8 @@ func TestReassembleMaxDatagrams(t *testing.T) {
 		k.ID = id
 		h.add(reasmFrag(k, 20, 0, true, payload[:8]))
 	}
-	if st := h.r.Stats(); st.DatagramLimit != 1 || h.r.InFlight() != 3 {
-		t.Fatalf("DatagramLimit = %d, InFlight = %d; want 1, 3", st.DatagramLimit, h.r.InFlight())
+	if st := h.r.Stats(); st.DatagramLimit.Load() != 1 || h.r.InFlight() != 3 {
+		t.Fatalf("DatagramLimit = %d, InFlight = %d; want 1, 3", st.DatagramLimit.Load(), h.r.InFlight())
 	}
 	h.finish()
 }
@@ -693,8 +693,8 @@ func TestReassembleConcurrent(t *testing.T) {
 	wg.Wait()
 	close(stop)
 	done.Wait()
-	if st := h.r.Stats(); st.Reassembled != workers*per {
-		t.Errorf("Reassembled = %d, want %d", st.Reassembled, workers*per)
+	if st := h.r.Stats(); st.Reassembled.Load() != workers*per {
+		t.Errorf("Reassembled = %d, want %d", st.Reassembled.Load(), workers*per)
 	}
 	h.finish()
 }
@@ -721,7 +721,7 @@ func BenchmarkReassemble65507(b *testing.B) {
 		offs []int
 	}{{"InOrder", offs}, {"Reverse", rev}} {
 		b.Run(bc.name, func(b *testing.B) {
-			r := NewReassembler(ReassemblerConfig{})
+			r := NewReassembler(ReassemblerConfig{}, nil)
 			defer r.Close()
 			b.SetBytes(total)
 			b.ReportAllocs()

@@ -53,14 +53,14 @@ func newRelReasmEnv(t *testing.T, echoBroadcast bool) *relReasmEnv {
 func (r *relReasmEnv) expire(t *testing.T, timeouts uint64, notified int64) {
 	t.Helper()
 	rs := r.s.Reassembly()
-	wantTimeouts := rs.Stats().Timeouts + timeouts
+	wantTimeouts := rs.Stats().Timeouts.Load() + timeouts
 	wantNotified := r.notified.Load() + notified
 	r.clk.Advance(time.Minute)
 	rs.Expire()
 	deadline := time.Now().Add(5 * time.Second)
-	for rs.Stats().Timeouts < wantTimeouts || r.notified.Load() < wantNotified {
+	for rs.Stats().Timeouts.Load() < wantTimeouts || r.notified.Load() < wantNotified {
 		if time.Now().After(deadline) {
-			t.Fatalf("reassembly timeouts %d, notified %d; want %d and %d", rs.Stats().Timeouts, r.notified.Load(), wantTimeouts, wantNotified)
+			t.Fatalf("reassembly timeouts %d, notified %d; want %d and %d", rs.Stats().Timeouts.Load(), r.notified.Load(), wantTimeouts, wantNotified)
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -125,23 +125,23 @@ func TestNoAmplification(t *testing.T) {
 		{name: "non-first fragment to a closed port times out",
 			frames:   [][]byte{relFrag(relPeerIP, relOurIP, 17, 100, 8, false, []byte("tail of a datagram"), relOurMAC)},
 			timeouts: 1,
-			want:     map[string]uint64{"Link.RxFrames": 1, "IP.Received": 1, "IP.FragmentsIn": 1}},
+			want:     map[string]uint64{"Link.RxFrames": 1, "IP.Received": 1, "IP.FragmentsIn": 1, "Reassembly.Fragments": 1, "Reassembly.Timeouts": 1}},
 		{name: "non-first fragment of an unknown protocol times out",
 			frames:   [][]byte{relFrag(relPeerIP, relOurIP, 253, 101, 16, true, make([]byte, 16), relOurMAC)},
 			timeouts: 1,
-			want:     map[string]uint64{"Link.RxFrames": 1, "IP.Received": 1, "IP.FragmentsIn": 1}},
+			want:     map[string]uint64{"Link.RxFrames": 1, "IP.Received": 1, "IP.FragmentsIn": 1, "Reassembly.Fragments": 1, "Reassembly.Timeouts": 1}},
 		{name: "first fragment of an ICMP error times out",
 			frames:   [][]byte{relFrag(relPeerIP, relOurIP, 1, 102, 0, true, unreach[:16], relOurMAC)},
 			timeouts: 1, notified: 1,
-			want: map[string]uint64{"Link.RxFrames": 1, "IP.Received": 1, "IP.FragmentsIn": 1, "ICMP.ErrorsSuppressed": 1}},
+			want: map[string]uint64{"Link.RxFrames": 1, "IP.Received": 1, "IP.FragmentsIn": 1, "Reassembly.Fragments": 1, "Reassembly.Timeouts": 1, "ICMP.ErrorsSuppressed": 1}},
 		{name: "first fragment to the subnet broadcast times out",
 			frames:   [][]byte{relFrag(relPeerIP, relBcastIP, 17, 103, 0, true, relUDP(relPeerIP, relBcastIP, 5000, 9, make([]byte, 24))[:16], ethernet.Broadcast)},
 			timeouts: 1, notified: 1,
-			want: map[string]uint64{"Link.RxFrames": 1, "IP.Received": 1, "IP.FragmentsIn": 1}},
+			want: map[string]uint64{"Link.RxFrames": 1, "IP.Received": 1, "IP.FragmentsIn": 1, "Reassembly.Fragments": 1, "Reassembly.Timeouts": 1}},
 		{name: "first fragment to a group times out",
 			frames:   [][]byte{relFrag(relPeerIP, relAllHost, 17, 104, 0, true, relUDP(relPeerIP, relAllHost, 5000, 9, make([]byte, 24))[:16], allHostsMAC)},
 			timeouts: 1, notified: 1,
-			want: map[string]uint64{"Link.RxFrames": 1, "IP.Received": 1, "IP.FragmentsIn": 1}},
+			want: map[string]uint64{"Link.RxFrames": 1, "IP.Received": 1, "IP.FragmentsIn": 1, "Reassembly.Fragments": 1, "Reassembly.Timeouts": 1}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -87,15 +87,14 @@ func (n *NIC) sendARPRequest(target netip.Addr, dst ethernet.MAC) {
 	if dst == (ethernet.MAC{}) {
 		ethDst = ethernet.Broadcast
 	}
-	n.s.stats.ARP.RequestsSent.Add(1)
 	n.sendARP(arp.OpRequest, ethDst, src, ethernet.MAC{}, target)
 }
 
 // flushResolved sends the packets that waited for a neighbour. It runs on
 // the receive path, so writes do not block.
-func (n *NIC) flushResolved(_ netip.Addr, mac ethernet.MAC, pkts []*buffer.Buffer) {
-	n.s.stats.ARP.Resolved.Add(1)
-	for _, p := range pkts {
+func (n *NIC) flushResolved(_ netip.Addr, mac ethernet.MAC, pkts []arp.Pending) {
+	for _, pending := range pkts {
+		p := pending.(*buffer.Buffer) // what resolveAndWrite queued
 		ethernet.PutHeader(p.Prepend(ethernet.HeaderLen), mac, n.mac, ethernet.TypeIPv4)
 		n.tryWrite(p)
 	}
@@ -104,10 +103,9 @@ func (n *NIC) flushResolved(_ netip.Addr, mac ethernet.MAC, pkts []*buffer.Buffe
 // resolutionFailed reports EHOSTUNREACH to the senders of packets whose next
 // hop never answered, as Linux does through a local ICMP host unreachable.
 // A connected socket sees it on its next operation.
-func (n *NIC) resolutionFailed(_ netip.Addr, pkts []*buffer.Buffer) {
-	n.s.stats.ARP.Failed.Add(1)
-	n.s.stats.ARP.PendingDrops.Add(uint64(len(pkts)))
-	for _, p := range pkts {
+func (n *NIC) resolutionFailed(_ netip.Addr, pkts []arp.Pending) {
+	for _, pending := range pkts {
+		p := pending.(*buffer.Buffer) // what resolveAndWrite queued
 		n.s.reportLocalError(p.Bytes(), ControlError{
 			Errno: syscall.EHOSTUNREACH, Hard: true,
 			Type: ipv4.ICMPDestUnreachable, Code: ipv4.CodeHostUnreachable,

@@ -36,7 +36,7 @@ const (
 
 // demux holds the bindings of every transport protocol.
 type demux struct {
-	tablesMu sync.Mutex // serializes creating a protocol's table
+	tablesMu sync.Mutex // serializes creating a protocol's table; taken alone
 	tables   [256]atomic.Pointer[portTable]
 	closed   atomic.Bool // set by Stack.Close, so no binding slips in after
 }
@@ -53,6 +53,9 @@ type portTable struct {
 
 // portGroup holds the bindings of 64 consecutive ports.
 type portGroup struct {
+	// mu guards ports and the group's word of portTable.used. One group
+	// is locked at a time, and endpoints call in holding their own lock
+	// (bind, connect, close), so it comes after theirs.
 	mu    sync.RWMutex
 	ports [portsPerGroup]*portEntry
 }

@@ -210,8 +210,8 @@ func TestARPFloodUnresolvedSources(t *testing.T) {
 	if c.Len() != 1 {
 		t.Fatalf("%d entries left after the resolutions failed, want the peer's", c.Len())
 	}
-	if got := e.s.Stats().ARP.PendingDrops.Load(); got != 16 {
-		t.Errorf("ARP.PendingDrops %d, want 16", got)
+	if got := e.s.Stats().ARP.PendingDropped.Load(); got != 16 {
+		t.Errorf("ARP.PendingDropped %d, want 16", got)
 	}
 	// The peer, asked again, is answered again.
 	e.link.take()

@@ -24,7 +24,7 @@ func (n *NIC) newIGMPHost(cfg igmp.Config) {
 	if n.loopback {
 		hooks = igmp.Hooks{}
 	}
-	n.igmp = igmp.New(cfg, n.mtu, hooks)
+	n.igmp = igmp.New(cfg, n.mtu, hooks, &n.s.stats.IGMP)
 }
 
 // scheduleIGMP is the host's Schedule hook. The host calls it under its
@@ -95,7 +95,8 @@ func (n *NIC) AcceptsMulticast(group, src netip.Addr) bool { return n.igmp.Accep
 // a member of.
 func (n *NIC) MulticastGroups() map[netip.Addr]igmp.Filter { return n.igmp.Groups() }
 
-// IGMPStats returns the NIC's IGMP counters.
+// IGMPStats returns the IGMP counters the NIC adds to: the stack's
+// Stats().IGMP, shared by all its NICs.
 func (n *NIC) IGMPStats() *igmp.Stats { return n.igmp.Stats() }
 
 // IGMPVersion returns the version the NIC currently reports with: 3, or 2

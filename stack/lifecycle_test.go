@@ -99,9 +99,9 @@ func TestStackCloseReleasesEverything(t *testing.T) {
 		t.Errorf("second Close: %v", err)
 	}
 	// The resolution's timer must not send anything once closed.
-	requests := e.s.Stats().ARP.RequestsSent.Load()
+	requests := e.s.Stats().ARP.Requests.Load()
 	time.Sleep(300 * time.Millisecond) // three retransmission intervals
-	if got := e.s.Stats().ARP.RequestsSent.Load(); got != requests {
+	if got := e.s.Stats().ARP.Requests.Load(); got != requests {
 		t.Errorf("%d ARP requests sent after Close", got-requests)
 	}
 }

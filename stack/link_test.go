@@ -500,16 +500,16 @@ func relCheckBalance(t testing.TB, m map[string]uint64) {
 	check(in == out, "IP.Received+Reassembled %d != drops %d + FragmentsIn %d + Delivered %d", in, ipDrops, m["IP.FragmentsIn"], m["IP.Delivered"])
 
 	up := m["ICMP.Received"] + m["UDP.Received"] + m["IP.UnknownProtocol"]
-	if igmp, ok := m["IGMP.Received"]; ok {
-		check(m["IP.Delivered"] == up+igmp, "IP.Delivered %d != ICMP+UDP+IGMP+unknown %d", m["IP.Delivered"], up+igmp)
-	} else {
-		check(m["IP.Delivered"] >= up, "IP.Delivered %d < ICMP+UDP+unknown %d", m["IP.Delivered"], up)
-	}
+	igmp := m["IGMP.Received"] + m["IGMP.Malformed"] + m["IGMP.BadChecksum"]
+	check(m["IP.Delivered"] == up+igmp, "IP.Delivered %d != ICMP+UDP+IGMP+unknown %d", m["IP.Delivered"], up+igmp)
 	udpOut := m["UDP.Malformed"] + m["UDP.ChecksumErrors"] + m["UDP.NoPort"] + m["UDP.Delivered"] + m["UDP.BufferErrors"]
 	check(m["UDP.Received"] == udpOut, "UDP.Received %d != malformed+checksum+noport+delivered+buffer %d", m["UDP.Received"], udpOut)
 	icmpOut := m["ICMP.Malformed"] + m["ICMP.BadChecksum"] + m["ICMP.EchoRequests"] + m["ICMP.ErrorsReceived"]
 	check(m["ICMP.Received"] >= icmpOut, "ICMP.Received %d < malformed+checksum+echo+errors %d", m["ICMP.Received"], icmpOut)
 	check(m["ICMP.EchoRequests"] >= m["ICMP.EchoIgnored"]+m["ICMP.EchoReplies"], "ICMP echo requests %d < ignored+replied", m["ICMP.EchoRequests"])
+	check(m["IP.FragmentsIn"] == m["Reassembly.Fragments"] && m["IP.Reassembled"] == m["Reassembly.Reassembled"],
+		"IP.FragmentsIn %d, Reassembled %d != Reassembly.Fragments %d, Reassembled %d",
+		m["IP.FragmentsIn"], m["IP.Reassembled"], m["Reassembly.Fragments"], m["Reassembly.Reassembled"])
 	arpOut := m["ARP.Malformed"] + m["ARP.MartianSource"] + m["ARP.NotForUs"] + m["ARP.RepliesSent"] + m["ARP.Conflicts"]
 	check(m["ARP.Received"] >= arpOut, "ARP.Received %d < malformed+martian+notforus+replies+conflicts %d", m["ARP.Received"], arpOut)
 	if len(errs) > 0 {

@@ -223,7 +223,7 @@ func TestMalformedInput(t *testing.T) {
 		{name: "ARP operation 3", frame: relARPMut(func(p []byte) []byte { p[7] = 3; return p }), want: arpDrop("ARP.Malformed")},
 		{name: "ARP operation 0", frame: relARPMut(func(p []byte) []byte { p[7] = 0; return p }), want: arpDrop("ARP.Malformed")},
 		{name: "ARP request for another host", frame: relARP(1, relPeerMAC, relPeerIP, ethernet.MAC{}, netip.MustParseAddr("192.0.2.50"), ethernet.Broadcast),
-			want: arpDrop("ARP.NotForUs")},
+			want: relWith(arpDrop("ARP.NotForUs"), "ARP.Updates", 1)}, // the known sender is refreshed
 		{name: "ARP from a multicast MAC", frame: relARP(1, ethernet.MAC{0x01, 0, 0x5e, 0, 0, 1}, netip.MustParseAddr("192.0.2.60"), ethernet.MAC{}, relOurIP, ethernet.Broadcast),
 			want: arpDrop("ARP.MartianSource")},
 		{name: "ARP from the broadcast MAC", frame: relARP(1, ethernet.Broadcast, netip.MustParseAddr("192.0.2.60"), ethernet.MAC{}, relOurIP, ethernet.Broadcast),

@@ -58,8 +58,8 @@ type NIC struct {
 
 	closing   atomic.Bool    // close started: read errors are expected
 	rxWG      sync.WaitGroup // the receive loops (link.go)
-	errMu     sync.Mutex
-	err       error // why the link stopped on its own
+	errMu     sync.Mutex     // guards err; taken alone
+	err       error          // why the link stopped on its own
 	closeOnce sync.Once
 }
 
@@ -87,7 +87,7 @@ func (s *Stack) AddNIC(dev link.Device, opts NICOptions) (*NIC, error) {
 		SendRequest: n.sendARPRequest,
 		Resolved:    n.flushResolved,
 		Failed:      n.resolutionFailed,
-	})
+	}, &s.stats.ARP.Stats)
 	nics := append(slices.Clip(old), n)
 	s.nics.Store(&nics)
 	s.mu.Unlock()

@@ -57,7 +57,9 @@ type Stack struct {
 	// datagram delivered, as a raw socket would.
 	udpInputHook func(ip []byte)
 
-	mu     sync.Mutex // serialises changes to nics and routes
+	// mu serialises changes to nics, routes and NIC addresses; readers
+	// load the atomics without it. Nothing else is locked under it.
+	mu     sync.Mutex
 	nics   atomic.Pointer[[]*NIC]
 	routes routeTable
 
@@ -89,7 +91,7 @@ func New(opts Options) *Stack {
 			userTimeout(key, first)
 		}
 	}
-	s.reasm = ipv4.NewReassembler(rc)
+	s.reasm = ipv4.NewReassembler(rc, &s.stats.Reassembly)
 	s.ipID.Store(uint32(time.Now().UnixNano()))
 	lo := []*NIC{newLoopback(s)}
 	s.nics.Store(&lo)
@@ -113,7 +115,8 @@ func (s *Stack) housekeeping() {
 	}
 }
 
-// Stats returns the stack's live counters.
+// Stats returns the stack's live counters, every layer's; the ARP and IGMP
+// groups are summed over NICs.
 func (s *Stack) Stats() *Stats { return &s.stats }
 
 // Reassembly returns the reassembler, for its counters and memory use.

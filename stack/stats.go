@@ -3,11 +3,21 @@ package stack
 import (
 	"reflect"
 	"sync/atomic"
+
+	"github.com/tapnet/tapnet/arp"
+	"github.com/tapnet/tapnet/igmp"
+	"github.com/tapnet/tapnet/ipv4"
 )
 
 // Stats are the stack's counters, grouped by layer. Every field is a live
 // atomic counter; read one with Load, or take a Snapshot of them all. Every
 // reason a frame or packet is dropped has a counter of its own.
+//
+// Each protocol owns the counters of what it decides: the groups ARP (its
+// embedded arp.Stats), Reassembly and IGMP are the types of the code that
+// counts them, and the stack hands that code these very counters. A
+// stack's NICs share one ARP and one IGMP group, as Linux counts its
+// neighbour table as a whole, so those are sums over NICs.
 type Stats struct {
 	Link struct {
 		RxFrames         atomic.Uint64 // frames delivered by links
@@ -20,15 +30,15 @@ type Stats struct {
 		TxErrors         atomic.Uint64 // link writes that failed
 		TxDropped        atomic.Uint64 // internal replies dropped on a full link queue
 	}
+	// ARP counts ARP packets received and answered here, and through the
+	// embedded arp.Stats what every NIC's neighbour cache did (requests,
+	// resolutions, queued packets dropped, evictions...).
 	ARP struct {
+		arp.Stats
 		Received      atomic.Uint64
 		Malformed     atomic.Uint64
 		NotForUs      atomic.Uint64 // requests for addresses we do not own
 		RepliesSent   atomic.Uint64
-		RequestsSent  atomic.Uint64
-		Resolved      atomic.Uint64
-		Failed        atomic.Uint64 // resolutions that got no answer
-		PendingDrops  atomic.Uint64 // packets dropped waiting for resolution
 		Conflicts     atomic.Uint64 // someone else claims one of our addresses
 		MartianSource atomic.Uint64
 	}
@@ -56,7 +66,10 @@ type Stats struct {
 		NoRoute            atomic.Uint64
 		Loopback           atomic.Uint64 // datagrams delivered to ourselves without the link
 	}
-	ICMP struct {
+	// Reassembly details what became of the fragments IP.FragmentsIn
+	// counts.
+	Reassembly ipv4.ReassemblyStats
+	ICMP       struct {
 		Received         atomic.Uint64
 		Malformed        atomic.Uint64
 		BadChecksum      atomic.Uint64
@@ -69,7 +82,9 @@ type Stats struct {
 		ErrorsSuppressed atomic.Uint64 // not sent: about an error, a broadcast, a fragment…
 		RateLimited      atomic.Uint64
 	}
-	UDP struct {
+	// IGMP is every NIC's multicast membership traffic.
+	IGMP igmp.Stats
+	UDP  struct {
 		Received       atomic.Uint64
 		Delivered      atomic.Uint64 // queued on a socket
 		Malformed      atomic.Uint64 // short, or a bad length field
@@ -81,17 +96,34 @@ type Stats struct {
 	}
 }
 
-// Snapshot returns every counter by its dotted name ("UDP.NoPort").
+// Snapshot returns every counter by its dotted path of field names
+// ("UDP.NoPort", "Reassembly.Timeouts"); the fields of an embedded struct
+// take their group's name ("ARP.Failed").
 func (s *Stats) Snapshot() map[string]uint64 {
 	out := make(map[string]uint64)
-	v := reflect.ValueOf(s).Elem()
-	for i := 0; i < v.NumField(); i++ {
-		group := v.Field(i)
-		gname := v.Type().Field(i).Name
-		for j := 0; j < group.NumField(); j++ {
-			c := group.Field(j).Addr().Interface().(*atomic.Uint64)
-			out[gname+"."+group.Type().Field(j).Name] = c.Load()
+	addCounters(out, "", reflect.ValueOf(s).Elem())
+	return out
+}
+
+var counterType = reflect.TypeFor[atomic.Uint64]()
+
+// addCounters walks v's exported fields, structs nested to any depth, and
+// adds every atomic.Uint64 under its path, so that a new group or counter
+// needs nothing more than its field.
+func addCounters(out map[string]uint64, prefix string, v reflect.Value) {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		switch {
+		case f.Type == counterType:
+			out[prefix+f.Name] = v.Field(i).Addr().Interface().(*atomic.Uint64).Load()
+		case f.Type.Kind() == reflect.Struct && f.Anonymous:
+			addCounters(out, prefix, v.Field(i))
+		case f.Type.Kind() == reflect.Struct:
+			addCounters(out, prefix+f.Name+".", v.Field(i))
 		}
 	}
-	return out
 }

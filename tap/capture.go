@@ -68,7 +68,7 @@ func wrapCapture(d link.Device, rec *recorder) CaptureDevice {
 
 // recorder is the pcap stream shared by a capture and its queues.
 type recorder struct {
-	mu      sync.Mutex
+	mu      sync.Mutex // guards pw and err, so records never interleave; never held while calling the device
 	pw      pcapWriter
 	err     error
 	records atomic.Uint64

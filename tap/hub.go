@@ -16,6 +16,8 @@ import (
 // port. Forwarding happens in the writer's goroutine, into each destination
 // port's queue; each port's ReadFrames then copies frames out of its queue.
 type Hub struct {
+	// mu guards the fields below. Taken alone: forward copies ports and
+	// queues frames after releasing it.
 	mu     sync.RWMutex
 	macs   map[ethernet.MAC]*HubPort
 	ports  []*HubPort // replaced, never modified, so readers may keep it

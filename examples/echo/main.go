@@ -69,7 +69,7 @@ func main() {
 		snap := n.Stack.Stats().Snapshot()
 		for _, k := range slices.Sorted(maps.Keys(snap)) {
 			if v := snap[k]; v != 0 {
-				fmt.Printf("%-24s %d\n", k, v)
+				fmt.Printf("%-28s %d\n", k, v)
 			}
 		}
 	}

@@ -9,16 +9,23 @@
 // the front with TrimFront, leaving the payload in place.
 //
 // Ownership rules:
-//   - Get returns a buffer with one reference, owned by the caller.
-//   - Passing a buffer to a function documented as "takes ownership" (the
-//     stack's writePacket, a stack.Payload queued on a socket) hands
-//     that reference over: the caller must not touch the buffer afterwards.
-//   - Whoever owns the last reference calls Release, which returns the
-//     buffer to its pool. IncRef adds a reference for a second owner (for
-//     example when one multicast datagram is queued on several sockets);
-//     each owner then calls Release once and the contents are read-only.
+//   - A buffer has exactly one owner at a time. Get returns a buffer owned by
+//     the caller.
+//   - Passing a buffer to a function documented as taking ownership (the
+//     stack's writePacket, a stack.Payload queued on a socket, the ARP
+//     cache's queue of packets awaiting resolution) hands it over: the
+//     caller must not touch the buffer afterwards.
+//   - The owner calls Release once, which returns the buffer to its pool. A
+//     second Release is a bug, caught with a panic unless the pool has
+//     handed the buffer out again meanwhile.
+//   - Buffers are never shared. A datagram that goes to several owners (a
+//     broadcast or multicast datagram to several sockets, the looped-back
+//     copy of a multicast datagram we send) is copied for each extra owner
+//     with Clone, so every owner may modify its own.
+//   - The parts of a chain (Next) belong to whoever owns the head, and
+//     ReleaseChain releases them all.
 //   - Bytes returns a view into the buffer; it is valid only while the caller
-//     holds a reference.
+//     owns the buffer.
 package buffer
 
 import (
@@ -50,10 +57,10 @@ func init() {
 // usable; obtain buffers from Get.
 type Buffer struct {
 	data  []byte
-	start int // first byte of the packet
-	end   int // one past the last byte
-	refs  atomic.Int32
-	class int8 // pool index, or -1 when allocated outside the pools
+	start int          // first byte of the packet
+	end   int          // one past the last byte
+	refs  atomic.Int32 // 1 while owned, 0 once released: catches a double Release
+	class int8         // pool index, or -1 when allocated outside the pools
 
 	// Next links the parts of a datagram reassembled from fragments: the
 	// head holds the first part and each Next the following one, in order,
@@ -165,17 +172,14 @@ func (b *Buffer) Truncate(n int) {
 // Reset empties the packet and restores the full headroom.
 func (b *Buffer) Reset() { b.start, b.end = Headroom, Headroom }
 
-// IncRef adds a reference for another owner.
-func (b *Buffer) IncRef() { b.refs.Add(1) }
-
-// Release drops one reference; the last one returns the buffer to its pool.
+// Release returns the buffer to its pool. It panics if the buffer was
+// already released, which is a programming error. It does not release the
+// parts linked after it: see ReleaseChain.
 func (b *Buffer) Release() {
-	switch r := b.refs.Add(-1); {
-	case r > 0:
-		return
-	case r < 0:
+	if b.refs.Add(-1) != 0 {
 		panic("buffer: Release of a released buffer")
 	}
+	b.Next = nil // let the garbage collector have parts no one released
 	if b.class >= 0 {
 		pools[b.class].Put(b)
 	}

@@ -49,11 +49,8 @@ func TestSizeClassesAndLarge(t *testing.T) {
 	huge.Release()
 }
 
-func TestRefcount(t *testing.T) {
-	b := Get(10)
-	b.IncRef()
-	b.Release()
-	b.Append([]byte("still mine")) // one reference left: usable
+func TestDoubleReleasePanics(t *testing.T) {
+	b := Get(MaxSize() + 1) // outside the pools, so that no one else gets it
 	b.Release()
 	defer func() {
 		if recover() == nil {
