@@ -80,7 +80,9 @@ type NDP ICMP
 // Neighbor Discovery message received with hopLimit from src to dst: the
 // hop limit is 255, the code 0, the fixed part present, every option of
 // non-zero length within the message, and each type's own rules hold.
-// Unknown options are allowed (and skipped by readers).
+// Unknown options are allowed (and skipped by readers). What needs state
+// is the caller's: that a redirect comes from the current first hop, that
+// a target is one of ours.
 func ParseNDP(m ICMP, hopLimit uint8, src, dst netip.Addr) (NDP, error) {
 	if len(m) < 4 {
 		return nil, ErrNDPTooShort

@@ -339,3 +339,44 @@ func rebuildOption(b []byte, o NDPOption) int {
 	}
 	return copy(b, o)
 }
+
+// Reading an NDP or MLD message, options and records included, allocates
+// nothing: the stack does it per packet.
+func TestParseNDPAndMLDAllocs(t *testing.T) {
+	ra := ndpMessage(func(b []byte) int { return PutRouterAdvert(b, RouterAdvertFields{CurHopLimit: 64}) }, tLL1, AllNodes, slla,
+		func(b []byte) int { return PutPrefixInfoOption(b, tPrefix) },
+		func(b []byte) int { return PutRDNSSOption(b, 600, []netip.Addr{tHost1}) })
+	recs := []MLDRecordFields{{Type: ModeIsExclude, Group: tGroup, Sources: []netip.Addr{tHost1}}, {Type: ChangeToIncludeMode, Group: tGroup2}}
+	report := make([]byte, MLDv2ReportLen(recs))
+	PutMLDv2Report(report, recs)
+	PutChecksum(report, tLL1, AllMLDv2Routers)
+	sink := 0
+	if n := testing.AllocsPerRun(100, func() {
+		m, _ := ParseICMP(ra, tLL1, AllNodes)
+		n, err := ParseNDP(m, NDPHopLimit, tLL1, AllNodes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for o := range n.Options().All() {
+			if p, ok := o.PrefixInfo(); ok {
+				sink += p.Prefix.Bits()
+			}
+			if _, count, ok := o.RDNSSLifetime(); ok {
+				sink += count
+			}
+		}
+		m, _ = ParseICMP(report, tLL1, AllMLDv2Routers)
+		mm, err := ParseMLD(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for r := range mm.Records() {
+			sink += r.NumSources()
+		}
+	}); n != 0 {
+		t.Fatalf("%v allocations", n)
+	}
+	if sink == 0 {
+		t.Fatal("nothing read")
+	}
+}
