@@ -232,6 +232,10 @@ func (n *NIC) isLocalOrBroadcast(a netip.Addr) bool {
 	return ok
 }
 
+// unconfigured reports whether the link NIC has no IPv4 address yet, as
+// while a DHCP client acquires one.
+func (n *NIC) unconfigured() bool { return !n.loopback && n.firstPrimary.Load() == nil }
+
 func isLoopback(a netip.Addr) bool { return a.Is4() && a.As4()[0] == 127 }
 
 func subnetBroadcast(p netip.Prefix) netip.Addr {

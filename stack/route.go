@@ -179,6 +179,11 @@ func (s *Stack) FindRoute(nic NICID, local, remote netip.Addr) (Route, error) {
 		if !local.IsValid() {
 			local = n.primaryAddress(remote)
 		}
+		if !local.IsValid() && remote == ipv4.Broadcast && n.unconfigured() {
+			// A host without an address yet (a DHCP client) broadcasts
+			// from 0.0.0.0, as Linux does on an interface without one.
+			local = netip.IPv4Unspecified()
+		}
 		if !local.IsValid() {
 			return Route{}, syscall.EADDRNOTAVAIL
 		}
