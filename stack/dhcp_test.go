@@ -80,3 +80,25 @@ func TestUnconfiguredNICCarriesDHCP(t *testing.T) {
 	}
 	relCheckBalance(t, s.Stats().Snapshot())
 }
+
+// TestRemoveRoute removes what AddRoute added and nothing else: connected
+// routes stay, and a route that is not there is ESRCH.
+func TestRemoveRoute(t *testing.T) {
+	e := newRelEnv(t, stack.Options{})
+	gw := stack.RouteEntry{Dst: netip.MustParsePrefix("0.0.0.0/0"), Gateway: relPeerIP, NIC: e.nic.ID()}
+	if err := e.s.AddRoute(gw); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.RemoveRoute(gw); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.RemoveRoute(gw); err == nil {
+		t.Fatal("second RemoveRoute succeeded")
+	}
+	if err := e.s.RemoveRoute(stack.RouteEntry{Dst: netip.MustParsePrefix("192.0.2.0/24"), NIC: e.nic.ID()}); err == nil {
+		t.Fatal("RemoveRoute removed the connected route")
+	}
+	if rs := e.s.Routes(); len(rs) != 1 || rs[0].Dst != netip.MustParsePrefix("192.0.2.0/24") {
+		t.Fatalf("routes %v, want only the connected one", rs)
+	}
+}

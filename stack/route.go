@@ -33,6 +33,31 @@ func (s *Stack) AddRoute(r RouteEntry) error {
 	return nil
 }
 
+// RemoveRoute removes the route to r.Dst through r.NIC with r.Gateway (the
+// one AddRoute added). It fails with ESRCH, as `ip route del` does, when
+// there is none.
+func (s *Stack) RemoveRoute(r RouteEntry) error {
+	if !r.Dst.IsValid() || !r.Dst.Addr().Is4() {
+		return syscall.EINVAL
+	}
+	dst := r.Dst.Masked()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, _ := s.routes.byDst.get(dst)
+	i := slices.IndexFunc(old, func(x routeSlot) bool {
+		return x.NIC == r.NIC && x.Gateway == r.Gateway && !x.src.IsValid()
+	})
+	if i < 0 {
+		return syscall.ESRCH
+	}
+	if len(old) == 1 {
+		s.routes.byDst.delete(dst)
+	} else {
+		s.routes.byDst.set(dst, slices.Delete(slices.Clone(old), i, i+1))
+	}
+	return nil
+}
+
 // SetDefaultGateway routes every destination without a more specific route
 // through gw, which must be on one of nic's connected prefixes.
 func (s *Stack) SetDefaultGateway(nic NICID, gw netip.Addr) error {
