@@ -5,11 +5,13 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/tapnet/tapnet/gonet"
 	"github.com/tapnet/tapnet/stack"
 	"github.com/tapnet/tapnet/udp"
 )
@@ -69,6 +71,11 @@ type Config struct {
 	// Lease is a remembered lease: while it has not expired, the client
 	// starts in INIT-REBOOT and asks for the same address again.
 	Lease *Lease
+	// BroadcastReplies sets the BROADCAST flag (RFC 2131 §4.1), asking
+	// servers to broadcast their replies instead of sending them to the
+	// address on offer. The stack takes either; this is for networks or
+	// relays that need it.
+	BroadcastReplies bool
 	// CheckAddress probes an offered address with ARP before using it
 	// (RFC 5227) and DECLINEs it when another host answers.
 	CheckAddress bool
@@ -137,7 +144,7 @@ func Start(s *stack.Stack, nic *stack.NIC, cfg Config) (*Client, error) {
 		c.cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	c.m = newMachine(nic.MAC().HardwareAddr(), cfg.Timing, rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), &c.stats)
-	c.m.hostname, c.m.probe = cfg.Hostname, cfg.CheckAddress
+	c.m.hostname, c.m.probe, c.m.broadcastFlag = cfg.Hostname, cfg.CheckAddress, cfg.BroadcastReplies
 	go c.receive()
 	go c.run()
 	return c, nil
@@ -321,4 +328,23 @@ func (c *Client) notify(e Event) {
 	if c.cfg.OnEvent != nil {
 		c.cfg.OnEvent(e)
 	}
+}
+
+// Resolver returns a *net.Resolver that asks the DNS servers of the current
+// lease over the stack (see gonet.Resolver); without a lease its lookups
+// fail.
+func (c *Client) Resolver() *net.Resolver {
+	return gonet.ResolverFunc(c.s, c.dnsServers)
+}
+
+func (c *Client) dnsServers() []netip.AddrPort {
+	l, ok := c.Lease()
+	if !ok {
+		return nil
+	}
+	out := make([]netip.AddrPort, len(l.DNS))
+	for i, a := range l.DNS {
+		out[i] = netip.AddrPortFrom(a, 53)
+	}
+	return out
 }

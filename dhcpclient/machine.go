@@ -94,12 +94,13 @@ type action struct {
 // clock: the driver passes the time in and carries out the actions, so
 // every transition is tested without waiting.
 type machine struct {
-	t        Timing
-	mac      net.HardwareAddr
-	hostname string
-	probe    bool // check addresses before use
-	rnd      *rand.Rand
-	stats    *Stats
+	t             Timing
+	mac           net.HardwareAddr
+	hostname      string
+	probe         bool // check addresses before use
+	broadcastFlag bool // ask for broadcast replies
+	rnd           *rand.Rand
+	stats         *Stats
 
 	state    State
 	xid      dhcpv4.TransactionID
@@ -418,6 +419,9 @@ func (m *machine) message(typ dhcpv4.MessageType, now time.Time) *dhcpv4.DHCPv4 
 		GatewayIPAddr: net.IPv4zero,
 		ClientHWAddr:  m.mac,
 		Options:       dhcpv4.Options{},
+	}
+	if m.broadcastFlag && !m.bound {
+		d.SetBroadcast()
 	}
 	d.UpdateOption(dhcpv4.OptMessageType(typ))
 	d.UpdateOption(dhcpv4.OptClientIdentifier(append([]byte{1}, m.mac...)))
