@@ -12,8 +12,8 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/tapnet/tapnet/gonet"
+	"github.com/tapnet/tapnet/internal/udpsock"
 	"github.com/tapnet/tapnet/stack"
-	"github.com/tapnet/tapnet/udp"
 )
 
 // Ports of DHCP (RFC 2131 §4.1).
@@ -101,7 +101,7 @@ type Client struct {
 	nic   *stack.NIC
 	cfg   Config
 	clock Clock
-	ep    *udp.Endpoint
+	ep    *udpsock.Endpoint
 	stats Stats
 
 	rx        chan *dhcpv4.DHCPv4
@@ -119,7 +119,7 @@ type Client struct {
 // Start binds UDP port 68 on nic and begins acquiring a lease in the
 // background. Only one client per NIC can run at a time.
 func Start(s *stack.Stack, nic *stack.NIC, cfg Config) (*Client, error) {
-	ep := udp.New(s)
+	ep := udpsock.New(s)
 	ep.SetReuseAddr(true) // one client per NIC, each bound to its own
 	if err := ep.BindToNIC(nic.ID()); err != nil {
 		ep.Close()
@@ -197,7 +197,7 @@ func (c *Client) receive() {
 	buf := make([]byte, 1500)
 	for {
 		info, err := c.ep.Read(buf, false, nil)
-		if errors.Is(err, udp.ErrClosed) {
+		if errors.Is(err, udpsock.ErrClosed) {
 			return
 		}
 		if err != nil || info.Src.Port() != ServerPort {
@@ -263,7 +263,7 @@ func (c *Client) step(f func(now time.Time) []action) {
 }
 
 func (c *Client) send(msg *dhcpv4.DHCPv4, dst netip.Addr) {
-	_, err := c.ep.Write(msg.ToBytes(), netip.AddrPortFrom(dst, ServerPort), &udp.WriteOptions{NIC: c.nic.ID()})
+	_, err := c.ep.Write(msg.ToBytes(), netip.AddrPortFrom(dst, ServerPort), &udpsock.WriteOptions{NIC: c.nic.ID()})
 	if err != nil {
 		c.cfg.Logger.Warn("dhcp: send", "type", msg.MessageType(), "to", dst, "err", err)
 	}

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/tapnet/tapnet/arp"
+	"github.com/tapnet/tapnet/ethernet"
 	"github.com/tapnet/tapnet/ipv4"
-	"github.com/tapnet/tapnet/tap"
 )
 
 // ErrAddressConflict is returned by AddAddressWithOptions when another host
@@ -63,7 +63,7 @@ type AddressOptions struct {
 	// OnConflict is called, on its own goroutine, when a defended address
 	// is given up: another host kept claiming it within DefendInterval.
 	// The address is already removed then.
-	OnConflict func(p netip.Prefix, by tap.MAC)
+	OnConflict func(p netip.Prefix, by ethernet.MAC)
 }
 
 // acdState is the NIC's conflict detection: addresses being probed and
@@ -79,7 +79,7 @@ type acdState struct {
 type defence struct {
 	p          netip.Prefix
 	cfg        ACDConfig
-	onConflict func(netip.Prefix, tap.MAC)
+	onConflict func(netip.Prefix, ethernet.MAC)
 	lastDefend time.Time
 }
 
@@ -139,7 +139,7 @@ func (n *NIC) probe(a netip.Addr, cfg ACDConfig, conflict <-chan struct{}) error
 		if i == cfg.ProbeNum {
 			return nil
 		}
-		n.sendARP(arp.OpRequest, tap.BroadcastMAC, netip.IPv4Unspecified(), tap.MAC{}, a)
+		n.sendARP(arp.OpRequest, ethernet.Broadcast, netip.IPv4Unspecified(), ethernet.MAC{}, a)
 		wait = randDuration(cfg.ProbeMin, cfg.ProbeMax)
 		if i == cfg.ProbeNum-1 {
 			wait = cfg.AnnounceWait
@@ -167,7 +167,7 @@ func (n *NIC) announceLater(a netip.Addr, cfg ACDConfig, left int) {
 		if !ok || n.s.closed.Load() {
 			return
 		}
-		n.sendARP(arp.OpRequest, tap.BroadcastMAC, a, tap.MAC{}, a)
+		n.sendARP(arp.OpRequest, ethernet.Broadcast, a, ethernet.MAC{}, a)
 		n.announceLater(a, cfg, left-1)
 	})
 }
@@ -204,7 +204,7 @@ func (n *NIC) forgetDefence(a netip.Addr) {
 // acdInput looks at a received ARP packet for conflicts with the addresses
 // being probed (RFC 5227 §2.1.1: any packet from the address, or another
 // host's probe for it).
-func (n *NIC) acdInput(p arp.Packet, smac tap.MAC) {
+func (n *NIC) acdInput(p arp.Packet, smac ethernet.MAC) {
 	n.acd.mu.Lock()
 	defer n.acd.mu.Unlock()
 	if smac == n.mac {
@@ -227,7 +227,7 @@ func (n *NIC) acdInput(p arp.Packet, smac tap.MAC) {
 // defend answers another host's claim to our address a (RFC 5227 §2.4
 // (b)): one announcement per DefendInterval; a second conflict within it
 // gives the address up. It reports whether a uses conflict detection.
-func (n *NIC) defend(a netip.Addr, by tap.MAC) bool {
+func (n *NIC) defend(a netip.Addr, by ethernet.MAC) bool {
 	n.acd.mu.Lock()
 	d, ok := n.acd.defended[a]
 	if !ok {
@@ -238,7 +238,7 @@ func (n *NIC) defend(a netip.Addr, by tap.MAC) bool {
 	if d.lastDefend.IsZero() || now.Sub(d.lastDefend) >= d.cfg.DefendInterval {
 		d.lastDefend = now
 		n.acd.mu.Unlock()
-		n.sendARP(arp.OpRequest, tap.BroadcastMAC, a, tap.MAC{}, a)
+		n.sendARP(arp.OpRequest, ethernet.Broadcast, a, ethernet.MAC{}, a)
 		return true
 	}
 	delete(n.acd.defended, a)

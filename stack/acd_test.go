@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapnet/tapnet/ethernet"
 	"github.com/tapnet/tapnet/stack"
-	"github.com/tapnet/tapnet/tap"
 )
 
 // fastACD keeps RFC 5227's sequence with short waits.
@@ -41,7 +41,7 @@ func TestACDProbesThenAnnounces(t *testing.T) {
 	for i := 0; i < 500 && announces < 2; i++ {
 		for _, f := range link.take() {
 			s := relParseSent(t, f)
-			if s.etherType != tap.EtherTypeARP {
+			if s.etherType != ethernet.TypeARP {
 				continue
 			}
 			sip, tip := netip.AddrFrom4([4]byte(f[28:32])), netip.AddrFrom4([4]byte(f[38:42]))
@@ -70,7 +70,7 @@ func TestACDConflictWhileProbing(t *testing.T) {
 	}{
 		{"owner answers", func(a netip.Addr) []byte { return relARP(2, relPeerMAC, a, relOurMAC, a, relOurMAC) }},
 		{"another probe", func(a netip.Addr) []byte {
-			return relARP(1, relPeerMAC, netip.IPv4Unspecified(), tap.MAC{}, a, tap.BroadcastMAC)
+			return relARP(1, relPeerMAC, netip.IPv4Unspecified(), ethernet.MAC{}, a, ethernet.Broadcast)
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -106,8 +106,8 @@ func TestACDConflictWhileProbing(t *testing.T) {
 func TestACDDefendThenGiveUp(t *testing.T) {
 	_, link, nic := newBareNIC(t)
 	p := netip.MustParsePrefix("192.0.2.9/24")
-	lost := make(chan tap.MAC, 1)
-	opts := stack.AddressOptions{DetectConflicts: true, ACD: fastACD, OnConflict: func(q netip.Prefix, by tap.MAC) {
+	lost := make(chan ethernet.MAC, 1)
+	opts := stack.AddressOptions{DetectConflicts: true, ACD: fastACD, OnConflict: func(q netip.Prefix, by ethernet.MAC) {
 		if q == p {
 			lost <- by
 		}
@@ -117,7 +117,7 @@ func TestACDDefendThenGiveUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	link.take()
-	claim := relARP(1, relPeerMAC, p.Addr(), tap.MAC{}, p.Addr(), tap.BroadcastMAC)
+	claim := relARP(1, relPeerMAC, p.Addr(), ethernet.MAC{}, p.Addr(), ethernet.Broadcast)
 	link.inject(claim)
 	sent := link.take()
 	if len(sent) != 1 || netip.AddrFrom4([4]byte(sent[0][28:32])) != p.Addr() {

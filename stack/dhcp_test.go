@@ -4,9 +4,9 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/tapnet/tapnet/ethernet"
+	"github.com/tapnet/tapnet/internal/udpsock"
 	"github.com/tapnet/tapnet/stack"
-	"github.com/tapnet/tapnet/tap"
-	"github.com/tapnet/tapnet/udp"
 )
 
 // TestUnconfiguredNICCarriesDHCP checks what a DHCP client needs from a NIC
@@ -21,7 +21,7 @@ func TestUnconfiguredNICCarriesDHCP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ep := udp.New(s)
+	ep := udpsock.New(s)
 	t.Cleanup(func() { ep.Close() })
 	if err := ep.BindToNIC(nic.ID()); err != nil {
 		t.Fatal(err)
@@ -37,7 +37,7 @@ func TestUnconfiguredNICCarriesDHCP(t *testing.T) {
 		t.Fatalf("%d frames sent, want 1", len(sent))
 	}
 	f := relParseSent(t, sent[0])
-	if f.ethDst != tap.BroadcastMAC || f.src != netip.IPv4Unspecified() || f.dst != relLimited {
+	if f.ethDst != ethernet.Broadcast || f.src != netip.IPv4Unspecified() || f.dst != relLimited {
 		t.Fatalf("sent %v -> %v (Ethernet %v), want 0.0.0.0 -> 255.255.255.255 broadcast", f.src, f.dst, f.ethDst)
 	}
 	if _, err := ep.Write([]byte("x"), netip.AddrPortFrom(relPeerIP, 67), nil); err == nil {
