@@ -24,11 +24,16 @@ func (n *NIC) handleARP(b *buffer.Buffer, ethSrc ethernet.MAC) {
 		st.ARP.MartianSource.Add(1)
 		return
 	}
+	if n.acd.active.Load() > 0 {
+		n.acdInput(p, smac)
+	}
 	if n.hasAddress(sip) {
-		// Someone else claims our address; keep it but say so.
+		// Someone else claims our address: defend it when it uses
+		// conflict detection, else keep it but say so.
 		if smac != n.mac {
 			st.ARP.Conflicts.Add(1)
 			n.s.log.Warn("tapnet: ARP address conflict", "addr", sip, "mac", smac.String())
+			n.defend(sip, smac)
 		}
 		return
 	}

@@ -76,6 +76,10 @@ func (s *Stack) handleIPv4(n *NIC, b *buffer.Buffer, loop, linkMcast bool) {
 		kind = unicast
 	case dst == ipv4.Broadcast || n.isSubnetBroadcast(dst):
 		kind = broadcast
+	case !loop && n.awaitsDHCPReply(h, b.Bytes()):
+		// Delivered like unicast, but nothing is answered with an ICMP
+		// error for an address that is not ours yet.
+		kind = unicastInLinkBroadcast
 	default:
 		st.NotForUs.Add(1)
 		b.Release()
@@ -142,6 +146,23 @@ func (s *Stack) isMartianSource(src, dst netip.Addr, proto uint8) bool {
 	}
 	return ipv4.IsMartianSource(src) || s.isLocalOrBroadcast(src)
 }
+
+// awaitsDHCPReply reports whether pkt, with header h, is a DHCP server's unicast reply to a
+// NIC that has no address yet: a UDP datagram to port 68 (a first
+// fragment could not be told apart, and DHCP replies are never
+// fragmented). Linux DHCP clients receive these through a packet socket;
+// here the socket bound to port 68 does, and nothing else is accepted for
+// the address being offered.
+func (n *NIC) awaitsDHCPReply(h ipv4.Header, pkt []byte) bool {
+	if h.Protocol() != ipv4.ProtocolUDP || h.IsFragment() || !n.unconfigured() {
+		return false
+	}
+	p := pkt[h.HeaderLen():]
+	return len(p) >= 4 && uint16(p[2])<<8|uint16(p[3]) == dhcpClientPort
+}
+
+// dhcpClientPort is the UDP port DHCP replies go to (RFC 2131 §4.1).
+const dhcpClientPort = 68
 
 // isLinkLocalGroup reports whether g is in 224.0.0.0/24, the groups never
 // forwarded by routers.

@@ -422,7 +422,8 @@ func relParseSent(t testing.TB, f []byte) relSent {
 	s.src, s.dst = netip.AddrFrom4([4]byte(p[12:16])), netip.AddrFrom4([4]byte(p[16:20]))
 	s.l4 = p[hl:]
 	frag := binary.BigEndian.Uint16(p[6:])&0x3fff != 0
-	if s.src.As4()[0] == 127 || s.src.As4()[0] == 0 || s.src.As4()[0] >= 224 {
+	dhcpBroadcast := s.src.IsUnspecified() && s.dst == relLimited && s.proto == 17 // a DHCP client's
+	if !dhcpBroadcast && (s.src.As4()[0] == 127 || s.src.As4()[0] == 0 || s.src.As4()[0] >= 224) {
 		t.Fatalf("stack sent a packet from martian source %v", s.src)
 	}
 	if frag {

@@ -53,6 +53,8 @@ type NIC struct {
 
 	loopback bool // the stack's lo: owns all of 127.0.0.0/8, has no link
 
+	acd acdState // RFC 5227 probes and defence (acd.go)
+
 	igmp      *igmp.Host  // multicast group membership (igmp.go)
 	igmpTimer *time.Timer // calls igmp.Fire; guarded by igmp's lock (scheduleIGMP)
 
@@ -195,6 +197,7 @@ func (n *NIC) RemoveAddress(p netip.Prefix) error {
 	if n.loopback && p == loopbackPrefix {
 		return fmt.Errorf("stack: lo keeps %v", p)
 	}
+	n.forgetDefence(p.Addr())
 	n.s.mu.Lock()
 	defer n.s.mu.Unlock()
 	if !n.unassignLocked(p) {
@@ -231,6 +234,10 @@ func (n *NIC) isLocalOrBroadcast(a netip.Addr) bool {
 	_, ok := n.local.get(a)
 	return ok
 }
+
+// unconfigured reports whether the link NIC has no IPv4 address yet, as
+// while a DHCP client acquires one.
+func (n *NIC) unconfigured() bool { return !n.loopback && n.firstPrimary.Load() == nil }
 
 func isLoopback(a netip.Addr) bool { return a.Is4() && a.As4()[0] == 127 }
 

@@ -33,6 +33,31 @@ func (s *Stack) AddRoute(r RouteEntry) error {
 	return nil
 }
 
+// RemoveRoute removes the route to r.Dst through r.NIC with r.Gateway (the
+// one AddRoute added). It fails with ESRCH, as `ip route del` does, when
+// there is none.
+func (s *Stack) RemoveRoute(r RouteEntry) error {
+	if !r.Dst.IsValid() || !r.Dst.Addr().Is4() {
+		return syscall.EINVAL
+	}
+	dst := r.Dst.Masked()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, _ := s.routes.byDst.get(dst)
+	i := slices.IndexFunc(old, func(x routeSlot) bool {
+		return x.NIC == r.NIC && x.Gateway == r.Gateway && !x.src.IsValid()
+	})
+	if i < 0 {
+		return syscall.ESRCH
+	}
+	if len(old) == 1 {
+		s.routes.byDst.delete(dst)
+	} else {
+		s.routes.byDst.set(dst, slices.Delete(slices.Clone(old), i, i+1))
+	}
+	return nil
+}
+
 // SetDefaultGateway routes every destination without a more specific route
 // through gw, which must be on one of nic's connected prefixes.
 func (s *Stack) SetDefaultGateway(nic NICID, gw netip.Addr) error {
@@ -178,6 +203,11 @@ func (s *Stack) FindRoute(nic NICID, local, remote netip.Addr) (Route, error) {
 		}
 		if !local.IsValid() {
 			local = n.primaryAddress(remote)
+		}
+		if !local.IsValid() && remote == ipv4.Broadcast && n.unconfigured() {
+			// A host without an address yet (a DHCP client) broadcasts
+			// from 0.0.0.0, as Linux does on an interface without one.
+			local = netip.IPv4Unspecified()
 		}
 		if !local.IsValid() {
 			return Route{}, syscall.EADDRNOTAVAIL

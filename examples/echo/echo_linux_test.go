@@ -5,6 +5,8 @@ import (
 	"math/rand"
 	"net"
 	"net/netip"
+	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -66,4 +68,50 @@ func TestEchoOverTAP(t *testing.T) {
 	}
 	conn.Close()
 	<-done
+}
+
+// TestEchoWithDHCP is `echo -dhcp` against dnsmasq on the kernel side: the
+// stack gets its address from the lease, and the kernel pings it and
+// has a datagram echoed at it.
+func TestEchoWithDHCP(t *testing.T) {
+	netns.RequireRoot(t)
+	if _, err := exec.LookPath("dnsmasq"); err != nil {
+		t.Fatal("dnsmasq (Debian's dnsmasq-base) is needed: ", err)
+	}
+	ns := netns.New(t)
+	dev := netns.NewTAP(t, ns, "192.0.2.1/24", tap.Options{})
+	ns.Start(t, "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--user=root",
+		"--pid-file=", "--interface="+dev.Name(), "--bind-interfaces", "--except-interface=lo",
+		"--dhcp-leasefile="+filepath.Join(t.TempDir(), "leases"), "--dhcp-range=192.0.2.50,192.0.2.60,255.255.255.0,2m")
+	n, err := (&netsetup.Flags{DHCP: true}).Attach(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if !netip.MustParsePrefix("192.0.2.48/28").Contains(n.Addr.Addr()) || n.Addr.Bits() != 24 {
+		t.Fatalf("leased %v, want an address of dnsmasq's range", n.Addr)
+	}
+	conn, err := gonet.ListenUDP(n.Stack, "udp", &net.UDPAddr{Port: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { serve(conn); close(done) }()
+	defer func() { conn.Close(); <-done }()
+	ns.Exec(t, "ping", "-c", "1", "-W", "5", n.Addr.Addr().String())
+	var k *net.UDPConn
+	if err := ns.Do(func() (err error) {
+		k, err = net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(n.Addr.Addr(), 7)))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	k.Write([]byte("over a lease"))
+	k.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 100)
+	m, err := k.Read(buf)
+	if err != nil || string(buf[:m]) != "over a lease" {
+		t.Fatalf("echo: %q, %v", buf[:m], err)
+	}
 }

@@ -50,6 +50,8 @@ type options struct {
 	addrSet  bool
 	listen   string
 	connect  string
+	dhcp     bool
+	dns      string
 	message  string
 	datagram bool
 	gw       string
@@ -70,7 +72,9 @@ func run() error {
 	flag.StringVar(&o.tapName, "tap", "tap0", "TAP device (-net tap)")
 	flag.StringVar(&addr, "addr", "192.0.2.2/24", "our IPv4 address and prefix; with -pipe, the server stack's; with -net kernel, only the address is used and only when the flag is given")
 	flag.StringVar(&o.listen, "listen", ":4433", "server mode (the default): UDP address to listen on; with -net tap only the port is used")
-	flag.StringVar(&o.connect, "connect", "", "client mode: the server's ip:port")
+	flag.StringVar(&o.connect, "connect", "", "client mode: the server's host:port (a name is resolved over tapnet with -dhcp or -dns)")
+	flag.BoolVar(&o.dhcp, "dhcp", false, "get the address, gateway and DNS server from DHCP instead of -addr and -gw (-net tap)")
+	flag.StringVar(&o.dns, "dns", "", "DNS server ip:port for -connect names without -dhcp (-net tap)")
 	flag.StringVar(&o.message, "message", "", "client mode: send this on one stream and print the echo; without it, run a bulk echo test")
 	flag.BoolVar(&o.datagram, "datagram", false, "client mode: send -message as a QUIC datagram instead")
 	flag.StringVar(&o.gw, "gw", "", "default gateway (-net tap)")
@@ -106,8 +110,13 @@ func run() error {
 }
 
 func (o *options) tapConfig(port uint16) (tapConfig, error) {
-	cfg := tapConfig{Tap: o.tapName, Addr: o.addr, Pcap: o.pcap, Port: port}
+	cfg := tapConfig{Tap: o.tapName, Addr: o.addr, Pcap: o.pcap, Port: port, DHCP: o.dhcp}
 	var err error
+	if o.dns != "" {
+		if cfg.DNS, err = netip.ParseAddrPort(o.dns); err != nil {
+			return cfg, fmt.Errorf("-dns: %w", err)
+		}
+	}
 	if o.gw != "" {
 		if cfg.Gateway, err = netip.ParseAddr(o.gw); err != nil {
 			return cfg, fmt.Errorf("-gw: %w", err)
@@ -121,15 +130,16 @@ func (o *options) tapConfig(port uint16) (tapConfig, error) {
 	return cfg, nil
 }
 
-// open returns a UDP socket for listen (host:port) on the chosen network.
-func (o *options) open(listen string) (net.PacketConn, func() error, error) {
+// open returns a UDP socket for listen (host:port) on the chosen network
+// and a resolver of names on that network.
+func (o *options) open(listen string) (net.PacketConn, *net.Resolver, func() error, error) {
 	host, portStr, err := net.SplitHostPort(listen)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	port, err := strconv.ParseUint(portStr, 10, 16)
 	if err != nil {
-		return nil, nil, fmt.Errorf("port %q: %w", portStr, err)
+		return nil, nil, nil, fmt.Errorf("port %q: %w", portStr, err)
 	}
 	if o.netMode == "kernel" {
 		if host == "" && o.addrSet {
@@ -137,19 +147,19 @@ func (o *options) open(listen string) (net.PacketConn, func() error, error) {
 		}
 		pc, err := net.ListenPacket("udp4", net.JoinHostPort(host, portStr))
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
-		return pc, pc.Close, nil
+		return pc, net.DefaultResolver, pc.Close, nil
 	}
 	cfg, err := o.tapConfig(uint16(port))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	return openTapnet(cfg)
 }
 
 func runServer(ctx context.Context, o *options) error {
-	pc, cleanup, err := o.open(o.listen)
+	pc, _, cleanup, err := o.open(o.listen)
 	if err != nil {
 		return err
 	}
@@ -162,17 +172,17 @@ func runServer(ctx context.Context, o *options) error {
 }
 
 func runClient(ctx context.Context, o *options) error {
-	server, err := netip.ParseAddrPort(o.connect)
-	if err != nil {
-		return fmt.Errorf("-connect: %w", err)
-	}
-	pc, cleanup, err := o.open(":0")
+	pc, resolver, cleanup, err := o.open(":0")
 	if err != nil {
 		return err
 	}
 	defer cleanup()
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
+	server, err := resolveConnect(ctx, resolver, o.connect)
+	if err != nil {
+		return fmt.Errorf("-connect: %w", err)
+	}
 	to := net.UDPAddrFromAddrPort(server)
 
 	switch {
@@ -236,4 +246,26 @@ func runPipe(ctx context.Context, o *options) error {
 	}
 	fmt.Printf("%s -> %s over an in-memory pipe: %s\n", client.LocalAddr(), serverAddr, res)
 	return nil
+}
+
+// resolveConnect turns host:port into an address, looking a host name up
+// with r (over tapnet, for -net tap).
+func resolveConnect(ctx context.Context, r *net.Resolver, hostport string) (netip.AddrPort, error) {
+	host, portStr, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	port, err := strconv.ParseUint(portStr, 10, 16)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("port %q: %w", portStr, err)
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		ips, lerr := r.LookupNetIP(ctx, "ip4", host)
+		if lerr != nil {
+			return netip.AddrPort{}, lerr
+		}
+		ip = ips[0]
+	}
+	return netip.AddrPortFrom(ip.Unmap(), uint16(port)), nil
 }

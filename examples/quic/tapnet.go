@@ -16,26 +16,35 @@ type tapConfig struct {
 	MAC     net.HardwareAddr // our MAC; nil means let the stack choose
 	Pcap    string           // capture file for every frame; "" means none
 	Port    uint16           // UDP port to bind; 0 means an ephemeral port
+	DHCP    bool             // get Addr, Gateway and DNS from DHCP instead
+	DNS     netip.AddrPort   // name server without DHCP; invalid means none
 }
 
 func (cfg tapConfig) flags() *netsetup.Flags {
-	return netsetup.FromValues(cfg.Tap, cfg.Addr, cfg.Gateway, cfg.MAC, cfg.Pcap)
+	f := netsetup.FromValues(cfg.Tap, cfg.Addr, cfg.Gateway, cfg.MAC, cfg.Pcap)
+	f.DHCP = cfg.DHCP
+	return f
 }
 
 // openTapnet brings up a tapnet stack on cfg.Tap and returns a UDP socket
-// bound to cfg.Addr.Addr():cfg.Port, plus a function that tears the stack
-// down.
-func openTapnet(cfg tapConfig) (net.PacketConn, func() error, error) {
+// bound to its address (cfg.Addr, or the DHCP lease's) and cfg.Port, a
+// resolver over the stack (the lease's DNS servers, or cfg.DNS), and a
+// function that tears the stack down.
+func openTapnet(cfg tapConfig) (net.PacketConn, *net.Resolver, func() error, error) {
 	n, err := cfg.flags().OpenTAP()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	pc, err := gonet.ListenUDP(n.Stack, "udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(cfg.Addr.Addr(), cfg.Port)))
+	pc, err := gonet.ListenUDP(n.Stack, "udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(n.Addr.Addr(), cfg.Port)))
 	if err != nil {
 		n.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return pc, func() error { pc.Close(); return n.Close() }, nil
+	var servers []netip.AddrPort
+	if cfg.DNS.IsValid() {
+		servers = append(servers, cfg.DNS)
+	}
+	return pc, n.Resolver(servers...), func() error { pc.Close(); return n.Close() }, nil
 }
 
 // openPipePair builds two tapnet stacks joined by an in-memory Ethernet

@@ -142,6 +142,19 @@ func (e *Endpoint) SetReuseAddr(v bool) {
 	e.mu.Unlock()
 }
 
+// BindToNIC restricts the endpoint to one NIC (SO_BINDTODEVICE): it
+// receives only what arrives there and sends through it unless a write
+// names another. It must be called before Bind; 0 undoes it.
+func (e *Endpoint) BindToNIC(id stack.NICID) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.state != StateInitial {
+		return syscall.EINVAL
+	}
+	e.bindNIC = id
+	return nil
+}
+
 // Bind assigns the local address; port 0 picks an ephemeral port. The
 // address must be unspecified, one of the stack's addresses, a broadcast
 // address or a multicast group. Binding twice is EINVAL, as on Linux.

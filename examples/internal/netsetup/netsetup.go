@@ -1,9 +1,10 @@
-// Package netsetup holds what every example shares: the -tap, -addr, -gw,
-// -mac and -pcap flags and the code that turns them into a running tapnet
+// Package netsetup holds what every example shares: the -tap, -addr,
+// -dhcp, -gw, -mac and -pcap flags and the code that turns them into a running tapnet
 // stack on a TAP device, or on an in-memory pipe for runs without root.
 package netsetup
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,7 +12,9 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"time"
 
+	"github.com/tapnet/tapnet/dhcpclient"
 	"github.com/tapnet/tapnet/ethernet"
 	"github.com/tapnet/tapnet/gonet"
 	"github.com/tapnet/tapnet/link"
@@ -23,16 +26,21 @@ import (
 type Flags struct {
 	Tap  string
 	Addr string
+	DHCP bool // ask DHCP instead of using Addr and GW
 	GW   string
 	MAC  string
 	Pcap string
 }
+
+// dhcpTimeout bounds the wait for a first lease.
+const dhcpTimeout = time.Minute
 
 // Register adds the shared flags to fs with the given default address.
 func Register(fs *flag.FlagSet, defaultAddr string) *Flags {
 	f := &Flags{}
 	fs.StringVar(&f.Tap, "tap", "tap0", "TAP device to attach to (created if missing; needs root)")
 	fs.StringVar(&f.Addr, "addr", defaultAddr, "tapnet's IPv4 address with prefix length")
+	fs.BoolVar(&f.DHCP, "dhcp", false, "get the address, gateway and DNS servers from DHCP instead of -addr and -gw")
 	fs.StringVar(&f.GW, "gw", "", "default gateway (optional)")
 	DefineMAC(fs, &f.MAC)
 	fs.StringVar(&f.Pcap, "pcap", "", "write every frame of the link to this pcap file")
@@ -50,11 +58,25 @@ type Net struct {
 	Stack   *stack.Stack
 	NIC     *stack.NIC
 	Addr    netip.Prefix
+	DHCP    *dhcpclient.Client // with -dhcp
 	closers []io.Closer
 }
 
-// Close shuts the stack and flushes the capture file.
+// Resolver returns a resolver over the stack: through the DHCP lease's DNS
+// servers with -dhcp, else through servers.
+func (n *Net) Resolver(servers ...netip.AddrPort) *net.Resolver {
+	if n.DHCP != nil {
+		return n.DHCP.Resolver()
+	}
+	return gonet.Resolver(n.Stack, servers...)
+}
+
+// Close releases the DHCP lease, shuts the stack and flushes the capture
+// file.
 func (n *Net) Close() error {
+	if n.DHCP != nil {
+		n.DHCP.Close()
+	}
 	err := n.Stack.Close()
 	for i := len(n.closers) - 1; i >= 0; i-- {
 		err = errors.Join(err, n.closers[i].Close())
@@ -88,10 +110,13 @@ func (f *Flags) OpenTAP() (*Net, error) {
 func (f *Flags) Attach(l link.Device) (*Net, error) { return f.attach(l) }
 
 func (f *Flags) attach(l link.Device) (*Net, error) {
-	p, err := netip.ParsePrefix(f.Addr)
-	if err != nil {
-		l.Close()
-		return nil, fmt.Errorf("-addr: %w", err)
+	var p netip.Prefix
+	if !f.DHCP {
+		var err error
+		if p, err = netip.ParsePrefix(f.Addr); err != nil {
+			l.Close()
+			return nil, fmt.Errorf("-addr: %w", err)
+		}
 	}
 	n := &Net{Addr: p}
 	if f.Pcap != "" {
@@ -110,10 +135,22 @@ func (f *Flags) attach(l link.Device) (*Net, error) {
 		l = c
 	}
 	n.Stack = stack.New(stack.Options{})
-	n.NIC, err = n.Stack.AddNIC(l, stack.NICOptions{Addresses: []netip.Prefix{p}})
+	var addrs []netip.Prefix
+	if p.IsValid() {
+		addrs = []netip.Prefix{p}
+	}
+	var err error
+	n.NIC, err = n.Stack.AddNIC(l, stack.NICOptions{Addresses: addrs})
 	if err != nil {
 		n.Close()
 		return nil, err
+	}
+	if f.DHCP {
+		if err := n.startDHCP(); err != nil {
+			n.Close()
+			return nil, err
+		}
+		return n, nil
 	}
 	if f.GW != "" {
 		gw, err := netip.ParseAddr(f.GW)
@@ -126,6 +163,25 @@ func (f *Flags) attach(l link.Device) (*Net, error) {
 		}
 	}
 	return n, nil
+}
+
+// startDHCP runs a DHCP client on the NIC and waits for its first lease.
+func (n *Net) startDHCP() error {
+	c, err := dhcpclient.Start(n.Stack, n.NIC, dhcpclient.Config{CheckAddress: true, OnEvent: func(e dhcpclient.Event) {
+		fmt.Fprintf(os.Stderr, "dhcp: %v %v from %v\n", e.Kind, e.Lease.Addr, e.Lease.Server)
+	}})
+	if err != nil {
+		return fmt.Errorf("-dhcp: %w", err)
+	}
+	n.DHCP = c
+	ctx, cancel := context.WithTimeout(context.Background(), dhcpTimeout)
+	defer cancel()
+	l, err := c.Wait(ctx)
+	if err != nil {
+		return fmt.Errorf("-dhcp: no lease: %w", err)
+	}
+	n.Addr = l.Addr
+	return nil
 }
 
 // FromValues builds Flags from already parsed settings (the examples that
