@@ -49,25 +49,6 @@ func kernelDial(t *testing.T, ns *netns.NS, raddr string) *net.UDPConn {
 	return c
 }
 
-func serveEcho(t *testing.T, s *stack.Stack, port int) {
-	srv, err := ListenUDP(s, "udp", &net.UDPAddr{Port: port})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.SetReadBuffer(1 << 20)
-	t.Cleanup(func() { srv.Close() })
-	go func() {
-		buf := make([]byte, 65536)
-		for {
-			n, from, err := srv.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			srv.WriteToUDPAddrPort(buf[:n], from)
-		}
-	}()
-}
-
 func TestTAPKernelClientEcho(t *testing.T) {
 	ns, s := tapStack(t)
 	serveEcho(t, s, 7)
