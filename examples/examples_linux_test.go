@@ -1,10 +1,11 @@
 //go:build linux
 
-// Package examples_test runs the built example binaries on real TAP
-// devices, each in a network namespace the test creates, and checks them
-// from the kernel side of the TAP: ping and a kernel UDP socket for echo,
-// dig for dns, a kernel-side quic-go client and server for quic. As root
-// only (and always under CI=true); addresses from 192.0.2.0/24 only.
+// Package examples_test runs the built example binaries on real TAP and
+// TUN devices, each in a network namespace the test creates, and checks
+// them from the kernel side of the device: ping and a kernel UDP socket
+// for echo, dig for dns, a kernel-side quic-go client and server for quic.
+// As root only (and always under CI=true); addresses from 192.0.2.0/24
+// only.
 package examples_test
 
 import (
@@ -40,9 +41,8 @@ import (
 )
 
 const (
-	kernelCIDR = "192.0.2.1/24" // the kernel side of every TAP
+	kernelCIDR = "192.0.2.1/24" // the kernel side of every device
 	stackCIDR  = "192.0.2.2/24" // the example's stack
-	tapName    = "tap0"         // per namespace, so no collisions
 	alpn       = "quic-echo-example"
 
 	startTimeout = 10 * time.Second // until a server prints its banner
@@ -54,8 +54,21 @@ var (
 	stackAddr  = netip.MustParseAddr("192.0.2.2")
 )
 
+// device is the link an example attaches to, named by its flag: a TAP, or
+// a TUN (a point-to-point IP link with no ARP). Each lives in a namespace
+// of its own, so the names never collide.
+type device struct {
+	mode string // "tap" or "tun": the flag and `ip tuntap add mode`
+	name string
+}
+
+var devices = []device{{"tap", "tap0"}, {"tun", "tun0"}}
+
+// flags are the example's arguments naming the device.
+func (d device) flags() []string { return []string{"-" + d.mode, d.name} }
+
 // TestExamplesOnTAP builds the example binaries once and runs each on a
-// TAP whose kernel side lives in a fresh namespace.
+// TAP, then on a TUN, whose kernel side lives in a fresh namespace.
 func TestExamplesOnTAP(t *testing.T) {
 	netns.RequireRoot(t)
 	bins := buildExamples(t)
@@ -63,17 +76,19 @@ func TestExamplesOnTAP(t *testing.T) {
 	// their time is waiting (ARP, ping intervals, a TAP's link coming up).
 	for _, tc := range []struct {
 		name string
-		fn   func(*testing.T, string)
+		fn   func(*testing.T, string, device)
 	}{
 		{"Echo", testEcho},
 		{"DNS", testDNS},
 		{"QUICServer", testQUICServer},
 		{"QUICClient", testQUICClient},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			tc.fn(t, bins)
-		})
+		for _, d := range devices {
+			t.Run(d.mode+"/"+tc.name, func(t *testing.T) {
+				t.Parallel()
+				tc.fn(t, bins, d)
+			})
+		}
 	}
 }
 
@@ -117,15 +132,16 @@ func raceEnabled() bool {
 	return false
 }
 
-// newTAPNamespace creates a namespace holding a persistent TAP, tap0, with
-// the kernel side at 192.0.2.1/24 and up, for an example binary started in
-// the namespace to attach to by name. The TAP goes with the namespace.
-func newTAPNamespace(t *testing.T) *netns.NS {
+// newDeviceNamespace creates a namespace holding a persistent TAP or TUN,
+// d, with the kernel side at 192.0.2.1/24 and up, for an example binary
+// started in the namespace to attach to by name. The device goes with the
+// namespace.
+func newDeviceNamespace(t *testing.T, d device) *netns.NS {
 	t.Helper()
 	ns := netns.New(t)
-	ns.IP(t, "tuntap", "add", "dev", tapName, "mode", "tap")
-	ns.IP(t, "addr", "add", kernelCIDR, "dev", tapName)
-	ns.IP(t, "link", "set", "dev", tapName, "up")
+	ns.IP(t, "tuntap", "add", "dev", d.name, "mode", d.mode)
+	ns.IP(t, "addr", "add", kernelCIDR, "dev", d.name)
+	ns.IP(t, "link", "set", "dev", d.name, "up")
 	return ns
 }
 
@@ -249,10 +265,11 @@ func kernelUDP(t *testing.T, ns *netns.NS, port int) *net.UDPConn {
 }
 
 // testEcho: ping the example's stack from the kernel side, then echo a
-// small and a fragmented datagram through a kernel UDP socket.
-func testEcho(t *testing.T, bins string) {
-	ns := newTAPNamespace(t)
-	p := start(t, ns, filepath.Join(bins, "echo"), "-tap", tapName, "-addr", stackCIDR, "-port", "7", "-stats")
+// small and two fragmented datagrams, the largest UDP allows, through a
+// kernel UDP socket.
+func testEcho(t *testing.T, bins string, d device) {
+	ns := newDeviceNamespace(t, d)
+	p := start(t, ns, filepath.Join(bins, "echo"), append(d.flags(), "-addr", stackCIDR, "-port", "7", "-stats")...)
 	p.waitFor(t, "echo: serving UDP on 192.0.2.2:7")
 
 	if out := ns.Exec(t, "ping", "-c", "2", "-i", "0.2", "-W", "2", stackAddr.String()); !strings.Contains(out, "2 received") {
@@ -260,8 +277,8 @@ func testEcho(t *testing.T, bins string) {
 	}
 	c := kernelUDP(t, ns, 0)
 	to := netip.AddrPortFrom(stackAddr, 7)
-	buf := make([]byte, 16<<10)
-	for _, size := range []int{5, 8000} { // 8000: fragmented both ways
+	buf := make([]byte, 64<<10)
+	for _, size := range []int{5, 8000, 65507} { // fragmented both ways from 1473
 		msg := make([]byte, size)
 		crand.Read(msg)
 		if _, err := c.WriteToUDPAddrPort(msg, to); err != nil {
@@ -287,20 +304,20 @@ func testEcho(t *testing.T, bins string) {
 			stats[name] = v
 		}
 	}
-	if stats["ICMP.EchoReplies"] != 2 || stats["UDP.Delivered"] < 2 || stats["IP.Reassembled"] < 1 {
-		t.Errorf("counters: %d echo replies (want 2), %d datagrams delivered (want 2), %d reassembled (want 1); output:\n%s",
+	if stats["ICMP.EchoReplies"] != 2 || stats["UDP.Delivered"] < 3 || stats["IP.Reassembled"] < 2 {
+		t.Errorf("counters: %d echo replies (want 2), %d datagrams delivered (want 3), %d reassembled (want 2); output:\n%s",
 			stats["ICMP.EchoReplies"], stats["UDP.Delivered"], stats["IP.Reassembled"], out)
 	}
 }
 
 // testDNS queries the dns example with dig from the kernel side, and checks
 // the pcap file it wrote.
-func testDNS(t *testing.T, bins string) {
-	ns := newTAPNamespace(t)
+func testDNS(t *testing.T, bins string, d device) {
+	ns := newDeviceNamespace(t, d)
 	pcap := filepath.Join(t.TempDir(), "dns.pcap")
 	startTime := time.Now()
-	p := start(t, ns, filepath.Join(bins, "dns"), "-tap", tapName, "-addr", stackCIDR,
-		"-record", "example.test=192.0.2.53", "-record", "www.example.test=192.0.2.80", "-pcap", pcap)
+	p := start(t, ns, filepath.Join(bins, "dns"), append(d.flags(), "-addr", stackCIDR,
+		"-record", "example.test=192.0.2.53", "-record", "www.example.test=192.0.2.80", "-pcap", pcap)...)
 	p.waitFor(t, "serving 2 names on udp 192.0.2.2:53")
 
 	dig := func(args ...string) string {
@@ -317,13 +334,14 @@ func testDNS(t *testing.T, bins string) {
 		t.Errorf("dig example.org A: want REFUSED:\n%s", out)
 	}
 	p.stop(t) // flushes and closes the capture
-	checkPcap(t, pcap, startTime, 3)
+	checkPcap(t, pcap, startTime, 3, d.mode == "tun")
 }
 
 // checkPcap checks the capture of a dns run that answered queries
 // queries: a classic Ethernet pcap with the kernel's ARP request, the
-// stack's reply, and each query and its answer.
-func checkPcap(t *testing.T, path string, notBefore time.Time, queries int) {
+// stack's reply, and each query and its answer; from a TUN (rawIP), a
+// raw-IP pcap with only the queries and answers.
+func checkPcap(t *testing.T, path string, notBefore time.Time, queries int, rawIP bool) {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -334,9 +352,13 @@ func checkPcap(t *testing.T, path string, notBefore time.Time, queries int) {
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
-	if c.VersionMajor != 2 || c.VersionMinor != 4 || c.LinkType != tap.LinkTypeEthernet || c.SnapLen == 0 {
-		t.Errorf("pcap header: version %d.%d, link type %d, snaplen %d; want 2.4, Ethernet (1)",
-			c.VersionMajor, c.VersionMinor, c.LinkType, c.SnapLen)
+	linkType, hdrLen := uint32(tap.LinkTypeEthernet), 14
+	if rawIP {
+		linkType, hdrLen = tap.LinkTypeRaw, 0
+	}
+	if c.VersionMajor != 2 || c.VersionMinor != 4 || c.LinkType != linkType || c.SnapLen == 0 {
+		t.Errorf("pcap header: version %d.%d, link type %d, snaplen %d; want 2.4, link type %d",
+			c.VersionMajor, c.VersionMinor, c.LinkType, c.SnapLen, linkType)
 	}
 	var arpRequests, arpReplies, toDNS, fromDNS int
 	last := notBefore.Add(-time.Second) // pcap times have microseconds
@@ -345,11 +367,15 @@ func checkPcap(t *testing.T, path string, notBefore time.Time, queries int) {
 			t.Errorf("record %d: time %v out of order or range (previous %v)", i, r.Time, last)
 		}
 		last = r.Time
-		if len(r.Data) != r.OrigLen || len(r.Data) < 14 {
+		if len(r.Data) != r.OrigLen || len(r.Data) < max(hdrLen, 1) {
 			t.Errorf("record %d: %d bytes captured of %d", i, len(r.Data), r.OrigLen)
 			continue
 		}
-		switch binary.BigEndian.Uint16(r.Data[12:]) {
+		etherType := uint16(0x0800)
+		if !rawIP {
+			etherType = binary.BigEndian.Uint16(r.Data[12:])
+		}
+		switch etherType {
 		case 0x0806: // ARP: operation at 14+6
 			if len(r.Data) >= 14+28 {
 				switch binary.BigEndian.Uint16(r.Data[20:]) {
@@ -360,7 +386,7 @@ func checkPcap(t *testing.T, path string, notBefore time.Time, queries int) {
 				}
 			}
 		case 0x0800:
-			ip := r.Data[14:]
+			ip := r.Data[hdrLen:]
 			if len(ip) < 20 || ip[9] != 17 {
 				continue
 			}
@@ -381,8 +407,12 @@ func checkPcap(t *testing.T, path string, notBefore time.Time, queries int) {
 	}
 	t.Logf("%s: %d frames: ARP %d requests, %d replies; %d queries, %d answers",
 		filepath.Base(path), len(c.Records), arpRequests, arpReplies, toDNS, fromDNS)
-	if arpRequests < 1 || arpReplies < 1 || toDNS < queries || fromDNS < queries || len(c.Records) < 2+2*queries {
-		t.Errorf("capture has %d frames (ARP %d requests, %d replies; %d queries, %d answers), want ARP both ways and %d queries answered",
+	arpWanted := 1
+	if rawIP {
+		arpWanted = 0
+	}
+	if arpRequests < arpWanted || arpReplies < arpWanted || toDNS < queries || fromDNS < queries || len(c.Records) < 2*arpWanted+2*queries {
+		t.Errorf("capture has %d frames (ARP %d requests, %d replies; %d queries, %d answers), want ARP both ways (on a TAP) and %d queries answered",
 			len(c.Records), arpRequests, arpReplies, toDNS, fromDNS, queries)
 	}
 }
@@ -390,9 +420,9 @@ func checkPcap(t *testing.T, path string, notBefore time.Time, queries int) {
 // testQUICServer runs the quic example as a server and a quic-go client
 // on a kernel UDP socket in the namespace: 1 MiB echoed on each of 4
 // concurrent streams.
-func testQUICServer(t *testing.T, bins string) {
-	ns := newTAPNamespace(t)
-	p := start(t, ns, filepath.Join(bins, "quic"), "-tap", tapName, "-addr", stackCIDR, "-listen", ":4433")
+func testQUICServer(t *testing.T, bins string, d device) {
+	ns := newDeviceNamespace(t, d)
+	p := start(t, ns, filepath.Join(bins, "quic"), append(d.flags(), "-addr", stackCIDR, "-listen", ":4433")...)
 	p.waitFor(t, `QUIC echo server (ALPN "quic-echo-example") on udp 192.0.2.2:4433`)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -459,12 +489,12 @@ func echoStream(ctx context.Context, conn *quic.Conn, size int) error {
 // testQUICClient runs a quic-go echo server on a kernel UDP socket at
 // 192.0.2.1:4433 in the namespace and the quic example against it in
 // -connect mode: one message, then the bulk echo.
-func testQUICClient(t *testing.T, bins string) {
-	ns := newTAPNamespace(t)
+func testQUICClient(t *testing.T, bins string, d device) {
+	ns := newDeviceNamespace(t, d)
 	peers := serveKernelQUIC(t, kernelUDP(t, ns, 4433))
 
 	quicBin := filepath.Join(bins, "quic")
-	common := []string{"-tap", tapName, "-addr", stackCIDR, "-connect", "192.0.2.1:4433", "-timeout", "15s"}
+	common := append(d.flags(), "-addr", stackCIDR, "-connect", "192.0.2.1:4433", "-timeout", "15s")
 	const runTimeout = 20 * time.Second // the client gives up after 15s
 	out := start(t, ns, quicBin, append(common, "-message", "hello")...).wait(t, runTimeout)
 	if !strings.Contains(out, `echo: "hello"`) {

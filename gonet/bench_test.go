@@ -14,7 +14,12 @@ import (
 // benchPair returns a server conn on one stack and a client conn on the
 // other, already past ARP resolution.
 func benchPair(b *testing.B) (srv, cl *UDPConn, srvAddr netip.AddrPort) {
-	sa, sb := pair(b, tap.PipeOptions{})
+	return benchPairOn(b, tap.PipeOptions{})
+}
+
+// benchPairOn is benchPair over a pipe made with opts.
+func benchPairOn(b *testing.B, opts tap.PipeOptions) (srv, cl *UDPConn, srvAddr netip.AddrPort) {
+	sa, sb := pair(b, opts)
 	srv, err := ListenUDP(sa, "udp", &net.UDPAddr{Port: 7})
 	if err != nil {
 		b.Fatal(err)
@@ -36,10 +41,16 @@ func benchPair(b *testing.B) (srv, cl *UDPConn, srvAddr netip.AddrPort) {
 
 // BenchmarkEchoAddrPort measures one round trip through both stacks with
 // the allocation-free AddrPort methods.
-func BenchmarkEchoAddrPort(b *testing.B) {
+func BenchmarkEchoAddrPort(b *testing.B) { benchEcho(b, tap.PipeOptions{}) }
+
+// BenchmarkEchoAddrPortIPLink is BenchmarkEchoAddrPort over an IP link (a
+// TUN's layer): no Ethernet header, no ARP lookup.
+func BenchmarkEchoAddrPortIPLink(b *testing.B) { benchEcho(b, ipPipe) }
+
+func benchEcho(b *testing.B, opts tap.PipeOptions) {
 	for _, size := range []int{64, 1400} {
 		b.Run(sizeName(size), func(b *testing.B) {
-			srv, cl, addr := benchPair(b)
+			srv, cl, addr := benchPairOn(b, opts)
 			done := make(chan struct{})
 			go func() {
 				defer close(done)

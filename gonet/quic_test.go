@@ -18,7 +18,6 @@ import (
 
 	"github.com/quic-go/quic-go"
 
-	"github.com/tapnet/tapnet/stack"
 	"github.com/tapnet/tapnet/tap"
 )
 
@@ -40,8 +39,8 @@ func testTLS(t testing.TB) (server, client *tls.Config) {
 
 // runQUIC runs a quic-go echo server on stack a and a client on stack b,
 // echoes streams×size bytes and a datagram, and closes gracefully.
-func runQUIC(t *testing.T, im tap.Impairments, streams, size int) {
-	a, b := pair(t, tap.PipeOptions{})
+func runQUIC(t *testing.T, opts tap.PipeOptions, streams, size int) {
+	a, b := pair(t, opts)
 	srvConn, err := ListenUDP(a, "udp", &net.UDPAddr{Port: 4433})
 	if err != nil {
 		t.Fatal(err)
@@ -50,8 +49,6 @@ func runQUIC(t *testing.T, im tap.Impairments, streams, size int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	setImpairments(a, im)
-	setImpairments(b, im)
 	srvTLS, clTLS := testTLS(t)
 	conf := &quic.Config{EnableDatagrams: true, MaxIdleTimeout: 10 * time.Second}
 	srvTr := &quic.Transport{Conn: srvConn}
@@ -138,20 +135,12 @@ func runQUIC(t *testing.T, im tap.Impairments, streams, size int) {
 	}
 }
 
-func setImpairments(s interface{ NICs() []*stack.NIC }, im tap.Impairments) {
-	for _, n := range s.NICs() {
-		if p, ok := n.Link().(*tap.PipeEnd); ok {
-			p.SetImpairments(im)
-		}
-	}
-}
-
 func TestQUICOverPipe(t *testing.T) {
-	runQUIC(t, tap.Impairments{}, 4, 1<<20)
+	runQUIC(t, tap.PipeOptions{}, 4, 1<<20)
 }
 
 func TestQUICOverLossyPipe(t *testing.T) {
-	runQUIC(t, tap.Impairments{Loss: 0.02, Reorder: 0.05, Duplicate: 0.01, Delay: time.Millisecond}, 4, 256<<10)
+	runQUIC(t, tap.PipeOptions{Impairments: tap.Impairments{Loss: 0.02, Reorder: 0.05, Duplicate: 0.01, Delay: time.Millisecond}}, 4, 256<<10)
 }
 
 // echoStream sends size pseudo-random bytes on a new stream and checks the

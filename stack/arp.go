@@ -100,7 +100,7 @@ func (n *NIC) sendARPRequest(target netip.Addr, dst ethernet.MAC) {
 func (n *NIC) flushResolved(_ netip.Addr, mac ethernet.MAC, pkts []arp.Pending) {
 	for _, pending := range pkts {
 		p := pending.(*buffer.Buffer) // what resolveAndWrite queued
-		ethernet.PutHeader(p.Prepend(ethernet.HeaderLen), mac, n.mac, ethernet.TypeIPv4)
+		n.putLinkHeader(p, mac)
 		n.tryWrite(p)
 	}
 }

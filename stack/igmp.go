@@ -43,8 +43,8 @@ func (n *NIC) scheduleIGMP(d time.Duration) {
 }
 
 // sendIGMP is the host's Send hook: it frames msg in an IPv4 header with
-// Router Alert, TTL 1 and TOS 0xc0, and an Ethernet header to the group's
-// MAC, and queues it without blocking.
+// Router Alert, TTL 1 and TOS 0xc0, and (on Ethernet) a header to the
+// group's MAC, and queues it without blocking.
 func (n *NIC) sendIGMP(dst netip.Addr, msg []byte) {
 	total := ipv4.RouterAlertHeaderLen + len(msg)
 	b := buffer.Get(total)
@@ -58,7 +58,7 @@ func (n *NIC) sendIGMP(dst netip.Addr, msg []byte) {
 	ipv4.PutRouterAlertHeader(p, ipv4.Fields{TOS: ipv4.IGMPTOS, TotalLen: total, ID: uint16(n.s.ipID.Add(1)),
 		DF: true, TTL: 1, Protocol: ipv4.ProtocolIGMP, Src: src, Dst: dst})
 	copy(p[ipv4.RouterAlertHeaderLen:], msg)
-	ethernet.PutHeader(b.Prepend(ethernet.HeaderLen), ethernet.MulticastIPv4(dst.As4()), n.mac, ethernet.TypeIPv4)
+	n.putLinkHeader(b, ethernet.MulticastIPv4(dst.As4()))
 	n.s.stats.IP.Sent.Add(1)
 	n.tryWrite(b)
 }

@@ -18,14 +18,12 @@ import (
 // buffers each receive loop keeps ready.
 const maxRxBatch = 64
 
-// errIPLayer rejects TUN-like links until the stack can run without ARP.
-var errIPLayer = errors.New("stack: IP-layer links not supported yet")
-
 // errTxDropped reports a frame a non-blocking write could not queue.
 var errTxDropped = errors.New("stack: link queue full")
 
-// linkHeaderLen is the one place that decides how long a NIC's link header
-// is, from the layer its device says it carries.
+// linkHeaderLen is the one place that decides whether a NIC's frames carry
+// an Ethernet header, from the layer its device says it carries; the rest
+// of the stack asks the NIC (hasEthernet).
 func linkHeaderLen(l link.Layer) int {
 	if l == link.LayerIP {
 		return 0
@@ -36,9 +34,7 @@ func linkHeaderLen(l link.Layer) int {
 // checkLink vets what a device says about itself before a NIC is made.
 func checkLink(info link.Info) error {
 	switch info.Layer {
-	case link.LayerEthernet:
-	case link.LayerIP:
-		return errIPLayer
+	case link.LayerEthernet, link.LayerIP:
 	default:
 		return fmt.Errorf("stack: unknown link layer %d", info.Layer)
 	}

@@ -24,7 +24,8 @@ type NICID int
 
 // NICOptions configure a NIC.
 type NICOptions struct {
-	// Name is the interface name reported by Interfaces (default "tapN").
+	// Name is the interface name reported by Interfaces (default "tapN",
+	// or "tunN" on an IP link).
 	Name string
 	// Addresses are assigned at creation (each announced with a
 	// gratuitous ARP).
@@ -40,10 +41,10 @@ type NIC struct {
 	name   string
 	dev    link.Device
 	txq    []txQueue // the device's queues (link.go)
-	hdrLen int       // link header length: 14 on Ethernet
+	hdrLen int       // link header length: 14 on Ethernet, 0 on IP links
 	mac    ethernet.MAC
 	mtu    int
-	arp    *arp.Cache
+	arp    *arp.Cache // nil without Ethernet: nothing to resolve
 
 	addrs addrBook // the assigned addresses; guarded by s.mu
 	// What the packet paths read without a lock, kept in step with addrs:
@@ -67,7 +68,15 @@ type NIC struct {
 
 // AddNIC adds a link device to the stack and starts reading from it, one
 // goroutine per queue. The NIC owns the device from then on and closes it
-// when the stack closes. Only Ethernet links are supported for now.
+// when the stack closes.
+//
+// On an Ethernet link (a TAP) the NIC resolves neighbours with ARP. On an
+// IP link (link.LayerIP: a TUN, a point-to-point tunnel) it has no link
+// header and no neighbours, as the kernel's own tun: every packet routed
+// to the NIC is written as it is, whatever its next hop, so an address
+// with a prefix makes the whole prefix reachable through the link, and a
+// /32 address with a route to its peer (AddRoute with no gateway) works
+// too.
 func (s *Stack) AddNIC(dev link.Device, opts NICOptions) (*NIC, error) {
 	if s.closed.Load() {
 		return nil, ErrStackClosed
@@ -78,18 +87,21 @@ func (s *Stack) AddNIC(dev link.Device, opts NICOptions) (*NIC, error) {
 	}
 	s.mu.Lock()
 	old := *s.nics.Load()
-	n := &NIC{s: s, id: NICID(len(old) + 1), dev: dev, mac: info.MAC, mtu: info.MTU,
+	n := &NIC{s: s, id: NICID(len(old) + 1), dev: dev, mtu: info.MTU,
 		hdrLen: linkHeaderLen(info.Layer), txq: linkQueues(dev, info)}
 	n.newIGMPHost(opts.IGMP)
 	n.name = opts.Name
 	if n.name == "" {
-		n.name = fmt.Sprintf("tap%d", n.id-2)
+		n.name = fmt.Sprintf("%s%d", defaultNamePrefix(info.Layer), n.id-2)
 	}
-	n.arp = arp.New(s.opts.ARP, arp.Hooks{
-		SendRequest: n.sendARPRequest,
-		Resolved:    n.flushResolved,
-		Failed:      n.resolutionFailed,
-	}, &s.stats.ARP.Stats)
+	if n.hasEthernet() {
+		n.mac = info.MAC
+		n.arp = arp.New(s.opts.ARP, arp.Hooks{
+			SendRequest: n.sendARPRequest,
+			Resolved:    n.flushResolved,
+			Failed:      n.resolutionFailed,
+		}, &s.stats.ARP.Stats)
+	}
 	nics := append(slices.Clip(old), n)
 	s.nics.Store(&nics)
 	s.mu.Unlock()
@@ -131,7 +143,7 @@ func (n *NIC) ID() NICID { return n.id }
 // Name returns the NIC's name.
 func (n *NIC) Name() string { return n.name }
 
-// MAC returns the NIC's link address.
+// MAC returns the NIC's link address (zero on an IP link).
 func (n *NIC) MAC() ethernet.MAC { return n.mac }
 
 // MTU returns the link MTU.
@@ -140,7 +152,8 @@ func (n *NIC) MTU() int { return n.mtu }
 // Link returns the NIC's link device.
 func (n *NIC) Link() link.Device { return n.dev }
 
-// ARP returns the NIC's neighbour cache.
+// ARP returns the NIC's neighbour cache, or nil on an IP link, which has
+// no neighbours to resolve.
 func (n *NIC) ARP() *arp.Cache { return n.arp }
 
 // Addresses returns the NIC's addresses as `ip address` lists them:
@@ -158,6 +171,11 @@ func (n *NIC) Interface() net.Interface {
 		return net.Interface{Index: int(n.id), MTU: n.mtu, Name: n.name,
 			Flags: net.FlagUp | net.FlagLoopback | net.FlagMulticast | net.FlagRunning}
 	}
+	if !n.hasEthernet() {
+		// As Linux shows a tun: POINTOPOINT,MULTICAST,NOARP,UP.
+		return net.Interface{Index: int(n.id), MTU: n.mtu, Name: n.name,
+			Flags: net.FlagUp | net.FlagPointToPoint | net.FlagMulticast | net.FlagRunning}
+	}
 	return net.Interface{
 		Index:        int(n.id),
 		MTU:          n.mtu,
@@ -167,8 +185,8 @@ func (n *NIC) Interface() net.Interface {
 	}
 }
 
-// AddAddress assigns an address with its prefix length and announces it
-// with a gratuitous ARP. As on Linux, the first address of a prefix is its
+// AddAddress assigns an address with its prefix length and, on an
+// Ethernet link, announces it with a gratuitous ARP. As on Linux, the first address of a prefix is its
 // primary: it gets the connected route and is the source of datagrams sent
 // along it. Later addresses in the same prefix are secondaries: they
 // receive, and can be bound or chosen with a control message, but never
@@ -180,7 +198,7 @@ func (n *NIC) AddAddress(p netip.Prefix) error {
 	n.s.mu.Lock()
 	added := n.assignLocked(p, true)
 	n.s.mu.Unlock()
-	if added && !n.loopback {
+	if added && n.hasEthernet() {
 		n.sendARP(arp.OpRequest, ethernet.Broadcast, p.Addr(), ethernet.MAC{}, p.Addr())
 	}
 	return nil
@@ -277,15 +295,21 @@ func (n *NIC) close() {
 		n.closing.Store(true)
 		n.dev.Close()
 		n.rxWG.Wait()
-		n.arp.Close()
+		if n.arp != nil {
+			n.arp.Close()
+		}
 	})
 }
 
 // deliver is where the receive loop hands each frame: Ethernet
-// demultiplexing. It takes ownership of b.
+// demultiplexing, or straight to IP on an IP link. It takes ownership of b.
 func (n *NIC) deliver(b *buffer.Buffer) {
 	st := &n.s.stats
 	st.Link.RxFrames.Add(1)
+	if !n.hasEthernet() {
+		n.deliverIP(b)
+		return
+	}
 	if b.Len() < ethernet.HeaderLen {
 		st.Link.Runts.Add(1)
 		b.Release()

@@ -120,23 +120,17 @@ func (s *Stack) fragment(r *Route, b *buffer.Buffer, f ipv4.Fields, mtu int, blo
 }
 
 // resolveAndWrite adds the Ethernet header for r's next hop and writes the
-// frame, or queues it while the neighbour is resolved. It takes ownership.
+// frame, or queues it while the neighbour is resolved; on an IP link it
+// writes the packet as it is. It takes ownership.
 func (s *Stack) resolveAndWrite(r *Route, b *buffer.Buffer, block bool) error {
 	n := r.NIC
-	var dst ethernet.MAC
-	switch {
-	case r.Broadcast:
-		dst = ethernet.Broadcast
-	case r.Multicast:
-		dst = ethernet.MulticastIPv4(r.RemoteAddr.As4())
-	default:
-		mac, ok := n.arp.Resolve(r.NextHop, b)
+	if n.hasEthernet() {
+		dst, ok := nextHopMAC(r, b)
 		if !ok {
 			return nil // queued (or dropped and counted) until resolution
 		}
-		dst = mac
+		n.putLinkHeader(b, dst)
 	}
-	ethernet.PutHeader(b.Prepend(ethernet.HeaderLen), dst, n.mac, ethernet.TypeIPv4)
 	if !block {
 		n.tryWrite(b)
 		return nil
@@ -147,4 +141,16 @@ func (s *Stack) resolveAndWrite(r *Route, b *buffer.Buffer, block bool) error {
 	}
 	s.stats.Link.TxFrames.Add(1)
 	return nil
+}
+
+// nextHopMAC returns the Ethernet destination of a packet along r, or false
+// when b waits in the neighbour cache (which then owns it) for resolution.
+func nextHopMAC(r *Route, b *buffer.Buffer) (ethernet.MAC, bool) {
+	switch {
+	case r.Broadcast:
+		return ethernet.Broadcast, true
+	case r.Multicast:
+		return ethernet.MulticastIPv4(r.RemoteAddr.As4()), true
+	}
+	return r.NIC.arp.Resolve(r.NextHop, b)
 }

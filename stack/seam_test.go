@@ -224,7 +224,6 @@ func TestAddNICChecksLinkInfo(t *testing.T) {
 		info link.Info
 		want string
 	}{
-		{link.Info{MTU: 1500, Layer: link.LayerIP}, "IP-layer links not supported yet"},
 		{link.Info{MTU: 1500, Layer: 7}, "unknown link layer"},
 		{link.Info{MTU: 67, MAC: relOurMAC}, "below the IPv4 minimum"},
 		{link.Info{MTU: 1 << 20, MAC: relOurMAC}, "above the largest frame"},

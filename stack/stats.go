@@ -25,6 +25,7 @@ type Stats struct {
 		TooLong          atomic.Uint64 // frames longer than the MTU and link header allow
 		BadFrames        atomic.Uint64 // frames a link reported outside their buffer
 		UnknownEtherType atomic.Uint64 // neither IPv4 nor ARP
+		UnknownIPVersion atomic.Uint64 // IP links: packets that are not IPv4
 		OtherHost        atomic.Uint64 // unicast to another MAC
 		TxFrames         atomic.Uint64 // frames handed to links
 		TxErrors         atomic.Uint64 // link writes that failed

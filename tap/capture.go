@@ -32,7 +32,8 @@ type CaptureStats struct {
 }
 
 // Capture writes a pcap file header to w and returns d wrapped so that its
-// traffic is appended to w. Use the wrapper in place of d; any link.Device
+// traffic is appended to w. The file's link type follows d's layer:
+// Ethernet, or LinkTypeRaw for an IP link. Use the wrapper in place of d; any link.Device
 // can be captured, including one written outside this package. Written
 // frames are recorded as they are handed to d, including any d then drops.
 // The first write error stops capturing for good; the device itself carries
@@ -43,7 +44,7 @@ func Capture(d link.Device, w io.Writer) (CaptureDevice, error) {
 		return nil, errors.New("tap: Capture needs a device and a writer")
 	}
 	rec := &recorder{pw: pcapWriter{w: w}}
-	if err := rec.pw.writeHeader(); err != nil {
+	if err := rec.pw.writeHeader(pcapLinkType(d.Info().Layer)); err != nil {
 		return nil, err
 	}
 	return wrapCapture(d, rec), nil
@@ -200,3 +201,11 @@ func (c captureTryQueuer) TryWriteFrames(frames []link.Frame) int { return c.try
 // Queue implements link.Queuer: queue i of the wrapped device, captured to
 // the same stream.
 func (c captureTryQueuer) Queue(i int) link.Device { return c.queue(i, c) }
+
+// pcapLinkType is the pcap link type of a layer's frames.
+func pcapLinkType(l link.Layer) uint32 {
+	if l == link.LayerIP {
+		return LinkTypeRaw
+	}
+	return LinkTypeEthernet
+}

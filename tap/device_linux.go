@@ -18,22 +18,26 @@ import (
 
 // Options configure Open.
 type Options struct {
-	// MAC is the stack's own address on the link. The kernel side of a TAP
+	// Mode chooses a TAP (the zero value) or a TUN device.
+	Mode Mode
+	// MAC is the stack's own address on a TAP. The kernel side of a TAP
 	// is a different host with its own MAC; zero picks a random locally
-	// administered address.
+	// administered address. A TUN has none.
 	MAC ethernet.MAC
 	// MTU overrides the interface's MTU; 0 reads it from the interface.
 	MTU int
 }
 
-// Device is a Linux TAP device (IFF_TAP|IFF_NO_PI). The kernel side of the
-// device is configured by the user, for example:
+// Device is a Linux TAP device (IFF_TAP|IFF_NO_PI) or, with ModeTUN, a TUN
+// device (IFF_TUN|IFF_NO_PI) carrying bare IP packets. The kernel side of
+// the device is configured by the user, for example:
 //
 //	ip addr add 192.0.2.1/24 dev tap0
 //	ip link set tap0 up
 //
 // Frames the kernel sends out of the interface arrive here and frames written
-// here arrive at the kernel as if from a host on the link.
+// here arrive at the kernel as if from a host on the link (on a TUN, as if
+// from the far end of a point-to-point link).
 //
 // Device is a link.Device. Its file descriptor is non-blocking and
 // registered with Go's poller, so a blocked read returns as soon as Close is
@@ -42,6 +46,7 @@ type Device struct {
 	name  string
 	mac   ethernet.MAC
 	mtu   int
+	layer link.Layer
 	f     *os.File
 	rc    syscall.RawConn
 	stats counters
@@ -69,10 +74,11 @@ const devBatchSize = 64
 // (out of memory) before the reader gives up.
 const maxTransientErrors = 100
 
-// Open attaches to the TAP device called name in the calling thread's
-// network namespace, creating it if absent (a device created here is removed
-// when closed; a persistent one made with `ip tuntap add dev NAME mode tap`
-// stays). An empty name lets the kernel choose one (see Name).
+// Open attaches to the TAP (or, with opts.Mode, TUN) device called name in
+// the calling thread's network namespace, creating it if absent (a device
+// created here is removed when closed; a persistent one made with
+// `ip tuntap add dev NAME mode tap` stays). An empty name lets the kernel
+// choose one (see Name).
 func Open(name string, opts Options) (*Device, error) {
 	if len(name) >= unix.IFNAMSIZ {
 		return nil, fmt.Errorf("tap: interface name %q longer than %d bytes", name, unix.IFNAMSIZ-1)
@@ -101,17 +107,24 @@ func setup(fd int, name string, opts Options) (*Device, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tap: %q: %w", name, err)
 	}
-	ifr.SetUint16(unix.IFF_TAP | unix.IFF_NO_PI)
-	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
-		return nil, fmt.Errorf("tap: TUNSETIFF %q: %w", name, err)
+	kind := uint16(unix.IFF_TAP)
+	if opts.Mode == ModeTUN {
+		kind = unix.IFF_TUN
 	}
-	d := &Device{name: ifr.Name(), mac: orRandom(opts.MAC), mtu: opts.MTU}
+	ifr.SetUint16(kind | unix.IFF_NO_PI)
+	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
+		return nil, fmt.Errorf("tap: TUNSETIFF %s %q: %w", opts.Mode, name, err)
+	}
+	d := &Device{name: ifr.Name(), mtu: opts.MTU, layer: opts.Mode.Layer()}
+	if opts.Mode != ModeTUN {
+		d.mac = orRandom(opts.MAC)
+	}
 	if d.mtu == 0 {
 		if d.mtu, err = interfaceMTU(d.name); err != nil {
 			return nil, err
 		}
 	}
-	if d.mtu < 68 || d.mtu+ethernet.HeaderLen >= buffer.MaxSize() {
+	if d.mtu < 68 || d.mtu+headerLen(d.layer) >= buffer.MaxSize() {
 		return nil, fmt.Errorf("tap: %s: MTU %d out of range", d.name, d.mtu)
 	}
 	return d, nil
@@ -138,10 +151,11 @@ func (d *Device) Name() string { return d.name }
 
 // Info implements link.Device.
 func (d *Device) Info() link.Info {
-	return link.Info{MTU: d.mtu, Layer: link.LayerEthernet, MAC: d.mac, BatchSize: devBatchSize}
+	return link.Info{MTU: d.mtu, Layer: d.layer, MAC: d.mac, BatchSize: devBatchSize}
 }
 
-// MAC returns the stack's address on the link, not the kernel interface's.
+// MAC returns the stack's address on the link, not the kernel interface's
+// (zero on a TUN).
 func (d *Device) MAC() ethernet.MAC { return d.mac }
 
 // ReadFrames implements link.Device. It waits on Go's poller for the first
@@ -181,7 +195,7 @@ func (d *Device) readBatch(fd uintptr) bool {
 		// One byte beyond the largest valid frame, so that a frame the
 		// kernel truncated to fit shows up as too long rather than as
 		// valid.
-		limit := min(len(room), d.mtu+ethernet.HeaderLen+1)
+		limit := min(len(room), d.mtu+headerLen(d.layer)+1)
 		if limit == 0 {
 			d.rerr = errFrameBounds
 			return true
@@ -233,7 +247,7 @@ func (d *Device) write(f *link.Frame) error {
 		d.stats.txErrors.Add(1)
 		return errFrameBounds
 	}
-	if !checkFrame(f.Len, d.mtu) {
+	if !checkFrame(f.Len, d.mtu, d.layer) {
 		d.stats.txErrors.Add(1)
 		return errFrameSize
 	}

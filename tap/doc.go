@@ -1,13 +1,47 @@
-// Package tap holds the devices behind the link seam (package link): a Linux
-// TAP device, an in-memory pipe and learning hub with impairments, and a
-// pcap capture that wraps any link.Device.
+// Package tap holds the devices behind the link seam (package link): TAP
+// and TUN devices, an in-memory pipe and learning hub with impairments, and
+// a pcap capture that wraps any link.Device.
 //
-// Every device here implements link.Device and moves Ethernet II frames
-// (package ethernet). Reads take a batch per wake-up: a TAP device reads
-// every frame the kernel has queued, an in-memory link every frame waiting
-// in its queue. The in-memory links copy each written frame into their own
-// pooled memory and copy it out again on read, so neither side keeps the
-// other's memory; they also implement link.TryWriter, whose non-blocking
-// writes keep two stacks joined by a pipe from deadlocking against each
-// other. Hot paths do not allocate.
+// A TAP device moves Ethernet II frames (package ethernet); a TUN device,
+// opened with Options{Mode: ModeTUN}, moves bare IP packets
+// (link.LayerIP), a point-to-point link with no ARP. The mode is an option
+// rather than a second opener because everything else about opening is the
+// same (the name, the MTU, and on Linux the vnet header and queues), as it
+// is for `ip tuntap add mode tun` and for the kernel's TUNSETIFF. Pipes
+// carry either layer (PipeOptions.Layer); the hub is an Ethernet switch.
+//
+// Reads take a batch per wake-up: a Linux device reads every frame the
+// kernel has queued, an in-memory link every frame waiting in its queue.
+// The in-memory links copy each written frame into their own pooled memory
+// and copy it out again on read, so neither side keeps the other's memory;
+// they also implement link.TryWriter, whose non-blocking writes keep two
+// stacks joined by a pipe from deadlocking against each other. Hot paths do
+// not allocate.
+//
+// # Devices on each system
+//
+// On Linux, Open uses tapnet's own opener on /dev/net/tun
+// (IFF_TAP or IFF_TUN, with IFF_NO_PI), not github.com/songgao/water:
+// water clears a persistent device's persist flag with TUNSETPERSIST(0) on
+// every open, so a device made with `ip tuntap add` would vanish when the
+// program exits, and it hands out a blocking descriptor that Close cannot
+// interrupt, so a stack could not stop its reader. The Linux opener puts a
+// non-blocking descriptor in Go's poller, and it is where IFF_VNET_HDR
+// (checksum and segmentation offload) and IFF_MULTI_QUEUE live.
+//
+// Elsewhere Open moves one frame per call and is compiled and vetted in CI
+// but not run there:
+//
+//   - macOS, through water: a TUN is the system's utun (name "utunN" or
+//     empty; water strips and adds utun's 4-byte address family header,
+//     at the cost of a copy per packet); a TAP, or a TUN named "tunN",
+//     needs the third-party tuntaposx driver. utun's descriptor is in Go's
+//     poller, so Close interrupts a blocked read.
+//   - Windows, through water: OpenVPN's tap-windows6 adapter (tap0901),
+//     TAP or emulated TUN (which needs Options.Network). Close closes the
+//     handle, which should cancel water's pending overlapped read.
+//   - FreeBSD: /dev/tapN and /dev/tunN directly (water's FreeBSD build only
+//     returns "not implemented"); the nodes support kqueue, so os.OpenFile
+//     puts them in Go's poller and Close interrupts a blocked read.
+//   - Other systems: Open returns an error; Pipe and Hub work everywhere.
 package tap

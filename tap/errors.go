@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net"
 	"syscall"
-
-	"github.com/tapnet/tapnet/ethernet"
 )
 
 // Errors shared by the links. They are preallocated so that failing writes
@@ -19,8 +17,8 @@ var (
 	errPeerClosed = fmt.Errorf("tap: pipe peer closed: %w", net.ErrClosed)
 	// errHubClosed is what a hub port's reads return once the hub closed.
 	errHubClosed = fmt.Errorf("tap: hub closed: %w", net.ErrClosed)
-	// errFrameSize is returned for frames shorter than an Ethernet header or
-	// longer than the MTU plus header, like a kernel socket's EMSGSIZE.
+	// errFrameSize is returned for frames shorter than their link header
+	// (an empty IP packet) or longer than the MTU plus header, like a kernel socket's EMSGSIZE.
 	errFrameSize = fmt.Errorf("tap: frame size out of range: %w", syscall.EMSGSIZE)
 )
 
@@ -30,8 +28,3 @@ var errQueueFull = errors.New("tap: queue full")
 // errFrameBounds is returned for a link.Frame whose Off and Len reach outside
 // its Buf.
 var errFrameBounds = errors.New("tap: frame bounds outside its buffer")
-
-// checkFrame reports whether a frame of n bytes fits a link with the given MTU.
-func checkFrame(n, mtu int) bool {
-	return n >= ethernet.HeaderLen && n <= mtu+ethernet.HeaderLen
-}

@@ -226,7 +226,7 @@ func (p *HubPort) write(f *link.Frame, block bool) error {
 		p.stats.txErrors.Add(1)
 		return errClosed
 	}
-	frame, err := copyFrame(f, p.mtu)
+	frame, err := copyFrame(f, p.mtu, link.LayerEthernet)
 	if err != nil {
 		p.stats.txErrors.Add(1)
 		return err

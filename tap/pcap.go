@@ -14,6 +14,7 @@ const (
 	PcapMagicNano    = 0xa1b23c4d // nanosecond timestamps
 	PcapSnapLen      = 65535
 	LinkTypeEthernet = 1
+	LinkTypeRaw      = 101 // bare IPv4 or IPv6 packets: IP links (a TUN)
 
 	pcapHeaderLen = 24
 	pcapRecordLen = 16
@@ -99,7 +100,7 @@ type pcapWriter struct {
 	rec [pcapRecordLen]byte
 }
 
-func (p *pcapWriter) writeHeader() error {
+func (p *pcapWriter) writeHeader(linkType uint32) error {
 	var h [pcapHeaderLen]byte
 	le := binary.LittleEndian
 	le.PutUint32(h[0:], PcapMagic)
@@ -107,7 +108,7 @@ func (p *pcapWriter) writeHeader() error {
 	le.PutUint16(h[6:], 4)
 	// h[8:16]: time zone offset and accuracy, always zero.
 	le.PutUint32(h[16:], PcapSnapLen)
-	le.PutUint32(h[20:], LinkTypeEthernet)
+	le.PutUint32(h[20:], linkType)
 	_, err := p.w.Write(h[:])
 	return err
 }

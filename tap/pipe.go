@@ -21,10 +21,15 @@ const DefaultMTU = 1500
 // frames one ReadFrames may hand over.
 const memBatchSize = 64
 
-// PipeOptions configure Pipe. The zero value gives two ends with random MACs,
-// MTU 1500, 1024-frame queues and no impairments.
+// PipeOptions configure Pipe. The zero value gives an Ethernet link whose
+// two ends have random MACs, MTU 1500, 1024-frame queues and no impairments.
 type PipeOptions struct {
-	// MACs are the addresses of the two ends; zero ones are made up.
+	// Layer is what the pipe carries: Ethernet frames (the zero value), or
+	// with link.LayerIP bare IP packets, a point-to-point link like a TUN
+	// device's with a stack at each end instead of a kernel at one.
+	Layer link.Layer
+	// MACs are the addresses of the two ends; zero ones are made up. An
+	// IP pipe has none.
 	MACs [2]ethernet.MAC
 	// MTU of both ends; 0 means DefaultMTU.
 	MTU int
@@ -38,16 +43,16 @@ type PipeOptions struct {
 	Seed uint64
 }
 
-// PipeEnd is one end of an in-memory Ethernet link made by Pipe, a
-// link.Device. Frames written to one end are copied into the other end's
+// PipeEnd is one end of an in-memory link made by Pipe, a link.Device. Frames written to one end are copied into the other end's
 // queue and copied out again by its ReadFrames.
 type PipeEnd struct {
-	mac  ethernet.MAC
-	mtu  int
-	pair *pipePair
-	peer *PipeEnd
-	in   *frameQueue // frames for this end
-	out  *frameQueue // the peer's in
+	mac   ethernet.MAC
+	mtu   int
+	layer link.Layer
+	pair  *pipePair
+	peer  *PipeEnd
+	in    *frameQueue // frames for this end
+	out   *frameQueue // the peer's in
 	// imp governs the frames arriving at this end (sent by the peer); only
 	// this end's reader draws from its random source.
 	imp   atomic.Pointer[Impairments]
@@ -67,16 +72,20 @@ type pipePair struct {
 	done chan struct{}
 }
 
-// Pipe returns two connected in-memory Ethernet links. Writing to one
-// delivers to the other; closing either end stops both.
+// Pipe returns the two ends of an in-memory link, Ethernet or (with
+// opts.Layer) IP. Writing to one delivers to the other; closing either end
+// stops both. It panics on an MTU or layer out of range.
 func Pipe(opts PipeOptions) (*PipeEnd, *PipeEnd) {
 	opts.Impairments.validate()
 	mtu := opts.MTU
 	if mtu == 0 {
 		mtu = DefaultMTU
 	}
-	if mtu < 0 || mtu+ethernet.HeaderLen > buffer.MaxSize() {
+	if mtu < 0 || mtu+headerLen(opts.Layer) > buffer.MaxSize() {
 		panic("tap: pipe MTU out of range")
+	}
+	if opts.Layer != link.LayerEthernet && opts.Layer != link.LayerIP {
+		panic("tap: unknown pipe layer")
 	}
 	qlen := opts.QueueLen
 	if qlen <= 0 {
@@ -89,7 +98,10 @@ func Pipe(opts PipeOptions) (*PipeEnd, *PipeEnd) {
 	pair := &pipePair{done: make(chan struct{})}
 	var ends [2]*PipeEnd
 	for i := range ends {
-		e := &PipeEnd{mac: orRandom(opts.MACs[i]), mtu: mtu, pair: pair}
+		e := &PipeEnd{mtu: mtu, layer: opts.Layer, pair: pair}
+		if opts.Layer == link.LayerEthernet {
+			e.mac = orRandom(opts.MACs[i])
+		}
 		e.in = newFrameQueue(qlen, pair.done, &e.stats)
 		// Each direction draws from its own stream so that one
 		// direction's traffic does not perturb the other's outcomes.
@@ -113,10 +125,10 @@ func orRandom(m ethernet.MAC) ethernet.MAC {
 
 // Info implements link.Device.
 func (e *PipeEnd) Info() link.Info {
-	return link.Info{MTU: e.mtu, Layer: link.LayerEthernet, MAC: e.mac, BatchSize: memBatchSize}
+	return link.Info{MTU: e.mtu, Layer: e.layer, MAC: e.mac, BatchSize: memBatchSize}
 }
 
-// MAC returns the end's own address.
+// MAC returns the end's own address (zero on an IP pipe).
 func (e *PipeEnd) MAC() ethernet.MAC { return e.mac }
 
 // SetImpairments changes the impairments of the frames this end sends. It is
@@ -169,7 +181,7 @@ func (e *PipeEnd) TryWriteFrames(frames []link.Frame) int {
 }
 
 func (e *PipeEnd) write(f *link.Frame, block bool) error {
-	b, err := copyFrame(f, e.mtu)
+	b, err := copyFrame(f, e.mtu, e.layer)
 	if err != nil {
 		e.stats.txErrors.Add(1)
 		return err

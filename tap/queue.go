@@ -313,13 +313,13 @@ func (r *reader) emit(b *buffer.Buffer, im *Impairments) {
 	r.ready = append(r.ready, b)
 }
 
-// copyFrame vets a frame written to an in-memory link with the given MTU and
-// copies it into a pooled buffer, which the caller then owns.
-func copyFrame(f *link.Frame, mtu int) (*buffer.Buffer, error) {
+// copyFrame vets a frame written to an in-memory link of layer l with the
+// given MTU and copies it into a pooled buffer, which the caller then owns.
+func copyFrame(f *link.Frame, mtu int, l link.Layer) (*buffer.Buffer, error) {
 	if f.Off < 0 || f.Len < 0 || f.Off+f.Len > len(f.Buf) {
 		return nil, errFrameBounds
 	}
-	if !checkFrame(f.Len, mtu) {
+	if !checkFrame(f.Len, mtu, l) {
 		return nil, errFrameSize
 	}
 	b := buffer.Get(f.Len)

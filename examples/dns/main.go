@@ -57,8 +57,9 @@ func main() {
 func run() error {
 	zone := new(Zone)
 	var (
-		netMode = flag.String("net", "tap", "network to serve on: tap (tapnet on a TAP device) or kernel (a kernel UDP socket)")
-		tapName = flag.String("tap", "tap0", "TAP device (-net tap)")
+		netMode = flag.String("net", "tap", "network to serve on: tap (tapnet on a TAP or TUN device) or kernel (a kernel UDP socket)")
+		tapName string // -tap and -tun, defined by netsetup
+		tunName string
 		addr    = flag.String("addr", "192.0.2.2/24", "our IPv4 address and prefix; with -net kernel, only the address is used and only when the flag is given")
 		port    = flag.Uint("port", 53, "UDP port")
 		gw      = flag.String("gw", "", "default gateway (-net tap)")
@@ -66,6 +67,7 @@ func run() error {
 		pcap    = flag.String("pcap", "", "write every frame to this pcap file (-net tap)")
 		udpSize = flag.Int("udpsize", DefaultUDPSize, "EDNS0 UDP payload size we advertise")
 	)
+	netsetup.DefineDevice(flag.CommandLine, &tapName, &tunName)
 	netsetup.DefineMAC(flag.CommandLine, &mac)
 	flag.Var(recordFlags{zone}, "record", "A record name=ipv4, e.g. www.example.test=192.0.2.80 (repeatable)")
 	flag.Parse()
@@ -101,7 +103,7 @@ func run() error {
 		}
 		cleanup = pc.Close
 	case "tap":
-		cfg := tapConfig{Tap: *tapName, Addr: prefix, Pcap: *pcap, Port: uint16(*port)}
+		cfg := tapConfig{Tap: tapName, Tun: tunName, Addr: prefix, Pcap: *pcap, Port: uint16(*port)}
 		if *gw != "" {
 			if cfg.Gateway, err = netip.ParseAddr(*gw); err != nil {
 				return fmt.Errorf("-gw: %w", err)

@@ -8,9 +8,11 @@ import (
 	"github.com/tapnet/tapnet/gonet"
 )
 
-// tapConfig is what the example needs from a tapnet stack on a TAP device.
+// tapConfig is what the example needs from a tapnet stack on a TAP or TUN
+// device.
 type tapConfig struct {
 	Tap     string           // TAP device name, e.g. "tap0"
+	Tun     string           // TUN device name, used instead of Tap when set
 	Addr    netip.Prefix     // our address and subnet, e.g. 192.0.2.2/24
 	Gateway netip.Addr       // default gateway; invalid (zero) means none
 	MAC     net.HardwareAddr // our MAC; nil means let the stack choose
@@ -18,12 +20,12 @@ type tapConfig struct {
 	Port    uint16           // UDP port to bind on Addr.Addr()
 }
 
-// openTapnet brings up a tapnet stack on cfg.Tap and returns a UDP socket
+// openTapnet brings up a tapnet stack on cfg.Tun or cfg.Tap and returns a UDP socket
 // bound to cfg.Addr.Addr():cfg.Port, plus a function that tears the stack
 // down. This is the only tapnet-specific code of the example: the server
 // itself sees a net.PacketConn.
 func openTapnet(cfg tapConfig) (net.PacketConn, func() error, error) {
-	n, err := netsetup.FromValues(cfg.Tap, cfg.Addr, cfg.Gateway, cfg.MAC, cfg.Pcap).OpenTAP()
+	n, err := netsetup.FromValues(cfg.Tap, cfg.Tun, cfg.Addr, cfg.Gateway, cfg.MAC, cfg.Pcap).Open()
 	if err != nil {
 		return nil, nil, err
 	}

@@ -16,14 +16,20 @@ import (
 	"github.com/tapnet/tapnet/tap"
 )
 
-// TestEchoOverTAP runs the example's serve loop on a TAP whose kernel side
-// is in a fresh namespace, and has a kernel client send datagrams the
-// kernel must fragment at MTU 1500: tapnet reassembles them, and fragments
-// its replies, which the kernel reassembles.
+// TestEchoOverTAP runs the example's serve loop on a TAP, then a TUN,
+// whose kernel side is in a fresh namespace, and has a kernel client send
+// datagrams the kernel must fragment at MTU 1500: tapnet reassembles them,
+// and fragments its replies, which the kernel reassembles.
 func TestEchoOverTAP(t *testing.T) {
 	netns.RequireRoot(t)
+	for _, mode := range []tap.Mode{tap.ModeTAP, tap.ModeTUN} {
+		t.Run(mode.String(), func(t *testing.T) { testEchoOver(t, mode) })
+	}
+}
+
+func testEchoOver(t *testing.T, mode tap.Mode) {
 	ns := netns.New(t)
-	dev := netns.NewTAP(t, ns, "192.0.2.1/24", tap.Options{})
+	dev := netns.NewTAP(t, ns, "192.0.2.1/24", tap.Options{Mode: mode})
 	n, err := (&netsetup.Flags{Addr: "192.0.2.2/24"}).Attach(dev)
 	if err != nil {
 		t.Fatal(err)

@@ -43,7 +43,7 @@ func main() {
 	rcvbuf := fs.Int("rcvbuf", 0, "receive buffer size (SetReadBuffer); 0 keeps the default")
 	flag.Parse()
 
-	n, err := nf.OpenTAP()
+	n, err := nf.Open()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "echo:", err)
 		os.Exit(1)
@@ -56,7 +56,7 @@ func main() {
 	if *rcvbuf > 0 {
 		conn.SetReadBuffer(*rcvbuf)
 	}
-	fmt.Printf("echo: serving UDP on %v:%d over %s\n", n.Addr.Addr(), *port, nf.Tap)
+	fmt.Printf("echo: serving UDP on %v:%d over %s\n", n.Addr.Addr(), *port, nf.Device())
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)

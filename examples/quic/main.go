@@ -46,6 +46,7 @@ func main() {
 type options struct {
 	netMode  string
 	tapName  string
+	tunName  string
 	addr     netip.Prefix
 	addrSet  bool
 	listen   string
@@ -68,8 +69,8 @@ func run() error {
 		o    options
 		addr string
 	)
-	flag.StringVar(&o.netMode, "net", "tap", "network: tap (tapnet on a TAP device) or kernel (kernel UDP sockets)")
-	flag.StringVar(&o.tapName, "tap", "tap0", "TAP device (-net tap)")
+	flag.StringVar(&o.netMode, "net", "tap", "network: tap (tapnet on a TAP or TUN device) or kernel (kernel UDP sockets)")
+	netsetup.DefineDevice(flag.CommandLine, &o.tapName, &o.tunName)
 	flag.StringVar(&addr, "addr", "192.0.2.2/24", "our IPv4 address and prefix; with -pipe, the server stack's; with -net kernel, only the address is used and only when the flag is given")
 	flag.StringVar(&o.listen, "listen", ":4433", "server mode (the default): UDP address to listen on; with -net tap only the port is used")
 	flag.StringVar(&o.connect, "connect", "", "client mode: the server's host:port (a name is resolved over tapnet with -dhcp or -dns)")
@@ -110,7 +111,7 @@ func run() error {
 }
 
 func (o *options) tapConfig(port uint16) (tapConfig, error) {
-	cfg := tapConfig{Tap: o.tapName, Addr: o.addr, Pcap: o.pcap, Port: port, DHCP: o.dhcp}
+	cfg := tapConfig{Tap: o.tapName, Tun: o.tunName, Addr: o.addr, Pcap: o.pcap, Port: port, DHCP: o.dhcp}
 	var err error
 	if o.dns != "" {
 		if cfg.DNS, err = netip.ParseAddrPort(o.dns); err != nil {

@@ -11,6 +11,7 @@ import (
 // tapConfig is what the example needs from tapnet.
 type tapConfig struct {
 	Tap     string           // TAP device name, e.g. "tap0" (openTapnet only)
+	Tun     string           // TUN device name, used instead of Tap when set
 	Addr    netip.Prefix     // our address and subnet, e.g. 192.0.2.2/24
 	Gateway netip.Addr       // default gateway; invalid (zero) means none
 	MAC     net.HardwareAddr // our MAC; nil means let the stack choose
@@ -21,17 +22,17 @@ type tapConfig struct {
 }
 
 func (cfg tapConfig) flags() *netsetup.Flags {
-	f := netsetup.FromValues(cfg.Tap, cfg.Addr, cfg.Gateway, cfg.MAC, cfg.Pcap)
+	f := netsetup.FromValues(cfg.Tap, cfg.Tun, cfg.Addr, cfg.Gateway, cfg.MAC, cfg.Pcap)
 	f.DHCP = cfg.DHCP
 	return f
 }
 
-// openTapnet brings up a tapnet stack on cfg.Tap and returns a UDP socket
-// bound to its address (cfg.Addr, or the DHCP lease's) and cfg.Port, a
-// resolver over the stack (the lease's DNS servers, or cfg.DNS), and a
-// function that tears the stack down.
+// openTapnet brings up a tapnet stack on cfg.Tun or cfg.Tap and returns a
+// UDP socket bound to its address (cfg.Addr, or the DHCP lease's) and
+// cfg.Port, a resolver over the stack (the lease's DNS servers, or cfg.DNS),
+// and a function that tears the stack down.
 func openTapnet(cfg tapConfig) (net.PacketConn, *net.Resolver, func() error, error) {
-	n, err := cfg.flags().OpenTAP()
+	n, err := cfg.flags().Open()
 	if err != nil {
 		return nil, nil, nil, err
 	}

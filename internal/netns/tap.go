@@ -11,9 +11,17 @@ import (
 	"github.com/tapnet/tapnet/tap"
 )
 
-// NewTAP creates a TAP device inside ns, opened by the test process, with
-// kernelCIDR (such as "192.0.2.1/24") assigned to the kernel side and the
-// interface up. The returned Device is the link for the stack under test,
+// NewTUN is NewTAP for a TUN device: a point-to-point IP link, where
+// kernelCIDR's prefix is routed through the device with no ARP.
+func NewTUN(t testing.TB, ns *NS, kernelCIDR string, opts tap.Options) *tap.Device {
+	t.Helper()
+	opts.Mode = tap.ModeTUN
+	return NewTAP(t, ns, kernelCIDR, opts)
+}
+
+// NewTAP creates a TAP device (or, with opts.Mode, a TUN) inside ns,
+// opened by the test process, with kernelCIDR (such as "192.0.2.1/24")
+// assigned to the kernel side and the interface up. The returned Device is the link for the stack under test,
 // which then talks to the kernel in ns from another address of that subnet.
 //
 // The device is created from a thread switched into ns, so it never exists

@@ -1,6 +1,7 @@
-// Package netsetup holds what every example shares: the -tap, -addr,
-// -dhcp, -gw, -mac and -pcap flags and the code that turns them into a running tapnet
-// stack on a TAP device, or on an in-memory pipe for runs without root.
+// Package netsetup holds what every example shares: the -tap, -tun, -addr,
+// -dhcp, -gw, -mac and -pcap flags and the code that turns them into a
+// running tapnet stack on a TAP or TUN device, or on an in-memory pipe for
+// runs without root.
 package netsetup
 
 import (
@@ -25,6 +26,7 @@ import (
 // Flags are the link settings of an example.
 type Flags struct {
 	Tap  string
+	Tun  string // when set, used instead of Tap
 	Addr string
 	DHCP bool // ask DHCP instead of using Addr and GW
 	GW   string
@@ -38,13 +40,20 @@ const dhcpTimeout = time.Minute
 // Register adds the shared flags to fs with the given default address.
 func Register(fs *flag.FlagSet, defaultAddr string) *Flags {
 	f := &Flags{}
-	fs.StringVar(&f.Tap, "tap", "tap0", "TAP device to attach to (created if missing; needs root)")
+	DefineDevice(fs, &f.Tap, &f.Tun)
 	fs.StringVar(&f.Addr, "addr", defaultAddr, "tapnet's IPv4 address with prefix length")
 	fs.BoolVar(&f.DHCP, "dhcp", false, "get the address, gateway and DNS servers from DHCP instead of -addr and -gw")
 	fs.StringVar(&f.GW, "gw", "", "default gateway (optional)")
 	DefineMAC(fs, &f.MAC)
 	fs.StringVar(&f.Pcap, "pcap", "", "write every frame of the link to this pcap file")
 	return f
+}
+
+// DefineDevice defines the -tap and -tun flags, for the examples that
+// define their other flags themselves: one help text in every example.
+func DefineDevice(fs *flag.FlagSet, tapName, tunName *string) {
+	fs.StringVar(tapName, "tap", "tap0", "TAP device to attach to (created if missing; needs root)")
+	fs.StringVar(tunName, "tun", "", "TUN device to attach to instead of a TAP: a point-to-point IP link with no ARP (created if missing; needs root)")
 }
 
 // DefineMAC defines the -mac flag, for the examples that define their other
@@ -84,9 +93,23 @@ func (n *Net) Close() error {
 	return err
 }
 
-// OpenTAP attaches a stack to the TAP device named by the flags.
-func (f *Flags) OpenTAP() (*Net, error) {
-	var opts tap.Options
+// Device names the device the flags choose, such as "TAP tap0" or
+// "TUN tun0".
+func (f *Flags) Device() string {
+	if f.Tun != "" {
+		return "TUN " + f.Tun
+	}
+	return "TAP " + f.Tap
+}
+
+// Open attaches a stack to the TUN device named by the flags, or else to
+// their TAP device.
+func (f *Flags) Open() (*Net, error) {
+	opts := tap.Options{Mode: tap.ModeTAP}
+	name := f.Tap
+	if f.Tun != "" {
+		opts.Mode, name = tap.ModeTUN, f.Tun
+	}
 	if f.MAC != "" {
 		hw, err := net.ParseMAC(f.MAC)
 		if err != nil {
@@ -98,9 +121,9 @@ func (f *Flags) OpenTAP() (*Net, error) {
 		}
 		opts.MAC = m
 	}
-	dev, err := tap.Open(f.Tap, opts)
+	dev, err := tap.Open(name, opts)
 	if err != nil {
-		return nil, fmt.Errorf("open TAP %q: %w", f.Tap, err)
+		return nil, fmt.Errorf("open %s: %w", f.Device(), err)
 	}
 	return f.attach(dev)
 }
@@ -186,8 +209,8 @@ func (n *Net) startDHCP() error {
 
 // FromValues builds Flags from already parsed settings (the examples that
 // parse their own flags). Zero values mean "not set".
-func FromValues(tapName string, addr netip.Prefix, gw netip.Addr, mac net.HardwareAddr, pcap string) *Flags {
-	f := &Flags{Tap: tapName, Addr: addr.String(), Pcap: pcap}
+func FromValues(tapName, tunName string, addr netip.Prefix, gw netip.Addr, mac net.HardwareAddr, pcap string) *Flags {
+	f := &Flags{Tap: tapName, Tun: tunName, Addr: addr.String(), Pcap: pcap}
 	if gw.IsValid() {
 		f.GW = gw.String()
 	}

@@ -47,3 +47,18 @@ func TestRegisterUsesSharedMACFlag(t *testing.T) {
 		t.Errorf("Register's -mac help %q, DefineMAC's %q", got, want)
 	}
 }
+
+// -tun NAME is the alternative to -tap NAME in every example.
+func TestRegisterTUN(t *testing.T) {
+	fs := flag.NewFlagSet("reg", flag.ContinueOnError)
+	f := Register(fs, "192.0.2.2/24")
+	if f.Device() != "TAP tap0" {
+		t.Errorf("default device %q, want TAP tap0", f.Device())
+	}
+	if err := fs.Parse([]string{"-tun", "tun3"}); err != nil {
+		t.Fatal(err)
+	}
+	if f.Device() != "TUN tun3" {
+		t.Errorf("with -tun tun3, device %q", f.Device())
+	}
+}

@@ -1,0 +1,53 @@
+package stack
+
+import (
+	"github.com/tapnet/tapnet/ethernet"
+	"github.com/tapnet/tapnet/internal/buffer"
+	"github.com/tapnet/tapnet/link"
+)
+
+// This file holds what differs between a NIC on an Ethernet link and one on
+// an IP link (a TUN): whether frames carry an Ethernet header is decided
+// once, by linkHeaderLen when the NIC is made, and every path that frames
+// or unframes packets asks hasEthernet.
+
+// hasEthernet reports whether the NIC's frames carry an Ethernet header
+// (and so whether it resolves neighbours with ARP). lo has no link at all.
+func (n *NIC) hasEthernet() bool { return n.hdrLen == ethernet.HeaderLen }
+
+// defaultNamePrefix names NICs after the devices Linux would show: tapN for
+// Ethernet links, tunN for IP links.
+func defaultNamePrefix(l link.Layer) string {
+	if linkHeaderLen(l) == 0 {
+		return "tun"
+	}
+	return "tap"
+}
+
+// deliverIP takes a packet from an IP link, which has no header to say what
+// it carries: the IP version in its first nibble does. It takes ownership
+// of b.
+func (n *NIC) deliverIP(b *buffer.Buffer) {
+	st := &n.s.stats.Link
+	p := b.Bytes()
+	switch {
+	case len(p) == 0:
+		st.Runts.Add(1)
+		b.Release()
+	case p[0]>>4 == 4:
+		// No link-layer broadcast on a point-to-point link: a unicast
+		// to us may be answered with ICMP errors.
+		n.s.handleIPv4(n, b, false, false)
+	default:
+		st.UnknownIPVersion.Add(1)
+		b.Release()
+	}
+}
+
+// putLinkHeader frames an IPv4 packet in b for the wire: an Ethernet header
+// to dst from the NIC's address, or nothing on an IP link.
+func (n *NIC) putLinkHeader(b *buffer.Buffer, dst ethernet.MAC) {
+	if n.hasEthernet() {
+		ethernet.PutHeader(b.Prepend(ethernet.HeaderLen), dst, n.mac, ethernet.TypeIPv4)
+	}
+}

@@ -1,0 +1,25 @@
+package tap
+
+import (
+	"fmt"
+	"os"
+	"strings"
+)
+
+// Open attaches to /dev/NAME, a FreeBSD tap ("tapN") or tun ("tunN")
+// device, which opening creates if absent. water leaves FreeBSD out, and
+// the device node is all it takes: a tun in its default mode reads and
+// writes bare IP packets. Bring the interface up with ifconfig (or set
+// net.link.tap.up_on_open).
+func Open(name string, opts Options) (*Device, error) {
+	if !strings.HasPrefix(name, opts.Mode.String()) || strings.ContainsRune(name, '/') {
+		return nil, fmt.Errorf("tap: a FreeBSD %s device is named %sN, not %q", opts.Mode, opts.Mode, name)
+	}
+	// os.OpenFile puts a character device in the poller, so Close
+	// interrupts a blocked read.
+	f, err := os.OpenFile("/dev/"+name, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("tap: %w", err)
+	}
+	return newDevice(name, f, opts)
+}
