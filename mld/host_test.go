@@ -808,3 +808,37 @@ func TestScheduleHook(t *testing.T) {
 		t.Fatalf("closed host: %d sent, Schedule(%v)", sent, asks)
 	}
 }
+
+// BenchmarkAccepts is the receive path's per-datagram question for a
+// joined group.
+func BenchmarkAccepts(b *testing.B) {
+	h := mld.New(mld.Config{}, 1500, mld.Hooks{}, nil)
+	defer h.Close()
+	h.ChangeMembership(group, mld.Filter{}, mld.Filter{Mode: mld.Exclude, Sources: []netip.Addr{s2}})
+	b.ReportAllocs()
+	for b.Loop() {
+		if !h.Accepts(group, s1) {
+			b.Fatal("not accepted")
+		}
+	}
+}
+
+// TestQueriesAllocateNothing: a query whose answer is already pending,
+// general or naming sources already recorded, costs no allocation, so a
+// query flood costs no garbage.
+func TestQueriesAllocateNothing(t *testing.T) {
+	x := newHost(t, fast, 1500)
+	x.socket().join(group)
+	x.settle()
+	for _, q := range []ipv6.MLDv2Query{
+		{MaxRespCode: 1000},
+		{MaxRespCode: 1000, Group: group, Sources: []netip.Addr{s1, s2}},
+	} {
+		b := make([]byte, q.Len())
+		q.Put(b)
+		x.receive(b)
+		if n := testing.AllocsPerRun(100, func() { x.receive(b) }); n != 0 {
+			t.Errorf("%d allocations per query %+v", int(n), q)
+		}
+	}
+}
