@@ -4,7 +4,7 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/tapnet/tapnet/ipv4"
+	"github.com/tapnet/tapnet/internal/mcast"
 )
 
 // Config tunes a Host. The zero value gives the RFC and Linux defaults;
@@ -45,20 +45,11 @@ type Hooks struct {
 	Schedule func(d time.Duration)
 }
 
-// RFC defaults (RFC 3376 8, RFC 2236 8).
-const (
-	defaultRobustness      = 2
-	defaultQueryInterval   = 125 * time.Second
-	defaultQueryRespIntvl  = 10 * time.Second
-	v3UnsolicitedInterval  = time.Second
-	v2UnsolicitedInterval  = 10 * time.Second
-	v1QueryResponseTimeout = 10 * time.Second
-	// MinQueryResponse is the shortest delay a query may ask for. Linux
-	// treats a Max Resp Code of 0 as 1 so that answers stay spread out and
-	// a flood of such queries is answered once per pending delay, not once
-	// per query.
-	MinQueryResponse = 100 * time.Millisecond
-)
+// MinQueryResponse is the shortest delay a query may ask for. Linux
+// treats a Max Resp Code of 0 as 1 so that answers stay spread out and a
+// flood of such queries is answered once per pending delay, not once per
+// query.
+const MinQueryResponse = 100 * time.Millisecond
 
 // Bounds on the sources group-and-source-specific queries make a Host
 // remember until the answer is due (RFC 3376 5.2). Only sources the answer
@@ -70,10 +61,13 @@ const (
 	MaxQuerySourcesPerHost  = 1024
 )
 
-// minMTU is the smallest MTU reports are packed for: the IPv4 minimum,
-// where a report still carries seven sources.
-const minMTU = 68
-
-// allHosts is every host's group: always received, never reported (RFC
-// 3376 5).
-var allHosts = ipv4.AllHostsGroup
+// coreConfig is cfg in the shared core's terms.
+func (cfg Config) coreConfig() mcast.Config {
+	v := mcast.V3
+	if cfg.Version == 1 || cfg.Version == 2 {
+		v = mcast.Version(cfg.Version)
+	}
+	return mcast.Config{MaxVersion: v, Robustness: cfg.Robustness,
+		UnsolicitedReportInterval: cfg.UnsolicitedReportInterval,
+		OlderQuerierTimeout:       cfg.OlderQuerierTimeout, Now: cfg.Now}
+}

@@ -25,5 +25,7 @@
 // stack.NIC owns a Host, passes it the IGMP messages it receives, frames
 // what it sends, runs its timer, and asks it which groups and sources to
 // accept. The message formats live in package ipv4 (ParseIGMP, PutIGMP,
-// PutIGMPv3Report).
+// PutIGMPv3Report). The state machine itself is shared with package mld,
+// IGMP's IPv6 twin, which has the same shape: this package only reads and
+// writes IGMP's messages.
 package igmp

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tapnet/tapnet/internal/fakeclock"
+	"github.com/tapnet/tapnet/internal/mcast"
 	"github.com/tapnet/tapnet/ipv4"
 )
 
@@ -14,28 +15,8 @@ import (
 // that the answer would not list.
 func checkInvariants(t *testing.T, h *Host) {
 	t.Helper()
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	sum := 0
-	for a, g := range h.groups {
-		if a != g.addr {
-			t.Fatalf("group %v filed under %v", g.addr, a)
-		}
-		if !g.member() && g.idle() {
-			t.Fatalf("idle non-member %v kept", a)
-		}
-		if len(g.querySrcs) > MaxQuerySourcesPerGroup {
-			t.Fatalf("%v keeps %d query sources", a, len(g.querySrcs))
-		}
-		for _, c := range g.incl {
-			if c <= 0 {
-				t.Fatalf("%v: include count %d", a, c)
-			}
-		}
-		sum += len(g.querySrcs)
-	}
-	if sum != h.querySrcs || sum > MaxQuerySourcesPerHost {
-		t.Fatalf("query sources: running count %d, groups hold %d", h.querySrcs, sum)
+	if err := h.core.CheckInvariants(); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -116,4 +97,13 @@ func FuzzHost(f *testing.F) {
 			t.Fatalf("after leaving everything: deadline %v, groups %v", h.Deadline(), h.Groups())
 		}
 	})
+}
+
+// TestBoundsAreTheCores: the documented bounds are the ones the shared
+// core enforces.
+func TestBoundsAreTheCores(t *testing.T) {
+	if MinQueryResponse != mcast.MinQueryResponse || MaxQuerySourcesPerGroup != mcast.MaxQuerySourcesPerGroup ||
+		MaxQuerySourcesPerHost != mcast.MaxQuerySourcesPerHost {
+		t.Fatal("igmp's bounds differ from internal/mcast's")
+	}
 }

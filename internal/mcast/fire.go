@@ -1,37 +1,34 @@
-package igmp
+package mcast
 
 import (
 	"net/netip"
 	"slices"
 	"time"
-
-	"github.com/tapnet/tapnet/ipv4"
 )
 
-// message is a v1/v2 message due to be sent.
+// message is a V1/V2 message due to be sent.
 type message struct {
-	typ        uint8
+	kind       MessageKind
 	addr, dest netip.Addr
 }
 
 // Fire performs every action that is due by Config.Now and sends the
-// messages they call for. Call it when Schedule asks or once Deadline has
-// passed; an early call does nothing.
+// messages they call for. An early call does nothing.
 func (h *Host) Fire() {
 	h.fireMu.Lock()
 	defer h.fireMu.Unlock()
 	msgs, recs := h.takeDue()
-	// v3 reports are built outside h.mu: packing many records is the
+	// V3 reports are built outside h.mu: packing many records is the
 	// costly part, and queries and joins need not wait for it.
 	for _, m := range msgs {
-		h.send(m.dest, ipv4.IGMPLen, func(p []byte) { ipv4.PutIGMP(p, m.typ, 0, m.addr) })
+		h.send(m.dest, h.wire.MessageLen, func(p []byte) { h.wire.PutMessage(p, m.kind, m.addr) })
 	}
 	h.sendV3Reports(recs)
 }
 
-// takeDue performs every action that is due and returns the v1/v2
-// messages and v3 records to send.
-func (h *Host) takeDue() ([]message, []ipv4.GroupRecordFields) {
+// takeDue performs every action that is due and returns the V1/V2
+// messages and V3 records to send.
+func (h *Host) takeDue() ([]message, []Record) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed || h.silent() {
@@ -42,15 +39,15 @@ func (h *Host) takeDue() ([]message, []ipv4.GroupRecordFields) {
 	version := h.versionLocked(now)
 	var out []message
 	for _, g := range h.leaves {
-		out = append(out, message{ipv4.IGMPv2LeaveGroup, g, ipv4.AllRoutersGroup})
-		h.stats.LeavesSent.Add(1)
+		out = append(out, message{Leave, g, h.wire.LeavesTo})
+		h.count.LeavesSent.Add(1)
 	}
 	h.leaves = nil
 	groups := h.sortedGroupsLocked()
-	var recs []ipv4.GroupRecordFields
+	var recs []Record
 	if due(h.gqDue, now) {
 		h.gqDue = time.Time{}
-		if version == 3 {
+		if version == V3 {
 			recs = h.generalAnswerLocked(groups, recs)
 		}
 	}
@@ -66,7 +63,7 @@ func (h *Host) takeDue() ([]message, []ipv4.GroupRecordFields) {
 	}
 	if due(h.changeDue, now) {
 		h.changeDue = time.Time{}
-		if version == 3 {
+		if version == V3 {
 			recs = h.stateChangesLocked(groups, now, recs)
 		}
 	}
@@ -87,24 +84,24 @@ func (h *Host) sortedGroupsLocked() []*group {
 }
 
 // generalAnswerLocked appends the current-state records answering a
-// general query: one per group, all-hosts excepted.
-func (h *Host) generalAnswerLocked(groups []*group, recs []ipv4.GroupRecordFields) []ipv4.GroupRecordFields {
+// general query: one per reported group.
+func (h *Host) generalAnswerLocked(groups []*group, recs []Record) []Record {
 	for _, g := range groups {
-		if g.member() && g.addr != allHosts {
+		if g.member() && h.wire.reported(g.addr) {
 			f := g.state()
-			recs = append(recs, ipv4.GroupRecordFields{Type: uint8(f.Mode), Group: g.addr, Sources: f.Sources})
+			recs = append(recs, Record{Type: uint8(f.Mode), Group: g.addr, Sources: f.Sources})
 		}
 	}
 	return recs
 }
 
 // answerLocked adds the answer to a query for one group whose delay ran
-// out: a v1/v2 report, or a v3 current-state record.
-func (h *Host) answerLocked(g *group, version int, out []message, recs []ipv4.GroupRecordFields) ([]message, []ipv4.GroupRecordFields) {
+// out: a V1/V2 report, or a V3 current-state record.
+func (h *Host) answerLocked(g *group, version Version, out []message, recs []Record) ([]message, []Record) {
 	defer h.forgetQuerySourcesLocked(g)
 	switch {
-	case !g.member() || g.addr == allHosts:
-	case version < 3:
+	case !g.member() || !h.wire.reported(g.addr):
+	case version < V3:
 		out = append(out, h.reportLocked(g, version))
 	default:
 		if r, ok := g.queryAnswer(); ok {
@@ -114,10 +111,10 @@ func (h *Host) answerLocked(g *group, version int, out []message, recs []ipv4.Gr
 	return out, recs
 }
 
-// unsolicitedLocked adds a v1/v2 group's next unsolicited report and
+// unsolicitedLocked adds a V1/V2 group's next unsolicited report and
 // schedules the one after.
-func (h *Host) unsolicitedLocked(g *group, version int, now time.Time, out []message) []message {
-	if version == 3 || !g.member() || g.unsolicited <= 0 {
+func (h *Host) unsolicitedLocked(g *group, version Version, now time.Time, out []message) []message {
+	if version == V3 || !g.member() || g.unsolicited <= 0 {
 		g.unsolicited = 0
 		return out
 	}
@@ -128,39 +125,39 @@ func (h *Host) unsolicitedLocked(g *group, version int, now time.Time, out []mes
 	return out
 }
 
-// reportLocked is a v1 or v2 report for the group, which makes us its
+// reportLocked is a V1 or V2 report for the group, which makes us its
 // last reporter.
-func (h *Host) reportLocked(g *group, version int) message {
+func (h *Host) reportLocked(g *group, version Version) message {
 	g.reporter = true
-	h.stats.ReportsSent.Add(1)
-	typ := uint8(ipv4.IGMPv2MembershipReport)
-	if version == 1 {
-		typ = ipv4.IGMPv1MembershipReport
+	h.count.ReportsSent.Add(1)
+	kind := ReportV2
+	if version == V1 {
+		kind = ReportV1
 	}
-	return message{typ, g.addr, g.addr}
+	return message{kind, g.addr, g.addr}
 }
 
 // stateChangesLocked appends every group's pending state-change records
 // and schedules the next retransmission while any remains.
-func (h *Host) stateChangesLocked(groups []*group, now time.Time, recs []ipv4.GroupRecordFields) []ipv4.GroupRecordFields {
+func (h *Host) stateChangesLocked(groups []*group, now time.Time, recs []Record) []Record {
 	pending := false
 	for _, g := range groups {
 		recs = g.stateChangeRecords(recs)
 		pending = pending || !g.idle()
 	}
 	if pending {
-		h.changeDue = now.Add(randomDelay(h.unsolicitedIntervalLocked(3)))
+		h.changeDue = now.Add(randomDelay(h.unsolicitedIntervalLocked(V3)))
 	}
 	return recs
 }
 
 // queryAnswer is the current-state record answering a group-specific or
-// group-and-source-specific query (RFC 3376 5.2); false when there is
-// nothing to say.
-func (g *group) queryAnswer() (ipv4.GroupRecordFields, bool) {
+// group-and-source-specific query (RFC 3376 5.2, RFC 3810 6.3); false
+// when there is nothing to say.
+func (g *group) queryAnswer() (Record, bool) {
 	if !g.srcQuery {
 		f := g.state()
-		return ipv4.GroupRecordFields{Type: uint8(f.Mode), Group: g.addr, Sources: f.Sources}, true
+		return Record{Type: uint8(f.Mode), Group: g.addr, Sources: f.Sources}, true
 	}
 	// The recorded sources were allowed when queried; the state may have
 	// changed since.
@@ -171,15 +168,15 @@ func (g *group) queryAnswer() (ipv4.GroupRecordFields, bool) {
 		}
 	}
 	if len(srcs) == 0 {
-		return ipv4.GroupRecordFields{}, false
+		return Record{}, false
 	}
 	slices.SortFunc(srcs, netip.Addr.Compare)
-	return ipv4.GroupRecordFields{Type: ipv4.ModeIsInclude, Group: g.addr, Sources: srcs}, true
+	return Record{Type: ModeIsInclude, Group: g.addr, Sources: srcs}, true
 }
 
 // stateChangeRecords appends the group's pending state-change records and
 // counts one transmission off.
-func (g *group) stateChangeRecords(recs []ipv4.GroupRecordFields) []ipv4.GroupRecordFields {
+func (g *group) stateChangeRecords(recs []Record) []Record {
 	f := g.state()
 	var allow, block []netip.Addr
 	for s, c := range g.srcRetrans {
@@ -196,55 +193,56 @@ func (g *group) stateChangeRecords(recs []ipv4.GroupRecordFields) []ipv4.GroupRe
 	}
 	if len(allow) > 0 {
 		slices.SortFunc(allow, netip.Addr.Compare)
-		recs = append(recs, ipv4.GroupRecordFields{Type: ipv4.AllowNewSources, Group: g.addr, Sources: allow})
+		recs = append(recs, Record{Type: AllowNewSources, Group: g.addr, Sources: allow})
 	}
 	if len(block) > 0 {
 		slices.SortFunc(block, netip.Addr.Compare)
-		recs = append(recs, ipv4.GroupRecordFields{Type: ipv4.BlockOldSources, Group: g.addr, Sources: block})
+		recs = append(recs, Record{Type: BlockOldSources, Group: g.addr, Sources: block})
 	}
 	if g.modeRetrans > 0 {
 		g.modeRetrans--
-		typ := uint8(ipv4.ChangeToIncludeMode)
+		typ := uint8(ChangeToIncludeMode)
 		if f.Mode == Exclude {
-			typ = ipv4.ChangeToExcludeMode
+			typ = ChangeToExcludeMode
 		}
-		recs = append(recs, ipv4.GroupRecordFields{Type: typ, Group: g.addr, Sources: f.Sources})
+		recs = append(recs, Record{Type: typ, Group: g.addr, Sources: f.Sources})
 	}
 	return recs
 }
 
 // sendV3Reports packs records into as few reports as the MTU allows (RFC
-// 3376 4.2.16): a record too long for one report is split, except that the
-// source list of an EXCLUDE-type record is cut short instead, since
-// splitting it would change its meaning.
-func (h *Host) sendV3Reports(recs []ipv4.GroupRecordFields) {
+// 3376 4.2.16, RFC 3810 5.2.15): a record too long for one report is
+// split, except that the source list of an EXCLUDE-type record is cut
+// short instead, since splitting it would change its meaning.
+func (h *Host) sendV3Reports(recs []Record) {
 	if len(recs) == 0 {
 		return
 	}
-	room := h.mtu - ipv4.RouterAlertHeaderLen - ipv4.IGMPv3ReportMinLen
-	split := splitRecords(recs, (room-ipv4.IGMPGroupRecordMinLen)/4)
+	w := &h.wire
+	room := h.mtu - w.HeaderLen - w.ReportHeaderLen
+	split := splitRecords(recs, (room-w.RecordHeaderLen)/w.SourceLen)
 	for len(split) > 0 {
-		n, size := 0, ipv4.IGMPv3ReportMinLen
-		for n < len(split) && size+split[n].Len()-ipv4.IGMPv3ReportMinLen <= room {
-			size += split[n].Len()
+		n, size := 0, w.ReportHeaderLen
+		for n < len(split) && size+w.recordLen(&split[n])-w.ReportHeaderLen <= room {
+			size += w.recordLen(&split[n])
 			n++
 		}
 		part := split[:n]
-		h.stats.ReportsSent.Add(1)
-		h.send(ipv4.AllIGMPv3RoutersGroup, size, func(p []byte) { ipv4.PutIGMPv3Report(p, part) })
+		h.count.ReportsSent.Add(1)
+		h.send(w.ReportsTo, size, func(p []byte) { w.PutReport(p, part) })
 		split = split[n:]
 	}
 }
 
 // splitRecords cuts records with more than maxSrcs sources: INCLUDE-type
 // ones into several, EXCLUDE-type ones short.
-func splitRecords(recs []ipv4.GroupRecordFields, maxSrcs int) []ipv4.GroupRecordFields {
-	var split []ipv4.GroupRecordFields
+func splitRecords(recs []Record, maxSrcs int) []Record {
+	var split []Record
 	for _, r := range recs {
 		switch {
 		case len(r.Sources) <= maxSrcs:
 			split = append(split, r)
-		case r.Type == ipv4.ModeIsExclude || r.Type == ipv4.ChangeToExcludeMode:
+		case r.Type == ModeIsExclude || r.Type == ChangeToExcludeMode:
 			r.Sources = r.Sources[:maxSrcs]
 			split = append(split, r)
 		default:

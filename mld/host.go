@@ -1,0 +1,131 @@
+package mld
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/tapnet/tapnet/internal/mcast"
+	"github.com/tapnet/tapnet/ipv6"
+)
+
+// Host is one interface's MLD host: its group memberships and the reports
+// that tell routers about them. It is safe for concurrent use.
+type Host struct {
+	core  *mcast.Host
+	stats *Stats // may be shared with other hosts
+	// recs is putReport's scratch, used under the core's Fire lock.
+	recs []ipv6.MLDRecordFields
+}
+
+// New returns a host for an interface whose link MTU is mtu (reports are
+// packed to fit it behind the IPv6 and hop-by-hop headers; values below
+// the IPv6 minimum of 1280 count as 1280) that counts in stats, or in
+// counters of its own when stats is nil.
+func New(cfg Config, mtu int, hooks Hooks, stats *Stats) *Host {
+	if stats == nil {
+		stats = new(Stats)
+	}
+	h := &Host{stats: stats}
+	h.core = mcast.New(cfg.coreConfig(), h.wire(), mtu, mcast.Hooks(hooks), mcast.Counters{
+		ReportsSent:         &stats.ReportsSent,
+		LeavesSent:          &stats.DonesSent,
+		QuerySourcesIgnored: &stats.QuerySourcesIgnored,
+		QuerySourcesDropped: &stats.QuerySourcesDropped,
+	})
+	return h
+}
+
+// wire describes MLD's messages to the shared core.
+func (h *Host) wire() mcast.Wire {
+	return mcast.Wire{
+		MinMTU:          ipv6.MinMTU,
+		HeaderLen:       ipv6.HeaderLen + ipv6.RouterAlertHopByHopLen,
+		ReportHeaderLen: ipv6.MLDv2ReportMinLen,
+		RecordHeaderLen: ipv6.MLDRecordMinLen,
+		SourceLen:       16,
+		MessageLen:      ipv6.MLDv1Len,
+		ReportsTo:       ipv6.AllMLDv2Routers,
+		LeavesTo:        ipv6.AllRouters,
+		AllNodes:        ipv6.AllNodes,
+		Unreported:      belowLinkScope,
+		PutMessage:      putMessage,
+		PutReport:       h.putReport,
+	}
+}
+
+// belowLinkScope reports whether a group's scope is interface-local or
+// the reserved 0: such groups are never reported (RFC 3810 6).
+func belowLinkScope(group netip.Addr) bool {
+	s, ok := ipv6.MulticastScope(group)
+	return ok && s < ipv6.ScopeLinkLocal
+}
+
+// putMessage writes an MLDv1 report or Done, without its checksum.
+func putMessage(b []byte, kind mcast.MessageKind, group netip.Addr) {
+	typ := uint8(ipv6.ICMPMLDv1Report)
+	if kind == mcast.Leave {
+		typ = ipv6.ICMPMLDv1Done
+	}
+	ipv6.PutMLDv1(b, typ, 0, group)
+}
+
+// putReport writes an MLDv2 report, without its checksum; the core calls
+// it under its Fire lock.
+func (h *Host) putReport(b []byte, recs []mcast.Record) {
+	h.recs = h.recs[:0]
+	for _, r := range recs {
+		h.recs = append(h.recs, ipv6.MLDRecordFields(r))
+	}
+	ipv6.PutMLDv2Report(b, h.recs)
+	clear(h.recs) // keep no source lists alive between reports
+}
+
+// Close withdraws the Schedule request, waits for a Fire in progress and
+// makes every later call a no-op, so that nothing is sent once it returns.
+func (h *Host) Close() { h.core.Close() }
+
+// Stats returns the live counters the host adds to.
+func (h *Host) Stats() *Stats { return h.stats }
+
+// IsMember reports whether the interface listens to a group at all: the
+// all-nodes group, or one some socket joined.
+func (h *Host) IsMember(addr netip.Addr) bool { return h.core.IsMember(addr) }
+
+// Accepts reports whether the interface state for a group admits
+// datagrams from src: what a socket that joined nothing itself receives
+// with IPV6_MULTICAST_ALL.
+func (h *Host) Accepts(addr, src netip.Addr) bool { return h.core.Accepts(addr, src) }
+
+// Groups returns the interface state of every group the host is a member
+// of.
+func (h *Host) Groups() map[netip.Addr]Filter {
+	out := make(map[netip.Addr]Filter)
+	h.core.Groups(func(a netip.Addr, f mcast.Filter) { out[a] = fromCore(f) })
+	return out
+}
+
+// Version returns the MLD version the host currently reports with: 2, or
+// 1 while an MLDv1 querier was heard recently (or when forced).
+func (h *Host) Version() int { return int(h.core.Version()) - 1 }
+
+// PendingQuerySources returns how many sources of
+// multicast-address-and-source-specific queries the host keeps for
+// answers not yet sent: at most MaxQuerySourcesPerHost.
+func (h *Host) PendingQuerySources() int { return h.core.PendingQuerySources() }
+
+// ChangeMembership replaces one socket's filter for a group, from what it
+// was (the zero Filter when it was not a member) to what it is now (the
+// zero Filter when it leaves). Changes of the merged interface state are
+// reported.
+func (h *Host) ChangeMembership(addr netip.Addr, from, to Filter) {
+	h.core.ChangeMembership(addr, from.core(), to.core())
+}
+
+// Deadline returns when Fire next has something to do; the zero time when
+// nothing is pending.
+func (h *Host) Deadline() time.Time { return h.core.Deadline() }
+
+// Fire performs every action that is due by Config.Now and sends the
+// messages they call for. Call it when Schedule asks or once Deadline has
+// passed; an early call does nothing.
+func (h *Host) Fire() { h.core.Fire() }
