@@ -245,6 +245,8 @@ func TestAddNICChecksLinkInfo(t *testing.T) {
 func TestReplyPathUsesTryWriter(t *testing.T) {
 	dev := newSeamDev(4)
 	s, _ := seamStack(t, seamTryDev{dev}, dev) // answers the peer's ARP request
+	// The reply is written after the peer is learned: wait for it.
+	seamWait(t, "ARP reply", func() bool { _, tw := dev.counts(); return tw >= 2 })
 	if w, tw := dev.counts(); tw < 2 || w != 0 {
 		// The gratuitous ARP at AddNIC and the ARP reply.
 		t.Errorf("before any socket: %d WriteFrames, %d TryWriteFrames; want 0 and 2", w, tw)
@@ -261,6 +263,7 @@ func TestReplyPathUsesTryWriter(t *testing.T) {
 	// Without a TryWriter the stack falls back to WriteFrames.
 	plain := newSeamDev(4)
 	seamStack(t, plain, plain)
+	seamWait(t, "ARP reply without a TryWriter", func() bool { w, _ := plain.counts(); return w >= 2 })
 	if w, _ := plain.counts(); w < 2 {
 		t.Errorf("device without TryWriteFrames: %d frames written, want the ARP frames", w)
 	}
