@@ -15,6 +15,7 @@ var (
 	na    = Update{MAC: mac(0xb)}
 	nsB   = Update{MAC: mac(0xb), Override: true, Create: true}
 	arpUs = Update{MAC: mac(0xb), Solicited: true, Override: true, IgnoreLockTime: true, Create: true}
+	garp  = Update{MAC: mac(0xb), Solicited: true, Override: true, IgnoreLockTime: true}
 )
 
 // withMAC returns u claiming m instead.
@@ -61,6 +62,8 @@ func TestUpdateRules(t *testing.T) {
 		{"none", "NS", nsB, Stale, b, false},
 		{"none", "NS without address", noMAC(nsB), 0, ethernet.MAC{}, false},
 		{"none", "ARP request to us", arpUs, Reachable, b, false},
+		{"none", "ARP reply", naSO, 0, ethernet.MAC{}, false},
+		{"none", "gratuitous ARP", garp, 0, ethernet.MAC{}, false},
 
 		{"incomplete", "NA S", naS, Reachable, b, true},
 		{"incomplete", "NA SO", naSO, Reachable, b, true},
@@ -83,6 +86,10 @@ func TestUpdateRules(t *testing.T) {
 		{"reachable", "NA without address", noMAC(na), Reachable, a, false},
 		{"reachable", "NS new", nsB, Stale, b, false},
 		{"reachable", "NS same", withMAC(nsB, a), Reachable, a, false},
+		{"reachable", "ARP request to us new", arpUs, Reachable, b, false},
+		{"reachable", "gratuitous ARP new", garp, Reachable, b, false},
+		{"incomplete", "ARP request to us", arpUs, Reachable, b, true},
+		{"probe", "gratuitous ARP new", garp, Reachable, b, false},
 
 		{"stale", "NA SO same", withMAC(naSO, a), Reachable, a, false},
 		{"stale", "NA O same", withMAC(naO, a), Stale, a, false},
