@@ -10,6 +10,7 @@ import (
 	"github.com/tapnet/tapnet/ethernet"
 	"github.com/tapnet/tapnet/internal/buffer"
 	"github.com/tapnet/tapnet/internal/fakeclock"
+	"github.com/tapnet/tapnet/neigh"
 )
 
 // cacheHooks records what the cache asks of its NIC.
@@ -205,12 +206,21 @@ func TestCacheRetriesThenFails(t *testing.T) {
 	}
 }
 
-// TestCacheStaleProbe checks that an entry past ReachableTime still
-// resolves, and is confirmed by at most one unicast probe per interval.
-func TestCacheStaleProbe(t *testing.T) {
+// fakeTimers returns cfg on clk's time and timers.
+func fakeTimers(clk *fakeclock.Clock, cfg Config) Config {
+	cfg.Now = clk.Now
+	cfg.AfterFunc = func(d time.Duration, f func()) neigh.Timer { return clk.AfterFunc(d, f) }
+	return cfg
+}
+
+// TestCacheStaleDelayThenProbe checks what became of the stale probe: an
+// entry past ReachableTime still resolves, sending to it starts Delay, and
+// only if nothing confirms it within DelayFirstProbeTime does a unicast
+// request go out (Linux's NUD_DELAY, NUD_PROBE). A reply confirms it.
+func TestCacheStaleDelayThenProbe(t *testing.T) {
 	clk := fakeclock.New()
 	h := newCacheHooks()
-	c := New(Config{Now: clk.Now, ReachableTime: 30 * time.Second, RetransInterval: time.Second}, h.hooks(), nil)
+	c := New(fakeTimers(clk, Config{ReachableTime: 30 * time.Second}), h.hooks(), nil)
 	defer c.Close()
 	c.Learn(cacheIP(5), cacheMAC(5), true)
 	clk.Advance(31 * time.Second)
@@ -222,17 +232,60 @@ func TestCacheStaleProbe(t *testing.T) {
 			t.Fatal("stale entry not usable")
 		}
 	}
-	if h.nRequests() != 1 || h.requests[0].dst != cacheMAC(5) {
-		t.Fatalf("%d probes (%+v), want one unicast", h.nRequests(), h.requests)
+	if _, st, _ := c.Lookup(cacheIP(5)); st != Delay || h.nRequests() != 0 {
+		t.Fatalf("after use: %v, %d requests; want delay, none", st, h.nRequests())
 	}
-	clk.Advance(time.Second)
+	clk.Advance(5 * time.Second)
+	if _, st, _ := c.Lookup(cacheIP(5)); st != Probe || h.nRequests() != 1 || h.requests[0].dst != cacheMAC(5) {
+		t.Fatalf("after DelayFirstProbeTime: %v, requests %+v; want probe, one unicast", st, h.requests)
+	}
+	c.Learn(cacheIP(5), cacheMAC(5), false)
+	if mac, st, _ := c.Lookup(cacheIP(5)); st != Reachable || mac != cacheMAC(5) {
+		t.Fatalf("after the reply: %v %v", mac, st)
+	}
+	clk.Advance(10 * time.Second)
+	if h.nRequests() != 1 {
+		t.Fatalf("%d requests after the reply, want no more", h.nRequests())
+	}
+}
+
+// TestCacheStaleNeighbourFails checks the new end of a neighbour that
+// stops answering, as on Linux: after Delay, UnicastProbes unicast
+// requests go unanswered, the entry is removed, Failed is told (with no
+// packets: none waited), and the next packet broadcasts a request.
+func TestCacheStaleNeighbourFails(t *testing.T) {
+	clk := fakeclock.New()
+	h := newCacheHooks()
+	var failed []netip.Addr
+	hooks := h.hooks()
+	hooks.Failed = func(target netip.Addr, pkts []Pending) {
+		failed = append(failed, target)
+		if len(pkts) != 0 {
+			t.Errorf("%d packets failed with a probed neighbour", len(pkts))
+		}
+	}
+	c := New(fakeTimers(clk, Config{ReachableTime: 30 * time.Second}), hooks, nil)
+	defer c.Close()
+	c.Learn(cacheIP(5), cacheMAC(5), true)
+	clk.Advance(31 * time.Second)
 	c.Resolve(cacheIP(5), nil)
-	if h.nRequests() != 2 {
-		t.Fatalf("%d probes a second later, want 2", h.nRequests())
+	clk.Advance(5*time.Second + 3*time.Second)
+	if _, _, ok := c.Lookup(cacheIP(5)); ok || len(failed) != 1 || failed[0] != cacheIP(5) {
+		t.Fatalf("entry kept (%v) or failure not reported (%v) after three unanswered probes", ok, failed)
 	}
-	c.Learn(cacheIP(5), cacheMAC(6), false)
-	if mac, st, _ := c.Lookup(cacheIP(5)); st != Reachable || mac != cacheMAC(6) {
-		t.Fatalf("after confirmation: %v %v", mac, st)
+	for i, r := range h.requests {
+		if r.dst != cacheMAC(5) {
+			t.Fatalf("probe %d sent to %v, want the cached MAC", i, r.dst)
+		}
+	}
+	if h.nRequests() != 3 || c.Stats().Failed.Load() != 1 {
+		t.Fatalf("%d probes, %d failed; want 3, 1", h.nRequests(), c.Stats().Failed.Load())
+	}
+	if _, ok := c.Resolve(cacheIP(5), cachePkt(1)); ok {
+		t.Fatal("failed neighbour still resolves")
+	}
+	if h.nRequests() != 4 || h.requests[3].dst != (ethernet.MAC{}) {
+		t.Fatalf("requests %+v, want a broadcast after the failure", h.requests)
 	}
 }
 
@@ -416,40 +469,26 @@ func TestCacheLockTimeAfterStale(t *testing.T) {
 	}
 }
 
-// checkCache verifies the cache's structure: both lists linked both ways,
-// every entry in the map on the list of its state, and the bounds held.
+// checkCache verifies what the cache shows of its structure: every entry
+// listed once, and the bounds held (package neigh checks the lists).
 func checkCache(t *testing.T, c *Cache) {
 	t.Helper()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	seen := 0
-	for _, l := range []*lru{&c.resolved, &c.incomplete} {
-		n := 0
-		var prev *entry
-		for e := l.head; e != nil; e = e.next {
-			if e.prev != prev || c.m[e.ip] != e || c.listOf(e.state) != l {
-				t.Fatalf("entry %v (%v) misplaced in its list", e.ip, e.state)
-			}
-			if l == &c.resolved && prev != nil && prev.used.Before(e.used) {
-				t.Fatalf("entry %v used after the one before it", e.ip)
-			}
-			if e.state != Incomplete && len(e.pending) != 0 {
-				t.Fatalf("resolved entry %v holds %d packets", e.ip, len(e.pending))
-			}
-			if len(e.pending) > c.cfg.MaxPending || e.pendingBytes > c.cfg.MaxPendingBytes {
-				t.Fatalf("entry %v queues %d packets, %d bytes", e.ip, len(e.pending), e.pendingBytes)
-			}
-			prev = e
-			n++
+	cfg := c.tab.Config()
+	entries := c.Entries(nil)
+	seen := map[netip.Addr]bool{}
+	incomplete := 0
+	for _, e := range entries {
+		if seen[e.Addr] {
+			t.Fatalf("entry %v listed twice", e.Addr)
 		}
-		if l.tail != prev || l.n != n {
-			t.Fatalf("list of %d entries has tail %v and count %d", n, l.tail, l.n)
+		seen[e.Addr] = true
+		if e.State == Incomplete {
+			incomplete++
 		}
-		seen += n
 	}
-	if seen != len(c.m) || len(c.m) > c.cfg.MaxEntries || c.incomplete.n > c.cfg.MaxIncomplete {
-		t.Fatalf("%d entries in lists, %d in the map (max %d), %d incomplete (max %d)",
-			seen, len(c.m), c.cfg.MaxEntries, c.incomplete.n, c.cfg.MaxIncomplete)
+	if n := c.Len(); n != len(entries) || n > cfg.MaxEntries || incomplete > cfg.MaxIncomplete {
+		t.Fatalf("%d entries listed, %d counted (max %d), %d incomplete (max %d)",
+			len(entries), n, cfg.MaxEntries, incomplete, cfg.MaxIncomplete)
 	}
 }
 
@@ -577,7 +616,7 @@ func TestCacheUnresolvedFloodKeepsNeighbours(t *testing.T) {
 // oldest resolution past GCMinAge, then the least recently used entry.
 func TestCacheEvictionPreference(t *testing.T) {
 	clk := fakeclock.New()
-	c := New(Config{MaxEntries: 4, MaxIncomplete: 2, Now: clk.Now, RetransInterval: time.Hour}, newCacheHooks().hooks(), nil)
+	c := New(Config{MaxEntries: 4, MaxIncomplete: 2, Now: clk.Now, RetransInterval: time.Hour, ReachableTime: 30 * time.Second}, newCacheHooks().hooks(), nil)
 	defer c.Close()
 	c.Learn(cacheIP(1), cacheMAC(1), true)
 	c.Learn(cacheIP(2), cacheMAC(2), true)
@@ -616,7 +655,7 @@ func TestCacheEvictionPreference(t *testing.T) {
 // SoftEntries those stale and unused for GCMinAge.
 func TestCacheCollectsIdle(t *testing.T) {
 	clk := fakeclock.New()
-	c := New(Config{MaxEntries: 16, SoftEntries: 8, MinEntries: 4, Now: clk.Now}, newCacheHooks().hooks(), nil)
+	c := New(Config{MaxEntries: 16, SoftEntries: 8, MinEntries: 4, Now: clk.Now, ReachableTime: 30 * time.Second}, newCacheHooks().hooks(), nil)
 	defer c.Close()
 	learn := func(from, to int) {
 		for i := from; i <= to; i++ {

@@ -7,6 +7,7 @@ import (
 	"github.com/tapnet/tapnet/arp"
 	"github.com/tapnet/tapnet/ethernet"
 	"github.com/tapnet/tapnet/internal/fakeclock"
+	"github.com/tapnet/tapnet/neigh"
 	"github.com/tapnet/tapnet/stack"
 )
 
@@ -46,5 +47,74 @@ func TestARPLockTimeOnTheWire(t *testing.T) {
 	}
 	if sent := e.link.take(); len(sent) != 0 {
 		t.Fatalf("%d frames sent in answer to replies and announcements", len(sent))
+	}
+}
+
+// TestARPStaleNeighbourProbed checks Linux's neighbour unreachability
+// detection on the wire: a reply to a stale peer goes out at once on its
+// cached MAC, then after DelayFirstProbeTime unicast requests probe it.
+// A peer that answers is reachable again; one that does not is forgotten
+// after three probes, and the next reply to it is held for a broadcast
+// request.
+func TestARPStaleNeighbourProbed(t *testing.T) {
+	for _, answers := range []bool{true, false} {
+		name := map[bool]string{true: "answers", false: "gone"}[answers]
+		t.Run(name, func(t *testing.T) {
+			clk := fakeclock.New()
+			e := newRelEnv(t, stack.Options{ARP: arp.Config{Now: clk.Now, ReachableTime: 30 * time.Second,
+				AfterFunc: func(d time.Duration, f func()) neigh.Timer { return clk.AfterFunc(d, f) }}})
+			c := e.nic.ARP()
+			state := func() arp.State { _, st, _ := c.Lookup(relPeerIP); return st }
+			ping := func(seq uint32) {
+				e.link.inject(relEther(relOurMAC, relPeerMAC, ethernet.TypeIPv4,
+					relIPv4(relIP{ttl: 64, proto: 1, src: relPeerIP, dst: relOurIP, payload: relICMP(8, 0, seq, []byte("nud"))})))
+			}
+			// sent sorts what went out: echo replies to the peer's MAC,
+			// ARP requests unicast to it and broadcast.
+			sent := func() (replies, unicast, broadcast int) {
+				for _, f := range e.link.take() {
+					s := relParseSent(t, f)
+					switch {
+					case s.etherType == ethernet.TypeIPv4 && s.ethDst == relPeerMAC:
+						replies++
+					case s.etherType == ethernet.TypeARP && s.ethDst == relPeerMAC:
+						unicast++
+					case s.etherType == ethernet.TypeARP && s.ethDst == ethernet.Broadcast:
+						broadcast++
+					default:
+						t.Fatalf("unexpected frame %+v", s)
+					}
+				}
+				return
+			}
+			clk.Advance(31 * time.Second)
+			ping(1)
+			if r, u, b := sent(); r != 1 || u+b != 0 || state() != arp.Delay {
+				t.Fatalf("ping to a stale peer: %d replies, %d+%d requests, %v; want 1 reply, none, delay", r, u, b, state())
+			}
+			clk.Advance(5 * time.Second)
+			if r, u, b := sent(); r != 0 || u != 1 || b != 0 || state() != arp.Probe {
+				t.Fatalf("after DelayFirstProbeTime: %d replies, %d unicast and %d broadcast requests, %v; want one unicast probe", r, u, b, state())
+			}
+			if answers {
+				e.link.inject(relARP(2, relPeerMAC, relPeerIP, relOurMAC, relOurIP, relOurMAC))
+				clk.Advance(10 * time.Second)
+				if _, u, _ := sent(); u != 0 || state() != arp.Reachable {
+					t.Fatalf("after the peer answered: %d more probes, %v; want none, reachable", u, state())
+				}
+				return
+			}
+			clk.Advance(3 * time.Second)
+			if _, u, _ := sent(); u != 2 || state() != 0 {
+				t.Fatalf("after three probes: %d more probes, %v; want 2, no entry", u, state())
+			}
+			if got := e.s.Stats().ARP.Failed.Load(); got != 1 {
+				t.Fatalf("ARP.Failed %d, want 1", got)
+			}
+			ping(2)
+			if r, u, b := sent(); r != 0 || u != 0 || b != 1 {
+				t.Fatalf("ping from a forgotten peer: %d replies, %d unicast and %d broadcast requests; want a broadcast request", r, u, b)
+			}
+		})
 	}
 }
