@@ -4,6 +4,7 @@ import (
 	"net/netip"
 
 	"github.com/tapnet/tapnet/internal/buffer"
+	"github.com/tapnet/tapnet/internal/ipfrag"
 	"github.com/tapnet/tapnet/ipv4"
 	"github.com/tapnet/tapnet/udp"
 )
@@ -88,8 +89,9 @@ func (s *Stack) handleIPv4(n *NIC, b *buffer.Buffer, loop, linkMcast bool) {
 	proto, hl, ttl, tos := h.Protocol(), h.HeaderLen(), h.TTL(), h.TOS()
 	if h.IsFragment() {
 		st.FragmentsIn.Add(1)
-		key := ipv4.FragmentKey{Src: src.As4(), Dst: dst.As4(), Protocol: proto, ID: h.ID()}
-		head, ok := s.reasm.Add(ipv4.Fragment{Key: key, Offset: h.FragmentOffset(), More: h.MoreFragments(), HeaderLen: hl, Buf: b})
+		id := h.ID()
+		key := ipfrag.Key{Src: src, Dst: dst, ID: uint32(id), Protocol: proto}
+		head, ok := s.reasm.Add(ipfrag.Fragment{Key: key, Offset: h.FragmentOffset(), More: h.MoreFragments(), HeaderLen: hl, Buf: b})
 		if !ok {
 			return
 		}
@@ -103,7 +105,7 @@ func (s *Stack) handleIPv4(n *NIC, b *buffer.Buffer, loop, linkMcast bool) {
 			head.ReleaseChain()
 			return
 		}
-		ipv4.Put(hdr, ipv4.Fields{TOS: tos, TotalLen: total, ID: key.ID, TTL: ttl, Protocol: proto, Src: src, Dst: dst})
+		ipv4.Put(hdr, ipv4.Fields{TOS: tos, TotalLen: total, ID: id, TTL: ttl, Protocol: proto, Src: src, Dst: dst})
 		b, hl = head, ipv4.HeaderLen
 	}
 	st.Delivered.Add(1)
