@@ -1,8 +1,9 @@
 // Package stack is the heart of tapnet: it owns NICs (links with MAC and
 // IPv4 addresses), the route table, neighbour caches, IPv4 input and output
-// (with fragmentation and reassembly), ICMP, each NIC's IGMP host (package
-// igmp, framed and timed here), UDP (parsed and built with package udp's
-// wire functions), the demultiplexer, ephemeral ports and the counters.
+// (with fragmentation and reassembly), ICMP (and the errno a socket reports
+// for an ICMP error), each NIC's IGMP host (package igmp, framed and timed
+// here), UDP (parsed and built with package udp's wire functions), the
+// demultiplexer, ephemeral ports and the counters.
 // Socket endpoints plug in through the small interfaces in transport.go;
 // user-facing sockets live in gonet.
 //
