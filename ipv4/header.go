@@ -1,8 +1,11 @@
-// Package ipv4 holds the IPv4 network layer's protocol logic and wire
-// formats: the IPv4 header, ICMP messages, fragment reassembly, and the
-// rate limiter for ICMP errors. It works on plain byte slices and pooled
-// buffers and knows nothing of NICs or sockets; the stack package wires it
-// between the links below and the transports above.
+// Package ipv4 holds the IPv4 wire formats: the header and its options,
+// ICMP messages and IGMP (v1, v2 and v3) messages. Views over []byte parse
+// and validate without allocating and return one sentinel error per reason,
+// so every drop can be counted; Put functions write into buffers the caller
+// owns. It keeps no state and knows nothing of NICs, sockets or buffers:
+// reassembly, the ICMP error rate limit and the errno a socket reports for
+// an ICMP error live in the stack package, which wires this one between the
+// links below and the transports above.
 package ipv4
 
 import (

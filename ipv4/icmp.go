@@ -3,7 +3,6 @@ package ipv4
 import (
 	"encoding/binary"
 	"errors"
-	"syscall"
 
 	"github.com/tapnet/tapnet/internal/checksum"
 )
@@ -79,34 +78,4 @@ func PutICMPHeader(b []byte, typ, code uint8, rest uint32) {
 	b[0], b[1], b[2], b[3] = typ, code, 0, 0
 	binary.BigEndian.PutUint32(b[4:8], rest)
 	binary.BigEndian.PutUint16(b[2:4], checksum.Checksum(b))
-}
-
-// ErrnoForICMP maps an ICMP error to the errno a socket reports and whether
-// it is a hard error (reported to a connected UDP socket), following the
-// table Linux uses (icmp_err_convert).
-func ErrnoForICMP(typ, code uint8) (errno syscall.Errno, hard bool) {
-	switch typ {
-	case ICMPTimeExceeded:
-		return syscall.EHOSTUNREACH, false
-	case ICMPParamProblem:
-		return syscall.EPROTO, true
-	case ICMPDestUnreachable:
-		if int(code) < len(unreachErrno) {
-			return unreachErrno[code].errno, unreachErrno[code].hard
-		}
-		return syscall.EHOSTUNREACH, false
-	}
-	return 0, false
-}
-
-var unreachErrno = [...]struct {
-	errno syscall.Errno
-	hard  bool
-}{
-	{syscall.ENETUNREACH, false}, {syscall.EHOSTUNREACH, false}, {syscall.ENOPROTOOPT, true},
-	{syscall.ECONNREFUSED, true}, {syscall.EMSGSIZE, false}, {syscall.EOPNOTSUPP, false},
-	{syscall.ENETUNREACH, true}, {syscall.EHOSTDOWN, true}, {syscall.ENONET, true},
-	{syscall.ENETUNREACH, true}, {syscall.EHOSTUNREACH, true}, {syscall.ENETUNREACH, false},
-	{syscall.EHOSTUNREACH, false}, {syscall.EHOSTUNREACH, true}, {syscall.EHOSTUNREACH, true},
-	{syscall.EHOSTUNREACH, true},
 }

@@ -3,7 +3,6 @@ package ipv4
 import (
 	"bytes"
 	"encoding/binary"
-	"syscall"
 	"testing"
 )
 
@@ -73,41 +72,6 @@ func TestICMPIsError(t *testing.T) {
 	}
 }
 
-func TestErrnoForICMP(t *testing.T) {
-	for _, c := range []struct {
-		typ, code uint8
-		errno     syscall.Errno
-		hard      bool
-	}{
-		{3, 0, syscall.ENETUNREACH, false},
-		{3, 1, syscall.EHOSTUNREACH, false},
-		{3, 2, syscall.ENOPROTOOPT, true},
-		{3, 3, syscall.ECONNREFUSED, true},
-		{3, 4, syscall.EMSGSIZE, false},
-		{3, 13, syscall.EHOSTUNREACH, true},
-		{3, 15, syscall.EHOSTUNREACH, true},
-		{3, 16, syscall.EHOSTUNREACH, false},
-		{3, 255, syscall.EHOSTUNREACH, false},
-		{11, 0, syscall.EHOSTUNREACH, false},
-		{11, 1, syscall.EHOSTUNREACH, false},
-		{12, 0, syscall.EPROTO, true},
-		{0, 0, 0, false},
-		{4, 0, 0, false},
-		{5, 1, 0, false},
-		{8, 0, 0, false},
-	} {
-		errno, hard := ErrnoForICMP(c.typ, c.code)
-		if errno != c.errno || hard != c.hard {
-			t.Errorf("ICMP %d/%d: %v hard=%v, want %v hard=%v", c.typ, c.code, errno, hard, c.errno, c.hard)
-		}
-	}
-	for typ := 0; typ < 256; typ++ {
-		for code := 0; code < 256; code++ {
-			ErrnoForICMP(uint8(typ), uint8(code))
-		}
-	}
-}
-
 func FuzzICMP(f *testing.F) {
 	f.Add(icmpMessage(ICMPEcho, 0, 0x00010001, []byte("ping")))
 	f.Add(icmpMessage(ICMPDestUnreachable, CodePortUnreachable, 0, hdrPacket(nil, []byte("12345678"))))
@@ -132,13 +96,6 @@ func FuzzICMP(f *testing.F) {
 		}
 		if len(m) != len(b) || len(m.Body()) != len(b)-8 {
 			t.Fatal("views have the wrong length")
-		}
-		errno, hard := ErrnoForICMP(m.Type(), m.Code())
-		if !m.IsError() && errno != 0 && m.Type() != ICMPSourceQuench {
-			t.Fatalf("non-error type %d maps to %v", m.Type(), errno)
-		}
-		if hard && errno == 0 {
-			t.Fatal("hard error without errno")
 		}
 		// Rebuilding the header gives the same bytes (0x0000 and 0xffff
 		// are the same checksum).

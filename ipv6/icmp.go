@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/netip"
-	"syscall"
 
 	"github.com/tapnet/tapnet/internal/checksum"
 )
@@ -119,37 +118,4 @@ func PutChecksum(b []byte, src, dst netip.Addr) {
 	b[2], b[3] = 0, 0
 	c := ^checksum.Fold(checksum.Sum(b, PseudoHeaderSum(src, dst, ProtocolICMPv6, len(b))))
 	binary.BigEndian.PutUint16(b[2:4], c)
-}
-
-// ErrnoForICMP maps an ICMPv6 error to the errno a socket reports and
-// whether it is a hard error (reported to a connected UDP socket), as
-// Linux's icmpv6_err_convert does.
-func ErrnoForICMP(typ, code uint8) (errno syscall.Errno, hard bool) {
-	switch typ {
-	case ICMPDestUnreachable:
-		if int(code) < len(unreachErrno) {
-			return unreachErrno[code].errno, unreachErrno[code].hard
-		}
-		return syscall.EPROTO, true
-	case ICMPPacketTooBig:
-		return syscall.EMSGSIZE, false
-	case ICMPParamProblem:
-		return syscall.EPROTO, true
-	case ICMPTimeExceeded:
-		return syscall.EHOSTUNREACH, false
-	}
-	return 0, false
-}
-
-var unreachErrno = [...]struct {
-	errno syscall.Errno
-	hard  bool
-}{
-	CodeNoRoute:         {syscall.ENETUNREACH, false},
-	CodeAdminProhibited: {syscall.EACCES, true},
-	CodeBeyondScope:     {syscall.EHOSTUNREACH, false},
-	CodeAddrUnreachable: {syscall.EHOSTUNREACH, false},
-	CodePortUnreachable: {syscall.ECONNREFUSED, true},
-	CodeSourcePolicy:    {syscall.EACCES, true},
-	CodeRejectRoute:     {syscall.EACCES, true},
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"net"
 	"net/netip"
-	"syscall"
 	"testing"
 
 	"golang.org/x/net/icmp"
@@ -37,23 +36,22 @@ func TestICMPTypesMatchXNet(t *testing.T) {
 func TestICMPAgainstXNet(t *testing.T) {
 	invoking := packet(tHost2, tHost1, ProtocolUDP, udpHeader(12))
 	for _, c := range []struct {
-		name       string
-		typ, code  uint8
-		rest       uint32
-		body       []byte
-		xnet       icmp.MessageBody
-		src, dst   netip.Addr
-		errno      syscall.Errno
-		hard, isEr bool
+		name      string
+		typ, code uint8
+		rest      uint32
+		body      []byte
+		xnet      icmp.MessageBody
+		src, dst  netip.Addr
+		isEr      bool
 	}{
-		{"echo request", ICMPEchoRequest, 0, 0x1234_0007, []byte("hello, odd"), &icmp.Echo{ID: 0x1234, Seq: 7, Data: []byte("hello, odd")}, tHost1, tHost2, 0, false, false},
-		{"echo reply", ICMPEchoReply, 0, 0xffff_ffff, nil, &icmp.Echo{ID: 0xffff, Seq: 0xffff}, tLL1, tLL2, 0, false, false},
-		{"port unreachable", ICMPDestUnreachable, CodePortUnreachable, 0, invoking, &icmp.DstUnreach{Data: invoking}, tHost1, tHost2, syscall.ECONNREFUSED, true, true},
-		{"no route", ICMPDestUnreachable, CodeNoRoute, 0, invoking, &icmp.DstUnreach{Data: invoking}, tHost1, tHost2, syscall.ENETUNREACH, false, true},
-		{"packet too big", ICMPPacketTooBig, 0, 1280, invoking, &icmp.PacketTooBig{MTU: 1280, Data: invoking}, tHost1, tHost2, syscall.EMSGSIZE, false, true},
-		{"hop limit exceeded", ICMPTimeExceeded, CodeHopLimitExceeded, 0, invoking, &icmp.TimeExceeded{Data: invoking}, tHost1, tHost2, syscall.EHOSTUNREACH, false, true},
-		{"reassembly timeout", ICMPTimeExceeded, CodeReassemblyTimeout, 0, invoking, &icmp.TimeExceeded{Data: invoking}, tHost1, tHost2, syscall.EHOSTUNREACH, false, true},
-		{"param problem", ICMPParamProblem, CodeUnrecognizedNextHeader, 6, invoking, &icmp.ParamProb{Pointer: 6, Data: invoking}, tHost1, tGroup, syscall.EPROTO, true, true},
+		{"echo request", ICMPEchoRequest, 0, 0x1234_0007, []byte("hello, odd"), &icmp.Echo{ID: 0x1234, Seq: 7, Data: []byte("hello, odd")}, tHost1, tHost2, false},
+		{"echo reply", ICMPEchoReply, 0, 0xffff_ffff, nil, &icmp.Echo{ID: 0xffff, Seq: 0xffff}, tLL1, tLL2, false},
+		{"port unreachable", ICMPDestUnreachable, CodePortUnreachable, 0, invoking, &icmp.DstUnreach{Data: invoking}, tHost1, tHost2, true},
+		{"no route", ICMPDestUnreachable, CodeNoRoute, 0, invoking, &icmp.DstUnreach{Data: invoking}, tHost1, tHost2, true},
+		{"packet too big", ICMPPacketTooBig, 0, 1280, invoking, &icmp.PacketTooBig{MTU: 1280, Data: invoking}, tHost1, tHost2, true},
+		{"hop limit exceeded", ICMPTimeExceeded, CodeHopLimitExceeded, 0, invoking, &icmp.TimeExceeded{Data: invoking}, tHost1, tHost2, true},
+		{"reassembly timeout", ICMPTimeExceeded, CodeReassemblyTimeout, 0, invoking, &icmp.TimeExceeded{Data: invoking}, tHost1, tHost2, true},
+		{"param problem", ICMPParamProblem, CodeUnrecognizedNextHeader, 6, invoking, &icmp.ParamProb{Pointer: 6, Data: invoking}, tHost1, tGroup, true},
 	} {
 		b := icmpMessage(c.typ, c.code, c.rest, c.body, c.src, c.dst)
 		m, err := ParseICMP(b, c.src, c.dst)
@@ -62,9 +60,6 @@ func TestICMPAgainstXNet(t *testing.T) {
 		}
 		if m.Type() != c.typ || m.Code() != c.code || m.RestOfHeader() != c.rest || !bytes.Equal(m.Body(), c.body) || m.IsError() != c.isEr {
 			t.Errorf("%s: parsed %x wrong", c.name, b)
-		}
-		if errno, hard := ErrnoForICMP(m.Type(), m.Code()); errno != c.errno || hard != c.hard {
-			t.Errorf("%s: %v hard=%v, want %v hard=%v", c.name, errno, hard, c.errno, c.hard)
 		}
 		x, err := icmp.ParseMessage(ProtocolICMPv6, b)
 		if err != nil {
@@ -114,35 +109,6 @@ func TestParseICMPErrors(t *testing.T) {
 	}
 }
 
-func TestErrnoForICMP(t *testing.T) {
-	for _, c := range []struct {
-		typ, code uint8
-		errno     syscall.Errno
-		hard      bool
-	}{
-		{1, 0, syscall.ENETUNREACH, false},
-		{1, 1, syscall.EACCES, true},
-		{1, 2, syscall.EHOSTUNREACH, false},
-		{1, 3, syscall.EHOSTUNREACH, false},
-		{1, 4, syscall.ECONNREFUSED, true},
-		{1, 5, syscall.EACCES, true},
-		{1, 6, syscall.EACCES, true},
-		{1, 7, syscall.EPROTO, true},
-		{1, 255, syscall.EPROTO, true},
-		{2, 0, syscall.EMSGSIZE, false},
-		{3, 0, syscall.EHOSTUNREACH, false},
-		{3, 1, syscall.EHOSTUNREACH, false},
-		{4, 0, syscall.EPROTO, true},
-		{4, 2, syscall.EPROTO, true},
-		{128, 0, 0, false},
-		{135, 0, 0, false},
-	} {
-		if errno, hard := ErrnoForICMP(c.typ, c.code); errno != c.errno || hard != c.hard {
-			t.Errorf("ICMPv6 %d/%d: %v hard=%v, want %v hard=%v", c.typ, c.code, errno, hard, c.errno, c.hard)
-		}
-	}
-}
-
 func TestICMPAccessors(t *testing.T) {
 	m := ICMP(icmpMessage(ICMPEchoReply, 0, 0xabcd_0102, nil, tLL1, tLL2))
 	if m.EchoID() != 0xabcd || m.EchoSeq() != 0x0102 || len(m.Body()) != 0 {
@@ -178,10 +144,6 @@ func FuzzICMPv6(f *testing.F) {
 				t.Fatalf("%d bytes: %v", len(b), err)
 			}
 			return
-		}
-		errno, hard := ErrnoForICMP(m.Type(), m.Code())
-		if !m.IsError() && errno != 0 || hard && errno == 0 {
-			t.Fatalf("type %d/%d maps to %v hard=%v", m.Type(), m.Code(), errno, hard)
 		}
 		out := bytes.Clone(b)
 		PutICMPHeader(out, m.Type(), m.Code(), m.RestOfHeader())

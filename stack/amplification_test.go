@@ -10,7 +10,6 @@ import (
 
 	"github.com/tapnet/tapnet/ethernet"
 	"github.com/tapnet/tapnet/internal/fakeclock"
-	"github.com/tapnet/tapnet/ipv4"
 	"github.com/tapnet/tapnet/stack"
 )
 
@@ -39,10 +38,10 @@ func newRelReasmEnv(t *testing.T, echoBroadcast bool) *relReasmEnv {
 	r := &relReasmEnv{clk: fakeclock.New()}
 	r.relEnv = newRelEnv(t, stack.Options{
 		EchoBroadcast: echoBroadcast,
-		ICMPRateLimit: ipv4.RateLimitConfig{Now: relTicking()},
-		Reassembly: ipv4.ReassemblerConfig{Now: r.clk.Now,
+		ICMPRateLimit: stack.RateLimitOptions{Now: relTicking()},
+		Reassembly: stack.ReassemblyOptions{Now: r.clk.Now,
 			// Called after the stack's own handling of the timeout.
-			OnTimeout: func(ipv4.FragmentKey, []byte) { r.notified.Add(1) }},
+			OnTimeout: func([]byte) { r.notified.Add(1) }},
 	})
 	return r
 }
@@ -52,15 +51,15 @@ func newRelReasmEnv(t *testing.T, echoBroadcast bool) *relReasmEnv {
 // first fragment.
 func (r *relReasmEnv) expire(t *testing.T, timeouts uint64, notified int64) {
 	t.Helper()
-	rs := r.s.Reassembly()
-	wantTimeouts := rs.Stats().Timeouts.Load() + timeouts
+	rs := &r.s.Stats().Reassembly
+	wantTimeouts := rs.Timeouts.Load() + timeouts
 	wantNotified := r.notified.Load() + notified
 	r.clk.Advance(time.Minute)
-	rs.Expire()
+	stack.ExpireReassembly(r.s)
 	deadline := time.Now().Add(5 * time.Second)
-	for rs.Stats().Timeouts.Load() < wantTimeouts || r.notified.Load() < wantNotified {
+	for rs.Timeouts.Load() < wantTimeouts || r.notified.Load() < wantNotified {
 		if time.Now().After(deadline) {
-			t.Fatalf("reassembly timeouts %d, notified %d; want %d and %d", rs.Stats().Timeouts.Load(), r.notified.Load(), wantTimeouts, wantNotified)
+			t.Fatalf("reassembly timeouts %d, notified %d; want %d and %d", rs.Timeouts.Load(), r.notified.Load(), wantTimeouts, wantNotified)
 		}
 		time.Sleep(time.Millisecond)
 	}

@@ -4,3 +4,7 @@ package stack
 // to s (looped copies included), as a raw socket would see it. Call it
 // before traffic flows.
 func HookUDPInput(s *Stack, see func(ip []byte)) { s.udpInputHook = see }
+
+// ExpireReassembly expires incomplete reassemblies now rather than at the
+// next housekeeping tick.
+func ExpireReassembly(s *Stack) { s.reasm.Expire() }

@@ -12,7 +12,6 @@ import (
 	"github.com/tapnet/tapnet/ethernet"
 	"github.com/tapnet/tapnet/internal/fakeclock"
 	"github.com/tapnet/tapnet/internal/leakcheck"
-	"github.com/tapnet/tapnet/ipv4"
 	"github.com/tapnet/tapnet/stack"
 )
 
@@ -309,19 +308,19 @@ func TestARPFloodRandomDestinations(t *testing.T) {
 // fragmented datagram still gets through.
 func TestReassemblyFloodBounded(t *testing.T) {
 	const high = 256 << 10
-	e := newRelEnv(t, stack.Options{Reassembly: ipv4.ReassemblerConfig{HighThresh: high, LowThresh: high * 3 / 4}})
+	e := newRelEnv(t, stack.Options{Reassembly: stack.ReassemblyOptions{HighThresh: high, LowThresh: high * 3 / 4}})
 	ep := e.listen(netip.Addr{}, 7)
-	r := e.s.Reassembly()
+	r := &e.s.Stats().Reassembly
 	chunk := bytes.Repeat([]byte{0x5a}, 1400)
 	for i := 0; i < 5000; i++ {
 		src := relHost(2 + i%200)
 		e.link.inject(relEther(relOurMAC, relPeerMAC, ethernet.TypeIPv4,
 			relIPv4(relIP{ttl: 64, proto: 17, id: uint16(i), mf: true, src: src, dst: relOurIP, payload: chunk})))
-		if m := r.MemoryUsed(); m > high {
+		if m := r.MemoryUsed.Load(); m > high {
 			t.Fatalf("after %d fragments reassembly holds %d bytes, limit %d", i+1, m, high)
 		}
 	}
-	t.Logf("5000 orphan fragments: reassembly holds %d bytes in %d datagrams", r.MemoryUsed(), r.InFlight())
+	t.Logf("5000 orphan fragments: reassembly holds %d bytes in %d datagrams", r.MemoryUsed.Load(), r.InFlight.Load())
 	// A real fragmented datagram after the flood.
 	msg := bytes.Repeat([]byte("0123456789abcdef"), 200)
 	u := relUDP(relPeerIP, relOurIP, 5000, 7, msg)
@@ -342,7 +341,7 @@ func TestReassemblyFloodBounded(t *testing.T) {
 // of 50, and a second later one more each.
 func TestICMPRateLimitHolds(t *testing.T) {
 	clk := fakeclock.New()
-	e := newRelEnv(t, stack.Options{ICMPRateLimit: ipv4.RateLimitConfig{Now: clk.Now}})
+	e := newRelEnv(t, stack.Options{ICMPRateLimit: stack.RateLimitOptions{Now: clk.Now}})
 	st := &e.s.Stats().ICMP
 	countErrors := func() int {
 		n := 0

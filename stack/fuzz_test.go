@@ -8,7 +8,6 @@ import (
 
 	"github.com/tapnet/tapnet/ethernet"
 	"github.com/tapnet/tapnet/internal/checksum"
-	"github.com/tapnet/tapnet/ipv4"
 	"github.com/tapnet/tapnet/stack"
 )
 
@@ -175,8 +174,8 @@ func FuzzStack(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		const reasmHigh = 64 << 10
 		e := newRelEnv(t, stack.Options{
-			Reassembly:    ipv4.ReassemblerConfig{HighThresh: reasmHigh, LowThresh: reasmHigh / 2},
-			ICMPRateLimit: ipv4.RateLimitConfig{Now: relTicking()},
+			Reassembly:    stack.ReassemblyOptions{HighThresh: reasmHigh, LowThresh: reasmHigh / 2},
+			ICMPRateLimit: stack.RateLimitOptions{Now: relTicking()},
 		})
 		echo := e.listen(netip.Addr{}, 7)
 		e.listen(netip.Addr{}, 67)
@@ -189,7 +188,7 @@ func FuzzStack(f *testing.F) {
 			for _, out := range e.link.take() {
 				relParseSent(t, out)
 			}
-			if m := e.s.Reassembly().MemoryUsed(); m > reasmHigh {
+			if m := e.s.Stats().Reassembly.MemoryUsed.Load(); m > reasmHigh {
 				t.Fatalf("reassembly holds %d bytes, limit %d", m, reasmHigh)
 			}
 		}

@@ -95,7 +95,7 @@ func (s *Stack) sendInternal(r *Route, proto uint8, b *buffer.Buffer, tos uint8)
 // handleICMPError finds the socket whose datagram provoked an ICMP error
 // from the quoted header and tells it.
 func (s *Stack) handleICMPError(from netip.Addr, m ipv4.ICMP) {
-	errno, hard := ipv4.ErrnoForICMP(m.Type(), m.Code())
+	errno, hard := errnoForICMPv4(m.Type(), m.Code())
 	if errno == 0 {
 		return
 	}

@@ -2,8 +2,10 @@ package stack
 
 import (
 	"net/netip"
+	"sync/atomic"
 
 	"github.com/tapnet/tapnet/internal/buffer"
+	"github.com/tapnet/tapnet/internal/ipfrag"
 	"github.com/tapnet/tapnet/ipv4"
 	"github.com/tapnet/tapnet/udp"
 )
@@ -12,102 +14,151 @@ import (
 // n, or looped back from our own output when loop is set; linkMcast says the
 // frame was sent to a link-layer broadcast or multicast address, which is
 // never answered with an ICMP error (RFC 1122 3.2.2). It takes ownership
-// of b.
+// of b. Each step either passes the packet on or drops it and counts why.
 func (s *Stack) handleIPv4(n *NIC, b *buffer.Buffer, loop, linkMcast bool) {
 	st := &s.stats.IP
 	st.Received.Add(1)
 	h, err := ipv4.Parse(b.Bytes())
 	if err != nil {
-		switch err {
-		case ipv4.ErrTooShort:
-			st.TooShort.Add(1)
-		case ipv4.ErrVersion:
-			st.BadVersion.Add(1)
-		case ipv4.ErrHeaderLen:
-			st.BadHeaderLen.Add(1)
-		case ipv4.ErrTotalLen:
-			st.BadTotalLen.Add(1)
-		case ipv4.ErrChecksum:
-			st.BadChecksum.Add(1)
-		default:
-			st.BadFragment.Add(1)
-		}
-		b.Release()
+		drop(b, s.parseDrop(err))
 		return
 	}
 	b.Truncate(h.TotalLen())
-	src, dst := h.Src(), h.Dst()
-	if !loop && s.isMartianSource(src, dst, h.Protocol()) {
-		st.MartianSource.Add(1)
-		b.Release()
-		return
-	}
-	if !loop && dst.IsLoopback() {
-		// 127.0.0.0/8 never comes from a wire (Linux's martian destination).
-		st.MartianDestination.Add(1)
-		b.Release()
-		return
-	}
-	if h.TTL() == 0 && !loop { // a looped multicast copy keeps IP_MULTICAST_TTL 0
-		st.ZeroTTL.Add(1)
-		b.Release()
-		return
-	}
-	if h.HeaderLen() > ipv4.HeaderLen {
-		switch h.CheckOptions() {
-		case nil:
-			st.WithOptions.Add(1)
-		case ipv4.ErrSourceRoute:
-			st.SourceRoute.Add(1)
-			b.Release()
-			return
-		default:
-			st.BadOptions.Add(1)
-			b.Release()
+	if !loop {
+		if why := s.screenArrival(h); why != nil {
+			drop(b, why)
 			return
 		}
 	}
-	var kind castKind
+	if h.HeaderLen() > ipv4.HeaderLen {
+		if why := s.screenOptions(h); why != nil {
+			drop(b, why)
+			return
+		}
+	}
+	kind, ok := s.classifyDestination(n, h, b.Bytes(), loop)
+	if !ok {
+		drop(b, &st.NotForUs)
+		return
+	}
+	if h.IsFragment() {
+		if b = s.reassemble(b, h); b == nil {
+			return
+		}
+		h = ipv4.Header(b.Bytes())
+	}
+	st.Delivered.Add(1)
+	s.deliverIPv4(n, b, h, kind, linkMcast)
+}
+
+// drop releases b and counts why it was dropped.
+func drop(b *buffer.Buffer, why *atomic.Uint64) {
+	why.Add(1)
+	b.Release()
+}
+
+// parseDrop returns the counter for the reason ipv4.Parse refused a packet.
+func (s *Stack) parseDrop(err error) *atomic.Uint64 {
+	st := &s.stats.IP
+	switch err {
+	case ipv4.ErrTooShort:
+		return &st.TooShort
+	case ipv4.ErrVersion:
+		return &st.BadVersion
+	case ipv4.ErrHeaderLen:
+		return &st.BadHeaderLen
+	case ipv4.ErrTotalLen:
+		return &st.BadTotalLen
+	case ipv4.ErrChecksum:
+		return &st.BadChecksum
+	}
+	return &st.BadFragment
+}
+
+// screenArrival returns the counter for the reason a well-formed packet
+// from a link must be dropped, or nil to accept it: martian addresses or a
+// zero TTL. Our own looped packets skip it: a looped multicast copy keeps
+// IP_MULTICAST_TTL 0, and loopback addresses are theirs.
+func (s *Stack) screenArrival(h ipv4.Header) *atomic.Uint64 {
+	st := &s.stats.IP
+	src, dst := h.Src(), h.Dst()
+	switch {
+	case s.isMartianSource(src, dst, h.Protocol()):
+		return &st.MartianSource
+	case dst.IsLoopback():
+		// 127.0.0.0/8 never comes from a wire (Linux's martian destination).
+		return &st.MartianDestination
+	case h.TTL() == 0:
+		return &st.ZeroTTL
+	}
+	return nil
+}
+
+// screenOptions accepts (and counts) a header whose options are well
+// formed and carry no source route, which a host refuses.
+func (s *Stack) screenOptions(h ipv4.Header) *atomic.Uint64 {
+	st := &s.stats.IP
+	switch h.CheckOptions() {
+	case nil:
+		st.WithOptions.Add(1)
+		return nil
+	case ipv4.ErrSourceRoute:
+		return &st.SourceRoute
+	}
+	return &st.BadOptions
+}
+
+// classifyDestination says how pkt, with header h, arriving on n is
+// addressed to us, or false when it is not.
+func (s *Stack) classifyDestination(n *NIC, h ipv4.Header, pkt []byte, loop bool) (castKind, bool) {
+	dst := h.Dst()
 	switch {
 	case ipv4.IsMulticast(dst) && (loop || n.acceptsGroup(dst)):
 		// Our own looped sends were checked against the group on output.
-		kind = multicast
+		return multicast, true
 	case loop || s.IsLocalAddress(dst):
-		kind = unicast
+		return unicast, true
 	case dst == ipv4.Broadcast || n.isSubnetBroadcast(dst):
-		kind = broadcast
-	case !loop && n.awaitsDHCPReply(h, b.Bytes()):
+		return broadcast, true
+	case !loop && n.awaitsDHCPReply(h, pkt):
 		// Delivered like unicast, but nothing is answered with an ICMP
 		// error for an address that is not ours yet.
-		kind = unicastInLinkBroadcast
-	default:
-		st.NotForUs.Add(1)
-		b.Release()
-		return
+		return unicastInLinkBroadcast, true
 	}
-	proto, hl, ttl, tos := h.Protocol(), h.HeaderLen(), h.TTL(), h.TOS()
-	if h.IsFragment() {
-		st.FragmentsIn.Add(1)
-		key := ipv4.FragmentKey{Src: src.As4(), Dst: dst.As4(), Protocol: proto, ID: h.ID()}
-		head, ok := s.reasm.Add(ipv4.Fragment{Key: key, Offset: h.FragmentOffset(), More: h.MoreFragments(), HeaderLen: hl, Buf: b})
-		if !ok {
-			return
-		}
-		st.Reassembled.Add(1)
-		// Give the datagram back a header, so that the rest of input (and
-		// ICMP errors quoting it) sees an ordinary packet.
-		total := ipv4.HeaderLen + head.ChainLen()
-		hdr := head.Prepend(ipv4.HeaderLen)
-		if hdr == nil || total > ipv4.MaxTotalLen {
-			st.BadFragment.Add(1)
-			head.ReleaseChain()
-			return
-		}
-		ipv4.Put(hdr, ipv4.Fields{TOS: tos, TotalLen: total, ID: key.ID, TTL: ttl, Protocol: proto, Src: src, Dst: dst})
-		b, hl = head, ipv4.HeaderLen
+	return 0, false
+}
+
+// reassemble hands the fragment b, whose header is h, to the reassembler.
+// When it completes a datagram, reassemble returns it as a chain behind a
+// fresh header without options (carrying this fragment's TOS and TTL), so
+// that the rest of input, and ICMP errors quoting it, see an ordinary
+// packet; otherwise nil.
+func (s *Stack) reassemble(b *buffer.Buffer, h ipv4.Header) *buffer.Buffer {
+	st := &s.stats.IP
+	st.FragmentsIn.Add(1)
+	f := ipv4.Fields{TOS: h.TOS(), ID: h.ID(), TTL: h.TTL(), Protocol: h.Protocol(), Src: h.Src(), Dst: h.Dst()}
+	key := ipfrag.Key{Src: f.Src, Dst: f.Dst, ID: uint32(f.ID), Protocol: f.Protocol}
+	// b, and h with it, belong to the reassembler from here on.
+	head, ok := s.reasm.Add(ipfrag.Fragment{Key: key, Offset: h.FragmentOffset(), More: h.MoreFragments(), HeaderLen: h.HeaderLen(), Buf: b})
+	if !ok {
+		return nil
 	}
-	st.Delivered.Add(1)
-	switch proto {
+	st.Reassembled.Add(1)
+	f.TotalLen = ipv4.HeaderLen + head.ChainLen()
+	hdr := head.Prepend(ipv4.HeaderLen)
+	if hdr == nil || f.TotalLen > ipv4.MaxTotalLen {
+		st.BadFragment.Add(1)
+		head.ReleaseChain()
+		return nil
+	}
+	ipv4.Put(hdr, f)
+	return head
+}
+
+// deliverIPv4 hands a whole datagram addressed to us to its protocol.
+func (s *Stack) deliverIPv4(n *NIC, b *buffer.Buffer, h ipv4.Header, kind castKind, linkMcast bool) {
+	hl := h.HeaderLen()
+	switch h.Protocol() {
 	case ipv4.ProtocolICMP:
 		s.handleICMP(n, b, hl, kind)
 		return
@@ -118,15 +169,15 @@ func (s *Stack) handleIPv4(n *NIC, b *buffer.Buffer, loop, linkMcast bool) {
 	if linkMcast && kind == unicast {
 		kind = unicastInLinkBroadcast
 	}
-	if proto != udp.ProtocolNumber {
-		st.UnknownProtocol.Add(1)
+	if h.Protocol() != udp.ProtocolNumber {
+		s.stats.IP.UnknownProtocol.Add(1)
 		if kind == unicast {
 			s.sendICMPError(n, b, ipv4.ICMPDestUnreachable, ipv4.CodeProtocolUnreachable, 0)
 		}
 		b.ReleaseChain()
 		return
 	}
-	s.deliverUDP(n, b, hl, kind, src, dst, ttl, tos)
+	s.deliverUDP(n, b, hl, kind, h.Src(), h.Dst(), h.TTL(), h.TOS())
 }
 
 // isMartianSource reports whether a packet from src to dst arriving on a

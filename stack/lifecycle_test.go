@@ -60,8 +60,8 @@ func TestStackCloseReleasesEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.link.inject(relFrag(relPeerIP, relOurIP, 17, 5, 0, true, make([]byte, 64), relOurMAC))
-	if e.s.Reassembly().InFlight() != 1 || e.nic.ARP().Len() != 2 {
-		t.Fatalf("set-up: %d reassemblies, %d ARP entries", e.s.Reassembly().InFlight(), e.nic.ARP().Len())
+	if e.s.Stats().Reassembly.InFlight.Load() != 1 || e.nic.ARP().Len() != 2 {
+		t.Fatalf("set-up: %d reassemblies, %d ARP entries", e.s.Stats().Reassembly.InFlight.Load(), e.nic.ARP().Len())
 	}
 
 	e.s.Close()
@@ -78,8 +78,8 @@ func TestStackCloseReleasesEverything(t *testing.T) {
 	if n := e.nic.ARP().Len(); n != 0 {
 		t.Errorf("%d ARP entries after Close", n)
 	}
-	if r := e.s.Reassembly(); r.InFlight() != 0 || r.MemoryUsed() != 0 {
-		t.Errorf("reassembly holds %d datagrams, %d bytes after Close", r.InFlight(), r.MemoryUsed())
+	if r := &e.s.Stats().Reassembly; r.InFlight.Load() != 0 || r.MemoryUsed.Load() != 0 {
+		t.Errorf("reassembly holds %d datagrams, %d bytes after Close", r.InFlight.Load(), r.MemoryUsed.Load())
 	}
 	if _, err := queued.Read(make([]byte, 10), false, nil); !errors.Is(err, udpsock.ErrClosed) {
 		t.Errorf("read of a closed endpoint with a queued datagram: %v, want ErrClosed", err)

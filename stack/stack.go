@@ -1,8 +1,9 @@
 // Package stack is the heart of tapnet: it owns NICs (links with MAC and
 // IPv4 addresses), the route table, neighbour caches, IPv4 input and output
-// (with fragmentation and reassembly), ICMP, each NIC's IGMP host (package
-// igmp, framed and timed here), UDP (parsed and built with package udp's
-// wire functions), the demultiplexer, ephemeral ports and the counters.
+// (with fragmentation and reassembly), ICMP (and the errno a socket reports
+// for an ICMP error), each NIC's IGMP host (package igmp, framed and timed
+// here), UDP (parsed and built with package udp's wire functions), the
+// demultiplexer, ephemeral ports and the counters.
 // Socket endpoints plug in through the small interfaces in transport.go;
 // user-facing sockets live in gonet.
 //
@@ -28,6 +29,8 @@ import (
 	"time"
 
 	"github.com/tapnet/tapnet/arp"
+	"github.com/tapnet/tapnet/internal/ipfrag"
+	"github.com/tapnet/tapnet/internal/ratelimit"
 	"github.com/tapnet/tapnet/ipv4"
 )
 
@@ -36,10 +39,10 @@ type Options struct {
 	// ARP configures every NIC's neighbour cache.
 	ARP arp.Config
 	// ICMPRateLimit limits ICMP errors sent (Linux's defaults when zero).
-	ICMPRateLimit ipv4.RateLimitConfig
+	ICMPRateLimit RateLimitOptions
 	// Reassembly configures IPv4 reassembly (30 s timeout, 4 MiB / 3 MiB
 	// memory thresholds when zero).
-	Reassembly ipv4.ReassemblerConfig
+	Reassembly ReassemblyOptions
 	// EchoBroadcast answers pings sent to broadcast and multicast
 	// addresses (Linux's icmp_echo_ignore_broadcasts=0). Off by default.
 	EchoBroadcast bool
@@ -65,8 +68,8 @@ type Stack struct {
 
 	demux     demux
 	ipID      atomic.Uint32
-	icmpLimit *ipv4.RateLimiter
-	reasm     *ipv4.Reassembler
+	icmpLimit *ratelimit.Limiter
+	reasm     *ipfrag.Reassembler
 	stats     Stats
 
 	closed    atomic.Bool
@@ -82,16 +85,8 @@ func New(opts Options) *Stack {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	s.icmpLimit = ipv4.NewRateLimiter(opts.ICMPRateLimit)
-	rc := opts.Reassembly
-	userTimeout := rc.OnTimeout
-	rc.OnTimeout = func(key ipv4.FragmentKey, first []byte) {
-		s.reassemblyTimeout(first)
-		if userTimeout != nil {
-			userTimeout(key, first)
-		}
-	}
-	s.reasm = ipv4.NewReassembler(rc, &s.stats.Reassembly)
+	s.icmpLimit = newICMPLimiter(opts.ICMPRateLimit)
+	s.reasm = s.newReassembler(opts.Reassembly)
 	s.ipID.Store(uint32(time.Now().UnixNano()))
 	lo := []*NIC{newLoopback(s)}
 	s.nics.Store(&lo)
@@ -116,11 +111,9 @@ func (s *Stack) housekeeping() {
 }
 
 // Stats returns the stack's live counters, every layer's; the ARP and IGMP
-// groups are summed over NICs.
+// groups are summed over NICs. Reassembly's memory use and datagrams in
+// flight are gauges in Stats.Reassembly.
 func (s *Stack) Stats() *Stats { return &s.stats }
-
-// Reassembly returns the reassembler, for its counters and memory use.
-func (s *Stack) Reassembly() *ipv4.Reassembler { return s.reasm }
 
 // ErrStackClosed is returned by operations on a closed stack.
 var ErrStackClosed = fmt.Errorf("stack closed: %w", net.ErrClosed)

@@ -6,16 +6,17 @@ import (
 
 	"github.com/tapnet/tapnet/arp"
 	"github.com/tapnet/tapnet/igmp"
-	"github.com/tapnet/tapnet/ipv4"
 )
 
 // Stats are the stack's counters, grouped by layer. Every field is a live
-// atomic counter; read one with Load, or take a Snapshot of them all. Every
-// reason a frame or packet is dropped has a counter of its own.
+// atomic counter (the few gauges say so); read one with Load, or take a
+// Snapshot of them all. Every reason a frame or packet is dropped has a
+// counter of its own.
 //
 // Each protocol owns the counters of what it decides: the groups ARP (its
-// embedded arp.Stats), Reassembly and IGMP are the types of the code that
-// counts them, and the stack hands that code these very counters. A
+// embedded arp.Stats) and IGMP are the types of the code that counts them,
+// Reassembly has exactly the fields of the stack's internal reassembler's
+// counters, and the stack hands that code these very counters. A
 // stack's NICs share one ARP and one IGMP group, as Linux counts its
 // neighbour table as a whole, so those are sums over NICs.
 type Stats struct {
@@ -69,7 +70,7 @@ type Stats struct {
 	}
 	// Reassembly details what became of the fragments IP.FragmentsIn
 	// counts.
-	Reassembly ipv4.ReassemblyStats
+	Reassembly ReassemblyStats
 	ICMP       struct {
 		Received         atomic.Uint64
 		Malformed        atomic.Uint64

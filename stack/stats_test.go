@@ -49,7 +49,7 @@ func TestSnapshotHasEveryCounter(t *testing.T) {
 	if len(snap) != int(n) || len(seen) != int(n) {
 		t.Errorf("Snapshot has %d counters, %d distinct; Stats has %d", len(snap), len(seen), n)
 	}
-	for _, k := range []string{"Link.RxFrames", "ARP.Received", "ARP.Evicted", "IP.Received", "Reassembly.Timeouts",
+	for _, k := range []string{"Link.RxFrames", "ARP.Received", "ARP.Evicted", "IP.Received", "Reassembly.Timeouts", "Reassembly.InFlight", "Reassembly.MemoryUsed",
 		"ICMP.Received", "IGMP.Received", "UDP.Received"} {
 		if _, ok := snap[k]; !ok {
 			t.Errorf("Snapshot lacks %s", k)
@@ -183,17 +183,17 @@ func TestSnapshotCountsEveryDrop(t *testing.T) {
 		{"Reassembly.Timeouts", stack.Options{}, func(t *testing.T, e *statsEnv) {
 			e.link.inject(frag(relPeerIP, 1, 8, true, bytes('a', 8)))
 			e.clk.Advance(time.Minute)
-			e.s.Reassembly().Expire()
+			stack.ExpireReassembly(e.s)
 		}},
-		{"Reassembly.MemoryEvictions", stack.Options{Reassembly: ipv4.ReassemblerConfig{HighThresh: 1}}, func(t *testing.T, e *statsEnv) {
+		{"Reassembly.MemoryEvictions", stack.Options{Reassembly: stack.ReassemblyOptions{HighThresh: 1}}, func(t *testing.T, e *statsEnv) {
 			e.link.inject(frag(relPeerIP, 1, 8, true, bytes('a', 8)))
 			e.link.inject(frag(relPeerIP, 2, 8, true, bytes('a', 8)))
 		}},
-		{"Reassembly.SourceLimit", stack.Options{Reassembly: ipv4.ReassemblerConfig{MaxPerSource: 1}}, func(t *testing.T, e *statsEnv) {
+		{"Reassembly.SourceLimit", stack.Options{Reassembly: stack.ReassemblyOptions{MaxPerSource: 1}}, func(t *testing.T, e *statsEnv) {
 			e.link.inject(frag(relPeerIP, 1, 8, true, bytes('a', 8)))
 			e.link.inject(frag(relPeerIP, 2, 8, true, bytes('a', 8)))
 		}},
-		{"Reassembly.DatagramLimit", stack.Options{Reassembly: ipv4.ReassemblerConfig{MaxDatagrams: 1}}, func(t *testing.T, e *statsEnv) {
+		{"Reassembly.DatagramLimit", stack.Options{Reassembly: stack.ReassemblyOptions{MaxDatagrams: 1}}, func(t *testing.T, e *statsEnv) {
 			e.link.inject(frag(relPeerIP, 1, 8, true, bytes('a', 8)))
 			e.link.inject(frag(relHost(9), 1, 8, true, bytes('a', 8)))
 		}},

@@ -1,7 +1,8 @@
-package ipv4
+package ipfrag
 
 import (
 	"encoding/binary"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -23,8 +24,8 @@ var reasmFuzzPatterns sync.Map // key byte -> []byte
 
 // reasmFuzzPattern returns the bytes fed for k, indexed by datagram
 // position, computed once per key so that building a fragment is a copy.
-func reasmFuzzPattern(k FragmentKey) []byte {
-	kb := byte(k.ID)*7 ^ k.Src[3]*3 ^ k.Protocol
+func reasmFuzzPattern(k Key) []byte {
+	kb := byte(k.ID)*7 ^ k.Src.As4()[3]*3 ^ k.Protocol
 	if t, ok := reasmFuzzPatterns.Load(kb); ok {
 		return t.([]byte)
 	}
@@ -70,30 +71,30 @@ func FuzzReassembler(f *testing.F) {
 		}
 		clk := fakeclock.New()
 		const timeout = 30 * time.Second
-		h := newReasmHarness(t, ReassemblerConfig{
+		h := newReasmHarness(t, Config{
 			Timeout:      timeout,
 			HighThresh:   high,
 			LowThresh:    high / 4 * 3,
 			MaxPerSource: [...]int{0, 1, 2, -1}[cfgByte>>2&3],
 			MaxDatagrams: [...]int{0, 3}[cfgByte>>4&1],
 			Now:          clk.Now,
-			OnTimeout: func(key FragmentKey, first []byte) {
-				if len(first) < fragMinHeader || first[0]>>4 != 4 || len(first) != int(first[0]&0xf)*4+8 {
+			OnTimeout: func(key Key, first []byte) {
+				if len(first) < IPv4.MinHeaderLen || first[0]>>4 != 4 || len(first) != int(first[0]&0xf)*4+8 {
 					t.Errorf("OnTimeout(%v) quote of %d bytes: %x", key, len(first), first)
 				}
 			},
 		})
-		hist := make(map[FragmentKey][]reasmFuzzFrag)
+		hist := make(map[Key][]reasmFuzzFrag)
 		var frags, completed uint64
 		// Bound the work per input so that the fuzzer keeps its pace.
 		for count, fed := 0, 0; len(data) >= 6 && count < 256 && fed < 256<<10; count++ {
 			rec := data[:6]
 			data = data[6:]
-			k := FragmentKey{
-				Src:      [4]byte{192, 0, 2, 1 + rec[0]>>2&1},
-				Dst:      [4]byte{192, 0, 2, 200},
+			k := Key{
+				Src:      netip.AddrFrom4([4]byte{192, 0, 2, 1 + rec[0]>>2&1}),
+				Dst:      netip.AddrFrom4([4]byte{192, 0, 2, 200}),
 				Protocol: 17,
-				ID:       100 + uint16(rec[0]&3),
+				ID:       100 + uint32(rec[0]&3),
 			}
 			if rec[0]&8 != 0 {
 				k.Protocol = 1
@@ -162,7 +163,7 @@ func FuzzReassembler(f *testing.F) {
 
 // reasmFuzzCheck verifies a returned datagram against what was fed for its
 // key since the key last completed.
-func reasmFuzzCheck(t *testing.T, k FragmentKey, head *buffer.Buffer, hist []reasmFuzzFrag) {
+func reasmFuzzCheck(t *testing.T, k Key, head *buffer.Buffer, hist []reasmFuzzFrag) {
 	t.Helper()
 	total := head.ChainLen()
 	if head.Next != nil {

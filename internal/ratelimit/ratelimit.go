@@ -1,4 +1,7 @@
-package ipv4
+// Package ratelimit holds the token buckets that keep a stack from
+// becoming an amplifier: Linux's limits on ICMP errors, a global rate plus
+// one per destination.
+package ratelimit
 
 import (
 	"net/netip"
@@ -6,11 +9,13 @@ import (
 	"time"
 )
 
-// RateLimiter limits ICMP error messages the way Linux does: a global token
+// Limiter limits messages (ICMP errors) the way Linux does: a global token
 // bucket (icmp_msgs_per_sec, icmp_msgs_burst) and a per-destination bucket
 // (icmp_ratelimit with a burst of six), so that a flood to closed ports
-// cannot turn the stack into an amplifier.
-type RateLimiter struct {
+// cannot turn the stack into an amplifier. It is safe for concurrent use.
+type Limiter struct {
+	// mu guards the buckets and the peers map; it is a leaf lock, taken
+	// with nothing else held inside it.
 	mu       sync.Mutex
 	now      func() time.Time
 	global   bucket
@@ -26,9 +31,8 @@ type bucket struct {
 	last   time.Time
 }
 
-// RateLimitConfig sets the limiter's parameters; zero fields take Linux's
-// defaults.
-type RateLimitConfig struct {
+// Config sets a limiter's parameters; zero fields take Linux's defaults.
+type Config struct {
 	PerSecond    int           // global rate; default 1000
 	Burst        int           // global burst; default 50
 	PeerInterval time.Duration // one error per destination per interval; default 1s
@@ -36,8 +40,8 @@ type RateLimitConfig struct {
 	Now          func() time.Time
 }
 
-// NewRateLimiter returns a limiter with cfg's parameters.
-func NewRateLimiter(cfg RateLimitConfig) *RateLimiter {
+// New returns a limiter with cfg's parameters.
+func New(cfg Config) *Limiter {
 	if cfg.PerSecond <= 0 {
 		cfg.PerSecond = 1000
 	}
@@ -53,7 +57,7 @@ func NewRateLimiter(cfg RateLimitConfig) *RateLimiter {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	r := &RateLimiter{
+	r := &Limiter{
 		now: cfg.Now, perSec: float64(cfg.PerSecond), burst: float64(cfg.Burst),
 		interval: cfg.PeerInterval, maxPeers: cfg.MaxPeers,
 		peers: make(map[netip.Addr]*bucket),
@@ -67,9 +71,9 @@ func NewRateLimiter(cfg RateLimitConfig) *RateLimiter {
 // XRLIM_BURST_FACTOR).
 const peerBurst = 6
 
-// Allow reports whether an ICMP error to dst may be sent now, and takes a
+// Allow reports whether a message to dst may be sent now, and takes a
 // token if so.
-func (r *RateLimiter) Allow(dst netip.Addr) bool {
+func (r *Limiter) Allow(dst netip.Addr) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.now()

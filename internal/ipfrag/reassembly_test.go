@@ -1,8 +1,9 @@
-package ipv4
+package ipfrag
 
 import (
 	"bytes"
 	"encoding/binary"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -12,8 +13,8 @@ import (
 )
 
 var (
-	reasmKeyA = FragmentKey{Src: [4]byte{192, 0, 2, 1}, Dst: [4]byte{192, 0, 2, 2}, Protocol: 17, ID: 0x1234}
-	reasmKeyB = FragmentKey{Src: [4]byte{198, 51, 100, 7}, Dst: [4]byte{192, 0, 2, 2}, Protocol: 17, ID: 0x1234}
+	reasmKeyA = Key{Src: netip.AddrFrom4([4]byte{192, 0, 2, 1}), Dst: netip.AddrFrom4([4]byte{192, 0, 2, 2}), Protocol: 17, ID: 0x1234}
+	reasmKeyB = Key{Src: netip.AddrFrom4([4]byte{198, 51, 100, 7}), Dst: netip.AddrFrom4([4]byte{192, 0, 2, 2}), Protocol: 17, ID: 0x1234}
 )
 
 // reasmPayload returns n bytes that differ between positions and seeds, so
@@ -28,12 +29,12 @@ func reasmPayload(n int, seed byte) []byte {
 
 // reasmPutHeader writes a plausible IPv4 header; the reassembler reads only
 // the Fragment fields, but OnTimeout hands the header back.
-func reasmPutHeader(h []byte, key FragmentKey, off int, more bool, total int) {
+func reasmPutHeader(h []byte, key Key, off int, more bool, total int) {
 	hl := len(h)
 	h[0] = 0x40 | byte(hl/4)
 	h[1] = 0
 	binary.BigEndian.PutUint16(h[2:], uint16(total))
-	binary.BigEndian.PutUint16(h[4:], key.ID)
+	binary.BigEndian.PutUint16(h[4:], uint16(key.ID))
 	fo := uint16(off / 8)
 	if more {
 		fo |= 0x2000
@@ -42,8 +43,9 @@ func reasmPutHeader(h []byte, key FragmentKey, off int, more bool, total int) {
 	h[8] = 64
 	h[9] = key.Protocol
 	h[10], h[11] = 0, 0
-	copy(h[12:16], key.Src[:])
-	copy(h[16:20], key.Dst[:])
+	src, dst := key.Src.As4(), key.Dst.As4()
+	copy(h[12:16], src[:])
+	copy(h[16:20], dst[:])
 	for i := 20; i < hl; i++ {
 		h[i] = 1 // NOP options
 	}
@@ -51,7 +53,7 @@ func reasmPutHeader(h []byte, key FragmentKey, off int, more bool, total int) {
 
 // reasmFrag builds a fragment carrying payload (the datagram's bytes from
 // off) behind an hl-byte header.
-func reasmFrag(key FragmentKey, hl, off int, more bool, payload []byte) Fragment {
+func reasmFrag(key Key, hl, off int, more bool, payload []byte) Fragment {
 	b := buffer.Get(hl + len(payload))
 	b.SetLen(hl + len(payload))
 	p := b.Bytes()
@@ -71,7 +73,7 @@ type reasmHarness struct {
 	n   int
 }
 
-func newReasmHarness(tb testing.TB, cfg ReassemblerConfig) *reasmHarness {
+func newReasmHarness(tb testing.TB, cfg Config) *reasmHarness {
 	h := &reasmHarness{tb: tb, out: make(map[*buffer.Buffer]int)}
 	h.r = NewReassembler(cfg, nil)
 	h.r.releaseHook = h.released
@@ -117,6 +119,9 @@ func (h *reasmHarness) finish() {
 	if n := h.r.InFlight(); n != 0 {
 		h.tb.Errorf("InFlight after Close = %d, want 0", n)
 	}
+	if st := h.r.Stats(); st.InFlight.Load() != 0 || st.MemoryUsed.Load() != 0 {
+		h.tb.Errorf("gauges after Close: InFlight %d, MemoryUsed %d; want 0, 0", st.InFlight.Load(), st.MemoryUsed.Load())
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.n != 0 {
@@ -154,7 +159,7 @@ func reasmPermutations(n int) [][]int {
 }
 
 func TestReassembleAllOrders(t *testing.T) {
-	h := newReasmHarness(t, ReassemblerConfig{})
+	h := newReasmHarness(t, Config{})
 	sizes := []int{1480, 1480, 1480, 517}
 	want := reasmPayload(1480*3+517, 7)
 	perms := reasmPermutations(4)
@@ -163,7 +168,7 @@ func TestReassembleAllOrders(t *testing.T) {
 	}
 	for pi, perm := range perms {
 		key := reasmKeyA
-		key.ID = uint16(pi)
+		key.ID = uint32(pi)
 		frags := make([]Fragment, 4)
 		off := 0
 		for i, n := range sizes {
@@ -218,7 +223,7 @@ func TestReassembleAllOrders(t *testing.T) {
 }
 
 func TestReassembleNotAFragment(t *testing.T) {
-	h := newReasmHarness(t, ReassemblerConfig{})
+	h := newReasmHarness(t, Config{})
 	payload := reasmPayload(100, 1)
 	f := reasmFrag(reasmKeyA, 24, 0, false, payload)
 	head, ok := h.add(f)
@@ -242,7 +247,7 @@ type reasmStep struct {
 }
 
 func TestReassembleDuplicates(t *testing.T) {
-	h := newReasmHarness(t, ReassemblerConfig{})
+	h := newReasmHarness(t, Config{})
 	want := reasmPayload(40, 3)
 	steps := []reasmStep{
 		{0, 16, true},
@@ -290,7 +295,7 @@ func TestReassembleOverlapSameData(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			h := newReasmHarness(t, ReassemblerConfig{})
+			h := newReasmHarness(t, Config{})
 			want := reasmPayload(c.total, 9)
 			var head *buffer.Buffer
 			for i, s := range c.steps {
@@ -332,7 +337,7 @@ func slicesEqualInt(a, b []int) bool {
 
 func TestReassembleTeardrop(t *testing.T) {
 	clk := fakeclock.New()
-	h := newReasmHarness(t, ReassemblerConfig{Now: clk.Now})
+	h := newReasmHarness(t, Config{Now: clk.Now})
 	want := reasmPayload(40, 5)
 	evil := append([]byte(nil), want...)
 	evil[12] ^= 0xff
@@ -394,7 +399,7 @@ func TestReassembleLengthConflicts(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			h := newReasmHarness(t, ReassemblerConfig{})
+			h := newReasmHarness(t, Config{})
 			for _, s := range c.steps {
 				if _, ok := h.add(reasmFrag(reasmKeyA, 20, s.off, s.more, want[s.off:s.off+s.n])); ok {
 					t.Fatal("completed")
@@ -410,7 +415,7 @@ func TestReassembleLengthConflicts(t *testing.T) {
 		})
 	}
 	// A non-last fragment ending exactly at the end is consistent.
-	h := newReasmHarness(t, ReassemblerConfig{})
+	h := newReasmHarness(t, Config{})
 	h.add(reasmFrag(reasmKeyA, 20, 8, false, want[8:24]))
 	h.add(reasmFrag(reasmKeyA, 20, 16, true, want[16:24]))
 	head, ok := h.add(reasmFrag(reasmKeyA, 20, 0, true, want[0:8]))
@@ -421,7 +426,7 @@ func TestReassembleLengthConflicts(t *testing.T) {
 }
 
 func TestReassembleOversize(t *testing.T) {
-	h := newReasmHarness(t, ReassemblerConfig{})
+	h := newReasmHarness(t, Config{})
 	// 20 + 65512 + 3 = 65535 is the largest datagram.
 	if _, ok := h.add(reasmFrag(reasmKeyA, 20, 65512, false, make([]byte, 3))); ok || h.r.InFlight() != 1 {
 		t.Fatal("fragment ending at the limit not held")
@@ -448,7 +453,7 @@ func TestReassembleOversize(t *testing.T) {
 }
 
 func TestReassembleBadFragments(t *testing.T) {
-	h := newReasmHarness(t, ReassemblerConfig{})
+	h := newReasmHarness(t, Config{})
 	bad := []Fragment{
 		reasmFrag(reasmKeyA, 20, 8, true, nil),               // empty, MF
 		reasmFrag(reasmKeyA, 20, 8, false, nil),              // empty, last
@@ -480,14 +485,14 @@ func TestReassembleBadFragments(t *testing.T) {
 func TestReassembleTimeout(t *testing.T) {
 	clk := fakeclock.New()
 	type call struct {
-		key   FragmentKey
+		key   Key
 		first []byte
 	}
 	var calls []call
 	var h *reasmHarness
-	h = newReasmHarness(t, ReassemblerConfig{
+	h = newReasmHarness(t, Config{
 		Now: clk.Now,
-		OnTimeout: func(key FragmentKey, first []byte) {
+		OnTimeout: func(key Key, first []byte) {
 			h.r.MemoryUsed() // deadlocks if called with the lock held
 			calls = append(calls, call{key, append([]byte(nil), first...)})
 		},
@@ -529,14 +534,14 @@ func TestReassembleTimeout(t *testing.T) {
 
 func TestReassembleMemoryCap(t *testing.T) {
 	const high, low = 256 << 10, 192 << 10
-	h := newReasmHarness(t, ReassemblerConfig{HighThresh: high, LowThresh: low})
+	h := newReasmHarness(t, Config{HighThresh: high, LowThresh: low})
 	payload := reasmPayload(3*1480+100, 6)
-	keyOf := func(i int) FragmentKey {
-		return FragmentKey{
-			Src:      [4]byte{198, 51, 100, byte(i % 250)},
-			Dst:      [4]byte{192, 0, 2, 1},
+	keyOf := func(i int) Key {
+		return Key{
+			Src:      netip.AddrFrom4([4]byte{198, 51, 100, byte(i % 250)}),
+			Dst:      netip.AddrFrom4([4]byte{192, 0, 2, 1}),
 			Protocol: 17,
-			ID:       uint16(i),
+			ID:       uint32(i),
 		}
 	}
 	const trains = 2000
@@ -572,7 +577,7 @@ func TestReassembleMemoryTooSmall(t *testing.T) {
 	// Room for two fragments only: a datagram needing more is dropped
 	// rather than evicting itself piecemeal.
 	tsz := buffer.Get(1500).Truesize()
-	h := newReasmHarness(t, ReassemblerConfig{HighThresh: 2*tsz + fragOverhead})
+	h := newReasmHarness(t, Config{HighThresh: 2*tsz + fragOverhead})
 	payload := reasmPayload(3*1480, 1)
 	for _, off := range []int{0, 1480, 2960} {
 		h.add(reasmFrag(reasmKeyA, 20, off, off < 2960, payload[off:off+1480]))
@@ -584,21 +589,21 @@ func TestReassembleMemoryTooSmall(t *testing.T) {
 }
 
 func TestReassemblePerSourceCap(t *testing.T) {
-	h := newReasmHarness(t, ReassemblerConfig{MaxPerSource: 4})
+	h := newReasmHarness(t, Config{MaxPerSource: 4})
 	payload := reasmPayload(16, 8)
-	keyA := func(id uint16) FragmentKey { k := reasmKeyA; k.ID = id; return k }
-	keyB := func(id uint16) FragmentKey { k := reasmKeyB; k.ID = id; return k }
-	for id := uint16(1); id <= 5; id++ {
+	keyA := func(id uint32) Key { k := reasmKeyA; k.ID = id; return k }
+	keyB := func(id uint32) Key { k := reasmKeyB; k.ID = id; return k }
+	for id := uint32(1); id <= 5; id++ {
 		h.add(reasmFrag(keyA(id), 20, 0, true, payload[:8]))
 	}
-	for id := uint16(1); id <= 2; id++ {
+	for id := uint32(1); id <= 2; id++ {
 		h.add(reasmFrag(keyB(id), 20, 0, true, payload[:8]))
 	}
 	if st := h.r.Stats(); st.SourceLimit.Load() != 1 || h.r.InFlight() != 6 {
 		t.Fatalf("SourceLimit = %d, InFlight = %d; want 1, 6", st.SourceLimit.Load(), h.r.InFlight())
 	}
 	// A's newer datagrams and B's survive; A's oldest was evicted.
-	for _, k := range []FragmentKey{keyA(2), keyA(3), keyA(4), keyA(5), keyB(1), keyB(2)} {
+	for _, k := range []Key{keyA(2), keyA(3), keyA(4), keyA(5), keyB(1), keyB(2)} {
 		head, ok := h.add(reasmFrag(k, 20, 8, false, payload[8:]))
 		if !ok || !bytes.Equal(reasmCollect(head), payload) {
 			t.Fatalf("%v did not complete", k)
@@ -610,12 +615,54 @@ func TestReassemblePerSourceCap(t *testing.T) {
 	h.finish()
 }
 
+// TestReassembleGauges checks that the InFlight and MemoryUsed gauges in
+// Stats follow what the reassembler holds, through adds, tombstones,
+// completion and expiry.
+func TestReassembleGauges(t *testing.T) {
+	clk := fakeclock.New()
+	h := newReasmHarness(t, Config{Now: clk.Now, Timeout: time.Second})
+	st := h.r.Stats()
+	check := func(what string, inFlight int) {
+		t.Helper()
+		if got := st.InFlight.Load(); got != uint64(inFlight) || got != uint64(h.r.InFlight()) {
+			t.Errorf("%s: InFlight gauge %d, method %d, want %d", what, got, h.r.InFlight(), inFlight)
+		}
+		if got := st.MemoryUsed.Load(); got != uint64(h.r.MemoryUsed()) {
+			t.Errorf("%s: MemoryUsed gauge %d, method %d", what, got, h.r.MemoryUsed())
+		}
+	}
+	payload := reasmPayload(24, 9)
+	h.add(reasmFrag(reasmKeyA, 20, 0, true, payload[:8]))
+	h.add(reasmFrag(reasmKeyB, 20, 8, true, payload[8:16]))
+	check("two started", 2)
+	if st.MemoryUsed.Load() == 0 {
+		t.Error("MemoryUsed 0 while two datagrams are held")
+	}
+	h.add(reasmFrag(reasmKeyB, 20, 8, true, reasmPayload(8, 200))) // conflicting bytes: a tombstone
+	check("one tombstoned", 1)
+	head, ok := h.add(reasmFrag(reasmKeyA, 20, 8, false, payload[8:24]))
+	if !ok {
+		t.Fatal("not reassembled")
+	}
+	head.ReleaseChain()
+	check("completed", 0)
+	if st.MemoryUsed.Load() == 0 {
+		t.Error("MemoryUsed 0 while a tombstone is held")
+	}
+	clk.Advance(2 * time.Second)
+	h.r.Expire()
+	if st.MemoryUsed.Load() != 0 {
+		t.Errorf("MemoryUsed %d after expiry", st.MemoryUsed.Load())
+	}
+	h.finish()
+}
+
 func TestReassembleMaxDatagrams(t *testing.T) {
-	h := newReasmHarness(t, ReassemblerConfig{MaxDatagrams: 3})
+	h := newReasmHarness(t, Config{MaxDatagrams: 3})
 	payload := reasmPayload(16, 8)
-	for id := uint16(1); id <= 4; id++ {
+	for id := uint32(1); id <= 4; id++ {
 		k := reasmKeyA
-		k.Src[3] = byte(id) // distinct sources: not the per-source cap
+		k.Src = netip.AddrFrom4([4]byte{192, 0, 2, byte(id)}) // distinct sources: not the per-source cap
 		k.ID = id
 		h.add(reasmFrag(k, 20, 0, true, payload[:8]))
 	}
@@ -626,9 +673,9 @@ func TestReassembleMaxDatagrams(t *testing.T) {
 }
 
 func TestReassembleClose(t *testing.T) {
-	h := newReasmHarness(t, ReassemblerConfig{})
+	h := newReasmHarness(t, Config{})
 	payload := reasmPayload(64, 3)
-	for id := range uint16(10) {
+	for id := range uint32(10) {
 		k := reasmKeyA
 		k.ID = id
 		h.add(reasmFrag(k, 20, 0, true, payload[:16]))
@@ -650,7 +697,7 @@ func TestReassembleClose(t *testing.T) {
 }
 
 func TestReassembleConcurrent(t *testing.T) {
-	h := newReasmHarness(t, ReassemblerConfig{})
+	h := newReasmHarness(t, Config{})
 	payload := reasmPayload(4*1480, 11)
 	const workers, per = 4, 200
 	var wg sync.WaitGroup
@@ -676,8 +723,8 @@ func TestReassembleConcurrent(t *testing.T) {
 			defer wg.Done()
 			for i := range per {
 				k := reasmKeyA
-				k.Src[3] = byte(w)
-				k.ID = uint16(i)
+				k.Src = netip.AddrFrom4([4]byte{192, 0, 2, byte(w)})
+				k.ID = uint32(i)
 				var head *buffer.Buffer
 				var ok bool
 				for _, off := range []int{4440, 0, 2960, 1480} {
@@ -721,13 +768,13 @@ func BenchmarkReassemble65507(b *testing.B) {
 		offs []int
 	}{{"InOrder", offs}, {"Reverse", rev}} {
 		b.Run(bc.name, func(b *testing.B) {
-			r := NewReassembler(ReassemblerConfig{}, nil)
+			r := NewReassembler(Config{}, nil)
 			defer r.Close()
 			b.SetBytes(total)
 			b.ReportAllocs()
 			key := reasmKeyA
 			for i := 0; b.Loop(); i++ {
-				key.ID = uint16(i)
+				key.ID = uint32(uint16(i))
 				var head *buffer.Buffer
 				var ok bool
 				for _, off := range bc.offs {

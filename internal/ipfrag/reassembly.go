@@ -1,7 +1,12 @@
-package ipv4
+// Package ipfrag reassembles IP datagrams from their fragments. It keys
+// datagrams by addresses of either family and takes the network protocol's
+// header and length limits as configuration (IPv4's by default), so that
+// IPv6 can reuse it; what it knows of a header is only its length.
+package ipfrag
 
 import (
 	"bytes"
+	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -9,40 +14,50 @@ import (
 	"unsafe"
 
 	"github.com/tapnet/tapnet/internal/buffer"
+	"github.com/tapnet/tapnet/ipv4"
 )
 
-// Limits used by the reassembler. They are private (and prefixed) so that
-// they do not collide with the header code's exported constants.
-const (
-	fragMaxTotal  = 65535 // IPv4 total length limit, header included
-	fragMinHeader = 20
-	fragMaxHeader = 60
-	// fragQuoteLen is what ICMP time exceeded quotes: the original header
-	// and the first 8 bytes of its payload (RFC 792).
-	fragQuoteLen = fragMaxHeader + 8
-)
-
-// FragmentKey identifies the datagram a fragment belongs to (RFC 791: source,
-// destination, protocol and identification).
-type FragmentKey struct {
-	Src, Dst [4]byte
+// Key identifies the datagram a fragment belongs to: for IPv4 source,
+// destination, protocol and identification (RFC 791); IPv6 leaves Protocol
+// zero and uses the 32-bit identification (RFC 8200 4.5).
+type Key struct {
+	Src, Dst netip.Addr
+	ID       uint32
 	Protocol uint8
-	ID       uint16
 }
 
-// Fragment is one received IPv4 fragment.
+// Fragment is one received fragment.
 type Fragment struct {
-	Key       FragmentKey
+	Key       Key
 	Offset    int  // payload offset in bytes (fragment offset field * 8)
 	More      bool // MF flag
-	HeaderLen int  // IPv4 header length; Buf.Bytes() starts with the header
+	HeaderLen int  // header length; Buf.Bytes() starts with the header
 	// Buf is the whole IP packet, header plus payload, with link padding
 	// already removed. Add takes ownership of it.
 	Buf *buffer.Buffer
 }
 
-// ReassemblerConfig tunes a Reassembler. Zero fields take the defaults.
-type ReassemblerConfig struct {
+// Limits are what the network protocol allows of a fragment's header and of
+// a whole datagram.
+type Limits struct {
+	MinHeaderLen, MaxHeaderLen int
+	// MaxLen bounds a reassembled datagram, the first fragment's header
+	// included.
+	MaxLen int
+}
+
+// IPv4 are IPv4's limits: a 20 to 60-byte header, 65535 bytes in all.
+var IPv4 = Limits{MinHeaderLen: ipv4.HeaderLen, MaxHeaderLen: ipv4.MaxHeaderLen, MaxLen: ipv4.MaxTotalLen}
+
+// quoteLen is how much of the first fragment OnTimeout receives: the
+// header and the first 8 bytes of its payload, what ICMP time exceeded
+// quotes (RFC 792). A header longer than IPv4's is quoted only in part.
+const quoteLen = ipv4.MaxHeaderLen + 8
+
+// Config tunes a Reassembler. Zero fields take the defaults.
+type Config struct {
+	// Limits are the protocol's; default IPv4.
+	Limits Limits
 	// Timeout is how long a datagram may stay incomplete, counted from its
 	// first fragment's arrival (as the kernel's ipfrag_time). Default 30s.
 	Timeout time.Duration
@@ -63,15 +78,17 @@ type ReassemblerConfig struct {
 	Now func() time.Time
 	// OnTimeout is called, without locks held, for each datagram that
 	// expires after its first fragment (offset 0) was seen, with that
-	// fragment's IP header and the first 8 bytes of its payload, so that the
+	// fragment's header and the first 8 bytes of its payload, so that the
 	// stack can send ICMP time exceeded (code 1). first is valid only during
 	// the call.
-	OnTimeout func(key FragmentKey, first []byte)
+	OnTimeout func(key Key, first []byte)
 }
 
-// ReassemblyStats counts what a reassembler did; each drop reason has its
-// own counter. They are live atomic counters: read one with Load.
-type ReassemblyStats struct {
+// Stats counts what a reassembler did; each drop reason has its own
+// counter. They are live atomic counters: read one with Load. The stack
+// hands in its public ReassemblyStats, a struct of the same fields, so
+// that its users can name them.
+type Stats struct {
 	Fragments   atomic.Uint64 // fragments passed to Add (non-fragments excluded)
 	Reassembled atomic.Uint64 // datagrams completed and returned
 	// Duplicates counts fragments dropped because every byte they carry was
@@ -85,7 +102,7 @@ type ReassemblyStats struct {
 	// beyond the last fragment's end).
 	LengthConflicts atomic.Uint64
 	// Oversize counts fragments (or completed datagrams) that would exceed
-	// the 65535-byte IPv4 limit (ping of death).
+	// the protocol's MaxLen (ping of death).
 	Oversize atomic.Uint64
 	// BadFragment counts fragments dropped for their own shape: empty
 	// payload, a non-last fragment whose length is not a multiple of 8, an
@@ -98,9 +115,14 @@ type ReassemblyStats struct {
 	MemoryEvictions atomic.Uint64 // datagrams (or fragments) dropped to stay under HighThresh
 	SourceLimit     atomic.Uint64 // datagrams evicted because their source hit MaxPerSource
 	DatagramLimit   atomic.Uint64 // datagrams evicted because of MaxDatagrams
+	// InFlight and MemoryUsed are gauges, not counters: the datagrams under
+	// reassembly now (tombstones excluded) and the memory charged to them,
+	// as of the last call that changed them.
+	InFlight   atomic.Uint64
+	MemoryUsed atomic.Uint64
 }
 
-// Reassembler rebuilds IPv4 datagrams from fragments (RFC 791, with RFC 5722's
+// Reassembler rebuilds datagrams from fragments (RFC 791, with RFC 5722's
 // treatment of conflicting overlaps). A completed datagram is delivered as a
 // chain of the fragments' own buffers, each trimmed to its share of the
 // payload, so that a reader copies it straight into its own buffer without a
@@ -127,26 +149,30 @@ type ReassemblyStats struct {
 //
 // A Reassembler is safe for concurrent use.
 type Reassembler struct {
+	limits       Limits
 	timeout      time.Duration
 	high, low    int
 	maxPerSource int
 	maxDatagrams int
 	now          func() time.Time
-	onTimeout    func(FragmentKey, []byte)
+	onTimeout    func(Key, []byte)
+	stats        *Stats // may be shared, so updated atomically
 
 	// releaseHook, when set (by tests), sees every buffer the reassembler
 	// releases.
 	releaseHook func(*buffer.Buffer)
 
+	// mu guards every field below and every datagram reachable from them.
+	// It is a leaf lock: OnTimeout runs after it is released, and nothing
+	// else is locked while it is held.
 	mu      sync.Mutex
 	closed  bool
-	table   map[FragmentKey]*fragDatagram
-	sources map[[4]byte]fragSource
+	table   map[Key]*fragDatagram
+	sources map[netip.Addr]fragSource
 	oldest  *fragDatagram // creation order: oldest first
 	newest  *fragDatagram
 	mem     int
-	dead    int              // tombstones in table
-	stats   *ReassemblyStats // may be shared, so updated atomically
+	dead    int // tombstones in table
 }
 
 // fragPart is a held piece of payload: its buffer is trimmed to exactly the
@@ -165,7 +191,7 @@ type fragSource struct {
 }
 
 type fragDatagram struct {
-	key          FragmentKey
+	key          Key
 	created      time.Time
 	prev, next   *fragDatagram // global list
 	sprev, snext *fragDatagram // per-source list
@@ -176,7 +202,7 @@ type fragDatagram struct {
 	dead         bool          // tombstone
 	firstHdr     int           // header length of the offset-0 fragment; 0 until seen
 	firstLen     int           // bytes valid in first
-	first        [fragQuoteLen]byte
+	first        [quoteLen]byte
 }
 
 // fragOverhead is what a datagram costs beyond its buffers.
@@ -207,11 +233,12 @@ func recycleFragDatagram(d *fragDatagram) {
 
 // NewReassembler returns a reassembler configured by cfg that counts in
 // stats, or in counters of its own when stats is nil.
-func NewReassembler(cfg ReassemblerConfig, stats *ReassemblyStats) *Reassembler {
+func NewReassembler(cfg Config, stats *Stats) *Reassembler {
 	if stats == nil {
-		stats = new(ReassemblyStats)
+		stats = new(Stats)
 	}
 	r := &Reassembler{
+		limits:       cfg.Limits,
 		stats:        stats,
 		timeout:      cfg.Timeout,
 		high:         cfg.HighThresh,
@@ -220,8 +247,11 @@ func NewReassembler(cfg ReassemblerConfig, stats *ReassemblyStats) *Reassembler 
 		maxDatagrams: cfg.MaxDatagrams,
 		now:          cfg.Now,
 		onTimeout:    cfg.OnTimeout,
-		table:        make(map[FragmentKey]*fragDatagram),
-		sources:      make(map[[4]byte]fragSource),
+		table:        make(map[Key]*fragDatagram),
+		sources:      make(map[netip.Addr]fragSource),
+	}
+	if r.limits == (Limits{}) {
+		r.limits = IPv4
 	}
 	if r.timeout <= 0 {
 		r.timeout = 30 * time.Second
@@ -251,6 +281,12 @@ func (r *Reassembler) free(b *buffer.Buffer) {
 	b.Release()
 }
 
+// drop releases a fragment's buffer and counts why it was dropped.
+func (r *Reassembler) drop(b *buffer.Buffer, why *atomic.Uint64) {
+	why.Add(1)
+	r.free(b)
+}
+
 // Add takes ownership of f.Buf. When f completes its datagram, Add returns the
 // head of the chain holding the transport payload (IP headers removed): the
 // head is the offset-0 fragment's buffer, trimmed with TrimFront so that its
@@ -266,9 +302,8 @@ func (r *Reassembler) Add(f Fragment) (head *buffer.Buffer, ok bool) {
 		return nil, false
 	}
 	b.Next = nil
-	hl := f.HeaderLen
-	if f.Offset == 0 && !f.More && hl >= fragMinHeader && hl <= fragMaxHeader && hl <= b.Len() {
-		b.TrimFront(hl)
+	if f.Offset == 0 && !f.More && r.headerFits(f.HeaderLen, b.Len()) {
+		b.TrimFront(f.HeaderLen)
 		return b, true
 	}
 
@@ -280,89 +315,163 @@ func (r *Reassembler) Add(f Fragment) (head *buffer.Buffer, ok bool) {
 		return nil, false
 	}
 	r.stats.Fragments.Add(1)
-	n := b.Len() - hl
-	switch {
-	case hl < fragMinHeader || hl > fragMaxHeader || n < 0,
-		n == 0, f.Offset < 0, f.Offset%8 != 0, f.More && n%8 != 0:
-		r.stats.BadFragment.Add(1)
+	n := b.Len() - f.HeaderLen
+	if why := r.misshapen(&f, n); why != nil {
 		r.mu.Unlock()
-		r.free(b)
-		return nil, false
-	case hl+f.Offset+n > fragMaxTotal:
-		r.stats.Oversize.Add(1)
-		r.mu.Unlock()
-		r.free(b)
+		r.drop(b, why)
 		return nil, false
 	}
 	now := r.now()
 	expired := r.expireLocked(now, expiredArr[:0])
-	head, ok = r.addLocked(f, n, now)
+	head, ok = r.addLocked(&f, n, now)
+	r.publishLocked()
 	r.mu.Unlock()
 	r.notify(expired)
 	return head, ok
 }
 
-// addLocked files a fragment that is well formed on its own.
-func (r *Reassembler) addLocked(f Fragment, n int, now time.Time) (*buffer.Buffer, bool) {
-	b := f.Buf
+// headerFits reports whether a header of hl bytes is within the protocol's
+// limits and within a packet of n bytes.
+func (r *Reassembler) headerFits(hl, n int) bool {
+	return hl >= r.limits.MinHeaderLen && hl <= r.limits.MaxHeaderLen && hl <= n
+}
+
+// misshapen returns the counter of the reason f, carrying n payload bytes,
+// is unacceptable on its own, or nil when it is well formed.
+func (r *Reassembler) misshapen(f *Fragment, n int) *atomic.Uint64 {
+	switch {
+	case !r.headerFits(f.HeaderLen, f.Buf.Len()),
+		n == 0, f.Offset < 0, f.Offset%8 != 0, f.More && n%8 != 0:
+		return &r.stats.BadFragment
+	case f.HeaderLen+f.Offset+n > r.limits.MaxLen:
+		return &r.stats.Oversize
+	}
+	return nil
+}
+
+// publishLocked updates the gauges in the stats.
+func (r *Reassembler) publishLocked() {
+	r.stats.InFlight.Store(uint64(len(r.table) - r.dead))
+	r.stats.MemoryUsed.Store(uint64(r.mem))
+}
+
+// addLocked files a fragment that is well formed on its own: it starts a
+// datagram, or checks the fragment against the one it belongs to, merges
+// its new bytes in and hands the datagram back once complete.
+func (r *Reassembler) addLocked(f *Fragment, n int, now time.Time) (*buffer.Buffer, bool) {
 	d := r.table[f.Key]
-	if d == nil {
-		return r.startLocked(f, n, now)
-	}
-	if d.dead {
-		r.stats.Tombstoned.Add(1)
-		r.free(b)
+	switch {
+	case d == nil:
+		r.startLocked(f, n, now)
+		// One fragment cannot complete a datagram: Offset 0 with More
+		// unset is not a fragment and never reaches here.
 		return nil, false
-	}
-
-	fragEnd := f.Offset + n
-	maxEnd := 0
-	if k := len(d.parts); k > 0 {
-		maxEnd = d.parts[k-1].end()
-	}
-	if (!f.More && (d.total >= 0 && fragEnd != d.total || maxEnd > fragEnd)) ||
-		(f.More && d.total >= 0 && fragEnd > d.total) {
-		r.stats.LengthConflicts.Add(1)
+	case d.dead:
+		r.drop(f.Buf, &r.stats.Tombstoned)
+		return nil, false
+	case d.conflictsOnLength(f, n):
 		r.killLocked(d)
-		r.free(b)
+		r.drop(f.Buf, &r.stats.LengthConflicts)
 		return nil, false
 	}
-
-	off, end := f.Offset, fragEnd
-	data := b.Bytes()[f.HeaderLen:]
-
-	// i is the first part ending after off; in-order arrival appends.
-	i := len(d.parts)
-	if maxEnd > off {
-		lo, hi := 0, len(d.parts)
-		for lo < hi {
-			m := int(uint(lo+hi) >> 1)
-			if d.parts[m].end() > off {
-				hi = m
-			} else {
-				lo = m + 1
-			}
-		}
-		i = lo
+	i, j, fit := d.overlap(f, n)
+	switch fit {
+	case conflicting:
+		r.killLocked(d)
+		r.drop(f.Buf, &r.stats.Overlaps)
+		return nil, false
+	case duplicate:
+		r.drop(f.Buf, &r.stats.Duplicates)
+		return nil, false
 	}
-	// parts[i:j] overlap [off, end); their shared bytes must agree.
-	j, covered := i, 0
-	for ; j < len(d.parts) && d.parts[j].off < end; j++ {
+	if !r.mergeLocked(d, f, n, i, j) {
+		return nil, false
+	}
+	return r.completeLocked(d)
+}
+
+// maxEnd is where the held part furthest into the datagram ends.
+func (d *fragDatagram) maxEnd() int {
+	if k := len(d.parts); k > 0 {
+		return d.parts[k-1].end()
+	}
+	return 0
+}
+
+// conflictsOnLength reports whether f, carrying n bytes, disagrees with
+// what d knows of the datagram's end: a last fragment ending elsewhere than
+// the known end or before held data, or a fragment reaching past the end.
+func (d *fragDatagram) conflictsOnLength(f *Fragment, n int) bool {
+	end := f.Offset + n
+	if !f.More {
+		return d.total >= 0 && end != d.total || d.maxEnd() > end
+	}
+	return d.total >= 0 && end > d.total
+}
+
+// fit is how a fragment's bytes relate to those held.
+type fit uint8
+
+const (
+	fresh       fit = iota // it brings bytes not held yet
+	duplicate              // every byte it carries is held, identically
+	conflicting            // some byte it carries is held with another value
+)
+
+// overlap finds the held parts[i:j] that share bytes with f's n payload
+// bytes, and compares the shared bytes.
+func (d *fragDatagram) overlap(f *Fragment, n int) (i, j int, how fit) {
+	off, end := f.Offset, f.Offset+n
+	i = d.firstEndingAfter(off)
+	if i == len(d.parts) || d.parts[i].off >= end {
+		return i, i, fresh // into a gap: the common, in-order case
+	}
+	data := f.Buf.Bytes()[f.HeaderLen:]
+	covered := 0
+	for j = i; j < len(d.parts) && d.parts[j].off < end; j++ {
 		p := d.parts[j]
 		lo, hi := max(off, p.off), min(end, p.end())
 		if !bytes.Equal(data[lo-off:hi-off], p.b.Bytes()[lo-p.off:hi-p.off]) {
-			r.stats.Overlaps.Add(1)
-			r.killLocked(d)
-			r.free(b)
-			return nil, false
+			return i, j, conflicting
 		}
 		covered += hi - lo
 	}
 	if covered == n {
-		r.stats.Duplicates.Add(1)
-		r.free(b)
-		return nil, false
+		return i, j, duplicate
 	}
+	return i, j, fresh
+}
+
+// firstEndingAfter returns the index of the first part ending after off;
+// in-order arrival appends, so that case skips the search.
+func (d *fragDatagram) firstEndingAfter(off int) int {
+	if d.maxEnd() <= off {
+		return len(d.parts)
+	}
+	return d.searchEndingAfter(off)
+}
+
+// searchEndingAfter is firstEndingAfter's binary search.
+func (d *fragDatagram) searchEndingAfter(off int) int {
+	lo, hi := 0, len(d.parts)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if d.parts[m].end() > off {
+			hi = m
+		} else {
+			lo = m + 1
+		}
+	}
+	return lo
+}
+
+// mergeLocked files the bytes of f (n of them) that d lacks, given that
+// parts[i:j] overlap f with identical bytes and that f brings some new
+// ones. It reports false when f was dropped for memory, which takes d with
+// it.
+func (r *Reassembler) mergeLocked(d *fragDatagram, f *Fragment, n, i, j int) bool {
+	b := f.Buf
+	off, end := f.Offset, f.Offset+n
 	// Narrow the new fragment against parts straddling its ends, so that it
 	// is one contiguous piece that fills the gaps and wholly covers the
 	// parts left in parts[i:j], which it replaces. There is a gap, so the
@@ -375,6 +484,25 @@ func (r *Reassembler) addLocked(f Fragment, n int, now time.Time) (*buffer.Buffe
 		end = d.parts[j-1].off
 		j--
 	}
+	if i < j {
+		r.replacePartsLocked(d, i, j)
+	}
+	if !r.makeRoomLocked(b.Truesize(), d) {
+		// This datagram alone fills the budget; it can never complete.
+		r.removeLocked(d)
+		r.drop(b, &r.stats.MemoryEvictions)
+		return false
+	}
+	r.noteEnds(d, f, f.Offset+n)
+	b.TrimFront(f.HeaderLen + off - f.Offset)
+	b.Truncate(end - off)
+	d.parts = slices.Insert(d.parts, i, fragPart{off: off, b: b})
+	r.chargeLocked(d, b, end-off)
+	return true
+}
+
+// replacePartsLocked releases parts[i:j], which a new piece covers.
+func (r *Reassembler) replacePartsLocked(d *fragDatagram, i, j int) {
 	for _, p := range d.parts[i:j] {
 		d.received -= p.b.Len()
 		d.mem -= p.b.Truesize()
@@ -382,31 +510,26 @@ func (r *Reassembler) addLocked(f Fragment, n int, now time.Time) (*buffer.Buffe
 		r.free(p.b)
 	}
 	d.parts = slices.Delete(d.parts, i, j)
+}
 
-	if !r.makeRoomLocked(b.Truesize(), d) {
-		// This datagram alone fills the budget; it can never complete.
-		r.stats.MemoryEvictions.Add(1)
-		r.removeLocked(d)
-		r.free(b)
-		return nil, false
-	}
-	r.noteEnds(d, f, fragEnd)
-	b.TrimFront(f.HeaderLen + off - f.Offset)
-	b.Truncate(end - off)
-	d.parts = slices.Insert(d.parts, i, fragPart{off: off, b: b})
-	d.received += end - off
+// chargeLocked accounts for b, holding n payload bytes, now filed in d.
+func (r *Reassembler) chargeLocked(d *fragDatagram, b *buffer.Buffer, n int) {
+	d.received += n
 	d.mem += b.Truesize()
 	r.mem += b.Truesize()
+}
 
+// completeLocked hands d's payload back as a chain once every byte is held.
+func (r *Reassembler) completeLocked(d *fragDatagram) (*buffer.Buffer, bool) {
 	if d.total < 0 || d.received != d.total {
 		return nil, false
 	}
-	if d.firstHdr+d.total > fragMaxTotal {
+	if d.firstHdr+d.total > r.limits.MaxLen {
 		r.stats.Oversize.Add(1)
 		r.killLocked(d)
 		return nil, false
 	}
-	// Complete: the parts tile [0, total) in order; link them.
+	// The parts tile [0, total) in order; link them.
 	for k := 1; k < len(d.parts); k++ {
 		d.parts[k-1].b.Next = d.parts[k].b
 	}
@@ -423,7 +546,7 @@ func (r *Reassembler) addLocked(f Fragment, n int, now time.Time) (*buffer.Buffe
 // first the header length and the quote for ICMP. A later offset-0 fragment
 // is accepted only when it replaces the held head, so the quote always
 // describes the buffer that will head the chain.
-func (r *Reassembler) noteEnds(d *fragDatagram, f Fragment, fragEnd int) {
+func (r *Reassembler) noteEnds(d *fragDatagram, f *Fragment, fragEnd int) {
 	if !f.More {
 		d.total = fragEnd
 	}
@@ -434,10 +557,30 @@ func (r *Reassembler) noteEnds(d *fragDatagram, f Fragment, fragEnd int) {
 	}
 }
 
-// startLocked creates a datagram for the first fragment seen with its key.
-func (r *Reassembler) startLocked(f Fragment, n int, now time.Time) (*buffer.Buffer, bool) {
+// startLocked creates a datagram for the first fragment seen with its key,
+// making room for it under the caps first.
+func (r *Reassembler) startLocked(f *Fragment, n int, now time.Time) {
 	b := f.Buf
-	src := f.Key.Src
+	r.enforceCapsLocked(f.Key.Src)
+	if !r.makeRoomLocked(b.Truesize()+fragOverhead, nil) {
+		r.drop(b, &r.stats.MemoryEvictions)
+		return
+	}
+	d := newFragDatagram()
+	d.key = f.Key
+	d.created = now
+	d.mem = fragOverhead
+	r.mem += fragOverhead
+	r.linkLocked(d)
+	r.noteEnds(d, f, f.Offset+n)
+	b.TrimFront(f.HeaderLen)
+	d.parts = append(d.parts, fragPart{off: f.Offset, b: b})
+	r.chargeLocked(d, b, n)
+}
+
+// enforceCapsLocked evicts the oldest datagram of src, or the oldest of
+// all, when a new one would exceed MaxPerSource or MaxDatagrams.
+func (r *Reassembler) enforceCapsLocked(src netip.Addr) {
 	if r.maxPerSource > 0 {
 		if s := r.sources[src]; s.n >= r.maxPerSource {
 			r.stats.SourceLimit.Add(1)
@@ -448,15 +591,11 @@ func (r *Reassembler) startLocked(f Fragment, n int, now time.Time) (*buffer.Buf
 		r.stats.DatagramLimit.Add(1)
 		r.removeLocked(r.oldest)
 	}
-	if !r.makeRoomLocked(b.Truesize()+fragOverhead, nil) {
-		r.stats.MemoryEvictions.Add(1)
-		r.free(b)
-		return nil, false
-	}
+}
 
-	d := newFragDatagram()
-	d.key = f.Key
-	d.created = now
+// linkLocked files a new datagram in the table and as the newest of the
+// global and its source's lists.
+func (r *Reassembler) linkLocked(d *fragDatagram) {
 	d.prev = r.newest
 	if r.newest != nil {
 		r.newest.next = d
@@ -464,6 +603,7 @@ func (r *Reassembler) startLocked(f Fragment, n int, now time.Time) (*buffer.Buf
 		r.oldest = d
 	}
 	r.newest = d
+	src := d.key.Src
 	s := r.sources[src]
 	d.sprev = s.newest
 	if s.newest != nil {
@@ -474,17 +614,7 @@ func (r *Reassembler) startLocked(f Fragment, n int, now time.Time) (*buffer.Buf
 	s.newest = d
 	s.n++
 	r.sources[src] = s
-	r.table[f.Key] = d
-
-	r.noteEnds(d, f, f.Offset+n)
-	b.TrimFront(f.HeaderLen)
-	d.parts = append(d.parts, fragPart{off: f.Offset, b: b})
-	d.received = n
-	d.mem = b.Truesize() + fragOverhead
-	r.mem += d.mem
-	// One fragment cannot complete a datagram: Offset 0 with More unset is
-	// not a fragment and never reaches here.
-	return nil, false
+	r.table[d.key] = d
 }
 
 // makeRoomLocked ensures need more bytes fit under the high threshold,
@@ -618,6 +748,7 @@ func (r *Reassembler) Expire() {
 		return
 	}
 	expired := r.expireLocked(r.now(), nil)
+	r.publishLocked()
 	r.mu.Unlock()
 	r.notify(expired)
 }
@@ -638,7 +769,7 @@ func (r *Reassembler) InFlight() int {
 }
 
 // Stats returns the live counters the reassembler adds to.
-func (r *Reassembler) Stats() *ReassemblyStats { return r.stats }
+func (r *Reassembler) Stats() *Stats { return r.stats }
 
 // Close releases every buffer held. Later fragments are released on arrival.
 func (r *Reassembler) Close() {
@@ -651,4 +782,5 @@ func (r *Reassembler) Close() {
 	for d := r.oldest; d != nil; d = r.oldest {
 		r.removeLocked(d)
 	}
+	r.publishLocked()
 }

@@ -1,4 +1,4 @@
-package ipv4
+package ratelimit
 
 import (
 	"net/netip"
@@ -11,7 +11,7 @@ import (
 
 func rlAddr(i int) netip.Addr { return netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}) }
 
-func rlAllowed(r *RateLimiter, dst netip.Addr, n int) int {
+func rlAllowed(r *Limiter, dst netip.Addr, n int) int {
 	ok := 0
 	for i := 0; i < n; i++ {
 		if r.Allow(dst) {
@@ -21,9 +21,9 @@ func rlAllowed(r *RateLimiter, dst netip.Addr, n int) int {
 	return ok
 }
 
-func TestRateLimiterPerPeer(t *testing.T) {
+func TestLimiterPerPeer(t *testing.T) {
 	clk := fakeclock.New()
-	r := NewRateLimiter(RateLimitConfig{Now: clk.Now})
+	r := New(Config{Now: clk.Now})
 	peer := rlAddr(2)
 	if got := rlAllowed(r, peer, 100); got != 6 {
 		t.Fatalf("burst: %d allowed, want 6", got)
@@ -47,9 +47,9 @@ func TestRateLimiterPerPeer(t *testing.T) {
 	}
 }
 
-func TestRateLimiterGlobal(t *testing.T) {
+func TestLimiterGlobal(t *testing.T) {
 	clk := fakeclock.New()
-	r := NewRateLimiter(RateLimitConfig{Now: clk.Now, PerSecond: 1000, Burst: 50})
+	r := New(Config{Now: clk.Now, PerSecond: 1000, Burst: 50})
 	ok := 0
 	for i := 0; i < 200; i++ {
 		if r.Allow(rlAddr(i)) {
@@ -77,9 +77,9 @@ func TestRateLimiterGlobal(t *testing.T) {
 	}
 }
 
-func TestRateLimiterPeersBounded(t *testing.T) {
+func TestLimiterPeersBounded(t *testing.T) {
 	clk := fakeclock.New()
-	r := NewRateLimiter(RateLimitConfig{Now: clk.Now, MaxPeers: 16, PerSecond: 1 << 30, Burst: 1 << 30})
+	r := New(Config{Now: clk.Now, MaxPeers: 16, PerSecond: 1 << 30, Burst: 1 << 30})
 	for i := 0; i < 10000; i++ {
 		r.Allow(netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}))
 		if n := len(r.peers); n > 16 {
@@ -87,7 +87,7 @@ func TestRateLimiterPeersBounded(t *testing.T) {
 		}
 	}
 	// The default bound.
-	r = NewRateLimiter(RateLimitConfig{Now: clk.Now})
+	r = New(Config{Now: clk.Now})
 	for i := 0; i < 20000; i++ {
 		r.Allow(netip.AddrFrom4([4]byte{192, 0, byte(i >> 8), byte(i)}))
 	}
@@ -96,9 +96,9 @@ func TestRateLimiterPeersBounded(t *testing.T) {
 	}
 }
 
-func TestRateLimiterConcurrent(t *testing.T) {
+func TestLimiterConcurrent(t *testing.T) {
 	clk := fakeclock.New()
-	r := NewRateLimiter(RateLimitConfig{Now: clk.Now, MaxPeers: 8})
+	r := New(Config{Now: clk.Now, MaxPeers: 8})
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	total := 0
