@@ -84,7 +84,7 @@ func TestConnRefused(t *testing.T) {
 	cl.Write([]byte("x"))
 	cl.SetReadDeadline(time.Now().Add(3 * time.Second))
 	_, err = cl.Read(make([]byte, 10))
-	if !errors.Is(err, syscall.ECONNREFUSED) {
+	if !errors.Is(err, osErrno(syscall.ECONNREFUSED)) {
 		t.Fatalf("got %v, want ECONNREFUSED", err)
 	}
 	cl.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
@@ -106,7 +106,7 @@ func TestUnresolvable(t *testing.T) {
 	}
 	cl.SetReadDeadline(time.Now().Add(6 * time.Second))
 	_, err = cl.Read(make([]byte, 10))
-	if !errors.Is(err, syscall.EHOSTUNREACH) {
+	if !errors.Is(err, osErrno(syscall.EHOSTUNREACH)) {
 		t.Fatalf("got %v, want EHOSTUNREACH", err)
 	}
 }
