@@ -1,6 +1,10 @@
 package gonet
 
-import "syscall"
+import (
+	"syscall"
+
+	"golang.org/x/sys/windows"
+)
 
 // winsockErrno maps the errnos the stack reports (syscall's names, which on
 // Windows are values Go invents) to the Winsock errors net returns there,
@@ -9,20 +13,20 @@ import "syscall"
 // EOPNOTSUPP, which x/net reports as "not implemented" here: Go's invented
 // value keeps errors.Is(err, errors.ErrUnsupported) true.
 var winsockErrno = map[syscall.Errno]syscall.Errno{
-	syscall.EADDRINUSE:    10048, // WSAEADDRINUSE
-	syscall.EADDRNOTAVAIL: 10049, // WSAEADDRNOTAVAIL
-	syscall.EAFNOSUPPORT:  10047, // WSAEAFNOSUPPORT
-	syscall.EAGAIN:        10035, // WSAEWOULDBLOCK
-	syscall.ECONNREFUSED:  10061, // WSAECONNREFUSED
-	syscall.EDESTADDRREQ:  10039, // WSAEDESTADDRREQ
-	syscall.EHOSTDOWN:     10064, // WSAEHOSTDOWN
-	syscall.EHOSTUNREACH:  10065, // WSAEHOSTUNREACH
-	syscall.EINVAL:        10022, // WSAEINVAL
-	syscall.EMSGSIZE:      10040, // WSAEMSGSIZE
-	syscall.ENETUNREACH:   10051, // WSAENETUNREACH
-	syscall.ENOBUFS:       10055, // WSAENOBUFS
-	syscall.ENOPROTOOPT:   10042, // WSAENOPROTOOPT
-	syscall.ENOTCONN:      10057, // WSAENOTCONN
+	syscall.EADDRINUSE:    windows.WSAEADDRINUSE,
+	syscall.EADDRNOTAVAIL: windows.WSAEADDRNOTAVAIL,
+	syscall.EAFNOSUPPORT:  windows.WSAEAFNOSUPPORT,
+	syscall.EAGAIN:        windows.WSAEWOULDBLOCK,
+	syscall.ECONNREFUSED:  windows.WSAECONNREFUSED,
+	syscall.EDESTADDRREQ:  windows.WSAEDESTADDRREQ,
+	syscall.EHOSTDOWN:     windows.WSAEHOSTDOWN,
+	syscall.EHOSTUNREACH:  windows.WSAEHOSTUNREACH,
+	syscall.EINVAL:        windows.WSAEINVAL,
+	syscall.EMSGSIZE:      windows.WSAEMSGSIZE,
+	syscall.ENETUNREACH:   windows.WSAENETUNREACH,
+	syscall.ENOBUFS:       windows.WSAENOBUFS,
+	syscall.ENOPROTOOPT:   windows.WSAENOPROTOOPT,
+	syscall.ENOTCONN:      windows.WSAENOTCONN,
 }
 
 // winsockCall names the Winsock calls net's errors name on Windows.
