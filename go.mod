@@ -1,6 +1,6 @@
 module github.com/tapnet/tapnet
 
-go 1.26.8
+go 1.26.0
 
 require (
 	github.com/insomniacslk/dhcp v0.0.0-20260901064844-234b97448fae

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 	"unicode"
+
+	"github.com/tapnet/tapnet/gonet"
 )
 
 const (
@@ -397,7 +399,7 @@ func flagNames(f int) string {
 	for _, fl := range []struct {
 		bit  int
 		name string
-	}{{syscall.MSG_TRUNC, "MSG_TRUNC"}, {syscall.MSG_CTRUNC, "MSG_CTRUNC"}, {syscall.MSG_ERRQUEUE, "MSG_ERRQUEUE"}} {
+	}{{gonet.MsgTrunc, "MSG_TRUNC"}, {gonet.MsgCtrunc, "MSG_CTRUNC"}} {
 		if f&fl.bit != 0 {
 			parts = append(parts, fl.name)
 			f &^= fl.bit

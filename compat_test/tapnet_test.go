@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/tapnet/tapnet/gonet"
-	"github.com/tapnet/tapnet/internal/netns"
 	"github.com/tapnet/tapnet/link"
 	"github.com/tapnet/tapnet/stack"
 	"github.com/tapnet/tapnet/tap"
@@ -64,46 +63,6 @@ func tapnetPipeSubject() Subject {
 		},
 		ListenA: gonetListen(&a), DialA: gonetDial(&a),
 		ListenB: gonetListen(&b), DialB: gonetDial(&b),
-		Settle: 50 * time.Millisecond,
-	}
-}
-
-// tapnetTAPSubject is tapnet on a real TAP, its peer the kernel in a
-// network namespace made for each scenario.
-func tapnetTAPSubject() Subject {
-	var a *stack.Stack
-	var ns *netns.NS
-	inNS := func(fn func() error) error { return ns.Do(fn) }
-	return Subject{
-		Name:  "tapnet-tap",
-		AddrA: addrA, AddrB: addrB,
-		Setup: func(t *testing.T) {
-			netns.RequireRoot(t)
-			ns = netns.New(t)
-			dev := netns.NewTAP(t, ns, "192.0.2.1/24", tap.Options{})
-			a = newStack(t, dev, "192.0.2.2/24")
-		},
-		ListenA: gonetListen(&a), DialA: gonetDial(&a),
-		ListenB: func(network string, laddr *net.UDPAddr) (c UDPConn, err error) {
-			err = inNS(func() error {
-				k, err := net.ListenUDP(network, laddr)
-				if err == nil {
-					c = k
-				}
-				return err
-			})
-			return c, err
-		},
-		DialB: func(network string, laddr, raddr *net.UDPAddr) (c UDPConn, err error) {
-			err = inNS(func() error {
-				k, err := net.DialUDP(network, laddr, raddr)
-				if err == nil {
-					c = k
-				}
-				return err
-			})
-			return c, err
-		},
 		Settle: 50 * time.Millisecond,
 	}
 }

@@ -25,11 +25,11 @@ func (p *PacketConn) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
 	if len(ms) == 0 {
 		return 0, nil
 	}
-	const known = syscall.MSG_PEEK | syscall.MSG_DONTWAIT | syscall.MSG_WAITFORONE
+	const known = MsgPeek | MsgDontWait | msgWaitForOne
 	if flags&^known != 0 {
 		return -1, p.ioErr("read", "recvmmsg", nil, syscall.EOPNOTSUPP)
 	}
-	peek := flags&syscall.MSG_PEEK != 0
+	peek := flags&MsgPeek != 0
 	cf := p.flags()
 	var scratch []byte
 	for i := range ms {
@@ -49,7 +49,7 @@ func (p *PacketConn) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
 			}
 			dst = scratch[:total]
 		}
-		if i == 0 && flags&syscall.MSG_DONTWAIT == 0 {
+		if i == 0 && flags&MsgDontWait == 0 {
 			cancel, expired := p.c.rd.wait()
 			switch {
 			case expired && p.closed():
@@ -83,13 +83,13 @@ func (p *PacketConn) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
 		}
 		m.N, m.Addr, m.Flags, m.NN = info.N, newUDPAddr(info.Src), 0, 0
 		if info.Truncated {
-			m.Flags |= syscall.MSG_TRUNC
+			m.Flags |= MsgTrunc
 		}
 		if cf != 0 {
 			var ctrunc bool
 			m.NN, ctrunc = putControlMessages(p.stack(), m.OOB, cf&ipv4.FlagTTL != 0, cf&pktinfoFlags != 0, &info)
 			if ctrunc {
-				m.Flags |= syscall.MSG_CTRUNC
+				m.Flags |= MsgCtrunc
 			}
 		}
 	}
@@ -106,7 +106,7 @@ func (p *PacketConn) WriteBatch(ms []ipv4.Message, flags int) (int, error) {
 	if len(ms) == 0 {
 		return 0, nil
 	}
-	if flags&^syscall.MSG_DONTWAIT != 0 {
+	if flags&^MsgDontWait != 0 {
 		return -1, p.ioErr("write", "sendmmsg", nil, syscall.EOPNOTSUPP)
 	}
 	var scratch []byte

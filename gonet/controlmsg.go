@@ -5,7 +5,7 @@ package gonet
 
 import (
 	"encoding/binary"
-	"math/bits"
+	"math"
 	"net"
 	"net/netip"
 	"syscall"
@@ -84,18 +84,44 @@ func (p *PacketConn) writeOptions(src net.IP, ifIndex, ttl int) (*udpsock.WriteO
 	return wo, nil
 }
 
-// Linux's control message layout: a header of a size_t length and two
-// ints, and data, each aligned to size_t.
+// Control message levels and types: Linux's on every platform (see
+// the package doc).
 const (
-	cmsgAlign     = bits.UintSize / 8
-	cmsgHdrLen    = (cmsgAlign + 8 + cmsgAlign - 1) &^ (cmsgAlign - 1)
 	sizeofPktinfo = 12 // struct in_pktinfo
 	solIP         = 0  // IPPROTO_IP
 	ipTTL         = 2  // IP_TTL
 	ipPktinfo     = 8  // IP_PKTINFO
 )
 
-func cmsgSpace(n int) int { return cmsgHdrLen + (n+cmsgAlign-1)&^(cmsgAlign-1) }
+// putCmsgHdr writes a control message header (cmsg_len, cmsg_level,
+// cmsg_type) at the start of b.
+func putCmsgHdr(b []byte, l, level, typ int) {
+	if cmsgLenSize == 8 {
+		binary.NativeEndian.PutUint64(b, uint64(l))
+	} else {
+		binary.NativeEndian.PutUint32(b, uint32(l))
+	}
+	binary.NativeEndian.PutUint32(b[cmsgLevelOff:], uint32(level))
+	binary.NativeEndian.PutUint32(b[cmsgTypeOff:], uint32(typ))
+}
+
+// cmsgHdr reads the header putCmsgHdr writes; a length that does not fit an
+// int comes back negative.
+func cmsgHdr(b []byte) (l int, level, typ uint32) {
+	if cmsgLenSize == 8 {
+		v := binary.NativeEndian.Uint64(b)
+		l = int(v)
+		if v > math.MaxInt32 {
+			l = -1
+		}
+	} else {
+		l = int(binary.NativeEndian.Uint32(b))
+		if l < 0 {
+			l = -1
+		}
+	}
+	return l, binary.NativeEndian.Uint32(b[cmsgLevelOff:]), binary.NativeEndian.Uint32(b[cmsgTypeOff:])
+}
 
 // putControlMessages writes the control messages of a received datagram
 // into oob as Linux does (IP_PKTINFO, then IP_TTL, each with put_cmsg's
@@ -114,13 +140,7 @@ func putControlMessages(s *stack.Stack, oob []byte, ttl, pktinfo bool, info *udp
 		if len(rest) < l {
 			trunc, l = true, len(rest)
 		}
-		if cmsgAlign == 8 {
-			binary.NativeEndian.PutUint64(rest, uint64(l))
-		} else {
-			binary.NativeEndian.PutUint32(rest, uint32(l))
-		}
-		binary.NativeEndian.PutUint32(rest[cmsgAlign:], solIP)
-		binary.NativeEndian.PutUint32(rest[cmsgAlign+4:], uint32(typ))
+		putCmsgHdr(rest, l, solIP, typ)
 		copy(rest[cmsgHdrLen:l], data)
 		used += min(cmsgSpace(len(data)), len(rest))
 	}
@@ -159,17 +179,10 @@ func (p *PacketConn) parseControl(oob []byte) (*udpsock.WriteOptions, error) {
 	var src net.IP
 	ifIndex, ttl := 0, 0
 	for len(oob) >= cmsgHdrLen {
-		var l int
-		if cmsgAlign == 8 {
-			l = int(binary.NativeEndian.Uint64(oob))
-		} else {
-			l = int(binary.NativeEndian.Uint32(oob))
-		}
+		l, level, typ := cmsgHdr(oob)
 		if l < cmsgHdrLen || l > len(oob) {
 			return nil, syscall.EINVAL
 		}
-		level := binary.NativeEndian.Uint32(oob[cmsgAlign:])
-		typ := binary.NativeEndian.Uint32(oob[cmsgAlign+4:])
 		data := oob[cmsgHdrLen:l]
 		switch {
 		case level != solIP:

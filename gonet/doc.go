@@ -117,6 +117,17 @@
 //     an address where it expects an index).
 //   - WriteTo honours ControlMessage.TTL; x/net on Linux ignores it.
 //
+// # Other systems
+//
+// gonet builds everywhere Go runs and gives errors the shape net gives on
+// that system: the system's errnos on macOS and the BSDs; on Windows
+// Winsock's (WSAECONNREFUSED, WSAEMSGSIZE, ...) from calls named like
+// net's ("wsarecv", "wsasendto"). The flags MsgPeek, MsgDontWait, MsgTrunc
+// and MsgCtrunc carry the system's values (Linux's for flags Windows
+// lacks). Control messages use the system's cmsghdr layout (x/sys/unix's
+// CMSG_SPACE; Windows' WSACMSGHDR) but Linux's levels and types, which
+// x/net's ControlMessage parses only on Linux.
+//
 // Not supported: ICMPFilter, SetICMPFilter and SetBPF fail with
 // *os.SyscallError{"setsockopt" or "getsockopt", EOPNOTSUPP}, which
 // matches errors.ErrUnsupported; ReadBatch flags other than MSG_PEEK,

@@ -32,9 +32,11 @@ func TestEphemeralRangeExhausted(t *testing.T) {
 }
 
 // checkSyscallOpError checks that err is a *net.OpError for op wrapping an
-// *os.SyscallError of syscall call with errno want, as net returns.
+// *os.SyscallError of syscall call with errno want (in this system's
+// terms, see osErrno), as net returns.
 func checkSyscallOpError(t *testing.T, err error, op, call string, want syscall.Errno) {
 	t.Helper()
+	call, want = osCall(call), osErrno(want)
 	var oe *net.OpError
 	var se *os.SyscallError
 	if !errors.As(err, &oe) || oe.Op != op || !errors.As(err, &se) || se.Syscall != call || !errors.Is(err, want) {

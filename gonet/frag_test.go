@@ -45,7 +45,7 @@ func TestLargeDatagrams(t *testing.T) {
 			t.Fatalf("size %d: corrupted (got %d bytes)", size, n)
 		}
 	}
-	if _, err := cl.Write(make([]byte, udp.MaxPayload+1)); !errors.Is(err, syscall.EMSGSIZE) {
+	if _, err := cl.Write(make([]byte, udp.MaxPayload+1)); !errors.Is(err, osErrno(syscall.EMSGSIZE)) {
 		t.Fatalf("oversize write: %v, want EMSGSIZE", err)
 	}
 	if a.Stats().IP.Reassembled.Load() != 4 {
@@ -117,7 +117,7 @@ func TestDontFragment(t *testing.T) {
 	}
 	_, err := cl.Write(make([]byte, 1473))
 	var op *net.OpError
-	if !errors.As(err, &op) || op.Op != "write" || !errors.Is(err, syscall.EMSGSIZE) {
+	if !errors.As(err, &op) || op.Op != "write" || !errors.Is(err, osErrno(syscall.EMSGSIZE)) {
 		t.Fatalf("oversize DF write: %v, want write OpError with EMSGSIZE", err)
 	}
 	if _, err := cl.Write(make([]byte, 1472)); err != nil {

@@ -84,8 +84,9 @@ func TestConnRefused(t *testing.T) {
 	cl.Write([]byte("x"))
 	cl.SetReadDeadline(time.Now().Add(3 * time.Second))
 	_, err = cl.Read(make([]byte, 10))
-	if !errors.Is(err, syscall.ECONNREFUSED) {
-		t.Fatalf("got %v, want ECONNREFUSED", err)
+	var se *os.SyscallError
+	if !errors.As(err, &se) || se.Syscall != wantRefusedCall || se.Err != wantRefusedErrno || !errors.Is(err, wantRefusedErrno) {
+		t.Fatalf("got %v, want %s: %v", err, wantRefusedCall, wantRefusedErrno)
 	}
 	cl.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
 	_, err = cl.Read(make([]byte, 10))
@@ -106,7 +107,7 @@ func TestUnresolvable(t *testing.T) {
 	}
 	cl.SetReadDeadline(time.Now().Add(6 * time.Second))
 	_, err = cl.Read(make([]byte, 10))
-	if !errors.Is(err, syscall.EHOSTUNREACH) {
+	if !errors.Is(err, osErrno(syscall.EHOSTUNREACH)) {
 		t.Fatalf("got %v, want EHOSTUNREACH", err)
 	}
 }

@@ -3,7 +3,6 @@ package gonet
 import (
 	"net"
 	"net/netip"
-	"os"
 	"syscall"
 
 	"github.com/tapnet/tapnet/internal/udpsock"
@@ -32,7 +31,7 @@ func opAddr(a *net.UDPAddr) net.Addr {
 // do; other errors are mapped like the conn's.
 func sysErr(name string, err error) error {
 	if errno, ok := err.(syscall.Errno); ok {
-		return os.NewSyscallError(name, errno)
+		return syscallErr(name, errno)
 	}
 	return mapErr(err, name)
 }

@@ -6,18 +6,16 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/net/ipv4"
-	"golang.org/x/sys/unix"
 
 	"github.com/tapnet/tapnet/gonet"
 	"github.com/tapnet/tapnet/igmp"
-	"github.com/tapnet/tapnet/internal/netns"
-	tipv4 "github.com/tapnet/tapnet/ipv4"
 	"github.com/tapnet/tapnet/stack"
 	"github.com/tapnet/tapnet/tap"
 )
@@ -28,6 +26,28 @@ var (
 )
 
 // mcHosts plugs n stacks into one hub: host i at 192.0.2.(i+1)/24.
+// sysMsg is the text net's errors carry for errno from call on this system.
+// xnetParsesLinuxCmsgs: gonet encodes control messages with Linux's levels
+// and types in this platform's cmsghdr layout. x/net parses and marshals
+// the same only on Linux: the BSDs and macOS number them differently
+// (IP_RECVTTL, IP_RECVDSTADDR) and Windows has no control messages.
+const xnetParsesLinuxCmsgs = runtime.GOOS == "linux"
+
+// linuxCmsg is x/net's marshalled control message where it means what
+// gonet reads, and none elsewhere.
+func linuxCmsg(b []byte) []byte {
+	if !xnetParsesLinuxCmsgs {
+		return nil
+	}
+	return b
+}
+
+func sysMsg(call string, errno syscall.Errno) string {
+	return gonet.OSCall(call) + ": " + gonet.OSErrno(errno).Error()
+}
+
+var setsockoptEINVAL = sysMsg("setsockopt", syscall.EINVAL)
+
 func mcHosts(t *testing.T, n int) []*stack.Stack {
 	t.Helper()
 	hub := tap.NewHub()
@@ -196,9 +216,9 @@ func TestPacketConnControlMessages(t *testing.T) {
 		dst  net.Addr
 		want string
 	}{
-		{&ipv4.ControlMessage{IfIndex: 99}, dst, "write udp 0.0.0.0:4000->239.1.2.3:5000: sendmsg: no such device"},
-		{&ipv4.ControlMessage{Src: net.IPv4(192, 0, 2, 77)}, dst, "write udp 0.0.0.0:4000->239.1.2.3:5000: sendmsg: network is unreachable"},
-		{nil, nil, "write udp 0.0.0.0:4000: sendmsg: destination address required"},
+		{&ipv4.ControlMessage{IfIndex: 99}, dst, "write udp 0.0.0.0:4000->239.1.2.3:5000: " + sysMsg("sendmsg", syscall.ENODEV)},
+		{&ipv4.ControlMessage{Src: net.IPv4(192, 0, 2, 77)}, dst, "write udp 0.0.0.0:4000->239.1.2.3:5000: " + sysMsg("sendmsg", syscall.ENETUNREACH)},
+		{nil, nil, "write udp 0.0.0.0:4000: " + sysMsg("sendmsg", syscall.EDESTADDRREQ)},
 	} {
 		_, err := tx.WriteTo([]byte("z"), c.cm, c.dst)
 		if err == nil || err.Error() != c.want {
@@ -232,10 +252,10 @@ func TestPacketConnOptions(t *testing.T) {
 		mttlAfter, ttlAfter, tosA int
 	}{
 		{-1, "ok", "ok", "ok", 1, 64, 255},
-		{0, "ok", "setsockopt: invalid argument", "ok", 0, 64, 0},
+		{0, "ok", setsockoptEINVAL, "ok", 0, 64, 0},
 		{1, "ok", "ok", "ok", 1, 1, 1},
 		{255, "ok", "ok", "ok", 255, 255, 255},
-		{256, "setsockopt: invalid argument", "setsockopt: invalid argument", "ok", 255, 255, 0},
+		{256, setsockoptEINVAL, setsockoptEINVAL, "ok", 255, 255, 0},
 	} {
 		str := func(err error) string {
 			if err == nil {
@@ -257,7 +277,7 @@ func TestPacketConnOptions(t *testing.T) {
 	if ifi, err := p.MulticastInterface(); err != nil || ifi.Name != "tap0" {
 		t.Fatalf("MulticastInterface = %v, %v", ifi, err)
 	}
-	if err := p.SetMulticastInterface(&net.Interface{Index: 99}); err == nil || err.Error() != "setsockopt: cannot assign requested address" {
+	if err := p.SetMulticastInterface(&net.Interface{Index: 99}); err == nil || err.Error() != sysMsg("setsockopt", syscall.EADDRNOTAVAIL) {
 		t.Fatalf("bad interface: %v", err)
 	}
 	// An interface of the host with a name that is not the NIC's is refused.
@@ -328,7 +348,7 @@ func TestPacketConnBatch(t *testing.T) {
 	dst := &net.UDPAddr{IP: mcG1.IP, Port: 5000}
 	wm := []ipv4.Message{
 		{Buffers: [][]byte{[]byte("a")}, Addr: dst},
-		{Buffers: [][]byte{[]byte("b"), []byte("b")}, Addr: dst, OOB: (&ipv4.ControlMessage{IfIndex: 2}).Marshal()},
+		{Buffers: [][]byte{[]byte("b"), []byte("b")}, Addr: dst, OOB: linuxCmsg((&ipv4.ControlMessage{IfIndex: 2}).Marshal())},
 		{Buffers: [][]byte{[]byte("0123456789abc")}, Addr: dst},
 	}
 	n, err = p.WriteBatch(wm, 0)
@@ -337,7 +357,7 @@ func TestPacketConnBatch(t *testing.T) {
 	}
 	p.SetControlMessage(ipv4.FlagTTL|ipv4.FlagDst, true)
 	ms := []ipv4.Message{
-		{Buffers: [][]byte{make([]byte, 10)}, OOB: ipv4.NewControlMessage(ipv4.FlagTTL | ipv4.FlagDst)},
+		{Buffers: [][]byte{make([]byte, 10)}, OOB: make([]byte, 64)},
 		{Buffers: [][]byte{make([]byte, 1), make([]byte, 2)}},
 		{Buffers: [][]byte{make([]byte, 10)}},
 		{Buffers: [][]byte{make([]byte, 10)}},
@@ -351,13 +371,13 @@ func TestPacketConnBatch(t *testing.T) {
 	if err := cm.Parse(ms[0].OOB[:ms[0].NN]); err != nil {
 		t.Fatal(err)
 	}
-	if ms[0].N != 1 || ms[0].Flags != 0 || cm.TTL != 1 || !cm.Dst.Equal(mcG1.IP) || cm.IfIndex != 2 {
+	if ms[0].N != 1 || ms[0].Flags != 0 || xnetParsesLinuxCmsgs && (cm.TTL != 1 || !cm.Dst.Equal(mcG1.IP) || cm.IfIndex != 2) {
 		t.Fatalf("message 0: N=%d flags=%#x cm=%v", ms[0].N, ms[0].Flags, &cm)
 	}
-	if ms[1].N != 2 || string(ms[1].Buffers[0])+string(ms[1].Buffers[1][:1]) != "bb" || ms[1].Flags != syscall.MSG_CTRUNC {
+	if ms[1].N != 2 || string(ms[1].Buffers[0])+string(ms[1].Buffers[1][:1]) != "bb" || ms[1].Flags != gonet.MsgCtrunc {
 		t.Fatalf("message 1: N=%d %q flags=%#x", ms[1].N, ms[1].Buffers, ms[1].Flags)
 	}
-	if ms[2].N != 10 || ms[2].Flags != syscall.MSG_TRUNC|syscall.MSG_CTRUNC {
+	if ms[2].N != 10 || ms[2].Flags != gonet.MsgTrunc|gonet.MsgCtrunc {
 		t.Fatalf("message 2: N=%d flags=%#x", ms[2].N, ms[2].Flags)
 	}
 	if a, ok := ms[0].Addr.(*net.UDPAddr); !ok || a.Port != 5000 || !a.IP.Equal(net.IPv4(192, 0, 2, 1)) {
@@ -367,20 +387,20 @@ func TestPacketConnBatch(t *testing.T) {
 	// IP_PKTINFO comes first and is truncated.
 	p.WriteTo([]byte("q"), nil, dst)
 	ms = ms[:1]
-	ms[0].OOB = ipv4.NewControlMessage(ipv4.FlagTTL)
-	if n, err := p.ReadBatch(ms, syscall.MSG_PEEK); n != 1 || err != nil || ms[0].Flags&syscall.MSG_CTRUNC == 0 || ms[0].NN != len(ms[0].OOB) {
+	ms[0].OOB = make([]byte, cmsgSpace(4))
+	if n, err := p.ReadBatch(ms, gonet.MsgPeek); n != 1 || err != nil || ms[0].Flags&gonet.MsgCtrunc == 0 || ms[0].NN != len(ms[0].OOB) {
 		t.Fatalf("peek: %d %v flags %#x NN %d", n, err, ms[0].Flags, ms[0].NN)
 	}
 	// Peeked, so still there; MSG_DONTWAIT then finds the queue empty.
-	if n, err := p.ReadBatch(ms, syscall.MSG_DONTWAIT); n != 1 || err != nil || ms[0].N != 1 {
+	if n, err := p.ReadBatch(ms, gonet.MsgDontWait); n != 1 || err != nil || ms[0].N != 1 {
 		t.Fatalf("read after peek: %d %v", n, err)
 	}
-	if n, err := p.ReadBatch(ms, syscall.MSG_DONTWAIT); n != -1 || !errors.Is(err, syscall.EAGAIN) {
+	if n, err := p.ReadBatch(ms, gonet.MsgDontWait); n != -1 || !errors.Is(err, gonet.OSErrno(syscall.EAGAIN)) {
 		t.Fatalf("empty DONTWAIT: %d %v", n, err)
 	}
 	// A batch whose first message has no address fails like sendmmsg.
 	n, err = p.WriteBatch([]ipv4.Message{{Buffers: [][]byte{[]byte("x")}}}, 0)
-	if n != -1 || err == nil || err.Error() != "write udp 0.0.0.0:5000: sendmmsg: destination address required" {
+	if n != -1 || err == nil || err.Error() != "write udp 0.0.0.0:5000: "+sysMsg("sendmmsg", syscall.EDESTADDRREQ) {
 		t.Fatalf("WriteBatch without address: %d %v", n, err)
 	}
 	// A later failure ends the batch early without an error.
@@ -389,9 +409,7 @@ func TestPacketConnBatch(t *testing.T) {
 		t.Fatalf("WriteBatch, second bad: %d %v", n, err)
 	}
 	// A TTL control message per datagram.
-	ttl := make([]byte, 24)
-	ttl[0], ttl[12] = 20, 2 // cmsg_len 20, IPPROTO_IP (0), IP_TTL (2)
-	ttl[16] = 33
+	ttl := ttlCmsg(33)
 	n, err = p.WriteBatch([]ipv4.Message{{Buffers: [][]byte{[]byte("t")}, Addr: dst, OOB: ttl}}, 0)
 	if n != 1 || err != nil {
 		t.Fatalf("WriteBatch with IP_TTL: %d %v", n, err)
@@ -459,196 +477,10 @@ func TestListenMulticastUDP(t *testing.T) {
 	}{
 		{"udp6", gaddr, "listen udp6 239.1.2.3:5353: unknown network udp6"},
 		{"udp", nil, "listen udp: missing address"},
-		{"udp", &net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 1}, "listen udp 192.0.2.1:1: setsockopt: invalid argument"},
+		{"udp", &net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 1}, "listen udp 192.0.2.1:1: " + setsockoptEINVAL},
 	} {
 		if _, err := gonet.ListenMulticastUDP(a, c.net, nil, c.g); err == nil || err.Error() != c.want {
 			t.Errorf("ListenMulticastUDP(%s, %v): %v, want %s", c.net, c.g, err, c.want)
 		}
 	}
-}
-
-// TestTAPMulticastKernel runs against the Linux kernel in a namespace: a
-// kernel socket joined to 239.1.2.3 on the TAP receives what tapnet sends,
-// tapnet receives what a kernel socket sends to the group, and the IGMP
-// reports tapnet sends reach the kernel as valid packets.
-func TestTAPMulticastKernel(t *testing.T) {
-	netns.RequireRoot(t)
-	ns := netns.New(t)
-	dev := netns.NewTAP(t, ns, "192.0.2.1/24", tap.Options{})
-	s := stack.New(stack.Options{})
-	t.Cleanup(func() { s.Close() })
-	if _, err := s.AddNIC(dev, stack.NICOptions{Addresses: []netip.Prefix{netip.MustParsePrefix("192.0.2.2/24")}}); err != nil {
-		t.Fatal(err)
-	}
-	var (
-		kifi *net.Interface
-		krx  *ipv4.PacketConn
-		ktx  *ipv4.PacketConn
-		kraw *ipv4.RawConn
-	)
-	err := ns.Do(func() (err error) {
-		if kifi, err = net.InterfaceByName(dev.Name()); err != nil {
-			return err
-		}
-		c, err := net.ListenPacket("udp4", "0.0.0.0:5007")
-		if err != nil {
-			return err
-		}
-		krx = ipv4.NewPacketConn(c)
-		if err := krx.JoinGroup(kifi, mcG1); err != nil {
-			return err
-		}
-		c2, err := net.ListenPacket("udp4", "192.0.2.1:0")
-		if err != nil {
-			return err
-		}
-		ktx = ipv4.NewPacketConn(c2)
-		if err := ktx.SetMulticastInterface(kifi); err != nil {
-			return err
-		}
-		// IGMP as the kernel receives it: the raw socket joins the
-		// all-IGMPv3-routers group, or the kernel would drop reports.
-		r, err := net.ListenPacket("ip4:2", "0.0.0.0")
-		if err != nil {
-			return err
-		}
-		if kraw, err = ipv4.NewRawConn(r); err != nil {
-			return err
-		}
-		return kraw.JoinGroup(kifi, &net.IPAddr{IP: net.IPv4(224, 0, 0, 22)})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { krx.Close(); ktx.Close(); kraw.Close() })
-
-	// tapnet joins: the kernel sees a valid IGMPv3 report.
-	rx := mcListen(t, s, 5008)
-	if err := rx.JoinGroup(nil, mcG1); err != nil {
-		t.Fatal(err)
-	}
-	kraw.SetReadDeadline(time.Now().Add(5 * time.Second))
-	buf := make([]byte, 1500)
-	for {
-		h, p, _, err := kraw.ReadFrom(buf)
-		if err != nil {
-			t.Fatalf("no IGMP report reached the kernel: %v", err)
-		}
-		if !h.Src.Equal(net.IPv4(192, 0, 2, 2)) {
-			continue
-		}
-		m, err := tipv4.ParseIGMP(p)
-		if err != nil {
-			t.Fatalf("kernel got a bad IGMP message: %v", err)
-		}
-		if m.Type() != tipv4.IGMPv3MembershipReport || !h.Dst.Equal(net.IPv4(224, 0, 0, 22)) || h.TTL != 1 || len(h.Options) != 4 {
-			t.Fatalf("report %+v %x", h, p)
-		}
-		break
-	}
-
-	// tapnet → kernel.
-	tx := mcListen(t, s, 0)
-	if _, err := tx.WriteTo([]byte("from tapnet"), nil, &net.UDPAddr{IP: mcG1.IP, Port: 5007}); err != nil {
-		t.Fatal(err)
-	}
-	krx.SetReadDeadline(time.Now().Add(5 * time.Second))
-	n, _, src, err := krx.ReadFrom(buf)
-	if err != nil || string(buf[:n]) != "from tapnet" || !src.(*net.UDPAddr).IP.Equal(net.IPv4(192, 0, 2, 2)) {
-		t.Fatalf("kernel received %q from %v: %v", buf[:n], src, err)
-	}
-
-	// kernel → tapnet.
-	if _, err := ktx.WriteTo([]byte("from kernel"), nil, &net.UDPAddr{IP: mcG1.IP, Port: 5008}); err != nil {
-		t.Fatal(err)
-	}
-	rx.SetControlMessage(ipv4.FlagTTL|ipv4.FlagDst, true)
-	if got := mcRead(rx, 5*time.Second); !strings.HasPrefix(got, `"from kernel" from 192.0.2.1:`) || !strings.HasSuffix(got, "ttl=1 src=192.0.2.1 dst=239.1.2.3 ifindex=2") {
-		t.Fatalf("tapnet received %s", got)
-	}
-	// A v2 querier in the namespace: tapnet falls back to IGMPv2 and
-	// reports its groups. The kernel, a member of 239.1.2.3 too, may
-	// answer for that one first, which rightly suppresses tapnet's; so the
-	// check is on 239.1.2.4, which only tapnet joined, seen on the link.
-	rx2 := mcListen(t, s, 5009)
-	if err := rx2.JoinGroup(nil, mcG2); err != nil {
-		t.Fatal(err)
-	}
-	var q *ipv4.PacketConn
-	var sniff int
-	if err := ns.Do(func() error {
-		c, err := net.ListenPacket("ip4:2", "192.0.2.1")
-		if err != nil {
-			return err
-		}
-		q = ipv4.NewPacketConn(c)
-		if err := q.SetMulticastInterface(kifi); err != nil {
-			return err
-		}
-		sniff, err = sniffIPv4(kifi.Index)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
-	defer unix.Close(sniff)
-	query := make([]byte, tipv4.IGMPLen)
-	tipv4.PutIGMP(query, tipv4.IGMPMembershipQuery, 1, netip.IPv4Unspecified()) // answer within 0.1 s
-	if _, err := q.WriteTo(query, nil, &net.IPAddr{IP: net.IPv4(224, 0, 0, 1)}); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for found := false; !found; {
-		if time.Now().After(deadline) {
-			t.Fatal("no IGMPv2 report for 239.1.2.4 on the link")
-		}
-		n, err := unix.Read(sniff, buf)
-		if err != nil {
-			continue
-		}
-		h, err := tipv4.Parse(buf[:n])
-		if err != nil || h.Protocol() != tipv4.ProtocolIGMP || h.Src() != netip.MustParseAddr("192.0.2.2") {
-			continue
-		}
-		m, err := tipv4.ParseIGMP(buf[h.HeaderLen():h.TotalLen()])
-		if err != nil {
-			t.Fatalf("bad IGMP from tapnet: %v", err)
-		}
-		if m.Type() == tipv4.IGMPv2MembershipReport && m.Group() == netip.MustParseAddr("239.1.2.4") {
-			if h.Dst() != m.Group() {
-				t.Fatalf("v2 report sent to %v", h.Dst())
-			}
-			found = true
-		}
-	}
-
-	// Leaving: the kernel's sends stop arriving.
-	if err := rx.LeaveGroup(nil, mcG1); err != nil {
-		t.Fatal(err)
-	}
-	ktx.WriteTo([]byte("after leave"), nil, &net.UDPAddr{IP: mcG1.IP, Port: 5008})
-	if got := mcRead(rx, 300*time.Millisecond); got != "none" {
-		t.Fatalf("received after leaving: %s", got)
-	}
-}
-
-// sniffIPv4 opens a packet socket seeing every IPv4 packet on the
-// interface (without its Ethernet header), whatever the kernel's group
-// memberships. Reads time out after 200 ms so that callers can give up.
-func sniffIPv4(ifindex int) (int, error) {
-	const proto = unix.ETH_P_IP>>8 | unix.ETH_P_IP&0xff<<8 // network byte order
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, proto)
-	if err != nil {
-		return -1, err
-	}
-	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: uint16(proto), Ifindex: ifindex}); err != nil {
-		unix.Close(fd)
-		return -1, err
-	}
-	tv := unix.NsecToTimeval(int64(200 * time.Millisecond))
-	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		unix.Close(fd)
-		return -1, err
-	}
-	return fd, nil
 }

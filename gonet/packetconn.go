@@ -101,7 +101,7 @@ func (p *PacketConn) ioErr(op, call string, addr net.Addr, err error) error {
 	default:
 		var errno syscall.Errno
 		if errors.As(err, &errno) {
-			inner = os.NewSyscallError(call, errno)
+			inner = syscallErr(call, errno)
 		} else {
 			inner = err
 		}

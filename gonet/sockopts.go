@@ -6,7 +6,6 @@ package gonet
 import (
 	"errors"
 	"net"
-	"os"
 	"syscall"
 
 	"golang.org/x/net/bpf"
@@ -23,7 +22,7 @@ func setsockopt(err error) error {
 	}
 	var errno syscall.Errno
 	if errors.As(err, &errno) {
-		return os.NewSyscallError("setsockopt", errno)
+		return syscallErr("setsockopt", errno)
 	}
 	return err
 }
@@ -170,7 +169,7 @@ func (p *PacketConn) ICMPFilter() (*ipv4.ICMPFilter, error) {
 	if err := p.option(); err != nil {
 		return nil, err
 	}
-	return nil, os.NewSyscallError("getsockopt", syscall.EOPNOTSUPP)
+	return nil, syscallErr("getsockopt", syscall.EOPNOTSUPP)
 }
 
 // SetICMPFilter is not supported: it fails with EOPNOTSUPP.

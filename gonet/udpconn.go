@@ -62,9 +62,15 @@ func mapErr(err error, syscallName string) error {
 	}
 	var errno syscall.Errno
 	if errors.As(err, &errno) {
-		return os.NewSyscallError(syscallName, errno)
+		return syscallErr(syscallName, errno)
 	}
 	return err
+}
+
+// syscallErr is the *os.SyscallError net builds for errno from the named
+// call, in this system's terms (Winsock's names and errors on Windows).
+func syscallErr(name string, errno syscall.Errno) error {
+	return os.NewSyscallError(osCall(name), osErrno(errno))
 }
 
 func (c *UDPConn) readErr(err error, name string) error {
@@ -161,7 +167,7 @@ func (c *UDPConn) ReadMsgUDPAddrPort(b, oob []byte) (n, oobn, flags int, addr ne
 		return n, 0, 0, netip.AddrPortFrom(netip.IPv4Unspecified(), 0), c.readErr(err, "recvmsg")
 	}
 	if info.Truncated {
-		flags |= syscall.MSG_TRUNC
+		flags |= MsgTrunc
 	}
 	return info.N, 0, flags, info.Src, nil
 }

@@ -14,7 +14,7 @@ import (
 // whether it is a hard error (reported to a connected UDP socket),
 // following the table Linux uses (icmp_err_convert). Where Linux reports an
 // errno the host OS lacks, the OS's nearest one stands in (see
-// errnoHostIsolated).
+// errnoHostIsolated and errnoHostDown).
 func errnoForICMPv4(typ, code uint8) (errno syscall.Errno, hard bool) {
 	switch typ {
 	case ipv4.ICMPTimeExceeded:
@@ -39,7 +39,7 @@ type errnoEntry struct {
 var unreachErrnoV4 = [...]errnoEntry{
 	{syscall.ENETUNREACH, false}, {syscall.EHOSTUNREACH, false}, {syscall.ENOPROTOOPT, true},
 	{syscall.ECONNREFUSED, true}, {syscall.EMSGSIZE, false}, {syscall.EOPNOTSUPP, false},
-	{syscall.ENETUNREACH, true}, {syscall.EHOSTDOWN, true}, {errnoHostIsolated, true},
+	{syscall.ENETUNREACH, true}, {errnoHostDown, true}, {errnoHostIsolated, true},
 	{syscall.ENETUNREACH, true}, {syscall.EHOSTUNREACH, true}, {syscall.ENETUNREACH, false},
 	{syscall.EHOSTUNREACH, false}, {syscall.EHOSTUNREACH, true}, {syscall.EHOSTUNREACH, true},
 	{syscall.EHOSTUNREACH, true},

@@ -2,6 +2,9 @@ package stack
 
 import "syscall"
 
-// errnoHostIsolated is what Linux reports for "source host isolated"
-// (destination unreachable code 8).
-const errnoHostIsolated = syscall.ENONET
+// Errnos of the unreachable codes whose names differ between systems:
+// Linux's for "source host isolated" (code 8) and "host unknown" (7).
+const (
+	errnoHostIsolated = syscall.ENONET
+	errnoHostDown     = syscall.EHOSTDOWN
+)

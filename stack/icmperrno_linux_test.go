@@ -2,5 +2,8 @@ package stack
 
 import "syscall"
 
-// wantHostIsolated is what a Linux socket reports for code 8.
-const wantHostIsolated = syscall.ENONET
+// What a Linux socket reports for unreachable codes 7 and 8.
+const (
+	wantHostDown     = syscall.EHOSTDOWN
+	wantHostIsolated = syscall.ENONET
+)

@@ -1,8 +1,12 @@
-//go:build !linux
+//go:build !linux && !wasip1
 
 package stack
 
 import "syscall"
 
-// wantHostIsolated is what a BSD or macOS socket reports for code 8.
-const wantHostIsolated = syscall.EHOSTUNREACH
+// What the stack reports for unreachable codes 7 and 8 on systems without
+// ENONET (the BSDs' choice for code 8).
+const (
+	wantHostDown     = syscall.EHOSTDOWN
+	wantHostIsolated = syscall.EHOSTUNREACH
+)

@@ -16,7 +16,7 @@ func TestErrnoForICMPv4(t *testing.T) {
 		{3, 2, syscall.ENOPROTOOPT, true},
 		{3, 3, syscall.ECONNREFUSED, true},
 		{3, 4, syscall.EMSGSIZE, false},
-		{3, 7, syscall.EHOSTDOWN, true},
+		{3, 7, wantHostDown, true},
 		{3, 8, wantHostIsolated, true},
 		{3, 13, syscall.EHOSTUNREACH, true},
 		{3, 15, syscall.EHOSTUNREACH, true},

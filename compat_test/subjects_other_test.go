@@ -1,0 +1,21 @@
+//go:build !linux
+
+package compat
+
+import "testing"
+
+// The kernel and TAP subjects need Linux (namespaces, TAP devices), and the
+// tables record Linux's errnos and messages; TestCompat and
+// TestMulticastCompat skip elsewhere (see linuxTables), these stubs only
+// keep the package building.
+
+func tapnetTAPSubject() Subject {
+	return Subject{Name: "tapnet-tap", Setup: func(t *testing.T) { t.Skip("TAP devices need Linux") }}
+}
+
+func kernelMcSubject() mcSubject {
+	return mcSubject{name: "kernel", hosts: func(t *testing.T) [3]*mcHost {
+		t.Skip("network namespaces need Linux")
+		return [3]*mcHost{}
+	}}
+}
