@@ -16,13 +16,13 @@
 // the receive goroutine sends (ARP, ping, ICMP errors) use the device's
 // non-blocking TryWriteFrames when it has one. Datagrams to the stack's own
 // addresses are delivered without touching the link.
+//
 // IPv6 runs beside IPv4 on every NIC unless NICOptions.IPv6.Disabled: an
 // EUI-64 (or RFC 7217) link-local address, duplicate address detection,
 // neighbour discovery, MLD, ICMPv6, fragmentation and reassembly, path MTU
 // from Packet Too Big, RFC 6724 source selection, and, with
 // IPv6Options.AcceptRA, router advertisements and SLAAC. FindRoute,
 // WriteUDP and RegisterEndpoint take IPv6 addresses as they take IPv4 ones.
-//
 package stack
 
 import (
