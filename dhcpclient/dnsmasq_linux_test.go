@@ -60,7 +60,7 @@ func newDnsmasqEnv(t *testing.T) *dnsmasqEnv {
 	e.s = stack.New(stack.Options{})
 	t.Cleanup(func() { e.s.Close() })
 	var err error
-	if e.nic, err = e.s.AddNIC(e.dev, stack.NICOptions{}); err != nil {
+	if e.nic, err = e.s.AddNIC(e.dev, stack.NICOptions{IPv6: stack.IPv6Options{Disabled: true}}); err != nil {
 		t.Fatal(err)
 	}
 	return e

@@ -149,10 +149,10 @@ func TestARPRetriesOverLoss(t *testing.T) {
 	a, b := stack.New(stack.Options{}), stack.New(stack.Options{})
 	defer a.Close()
 	defer b.Close()
-	a.AddNIC(la, stack.NICOptions{Addresses: []netip.Prefix{netip.MustParsePrefix("192.0.2.2/24")}})
+	a.AddNIC(la, stack.NICOptions{Addresses: []netip.Prefix{netip.MustParsePrefix("192.0.2.2/24")}, IPv6: stack.IPv6Options{Disabled: true}})
 	lossy := &dropFirst{PipeEnd: lb}
 	lossy.left.Store(3)
-	b.AddNIC(lossy, stack.NICOptions{Addresses: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24")}})
+	b.AddNIC(lossy, stack.NICOptions{Addresses: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24")}, IPv6: stack.IPv6Options{Disabled: true}})
 	// Let the server's gratuitous ARP arrive first: arriving while the
 	// client resolves, it would resolve the entry itself (as on Linux).
 	for i := 0; i < 500 && b.Stats().ARP.Received.Load() == 0; i++ {

@@ -122,7 +122,7 @@ func newIPPeer(t *testing.T, addrs ...string) *ipPeer {
 		prefixes = append(prefixes, netip.MustParsePrefix(a))
 	}
 	var err error
-	if p.nic, err = p.s.AddNIC(ours, stack.NICOptions{Addresses: prefixes}); err != nil {
+	if p.nic, err = p.s.AddNIC(ours, stack.NICOptions{Addresses: prefixes, IPv6: stack.IPv6Options{Disabled: true}}); err != nil {
 		t.Fatal(err)
 	}
 	go func() {

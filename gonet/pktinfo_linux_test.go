@@ -26,7 +26,7 @@ func TestKernelSecondaryAddresses(t *testing.T) {
 	s := stack.New(stack.Options{})
 	t.Cleanup(func() { s.Close() })
 	la, _ := tap.Pipe(tap.PipeOptions{})
-	nic, err := s.AddNIC(la, stack.NICOptions{})
+	nic, err := s.AddNIC(la, stack.NICOptions{IPv6: stack.IPv6Options{Disabled: true}})
 	if err != nil {
 		t.Fatal(err)
 	}

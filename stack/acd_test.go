@@ -19,7 +19,7 @@ func newBareNIC(t *testing.T) (*stack.Stack, *relLink, *stack.NIC) {
 	s := stack.New(stack.Options{})
 	t.Cleanup(func() { s.Close() })
 	link := newRelLink(relOurMAC, 1500)
-	nic, err := s.AddNIC(link, stack.NICOptions{})
+	nic, err := s.AddNIC(link, stack.NICOptions{IPv6: stack.IPv6Options{Disabled: true}})
 	if err != nil {
 		t.Fatal(err)
 	}

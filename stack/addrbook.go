@@ -12,6 +12,7 @@ import (
 var (
 	loopbackPrefix    = netip.MustParsePrefix("127.0.0.1/8")
 	loopbackBroadcast = netip.MustParseAddr("127.255.255.255")
+	loopbackPrefix6   = netip.PrefixFrom(netip.IPv6Loopback(), 128)
 )
 
 // addrBook is the writers' record of a NIC's addresses, guarded by the
@@ -72,7 +73,7 @@ func (n *NIC) assignLocked(p netip.Prefix, route bool) bool {
 	}
 	b.groups[key] = &addrGroup{primary: p}
 	n.primaries.set(key, primaryAddr{p.Addr(), b.seq})
-	if !b.first.IsValid() {
+	if !b.first.IsValid() && p.Addr().Is4() { // IPv4's source of last resort
 		n.setFirstPrimaryLocked(p)
 	}
 	if route {
@@ -129,7 +130,7 @@ func (n *NIC) countUseLocked(p netip.Prefix, delta int32) {
 	u, _ := n.local.get(p.Addr())
 	u.own += delta
 	n.storeUseLocked(p.Addr(), u)
-	if p.Bits() < 31 {
+	if p.Addr().Is4() && p.Bits() < 31 {
 		bc := subnetBroadcast(p)
 		u, _ := n.local.get(bc)
 		u.broadcast += delta
@@ -163,6 +164,9 @@ func (b *addrBook) oldestPrimary() netip.Prefix {
 	var best netip.Prefix
 	var bestSeq uint64
 	for _, g := range b.groups {
+		if !g.primary.Addr().Is4() {
+			continue
+		}
 		if s := b.entries[g.primary].seq; !best.IsValid() || s < bestSeq {
 			best, bestSeq = g.primary, s
 		}

@@ -181,13 +181,24 @@ func (m *addrMap[V]) each(f func(netip.Addr, V)) {
 	}
 }
 
-// prefixMap maps IPv4 prefixes to values and finds the prefixes containing
-// an address with one addrMap probe per prefix length in use (at most 33),
-// however many prefixes there are. Writes must be serialised by the caller.
+// prefixMap maps IPv4 and IPv6 prefixes to values and finds the prefixes
+// containing an address with one addrMap probe per prefix length in use (at
+// most 33 for IPv4, 129 for IPv6), however many prefixes there are. The two
+// families share the per-length maps (their keys never collide) but keep
+// separate sets of lengths in use. Writes must be serialised by the caller.
 type prefixMap[V any] struct {
-	lens   atomic.Uint64 // bit b set: some stored prefix has b bits
-	counts [33]int       // prefixes per length; writers only
-	byLen  [33]addrMap[V]
+	lens4  atomic.Uint64    // bit b set: some stored IPv4 prefix has b bits
+	lens6  [3]atomic.Uint64 // the same for IPv6, bit b in word b/64
+	counts [2][129]int      // prefixes per family and length; writers only
+	byLen  [129]addrMap[V]
+}
+
+// family indexes counts: 0 for IPv4, 1 for IPv6.
+func family(a netip.Addr) int {
+	if a.Is4() {
+		return 0
+	}
+	return 1
 }
 
 // get returns the value stored for p, which must be masked.
@@ -195,14 +206,14 @@ func (t *prefixMap[V]) get(p netip.Prefix) (V, bool) {
 	return t.byLen[p.Bits()].get(p.Addr())
 }
 
-// set stores v for p, which must be a masked IPv4 prefix.
+// set stores v for p, which must be a masked prefix.
 func (t *prefixMap[V]) set(p netip.Prefix, v V) {
 	m := &t.byLen[p.Bits()]
 	before := m.len
 	m.set(p.Addr(), v)
 	if m.len > before {
-		t.counts[p.Bits()]++
-		t.lens.Store(t.lens.Load() | 1<<p.Bits())
+		t.counts[family(p.Addr())][p.Bits()]++
+		t.markLen(p, true)
 	}
 }
 
@@ -211,9 +222,23 @@ func (t *prefixMap[V]) delete(p netip.Prefix) {
 	if !t.byLen[p.Bits()].delete(p.Addr()) {
 		return
 	}
-	t.counts[p.Bits()]--
-	if t.counts[p.Bits()] == 0 {
-		t.lens.Store(t.lens.Load() &^ (1 << p.Bits()))
+	c := &t.counts[family(p.Addr())][p.Bits()]
+	*c--
+	if *c == 0 {
+		t.markLen(p, false)
+	}
+}
+
+// markLen records whether some prefix of p's family and length is stored.
+func (t *prefixMap[V]) markLen(p netip.Prefix, used bool) {
+	w, bit := &t.lens4, uint(p.Bits())
+	if !p.Addr().Is4() {
+		w, bit = &t.lens6[bit/64], bit%64
+	}
+	if used {
+		w.Store(w.Load() | 1<<bit)
+	} else {
+		w.Store(w.Load() &^ (1 << bit))
 	}
 }
 
@@ -221,16 +246,35 @@ func (t *prefixMap[V]) delete(p netip.Prefix) {
 // value, longest first, until f returns false.
 func (t *prefixMap[V]) matches(a netip.Addr, f func(bits int, v V) bool) {
 	if !a.Is4() {
+		t.matches6(a, f)
 		return
 	}
 	b4 := a.As4()
 	u := binary.BigEndian.Uint32(b4[:])
-	for set := t.lens.Load(); set != 0; {
+	for set := t.lens4.Load(); set != 0; {
 		b := 63 - bits.LeadingZeros64(set)
 		set &^= 1 << b
 		binary.BigEndian.PutUint32(b4[:], u&(^uint32(0)<<(32-b)))
 		if v, ok := t.byLen[b].get(netip.AddrFrom4(b4)); ok && !f(b, v) {
 			return
+		}
+	}
+}
+
+// matches6 is matches for an IPv6 address.
+func (t *prefixMap[V]) matches6(a netip.Addr, f func(bits int, v V) bool) {
+	if !a.Is6() {
+		return
+	}
+	for w := len(t.lens6) - 1; w >= 0; w-- {
+		for set := t.lens6[w].Load(); set != 0; {
+			i := 63 - bits.LeadingZeros64(set)
+			set &^= 1 << i
+			b := w*64 + i
+			key, _ := a.Prefix(b) // a is IPv6 and b at most 128: no error
+			if v, ok := t.byLen[b].get(key.Addr()); ok && !f(b, v) {
+				return
+			}
 		}
 	}
 }

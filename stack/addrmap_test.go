@@ -73,7 +73,7 @@ func TestPrefixMapMatches(t *testing.T) {
 	if got := collect("192.0.2.200"); len(got) != 2 || got[0] != "192.0.2.128/25" {
 		t.Fatalf("after deletes, matches(192.0.2.200) = %v", got)
 	}
-	if got := m.lens.Load(); got != 1<<24|1<<25 {
+	if got := m.lens4.Load(); got != 1<<24|1<<25 {
 		t.Fatalf("lengths in use = %#x, want /24 and /25 only", got)
 	}
 	if got := collect("203.0.113.1"); len(got) != 0 {

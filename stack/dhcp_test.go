@@ -17,7 +17,7 @@ func TestUnconfiguredNICCarriesDHCP(t *testing.T) {
 	s := stack.New(stack.Options{})
 	t.Cleanup(func() { s.Close() })
 	link := newRelLink(relOurMAC, 1500)
-	nic, err := s.AddNIC(link, stack.NICOptions{})
+	nic, err := s.AddNIC(link, stack.NICOptions{IPv6: stack.IPv6Options{Disabled: true}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -84,15 +84,26 @@ func (n *NIC) IGMP() *igmp.Host { return n.igmp }
 
 // acceptsGroup reports whether the NIC listens to a multicast group: the
 // all-hosts group, or one some socket joined.
-func (n *NIC) acceptsGroup(g netip.Addr) bool { return n.igmp.IsMember(g) }
+func (n *NIC) acceptsGroup(g netip.Addr) bool {
+	if g.Is6() {
+		return n.mld.IsMember(g)
+	}
+	return n.igmp.IsMember(g)
+}
 
 // AcceptsMulticast reports whether the NIC's interface state for group
 // admits datagrams from src: what a socket that joined nothing itself
 // receives with IP_MULTICAST_ALL.
-func (n *NIC) AcceptsMulticast(group, src netip.Addr) bool { return n.igmp.Accepts(group, src) }
+// IPv6 groups are MLD's.
+func (n *NIC) AcceptsMulticast(group, src netip.Addr) bool {
+	if group.Is6() {
+		return n.mld.Accepts(group, src)
+	}
+	return n.igmp.Accepts(group, src)
+}
 
-// MulticastGroups returns the NIC's interface state for every group it is
-// a member of.
+// MulticastGroups returns the NIC's interface state for every IPv4 group
+// it is a member of; MLD().Groups() has the IPv6 ones.
 func (n *NIC) MulticastGroups() map[netip.Addr]igmp.Filter { return n.igmp.Groups() }
 
 // IGMPStats returns the IGMP counters the NIC adds to: the stack's
@@ -106,8 +117,12 @@ func (n *NIC) IGMPVersion() int { return n.igmp.Version() }
 // ChangeMembership replaces one socket's filter for group on the NIC, from
 // what it was (the zero filter when it was not a member) to what it is now
 // (the zero filter when it leaves). Changes of the NIC's merged state are
-// reported with IGMP.
+// reported with IGMP, or with MLD for an IPv6 group.
 func (n *NIC) ChangeMembership(group netip.Addr, from, to igmp.Filter) {
+	if group.Is6() {
+		n.mld.ChangeMembership(group, mldFilter(from), mldFilter(to))
+		return
+	}
 	n.igmp.ChangeMembership(group, from, to)
 }
 

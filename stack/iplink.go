@@ -38,16 +38,23 @@ func (n *NIC) deliverIP(b *buffer.Buffer) {
 		// No link-layer broadcast on a point-to-point link: a unicast
 		// to us may be answered with ICMP errors.
 		n.s.handleIPv4(n, b, false, false)
+	case p[0]>>4 == 6 && n.v6.enabled:
+		n.s.handleIPv6(n, b, false, false)
 	default:
 		st.UnknownIPVersion.Add(1)
 		b.Release()
 	}
 }
 
-// putLinkHeader frames an IPv4 packet in b for the wire: an Ethernet header
-// to dst from the NIC's address, or nothing on an IP link.
+// putLinkHeader frames an IP packet in b for the wire: an Ethernet header
+// to dst from the NIC's address, typed by the packet's version, or nothing
+// on an IP link.
 func (n *NIC) putLinkHeader(b *buffer.Buffer, dst ethernet.MAC) {
 	if n.hasEthernet() {
-		ethernet.PutHeader(b.Prepend(ethernet.HeaderLen), dst, n.mac, ethernet.TypeIPv4)
+		typ := uint16(ethernet.TypeIPv4)
+		if p := b.Bytes(); len(p) > 0 && p[0]>>4 == 6 {
+			typ = ethernet.TypeIPv6
+		}
+		ethernet.PutHeader(b.Prepend(ethernet.HeaderLen), dst, n.mac, typ)
 	}
 }

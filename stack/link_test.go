@@ -196,7 +196,10 @@ func newRelEnv(t testing.TB, opts stack.Options) *relEnv {
 	t.Helper()
 	e := &relEnv{t: t, s: stack.New(opts), link: newRelLink(relOurMAC, 1500)}
 	t.Cleanup(func() { e.s.Close() })
-	nic, err := e.s.AddNIC(e.link, stack.NICOptions{Addresses: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24")}})
+	// An IPv4 host: IPv6 would add its own traffic (DAD, MLD) to what the
+	// tests count; the IPv6 tests have their own environment.
+	nic, err := e.s.AddNIC(e.link, stack.NICOptions{Addresses: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24")},
+		IPv6: stack.IPv6Options{Disabled: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -486,7 +489,7 @@ func relCheckBalance(t testing.TB, m map[string]uint64) {
 			errs = append(errs, fmt.Sprintf(format, args...))
 		}
 	}
-	ipFromLink := m["IP.Received"] - m["IP.Loopback"]
+	ipFromLink := m["IP.Received"] - m["IP.Loopback"] + m["IPv6.Received"] - m["IPv6.Loopback"]
 	link := m["Link.Runts"] + m["Link.UnknownEtherType"] + m["Link.OtherHost"] + m["ARP.Received"] + ipFromLink
 	check(m["Link.RxFrames"] == link, "Link.RxFrames %d != runts+ethertype+otherhost+ARP+IP %d", m["Link.RxFrames"], link)
 
@@ -502,7 +505,9 @@ func relCheckBalance(t testing.TB, m map[string]uint64) {
 
 	up := m["ICMP.Received"] + m["UDP.Received"] + m["IP.UnknownProtocol"]
 	igmp := m["IGMP.Received"] + m["IGMP.Malformed"] + m["IGMP.BadChecksum"]
-	check(m["IP.Delivered"] == up+igmp, "IP.Delivered %d != ICMP+UDP+IGMP+unknown %d", m["IP.Delivered"], up+igmp)
+	up += m["ICMPv6.Received"]
+	delivered := m["IP.Delivered"] + m["IPv6.Delivered"]
+	check(delivered == up+igmp, "IP.Delivered+IPv6.Delivered %d != ICMP+ICMPv6+UDP+IGMP+unknown %d", delivered, up+igmp)
 	udpOut := m["UDP.Malformed"] + m["UDP.ChecksumErrors"] + m["UDP.NoPort"] + m["UDP.Delivered"] + m["UDP.BufferErrors"]
 	check(m["UDP.Received"] == udpOut, "UDP.Received %d != malformed+checksum+noport+delivered+buffer %d", m["UDP.Received"], udpOut)
 	icmpOut := m["ICMP.Malformed"] + m["ICMP.BadChecksum"] + m["ICMP.EchoRequests"] + m["ICMP.ErrorsReceived"]
@@ -511,11 +516,32 @@ func relCheckBalance(t testing.TB, m map[string]uint64) {
 	check(m["IP.FragmentsIn"] == m["Reassembly.Fragments"] && m["IP.Reassembled"] == m["Reassembly.Reassembled"],
 		"IP.FragmentsIn %d, Reassembled %d != Reassembly.Fragments %d, Reassembled %d",
 		m["IP.FragmentsIn"], m["IP.Reassembled"], m["Reassembly.Fragments"], m["Reassembly.Reassembled"])
+	relCheckBalance6(check, m)
 	arpOut := m["ARP.Malformed"] + m["ARP.MartianSource"] + m["ARP.NotForUs"] + m["ARP.RepliesSent"] + m["ARP.Conflicts"]
 	check(m["ARP.Received"] >= arpOut, "ARP.Received %d < malformed+martian+notforus+replies+conflicts %d", m["ARP.Received"], arpOut)
 	if len(errs) > 0 {
 		t.Errorf("counters do not add up:\n  %s\n  in %s", strings.Join(errs, "\n  "), relFormat(relNonZero(m)))
 	}
+}
+
+// relIPv6NonDrops are the IPv6 counters that do not count a packet's end.
+var relIPv6NonDrops = map[string]bool{
+	"IPv6.Received": true, "IPv6.Delivered": true, "IPv6.FragmentsIn": true, "IPv6.AtomicFragments": true,
+	"IPv6.Reassembled": true, "IPv6.ReassemblyFailed": true, "IPv6.ReassemblyTimeout": true,
+	"IPv6.Sent": true, "IPv6.FragmentsOut": true, "IPv6.NoRoute": true, "IPv6.Loopback": true,
+}
+
+// relCheckBalance6 checks that every IPv6 packet ends in one place.
+func relCheckBalance6(check func(bool, string, ...any), m map[string]uint64) {
+	var drops uint64
+	for k, v := range m {
+		if strings.HasPrefix(k, "IPv6.") && !relIPv6NonDrops[k] {
+			drops += v
+		}
+	}
+	in := m["IPv6.Received"] + m["IPv6.Reassembled"]
+	out := drops + m["IPv6.FragmentsIn"] + m["IPv6.Delivered"]
+	check(in == out, "IPv6.Received+Reassembled %d != drops %d + FragmentsIn %d + Delivered %d", in, drops, m["IPv6.FragmentsIn"], m["IPv6.Delivered"])
 }
 
 func relNonZero(m map[string]uint64) map[string]uint64 {

@@ -16,6 +16,7 @@ import (
 	"github.com/tapnet/tapnet/internal/buffer"
 	"github.com/tapnet/tapnet/ipv4"
 	"github.com/tapnet/tapnet/link"
+	"github.com/tapnet/tapnet/mld"
 )
 
 // NICID identifies a NIC within its stack, like an interface index
@@ -32,6 +33,9 @@ type NICOptions struct {
 	Addresses []netip.Prefix
 	// IGMP tunes the NIC's group membership reports.
 	IGMP igmp.Config
+	// IPv6 configures the NIC's IPv6: its link-local address, duplicate
+	// address detection, router advertisements, MLD.
+	IPv6 IPv6Options
 }
 
 // NIC is one link of the stack with its addresses and neighbour cache.
@@ -58,6 +62,11 @@ type NIC struct {
 
 	igmp      *igmp.Host  // multicast group membership (igmp.go)
 	igmpTimer *time.Timer // calls igmp.Fire; guarded by igmp's lock (scheduleIGMP)
+
+	v6       nic6        // IPv6 state (ipv6_addr.go)
+	nd       *arp.Cache  // IPv6 neighbour cache (ndp.go); nil without Ethernet
+	mld      *mld.Host   // IPv6 group membership (mld.go)
+	mldTimer *time.Timer // calls mld.Fire; guarded by mld's lock
 
 	closing   atomic.Bool    // close started: read errors are expected
 	rxWG      sync.WaitGroup // the receive loops (link.go)
@@ -102,6 +111,7 @@ func (s *Stack) AddNIC(dev link.Device, opts NICOptions) (*NIC, error) {
 			Failed:      n.resolutionFailed,
 		}, &s.stats.ARP.Stats)
 	}
+	n.setupIPv6(opts.IPv6)
 	nics := append(slices.Clip(old), n)
 	s.nics.Store(&nics)
 	s.mu.Unlock()
@@ -111,6 +121,7 @@ func (s *Stack) AddNIC(dev link.Device, opts NICOptions) (*NIC, error) {
 		}
 	}
 	n.startReceiving(info.BatchSize)
+	n.startIPv6()
 	return n, nil
 }
 
@@ -119,9 +130,15 @@ func (s *Stack) AddNIC(dev link.Device, opts NICOptions) (*NIC, error) {
 func newLoopback(s *Stack) *NIC {
 	n := &NIC{s: s, id: 1, name: "lo", mtu: 65536, loopback: true}
 	n.newIGMPHost(igmp.Config{})
+	n.setupIPv6(IPv6Options{DADTransmits: -1})
 	// lo's address has no connected route: every 127/8 destination is
 	// local (see hasAddress) before routes are looked at.
 	n.assignLocked(loopbackPrefix, false)
+	lo6 := &addr6{prefix: loopbackPrefix6, state: addrPreferred, done: make(chan struct{})}
+	close(lo6.done)
+	n.v6.addrs[loopbackPrefix6.Addr()] = lo6
+	n.assignLocked(loopbackPrefix6, false)
+	n.publishSources6Locked()
 	return n
 }
 
@@ -158,10 +175,12 @@ func (n *NIC) ARP() *arp.Cache { return n.arp }
 
 // Addresses returns the NIC's addresses as `ip address` lists them:
 // primaries in the order they were added, then secondaries.
+// IPv6 addresses still in duplicate address detection (tentative) come
+// last.
 func (n *NIC) Addresses() []netip.Prefix {
 	n.s.mu.Lock()
 	defer n.s.mu.Unlock()
-	return slices.Clone(n.addrs.orderedLocked())
+	return append(slices.Clone(n.addrs.orderedLocked()), n.tentativeLocked()...)
 }
 
 // Interface describes the NIC as a net.Interface, for APIs that take one
@@ -191,7 +210,14 @@ func (n *NIC) Interface() net.Interface {
 // along it. Later addresses in the same prefix are secondaries: they
 // receive, and can be bound or chosen with a control message, but never
 // become the default source. Adding an address twice does nothing.
+//
+// An IPv6 address is tentative until duplicate address detection ends
+// (WaitAddress waits for it); its prefix gets a connected route, and its
+// solicited-node group is joined.
 func (n *NIC) AddAddress(p netip.Prefix) error {
+	if p.Addr().Is6() {
+		return n.addAddress6(p, false, time.Time{}, time.Time{})
+	}
 	if !p.Addr().Is4() || p.Addr().IsUnspecified() || ipv4.IsMulticast(p.Addr()) || p.Bits() < 1 {
 		return fmt.Errorf("stack: %v is not a usable IPv4 unicast address with a prefix", p)
 	}
@@ -212,8 +238,11 @@ func (n *NIC) AddAddress(p netip.Prefix) error {
 // fails with EADDRNOTAVAIL when the NIC does not have p, and lo keeps
 // 127.0.0.1/8.
 func (n *NIC) RemoveAddress(p netip.Prefix) error {
-	if n.loopback && p == loopbackPrefix {
+	if n.loopback && (p == loopbackPrefix || p == loopbackPrefix6) {
 		return fmt.Errorf("stack: lo keeps %v", p)
+	}
+	if p.Addr().Is6() {
+		return n.removeAddress6(p)
 	}
 	n.forgetDefence(p.Addr())
 	n.s.mu.Lock()
@@ -257,7 +286,9 @@ func (n *NIC) isLocalOrBroadcast(a netip.Addr) bool {
 // while a DHCP client acquires one.
 func (n *NIC) unconfigured() bool { return !n.loopback && n.firstPrimary.Load() == nil }
 
-func isLoopback(a netip.Addr) bool { return a.Is4() && a.As4()[0] == 127 }
+func isLoopback(a netip.Addr) bool {
+	return a.Is4() && a.As4()[0] == 127 || a == netip.IPv6Loopback()
+}
 
 func subnetBroadcast(p netip.Prefix) netip.Addr {
 	a := p.Masked().Addr().As4()
@@ -289,6 +320,8 @@ func (n *NIC) primaryAddress(dst netip.Addr) netip.Addr {
 func (n *NIC) close() {
 	n.closeOnce.Do(func() {
 		n.igmp.Close()
+		n.mld.Close()
+		n.stopIPv6()
 		if n.loopback {
 			return
 		}
@@ -297,6 +330,9 @@ func (n *NIC) close() {
 		n.rxWG.Wait()
 		if n.arp != nil {
 			n.arp.Close()
+		}
+		if n.nd != nil {
+			n.nd.Close()
 		}
 	})
 }
@@ -326,6 +362,14 @@ func (n *NIC) deliver(b *buffer.Buffer) {
 	case ethernet.TypeIPv4:
 		b.TrimFront(ethernet.HeaderLen)
 		n.s.handleIPv4(n, b, false, dst.IsMulticast())
+	case ethernet.TypeIPv6:
+		if !n.v6.enabled {
+			st.Link.UnknownEtherType.Add(1)
+			b.Release()
+			return
+		}
+		b.TrimFront(ethernet.HeaderLen)
+		n.s.handleIPv6(n, b, false, dst.IsMulticast())
 	case ethernet.TypeARP:
 		src := eth.Src()
 		b.TrimFront(ethernet.HeaderLen)

@@ -23,6 +23,9 @@ type WriteOptions struct {
 // MaxPayload returns the largest transport packet (header included) r can
 // carry in one datagram without fragmentation.
 func (r *Route) MaxPayload() int {
+	if r.RemoteAddr.Is6() {
+		return r.maxPayload6()
+	}
 	if r.Loopback {
 		return ipv4.MaxTotalLen - ipv4.HeaderLen
 	}
@@ -39,6 +42,9 @@ func (s *Stack) writePacket(r *Route, proto uint8, b *buffer.Buffer, o WriteOpti
 	if s.closed.Load() {
 		b.Release()
 		return ErrStackClosed
+	}
+	if r.RemoteAddr.Is6() {
+		return s.writePacket6(r, proto, b, o)
 	}
 	plen := b.Len()
 	if plen > ipv4.MaxTotalLen-ipv4.HeaderLen {
@@ -147,6 +153,8 @@ func (s *Stack) resolveAndWrite(r *Route, b *buffer.Buffer, block bool) error {
 // when b waits in the neighbour cache (which then owns it) for resolution.
 func nextHopMAC(r *Route, b *buffer.Buffer) (ethernet.MAC, bool) {
 	switch {
+	case r.RemoteAddr.Is6():
+		return nextHopMAC6(r, b)
 	case r.Broadcast:
 		return ethernet.Broadcast, true
 	case r.Multicast:

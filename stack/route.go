@@ -20,11 +20,15 @@ type RouteEntry struct {
 
 // AddRoute adds a route. A default gateway is AddRoute(RouteEntry{Dst:
 // netip.MustParsePrefix("0.0.0.0/0"), Gateway: gw, NIC: id}).
+//
+// IPv6 routes work alike (AddRoute(RouteEntry{Dst: netip.MustParsePrefix("::/0"),
+// Gateway: routerLinkLocal, NIC: id})); their gateway is usually a
+// link-local address, which the NIC makes unambiguous.
 func (s *Stack) AddRoute(r RouteEntry) error {
-	if !r.Dst.IsValid() || !r.Dst.Addr().Is4() || s.NIC(r.NIC) == nil {
+	if !validRouteDst(r.Dst) || s.NIC(r.NIC) == nil {
 		return syscall.EINVAL
 	}
-	if r.Gateway.IsValid() && !r.Gateway.Is4() {
+	if r.Gateway.IsValid() && r.Gateway.Is4() != r.Dst.Addr().Is4() {
 		return syscall.EINVAL
 	}
 	s.mu.Lock()
@@ -37,31 +41,50 @@ func (s *Stack) AddRoute(r RouteEntry) error {
 // one AddRoute added). It fails with ESRCH, as `ip route del` does, when
 // there is none.
 func (s *Stack) RemoveRoute(r RouteEntry) error {
-	if !r.Dst.IsValid() || !r.Dst.Addr().Is4() {
+	if !validRouteDst(r.Dst) {
 		return syscall.EINVAL
 	}
-	dst := r.Dst.Masked()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !s.removeRouteLocked(r) {
+		return syscall.ESRCH
+	}
+	return nil
+}
+
+// removeRouteLocked removes the route AddRoute added for r and reports
+// whether there was one.
+func (s *Stack) removeRouteLocked(r RouteEntry) bool {
+	dst := r.Dst.Masked()
 	old, _ := s.routes.byDst.get(dst)
 	i := slices.IndexFunc(old, func(x routeSlot) bool {
 		return x.NIC == r.NIC && x.Gateway == r.Gateway && !x.src.IsValid()
 	})
 	if i < 0 {
-		return syscall.ESRCH
+		return false
 	}
 	if len(old) == 1 {
 		s.routes.byDst.delete(dst)
 	} else {
 		s.routes.byDst.set(dst, slices.Delete(slices.Clone(old), i, i+1))
 	}
-	return nil
+	return true
 }
 
 // SetDefaultGateway routes every destination without a more specific route
 // through gw, which must be on one of nic's connected prefixes.
+// An IPv6 gw makes the IPv6 default route (::/0).
 func (s *Stack) SetDefaultGateway(nic NICID, gw netip.Addr) error {
+	if gw.Is6() {
+		return s.AddRoute(RouteEntry{Dst: netip.PrefixFrom(netip.IPv6Unspecified(), 0), Gateway: gw, NIC: nic})
+	}
 	return s.AddRoute(RouteEntry{Dst: netip.PrefixFrom(netip.IPv4Unspecified(), 0), Gateway: gw, NIC: nic})
+}
+
+// validRouteDst reports whether p can be a route's destination: an IPv4
+// or IPv6 (not IPv4-mapped) prefix without a zone.
+func validRouteDst(p netip.Prefix) bool {
+	return p.IsValid() && !p.Addr().Is4In6() && p.Addr().Zone() == ""
 }
 
 // routeTable holds the routes by destination prefix, so that a lookup
@@ -164,7 +187,19 @@ type Route struct {
 // broadcast address, for which the NIC's primary address is used instead).
 // nic restricts the choice (0: any). Errors are ENETUNREACH and
 // EADDRNOTAVAIL, as the kernel reports them.
+//
+// An IPv6 remote gets an IPv6 route (see findRoute6); an IPv4-mapped one
+// is unmapped and routed as IPv4, as Linux sends from a dual-stack socket.
 func (s *Stack) FindRoute(nic NICID, local, remote netip.Addr) (Route, error) {
+	if remote.Is4In6() {
+		remote, local = remote.Unmap(), local.Unmap()
+	}
+	if local.IsValid() && local.Is4() != remote.Is4() {
+		local = netip.Addr{} // a source of the other family: choose one
+	}
+	if remote.Is6() {
+		return s.findRoute6(nic, local, remote)
+	}
 	if !remote.Is4() {
 		return Route{}, syscall.EAFNOSUPPORT
 	}

@@ -16,6 +16,13 @@
 // the receive goroutine sends (ARP, ping, ICMP errors) use the device's
 // non-blocking TryWriteFrames when it has one. Datagrams to the stack's own
 // addresses are delivered without touching the link.
+//
+// IPv6 runs beside IPv4 on every NIC unless NICOptions.IPv6.Disabled: an
+// EUI-64 (or RFC 7217) link-local address, duplicate address detection,
+// neighbour discovery, MLD, ICMPv6, fragmentation and reassembly, path MTU
+// from Packet Too Big, RFC 6724 source selection, and, with
+// IPv6Options.AcceptRA, router advertisements and SLAAC. FindRoute,
+// WriteUDP and RegisterEndpoint take IPv6 addresses as they take IPv4 ones.
 package stack
 
 import (
@@ -59,6 +66,9 @@ type Stack struct {
 	// udpInputHook, set only by tests, sees the IP header of every UDP
 	// datagram delivered, as a raw socket would.
 	udpInputHook func(ip []byte)
+	// icmp6Hook, set only by tests, sees every valid ICMPv6 message
+	// received.
+	icmp6Hook func(src netip.Addr, m []byte)
 
 	// mu serialises changes to nics, routes and NIC addresses; readers
 	// load the atomics without it. Nothing else is locked under it.
@@ -70,6 +80,7 @@ type Stack struct {
 	ipID      atomic.Uint32
 	icmpLimit *ratelimit.Limiter
 	reasm     *ipfrag.Reassembler
+	v6        stack6 // IPv6's shared state (ipv6_output.go)
 	stats     Stats
 
 	closed    atomic.Bool
@@ -88,6 +99,7 @@ func New(opts Options) *Stack {
 	s.icmpLimit = newICMPLimiter(opts.ICMPRateLimit)
 	s.reasm = s.newReassembler(opts.Reassembly)
 	s.ipID.Store(uint32(time.Now().UnixNano()))
+	s.initIPv6()
 	lo := []*NIC{newLoopback(s)}
 	s.nics.Store(&lo)
 	s.wg.Add(1)
@@ -104,8 +116,9 @@ func (s *Stack) housekeeping() {
 		select {
 		case <-s.done:
 			return
-		case <-t.C:
+		case now := <-t.C:
 			s.reasm.Expire()
+			s.v6.reasm.expire(now)
 		}
 	}
 }
@@ -132,6 +145,7 @@ func (s *Stack) Close() error {
 		}
 		s.wg.Wait()
 		s.reasm.Close()
+		s.v6.reasm.close()
 	})
 	return nil
 }
@@ -150,7 +164,7 @@ func (s *Stack) RegisterEndpoint(proto uint8, id TransportID, ep TransportEndpoi
 	if s.closed.Load() {
 		return id, ErrStackClosed
 	}
-	if a := id.LocalAddr; a.IsValid() && !a.IsUnspecified() && !ipv4.IsMulticast(a) && a != ipv4.Broadcast && !s.isLocalOrBroadcast(a) {
+	if a := id.LocalAddr; a.IsValid() && !a.IsUnspecified() && !a.IsMulticast() && a != ipv4.Broadcast && !s.isLocalOrBroadcast(a) {
 		return id, syscall.EADDRNOTAVAIL
 	}
 	if id.LocalAddr.IsValid() && id.LocalAddr.IsUnspecified() {

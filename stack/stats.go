@@ -6,6 +6,7 @@ import (
 
 	"github.com/tapnet/tapnet/arp"
 	"github.com/tapnet/tapnet/igmp"
+	"github.com/tapnet/tapnet/mld"
 )
 
 // Stats are the stack's counters, grouped by layer. Every field is a live
@@ -25,8 +26,8 @@ type Stats struct {
 		Runts            atomic.Uint64 // frames shorter than an Ethernet header
 		TooLong          atomic.Uint64 // frames longer than the MTU and link header allow
 		BadFrames        atomic.Uint64 // frames a link reported outside their buffer
-		UnknownEtherType atomic.Uint64 // neither IPv4 nor ARP
-		UnknownIPVersion atomic.Uint64 // IP links: packets that are not IPv4
+		UnknownEtherType atomic.Uint64 // neither IPv4, IPv6 nor ARP
+		UnknownIPVersion atomic.Uint64 // IP links: packets neither IPv4 nor IPv6
 		OtherHost        atomic.Uint64 // unicast to another MAC
 		TxFrames         atomic.Uint64 // frames handed to links
 		TxErrors         atomic.Uint64 // link writes that failed
@@ -86,11 +87,76 @@ type Stats struct {
 	}
 	// IGMP is every NIC's multicast membership traffic.
 	IGMP igmp.Stats
-	UDP  struct {
+	// IPv6 counts IPv6 packets; every drop reason has its own counter.
+	IPv6 struct {
+		Received          atomic.Uint64
+		Delivered         atomic.Uint64 // to ICMPv6 or a transport
+		TooShort          atomic.Uint64
+		BadVersion        atomic.Uint64
+		BadPayloadLen     atomic.Uint64
+		Jumbogram         atomic.Uint64 // refused (RFC 2675 is not supported)
+		MartianSource     atomic.Uint64 // multicast, loopback or our own source
+		MartianDest       atomic.Uint64 // loopback or unspecified destination from a link
+		ScopeViolation    atomic.Uint64 // link-local destination of another NIC
+		NotForUs          atomic.Uint64 // not an address or group of ours
+		BadExtHeaders     atomic.Uint64 // extension headers malformed, too many or too long
+		UnknownOption     atomic.Uint64 // an option whose type says discard
+		RoutingHeader     atomic.Uint64 // segments left: hosts do not forward
+		NoNextHeader      atomic.Uint64
+		UnknownProtocol   atomic.Uint64
+		FragmentsIn       atomic.Uint64 // fragments handed to reassembly
+		AtomicFragments   atomic.Uint64 // fragment headers describing whole packets
+		Reassembled       atomic.Uint64
+		ReassemblyFailed  atomic.Uint64 // overlaps, bad lengths, timeouts, memory limits
+		ReassemblyTimeout atomic.Uint64
+		Sent              atomic.Uint64 // packets sent (before fragmentation)
+		FragmentsOut      atomic.Uint64
+		NoRoute           atomic.Uint64
+		Loopback          atomic.Uint64 // packets delivered to ourselves without the link
+	}
+	// ICMPv6 counts ICMPv6 messages other than NDP and MLD, whose own
+	// groups say what became of them.
+	ICMPv6 struct {
+		Received         atomic.Uint64
+		Malformed        atomic.Uint64
+		BadChecksum      atomic.Uint64
+		EchoRequests     atomic.Uint64
+		EchoReplies      atomic.Uint64 // sent
+		ErrorsReceived   atomic.Uint64
+		ErrorsDelivered  atomic.Uint64 // to a socket
+		PacketTooBig     atomic.Uint64 // path MTUs learned
+		ErrorsSent       atomic.Uint64
+		ErrorsSuppressed atomic.Uint64 // not sent: about an error, a multicast, an unspecified source…
+		RateLimited      atomic.Uint64
+		UnknownType      atomic.Uint64 // informational messages we do not handle
+	}
+	// NDP counts neighbour discovery, and through the embedded arp.Stats
+	// what every NIC's IPv6 neighbour cache did.
+	NDP struct {
+		arp.Stats
+		Malformed            atomic.Uint64 // failed RFC 4861's validation
+		SolicitsReceived     atomic.Uint64
+		AdvertsReceived      atomic.Uint64
+		SolicitsSent         atomic.Uint64 // resolution and DAD
+		AdvertsSent          atomic.Uint64
+		NotForUs             atomic.Uint64 // solicitations for addresses we do not own
+		DADProbes            atomic.Uint64
+		DADConflicts         atomic.Uint64 // a tentative address another node has
+		AddressConflicts     atomic.Uint64 // an advertisement for an assigned address of ours
+		RouterSolicits       atomic.Uint64 // sent
+		RouterAdverts        atomic.Uint64 // received and accepted
+		RouterAdvertsIgnored atomic.Uint64 // received with AcceptRA off
+		SLAACAddresses       atomic.Uint64 // addresses formed from prefixes
+		Redirects            atomic.Uint64 // ignored, as a host without routes to change may
+	}
+	// MLD is every NIC's IPv6 multicast membership traffic.
+	MLD mld.Stats
+	UDP struct {
 		Received       atomic.Uint64
 		Delivered      atomic.Uint64 // queued on a socket
 		Malformed      atomic.Uint64 // short, or a bad length field
 		ChecksumErrors atomic.Uint64
+		ZeroChecksum   atomic.Uint64 // over IPv6, where a checksum is mandatory
 		NoPort         atomic.Uint64
 		BufferErrors   atomic.Uint64 // receive buffer full
 		Sent           atomic.Uint64

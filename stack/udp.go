@@ -6,7 +6,6 @@ import (
 
 	"github.com/tapnet/tapnet/internal/buffer"
 	"github.com/tapnet/tapnet/internal/checksum"
-	"github.com/tapnet/tapnet/ipv4"
 	"github.com/tapnet/tapnet/udp"
 )
 
@@ -24,9 +23,12 @@ func (s *Stack) deliverUDP(n *NIC, b *buffer.Buffer, hl int, kind castKind, src,
 	}
 	h, err := parseUDP(b, hl, src, dst)
 	if err != nil {
-		if err == udp.ErrChecksum {
+		switch err {
+		case udp.ErrChecksum:
 			st.ChecksumErrors.Add(1)
-		} else {
+		case udp.ErrZeroChecksum:
+			st.ZeroChecksum.Add(1)
+		default:
 			st.Malformed.Add(1)
 		}
 		b.ReleaseChain()
@@ -39,7 +41,7 @@ func (s *Stack) deliverUDP(n *NIC, b *buffer.Buffer, hl int, kind castKind, src,
 		if ep == nil {
 			st.NoPort.Add(1)
 			if kind == unicast {
-				s.sendICMPError(n, b, ipv4.ICMPDestUnreachable, ipv4.CodePortUnreachable, 0)
+				s.sendPortUnreachable(n, b)
 			}
 			b.ReleaseChain()
 			return
@@ -94,7 +96,11 @@ func (s *Stack) WriteUDP(r *Route, srcPort, dstPort uint16, payload []byte, o Wr
 		return syscall.EINVAL // not a route FindRoute returned
 	}
 	n := udp.HeaderLen + len(payload)
-	if len(payload) > udp.MaxPayload || o.DF && n > r.MaxPayload() {
+	maxPayload := udp.MaxPayload
+	if r.RemoteAddr.Is6() {
+		maxPayload = udp.MaxPayload6
+	}
+	if len(payload) > maxPayload || o.DF && n > r.MaxPayload() {
 		return syscall.EMSGSIZE
 	}
 	b := buffer.Get(n)

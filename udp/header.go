@@ -23,11 +23,18 @@ const ProtocolNumber = 17
 // MaxPayload is the largest UDP payload an IPv4 datagram can carry.
 const MaxPayload = 65535 - 20 - HeaderLen
 
+// MaxPayload6 is the largest UDP payload an IPv6 packet without
+// extension headers can carry (jumbograms aside).
+const MaxPayload6 = 65535 - HeaderLen
+
 // Errors returned by ParseHeader, one per drop reason.
 var (
 	ErrTooShort = errors.New("udp: datagram shorter than its header")
 	ErrLength   = errors.New("udp: length field disagrees with the IP payload")
 	ErrChecksum = errors.New("udp: bad checksum")
+	// ErrZeroChecksum: a datagram over IPv6 without a checksum, which
+	// IPv6 makes mandatory (RFC 8200 8.1).
+	ErrZeroChecksum = errors.New("udp: zero checksum over IPv6")
 )
 
 // Header is a view of a UDP header.
@@ -52,7 +59,9 @@ func (h Header) Checksum() uint16 { return binary.BigEndian.Uint16(h[6:8]) }
 // length field), carries unfolded; b must hold an even number of bytes.
 // For a contiguous datagram, total is len(b) and rest 0.
 // The length field must not exceed the IP payload (a shorter one trims it,
-// as Linux does), and a non-zero checksum must verify.
+// as Linux does), and a non-zero checksum must verify. Over IPv6 (src and
+// dst IPv6 addresses) the checksum covers IPv6's pseudo-header and zero is
+// refused.
 func ParseHeader(b []byte, total int, rest uint64, src, dst netip.Addr) (Header, error) {
 	if len(b) < HeaderLen || total < HeaderLen {
 		return nil, ErrTooShort
@@ -62,8 +71,11 @@ func ParseHeader(b []byte, total int, rest uint64, src, dst netip.Addr) (Header,
 	if l < HeaderLen || l > total {
 		return nil, ErrLength
 	}
+	if h.Checksum() == 0 && src.Is6() {
+		return nil, ErrZeroChecksum
+	}
 	if h.Checksum() != 0 {
-		sum := checksum.PseudoHeader(src.As4(), dst.As4(), ProtocolNumber, l)
+		sum := pseudoHeader(src, dst, l)
 		if l <= len(b) {
 			sum = checksum.Sum(b[:l], sum)
 		} else {
@@ -84,10 +96,20 @@ func PutHeader(b []byte, srcPort, dstPort uint16, src, dst netip.Addr) {
 	binary.BigEndian.PutUint16(b[2:4], dstPort)
 	binary.BigEndian.PutUint16(b[4:6], uint16(len(b)))
 	b[6], b[7] = 0, 0
-	sum := checksum.PseudoHeader(src.As4(), dst.As4(), ProtocolNumber, len(b))
+	sum := pseudoHeader(src, dst, len(b))
 	c := ^checksum.Fold(checksum.Sum(b, sum))
 	if c == 0 {
 		c = 0xffff
 	}
 	binary.BigEndian.PutUint16(b[6:8], c)
+}
+
+// pseudoHeader returns the checksum accumulator of the pseudo-header of
+// IPv4 (RFC 768) or, for IPv6 addresses, IPv6 (RFC 8200 8.1).
+func pseudoHeader(src, dst netip.Addr, length int) uint64 {
+	if src.Is4() {
+		return checksum.PseudoHeader(src.As4(), dst.As4(), ProtocolNumber, length)
+	}
+	s, d := src.As16(), dst.As16()
+	return checksum.Sum(d[:], checksum.Sum(s[:], 0)) + uint64(uint32(length)) + ProtocolNumber
 }

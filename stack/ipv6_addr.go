@@ -1,0 +1,466 @@
+package stack
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/tapnet/tapnet/ipv6"
+	"github.com/tapnet/tapnet/mld"
+)
+
+// This file holds a NIC's IPv6 addresses: the link-local address every
+// NIC forms, duplicate address detection (RFC 4862 §5.4), and the source
+// address selection of RFC 6724.
+
+// IPv6Options configure a NIC's IPv6. The zero value gives Linux's
+// defaults for a host, except AcceptRA.
+type IPv6Options struct {
+	// Disabled leaves the NIC without IPv6: no link-local address, no
+	// neighbour discovery, no MLD (Linux's disable_ipv6).
+	Disabled bool
+	// StableSecret, when set, makes interface identifiers RFC 7217
+	// stable-privacy ones derived from it (Linux's addr_gen_mode 2 with
+	// stable_secret). Otherwise an Ethernet NIC uses the modified EUI-64 of
+	// its MAC (addr_gen_mode 0, Linux's default), and an IP link (no MAC)
+	// a stable identifier from a random secret drawn when the NIC is made.
+	StableSecret []byte
+	// DADTransmits is how many neighbour solicitations duplicate address
+	// detection sends before an address is used (dad_transmits, default
+	// 1); negative skips DAD. IP links never run it (Linux skips NOARP
+	// devices).
+	DADTransmits int
+	// RetransTimer is the time between solicitations, of DAD and of
+	// neighbour resolution (retrans_time_ms, default 1s); a router
+	// advertisement may change it.
+	RetransTimer time.Duration
+	// AcceptRA makes the NIC solicit and accept router advertisements:
+	// default routers, on-link prefixes, SLAAC addresses, the link MTU and
+	// DNS servers. Linux hosts accept them by default; tapnet does not,
+	// since its NICs mostly face a host's kernel, which is no router, and
+	// a library should not configure itself from the network unasked.
+	AcceptRA bool
+	// MLD tunes the NIC's multicast listener reports.
+	MLD mld.Config
+}
+
+// ErrDuplicateAddress is reported by WaitAddress when duplicate address
+// detection found another node using the address.
+var ErrDuplicateAddress = errors.New("stack: duplicate IPv6 address (DAD failed)")
+
+// addr6State is where an IPv6 address is in its life.
+type addr6State uint8
+
+const (
+	addrTentative  addr6State = iota + 1 // DAD running: not usable yet
+	addrPreferred                        // usable
+	addrDeprecated                       // preferred lifetime over: receives, never chosen as source
+)
+
+// addr6 is one IPv6 address of a NIC, tentative or assigned.
+type addr6 struct {
+	prefix  netip.Prefix
+	state   addr6State
+	slaac   bool // formed from a router's prefix: removed when its lifetime ends
+	dadLeft int  // solicitations still to send
+	timer   *time.Timer
+	done    chan struct{} // closed when DAD ends, either way
+	err     error         // set before done closes: ErrDuplicateAddress
+	// Lifetimes of SLAAC addresses (zero: forever).
+	validUntil, preferredUntil time.Time
+}
+
+// srcCandidate is an assigned address as source selection sees it.
+type srcCandidate struct {
+	addr       netip.Addr
+	bits       int
+	deprecated bool
+	secondary  bool
+	seq        uint64
+}
+
+// nic6 is a NIC's IPv6 state besides the addresses in addrBook (which
+// hold assigned IPv6 addresses like IPv4 ones). Fields are guarded by the
+// stack's mutex unless they are atomics.
+type nic6 struct {
+	enabled   bool
+	opts      IPv6Options
+	secret    []byte
+	addrs     map[netip.Addr]*addr6
+	sources   atomic.Pointer[[]srcCandidate] // usable sources, for readers without a lock
+	linkLocal atomic.Pointer[netip.Addr]     // the first usable link-local address
+	hopLimit  atomic.Uint32                  // unicast hop limit (a router may set it); 0: default
+	mtu       atomic.Uint32                  // link MTU from a router; 0: the device's
+	ra        raState                        // ndp.go
+}
+
+// setupIPv6 prepares a new NIC's IPv6 state; startIPv6 forms its
+// link-local address once it receives.
+func (n *NIC) setupIPv6(o IPv6Options) {
+	v := &n.v6
+	v.opts = o
+	v.enabled = !o.Disabled
+	v.addrs = make(map[netip.Addr]*addr6)
+	if v.opts.RetransTimer <= 0 {
+		v.opts.RetransTimer = time.Second
+	}
+	v.secret = o.StableSecret
+	if v.secret == nil && !n.hasEthernet() {
+		v.secret = make([]byte, 16)
+		rand.Read(v.secret)
+	}
+	if v.enabled && !n.loopback {
+		n.newNDPCache()
+	}
+	n.newMLDHost(o.MLD)
+}
+
+// startIPv6 gives the NIC its link-local address and, with AcceptRA,
+// starts soliciting routers.
+func (n *NIC) startIPv6() {
+	if !n.v6.enabled || n.loopback {
+		return
+	}
+	id, _ := n.interfaceID(ipv6.LinkLocalPrefix, 0)
+	ll := netip.PrefixFrom(ipv6.AddrFromPrefix(ipv6.LinkLocalPrefix, id), 64)
+	if err := n.addAddress6(ll, false, time.Time{}, time.Time{}); err != nil {
+		n.s.log.Warn("tapnet: no IPv6 link-local address", "nic", n.name, "err", err)
+	}
+	if n.v6.opts.AcceptRA {
+		n.startRouterSolicitation()
+	}
+}
+
+// interfaceID returns the identifier for addresses of prefix: RFC 7217's
+// when the NIC has a secret, else the EUI-64 of its MAC.
+func (n *NIC) interfaceID(prefix netip.Prefix, dadCounter uint8) (ipv6.InterfaceID, uint8) {
+	if n.v6.secret != nil {
+		return ipv6.StableInterfaceID(prefix, n.name, dadCounter, n.v6.secret)
+	}
+	return ipv6.EUI64(n.mac), 0
+}
+
+// validIPv6Unicast reports whether p can be assigned: an IPv6 unicast
+// address that is not unspecified, loopback or IPv4-mapped.
+func validIPv6Unicast(p netip.Prefix) bool {
+	a := p.Addr()
+	return p.IsValid() && a.Is6() && !a.Is4In6() && !a.IsUnspecified() && !a.IsMulticast() &&
+		!a.IsLoopback() && p.Bits() >= 1 && a.Zone() == ""
+}
+
+// addAddress6 assigns p, tentatively while DAD runs. slaac marks an
+// address formed from a router's prefix, with its lifetimes (zero times:
+// forever). Adding an address twice does nothing.
+func (n *NIC) addAddress6(p netip.Prefix, slaac bool, validUntil, preferredUntil time.Time) error {
+	if !n.v6.enabled {
+		return fmt.Errorf("stack: IPv6 is disabled on %s", n.name)
+	}
+	if !validIPv6Unicast(p) {
+		return fmt.Errorf("stack: %v is not a usable IPv6 unicast address with a prefix", p)
+	}
+	s := n.s
+	s.mu.Lock()
+	if _, dup := n.v6.addrs[p.Addr()]; dup {
+		s.mu.Unlock()
+		return nil
+	}
+	a := &addr6{prefix: p, state: addrTentative, slaac: slaac, dadLeft: n.dadTransmits(),
+		done: make(chan struct{}), validUntil: validUntil, preferredUntil: preferredUntil}
+	n.v6.addrs[p.Addr()] = a
+	s.mu.Unlock()
+	// Listen for other nodes' DAD probes and for solicitations.
+	n.joinGroup6(ipv6.SolicitedNode(p.Addr()))
+	if a.dadLeft <= 0 {
+		n.dadSucceeded(a)
+		return nil
+	}
+	n.dadStep(a)
+	return nil
+}
+
+// dadTransmits returns how many DAD probes the NIC sends: none on IP links
+// and lo.
+func (n *NIC) dadTransmits() int {
+	if !n.hasEthernet() || n.loopback || n.v6.opts.DADTransmits < 0 {
+		return 0
+	}
+	if n.v6.opts.DADTransmits == 0 {
+		return 1
+	}
+	return n.v6.opts.DADTransmits
+}
+
+// dadStep sends the next DAD probe of a, or, when all were sent and a
+// retransmission time passed without an answer, assigns a.
+func (n *NIC) dadStep(a *addr6) {
+	s := n.s
+	s.mu.Lock()
+	if n.v6.addrs[a.prefix.Addr()] != a || a.state != addrTentative {
+		s.mu.Unlock()
+		return
+	}
+	if a.dadLeft == 0 {
+		s.mu.Unlock()
+		n.dadSucceeded(a)
+		return
+	}
+	a.dadLeft--
+	a.timer = time.AfterFunc(n.v6.opts.RetransTimer, func() { n.dadStep(a) })
+	s.mu.Unlock()
+	s.stats.NDP.DADProbes.Add(1)
+	n.sendNeighborSolicit(a.prefix.Addr(), netip.IPv6Unspecified(), ipv6.SolicitedNode(a.prefix.Addr()), [6]byte{})
+}
+
+// dadSucceeded makes a usable: assigned with its connected route, its
+// state published to readers.
+func (n *NIC) dadSucceeded(a *addr6) {
+	s := n.s
+	s.mu.Lock()
+	if n.v6.addrs[a.prefix.Addr()] != a || a.state != addrTentative {
+		s.mu.Unlock()
+		return
+	}
+	a.state = addrPreferred
+	if !a.preferredUntil.IsZero() && !time.Now().Before(a.preferredUntil) {
+		a.state = addrDeprecated
+	}
+	// A host route rather than a prefix route for /128 addresses is
+	// what assignLocked's connected route amounts to already.
+	n.assignLocked(a.prefix, !n.loopback)
+	n.publishSources6Locked()
+	s.mu.Unlock()
+	close(a.done)
+	if a.slaac {
+		n.armLifetime(a)
+	}
+}
+
+// dadFailed handles another node using (or probing for) a tentative
+// address: the address is dropped, as Linux does with a duplicate it
+// cannot use, and the conflict is logged and counted.
+func (n *NIC) dadFailed(addr netip.Addr) {
+	s := n.s
+	s.mu.Lock()
+	a := n.v6.addrs[addr]
+	if a == nil || a.state != addrTentative {
+		s.mu.Unlock()
+		return
+	}
+	delete(n.v6.addrs, addr)
+	if a.timer != nil {
+		a.timer.Stop()
+	}
+	a.err = ErrDuplicateAddress
+	s.mu.Unlock()
+	close(a.done)
+	s.stats.NDP.DADConflicts.Add(1)
+	s.log.Warn("tapnet: IPv6 duplicate address detected", "nic", n.name, "addr", addr)
+	n.leaveGroup6(ipv6.SolicitedNode(addr))
+}
+
+// removeAddress6 removes an IPv6 address, tentative or assigned.
+func (n *NIC) removeAddress6(p netip.Prefix) error {
+	s := n.s
+	s.mu.Lock()
+	a := n.v6.addrs[p.Addr()]
+	if a == nil || a.prefix != p {
+		s.mu.Unlock()
+		return syscall.EADDRNOTAVAIL
+	}
+	delete(n.v6.addrs, p.Addr())
+	if a.timer != nil {
+		a.timer.Stop()
+	}
+	tentative := a.state == addrTentative
+	if !tentative {
+		n.unassignLocked(p)
+		n.publishSources6Locked()
+	}
+	s.mu.Unlock()
+	if tentative {
+		a.err = ErrDuplicateAddress
+		close(a.done)
+	}
+	n.leaveGroup6(ipv6.SolicitedNode(p.Addr()))
+	return nil
+}
+
+// isTentative6 reports whether a is one of the NIC's tentative addresses.
+func (n *NIC) isTentative6(a netip.Addr) bool {
+	n.s.mu.Lock()
+	defer n.s.mu.Unlock()
+	x := n.v6.addrs[a]
+	return x != nil && x.state == addrTentative
+}
+
+// WaitAddress waits until the NIC's IPv6 address a is usable (duplicate
+// address detection done). It returns ErrDuplicateAddress when another
+// node has it, ctx's error when ctx ends first, and EADDRNOTAVAIL when the
+// NIC has no such address. IPv4 addresses are usable at once.
+func (n *NIC) WaitAddress(ctx context.Context, a netip.Addr) error {
+	if a.Is4() {
+		if n.hasAddress(a) {
+			return nil
+		}
+		return syscall.EADDRNOTAVAIL
+	}
+	n.s.mu.Lock()
+	x := n.v6.addrs[a]
+	n.s.mu.Unlock()
+	if x == nil {
+		return syscall.EADDRNOTAVAIL
+	}
+	select {
+	case <-x.done:
+		return x.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// LinkLocalAddress returns the NIC's usable link-local address, if it has
+// one yet.
+func (n *NIC) LinkLocalAddress() (netip.Addr, bool) {
+	if a := n.v6.linkLocal.Load(); a != nil {
+		return *a, true
+	}
+	return netip.Addr{}, false
+}
+
+// tentativeLocked lists the tentative addresses after the assigned ones,
+// as `ip address` shows them with the tentative flag.
+func (n *NIC) tentativeLocked() []netip.Prefix {
+	var out []netip.Prefix
+	for _, a := range n.v6.addrs {
+		if a.state == addrTentative {
+			out = append(out, a.prefix)
+		}
+	}
+	slices.SortFunc(out, func(x, y netip.Prefix) int { return x.Addr().Compare(y.Addr()) })
+	return out
+}
+
+// publishSources6Locked rebuilds the source candidates readers use.
+func (n *NIC) publishSources6Locked() {
+	var c []srcCandidate
+	var ll *netip.Addr
+	for addr, a := range n.v6.addrs {
+		if a.state == addrTentative {
+			continue
+		}
+		e := n.addrs.entries[a.prefix]
+		c = append(c, srcCandidate{addr: addr, bits: a.prefix.Bits(), deprecated: a.state == addrDeprecated,
+			secondary: e.secondary, seq: e.seq})
+	}
+	slices.SortFunc(c, func(x, y srcCandidate) int { return int(x.seq) - int(y.seq) })
+	for i := range c {
+		if c[i].addr.IsLinkLocalUnicast() && ll == nil {
+			a := c[i].addr
+			ll = &a
+		}
+	}
+	n.v6.sources.Store(&c)
+	n.v6.linkLocal.Store(ll)
+}
+
+// selectSource6 picks the source for dst among the NIC's usable addresses
+// with RFC 6724 §5's rules 1 (same address), 2 (appropriate scope), 3
+// (avoid deprecated), 6 (matching label), 8 (longest matching prefix), and
+// then the IPv4 side's primary rule: a prefix's primary before its
+// secondaries, older before newer. Rule 5 (outgoing interface) is the
+// caller's: it asks the outgoing NIC first.
+func (n *NIC) selectSource6(dst netip.Addr) netip.Addr {
+	cs := n.v6.sources.Load()
+	if cs == nil {
+		return netip.Addr{}
+	}
+	best := -1
+	for i := range *cs {
+		if best < 0 || betterSource(&(*cs)[i], &(*cs)[best], dst) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return netip.Addr{}
+	}
+	return (*cs)[best].addr
+}
+
+// betterSource reports whether a is a better source than b for dst.
+func betterSource(a, b *srcCandidate, dst netip.Addr) bool {
+	if a.addr == dst || b.addr == dst { // rule 1
+		return a.addr == dst
+	}
+	ds := ipv6.AddrScope(dst)
+	as, bs := ipv6.AddrScope(a.addr), ipv6.AddrScope(b.addr)
+	if as != bs { // rule 2
+		if as < bs {
+			return as >= ds
+		}
+		return bs < ds
+	}
+	if a.deprecated != b.deprecated { // rule 3
+		return !a.deprecated
+	}
+	dl := policyLabel(dst)
+	if la, lb := policyLabel(a.addr) == dl, policyLabel(b.addr) == dl; la != lb { // rule 6
+		return la
+	}
+	if pa, pb := commonPrefixLen(a.addr, dst), commonPrefixLen(b.addr, dst); pa != pb { // rule 8
+		return pa > pb
+	}
+	if a.secondary != b.secondary {
+		return !a.secondary
+	}
+	return a.seq < b.seq
+}
+
+// policyLabel returns the label of RFC 6724 §2.1's default policy table.
+func policyLabel(a netip.Addr) int {
+	b := a.As16()
+	switch {
+	case a == netip.IPv6Loopback():
+		return 0
+	case a.Is4In6():
+		return 4
+	case b[0] == 0x20 && b[1] == 0x02:
+		return 2 // 6to4
+	case b[0] == 0x20 && b[1] == 0x01 && b[2] == 0 && b[3] == 0:
+		return 5 // Teredo
+	case b[0]&0xfe == 0xfc:
+		return 13 // ULA
+	case b[0] == 0xfe && b[1]&0xc0 == 0xc0:
+		return 11 // site-local
+	case [12]byte(b[:12]) == [12]byte{}:
+		return 3 // IPv4-compatible
+	case b[0] == 0x3f && b[1] == 0xfe:
+		return 12 // 6bone
+	}
+	return 1
+}
+
+// commonPrefixLen returns how many leading bits a and b share, up to the
+// 64 bits of a prefix (RFC 6724 rule 8 compares no further).
+func commonPrefixLen(a, b netip.Addr) int {
+	x, y := a.As16(), b.As16()
+	n := 0
+	for i := 0; i < 8; i++ {
+		d := x[i] ^ y[i]
+		if d == 0 {
+			n += 8
+			continue
+		}
+		for d&0x80 == 0 {
+			n++
+			d <<= 1
+		}
+		return n
+	}
+	return n
+}

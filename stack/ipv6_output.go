@@ -1,0 +1,315 @@
+package stack
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/tapnet/tapnet/ethernet"
+	"github.com/tapnet/tapnet/internal/buffer"
+	"github.com/tapnet/tapnet/internal/ratelimit"
+	"github.com/tapnet/tapnet/ipv6"
+)
+
+// stack6 is the stack's IPv6 state shared by NICs.
+type stack6 struct {
+	icmpLimit *ratelimit.Limiter // ICMPv6 errors, limited as Linux's icmpv6 ratelimit
+	fragID    atomic.Uint32
+	pmtu      pmtuCache
+	reasm     reassembler6
+}
+
+func (s *Stack) initIPv6() {
+	s.v6.icmpLimit = newICMPLimiter(s.opts.ICMPRateLimit)
+	s.v6.fragID.Store(uint32(time.Now().UnixNano()))
+	s.v6.reasm.init(s)
+}
+
+// pmtuCache holds path MTUs learned from Packet Too Big, per destination,
+// for 10 minutes (Linux's mtu_expires), bounded in size.
+type pmtuCache struct {
+	n  atomic.Int32 // entries: senders skip the lock while there are none
+	mu sync.Mutex
+	m  map[netip.Addr]pmtuEntry
+}
+
+type pmtuEntry struct {
+	mtu     int
+	expires time.Time
+}
+
+const (
+	pmtuExpiry     = 10 * time.Minute
+	pmtuMaxEntries = 4096
+)
+
+// learn records mtu (at least IPv6's minimum) for dst.
+func (c *pmtuCache) learn(dst netip.Addr, mtu int, now time.Time) {
+	mtu = max(mtu, ipv6.MinMTU)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = make(map[netip.Addr]pmtuEntry)
+	}
+	if _, ok := c.m[dst]; !ok && len(c.m) >= pmtuMaxEntries {
+		for k := range c.m { // evict one at random: bounded, O(1)
+			delete(c.m, k)
+			break
+		}
+	}
+	c.m[dst] = pmtuEntry{mtu, now.Add(pmtuExpiry)}
+	c.n.Store(int32(len(c.m)))
+}
+
+// get returns dst's path MTU if one was learned and has not expired.
+func (c *pmtuCache) get(dst netip.Addr) (int, bool) {
+	if c.n.Load() == 0 {
+		return 0, false
+	}
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[dst]
+	if !ok {
+		return 0, false
+	}
+	if now.After(e.expires) {
+		delete(c.m, dst)
+		c.n.Store(int32(len(c.m)))
+		return 0, false
+	}
+	return e.mtu, true
+}
+
+// PathMTU returns the path MTU to an IPv6 destination learned from Packet
+// Too Big messages, or false when none is known (the link MTU applies).
+func (s *Stack) PathMTU(dst netip.Addr) (int, bool) { return s.v6.pmtu.get(dst) }
+
+// mtu6 returns the MTU packets along r fit in: the link's (or what a
+// router advertised), or a smaller path MTU.
+func (r *Route) mtu6() int {
+	n := r.NIC
+	mtu := n.mtu
+	if m := int(n.v6.mtu.Load()); m != 0 {
+		mtu = min(mtu, m)
+	}
+	if p, ok := n.s.v6.pmtu.get(r.RemoteAddr); ok {
+		mtu = min(mtu, p)
+	}
+	return mtu
+}
+
+func (r *Route) maxPayload6() int {
+	if r.Loopback {
+		return ipv6.MaxPayloadLen
+	}
+	return r.mtu6() - ipv6.HeaderLen
+}
+
+// findRoute6 is FindRoute for IPv6. A link-local (or link-scope multicast)
+// remote needs nic, as a socket address needs a zone on Linux (EINVAL
+// without); the source is chosen by RFC 6724 among the outgoing NIC's
+// addresses, then the others'.
+func (s *Stack) findRoute6(nic NICID, local, remote netip.Addr) (Route, error) {
+	remote, local = remote.WithZone(""), local.WithZone("")
+	if local.IsValid() && (local.IsUnspecified() || local.IsMulticast() || !s.IsLocalAddress(local)) {
+		local = netip.Addr{}
+	}
+	if remote.IsUnspecified() {
+		remote = netip.IPv6Loopback() // Linux sends to :: as to ::1
+	}
+	if n := s.localNIC(remote); n != nil && (nic == 0 || nic == n.id || n.loopback) {
+		if !local.IsValid() {
+			local = remote
+		}
+		return Route{NIC: n, LocalAddr: local, RemoteAddr: remote, NextHop: remote, Loopback: true}, nil
+	}
+	linkScope := remote.IsLinkLocalUnicast() || remote.IsLinkLocalMulticast() || remote.IsInterfaceLocalMulticast()
+	var r Route
+	switch {
+	case linkScope && nic == 0 && !remote.IsMulticast():
+		return Route{}, syscall.EINVAL
+	case remote.IsMulticast():
+		n := s.DefaultMulticastNIC(remote)
+		if nic != 0 {
+			n = s.NIC(nic)
+		}
+		if n == nil {
+			return Route{}, syscall.ENETUNREACH
+		}
+		r = Route{NIC: n, RemoteAddr: remote, NextHop: remote, Multicast: true}
+	case linkScope:
+		n := s.NIC(nic)
+		if n == nil || !n.v6.enabled {
+			return Route{}, syscall.ENETUNREACH
+		}
+		r = Route{NIC: n, RemoteAddr: remote, NextHop: remote}
+	default:
+		e, ok := s.lookupRoute(remote, nic)
+		if !ok {
+			s.stats.IPv6.NoRoute.Add(1)
+			return Route{}, syscall.ENETUNREACH
+		}
+		r = Route{NIC: s.NIC(e.NIC), RemoteAddr: remote, NextHop: remote}
+		if e.Gateway.IsValid() {
+			r.NextHop = e.Gateway
+		}
+	}
+	r.LocalAddr = local
+	if !local.IsValid() {
+		r.LocalAddr = s.selectSource6(r.NIC, remote)
+	}
+	if !r.LocalAddr.IsValid() {
+		return Route{}, syscall.EADDRNOTAVAIL
+	}
+	return r, nil
+}
+
+// selectSource6 picks a source for dst leaving through n: n's best address
+// (RFC 6724 rule 5), else the best of the other NICs' global ones.
+func (s *Stack) selectSource6(n *NIC, dst netip.Addr) netip.Addr {
+	if a := n.selectSource6(dst); a.IsValid() {
+		return a
+	}
+	if dst.IsLinkLocalUnicast() || dst.IsLinkLocalMulticast() {
+		return netip.Addr{}
+	}
+	for _, o := range *s.nics.Load() {
+		if o == n || o.loopback {
+			continue
+		}
+		if a := o.selectSource6(dst); a.IsValid() && !a.IsLinkLocalUnicast() {
+			return a
+		}
+	}
+	return netip.Addr{}
+}
+
+// hopLimit6 returns the NIC's unicast hop limit: what a router advertised,
+// else 64.
+func (n *NIC) hopLimit6() uint8 {
+	if h := n.v6.hopLimit.Load(); h != 0 {
+		return uint8(h)
+	}
+	return ipv6.DefaultHopLimit
+}
+
+// writePacket6 is writePacket for IPv6: b holds the transport packet.
+func (s *Stack) writePacket6(r *Route, proto uint8, b *buffer.Buffer, o WriteOptions) error {
+	plen := b.Len()
+	if plen > ipv6.MaxPayloadLen {
+		b.Release()
+		return syscall.EMSGSIZE
+	}
+	hop := o.TTL
+	if hop == 0 {
+		hop = r.NIC.hopLimit6()
+		if r.Multicast {
+			hop = 1
+		}
+	}
+	f := ipv6.Fields{TrafficClass: o.TOS, PayloadLen: plen, NextHeader: proto, HopLimit: hop,
+		Src: r.LocalAddr, Dst: r.RemoteAddr}
+	s.stats.IPv6.Sent.Add(1)
+	if r.Loopback {
+		ipv6.Put(b.Prepend(ipv6.HeaderLen), f)
+		s.stats.IPv6.Loopback.Add(1)
+		s.handleIPv6(r.NIC, b, true, false)
+		return nil
+	}
+	if r.Multicast && (o.Loop || r.NIC.loopback) && r.NIC.acceptsGroup(r.RemoteAddr) {
+		c := b.Clone()
+		lf := f
+		if o.HostOnly {
+			lf.HopLimit = 0
+		}
+		ipv6.Put(c.Prepend(ipv6.HeaderLen), lf)
+		s.handleIPv6(r.NIC, c, true, false)
+	}
+	if r.Multicast && (o.HostOnly || r.NIC.loopback) {
+		b.Release()
+		return nil
+	}
+	mtu := r.mtu6()
+	if ipv6.HeaderLen+plen <= mtu {
+		ipv6.Put(b.Prepend(ipv6.HeaderLen), f)
+		return s.resolveAndWrite(r, b, true)
+	}
+	if o.DF {
+		b.Release()
+		return syscall.EMSGSIZE
+	}
+	return s.fragment6(r, b, f, mtu, true)
+}
+
+// fragmentHeaderLen is the length of IPv6's fragment header.
+const fragmentHeaderLen = 8
+
+// fragment6 sends the transport packet in b as fragments of at most mtu
+// bytes (RFC 8200 §4.5): each an IPv6 header, a fragment header with one
+// identification, and a multiple of 8 bytes of the packet but the last.
+func (s *Stack) fragment6(r *Route, b *buffer.Buffer, f ipv6.Fields, mtu int, block bool) error {
+	defer b.Release()
+	payload := b.Bytes()
+	id := s.v6.fragID.Add(1)
+	chunk := (mtu - ipv6.HeaderLen - fragmentHeaderLen) &^ 7
+	proto := f.NextHeader
+	f.NextHeader = ipv6.ProtocolFragment
+	for off := 0; off < len(payload); off += chunk {
+		end := min(off+chunk, len(payload))
+		fb := buffer.Get(end - off)
+		fb.Append(payload[off:end])
+		fh := fb.Prepend(fragmentHeaderLen)
+		putFragmentHeader(fh, proto, off, end < len(payload), id)
+		ff := f
+		ff.PayloadLen = fragmentHeaderLen + end - off
+		ipv6.Put(fb.Prepend(ipv6.HeaderLen), ff)
+		s.stats.IPv6.FragmentsOut.Add(1)
+		if err := s.resolveAndWrite(r, fb, block); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// putFragmentHeader writes a fragment header (RFC 8200 §4.5).
+func putFragmentHeader(b []byte, next uint8, off int, more bool, id uint32) {
+	b[0], b[1] = next, 0
+	v := uint16(off)
+	if more {
+		v |= 1
+	}
+	binary.BigEndian.PutUint16(b[2:4], v)
+	binary.BigEndian.PutUint32(b[4:8], id)
+}
+
+// sendInternal6 sends a packet the stack generated (a reply, an error)
+// along r with hop limit hop, fragmented when it exceeds the path MTU,
+// never blocking on the link. It takes ownership of b.
+func (s *Stack) sendInternal6(r *Route, proto uint8, b *buffer.Buffer, hop uint8) {
+	f := ipv6.Fields{PayloadLen: b.Len(), NextHeader: proto, HopLimit: hop, Src: r.LocalAddr, Dst: r.RemoteAddr}
+	s.stats.IPv6.Sent.Add(1)
+	switch mtu := r.mtu6(); {
+	case r.Loopback:
+		ipv6.Put(b.Prepend(ipv6.HeaderLen), f)
+		s.stats.IPv6.Loopback.Add(1)
+		s.handleIPv6(r.NIC, b, true, false)
+	case ipv6.HeaderLen+b.Len() <= mtu:
+		ipv6.Put(b.Prepend(ipv6.HeaderLen), f)
+		s.resolveAndWrite(r, b, false)
+	default:
+		s.fragment6(r, b, f, mtu, false)
+	}
+}
+
+// nextHopMAC6 returns the Ethernet destination of an IPv6 packet along r,
+// or false when b waits in the NIC's neighbour cache.
+func nextHopMAC6(r *Route, b *buffer.Buffer) (ethernet.MAC, bool) {
+	if r.RemoteAddr.IsMulticast() {
+		return ethernet.MAC(ipv6.MulticastMAC(r.RemoteAddr)), true
+	}
+	return r.NIC.nd.Resolve(r.NextHop, b)
+}

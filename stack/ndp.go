@@ -1,0 +1,518 @@
+package stack
+
+import (
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/tapnet/tapnet/arp"
+	"github.com/tapnet/tapnet/ethernet"
+	"github.com/tapnet/tapnet/internal/buffer"
+	"github.com/tapnet/tapnet/ipv6"
+)
+
+// This file is neighbour discovery (RFC 4861) on a NIC: answering
+// solicitations, learning neighbours into the NIC's IPv6 neighbour cache,
+// duplicate address detection's messages, and, with AcceptRA, router
+// solicitation and advertisements (default routers, on-link prefixes,
+// SLAAC addresses, MTU, DNS servers). Redirects are counted and ignored.
+//
+// The neighbour cache is an arp.Cache keyed by IPv6 addresses: the same
+// bounded table, queues and timers as ARP's.
+
+// ndpHopLimit is the hop limit every NDP message is sent with and must
+// arrive with (RFC 4861 §6.1).
+const ndpHopLimit = 255
+
+// newNDPCache makes the NIC's IPv6 neighbour cache (Ethernet links only).
+func (n *NIC) newNDPCache() {
+	if !n.hasEthernet() {
+		return
+	}
+	cfg := n.s.opts.ARP
+	cfg.RetransInterval = n.v6.opts.RetransTimer
+	cfg.LockTime = -1 // NDP has no locktime; overrides are flagged instead
+	n.nd = arp.New(cfg, arp.Hooks{
+		SendRequest: n.solicitNeighbor,
+		Resolved:    n.flushResolved, // putLinkHeader types frames by IP version
+		Failed:      n.resolutionFailed6,
+	}, &n.s.stats.NDP.Stats)
+}
+
+// NeighborCache returns the NIC's IPv6 neighbour cache, or nil on an IP
+// link or with IPv6 disabled.
+func (n *NIC) NeighborCache() *arp.Cache { return n.nd }
+
+// resolutionFailed6 reports EHOSTUNREACH to the senders of packets whose
+// next hop never answered, as Linux does with a local address
+// unreachable.
+func (n *NIC) resolutionFailed6(_ netip.Addr, pkts []arp.Pending) {
+	for _, pending := range pkts {
+		p := pending.(*buffer.Buffer)
+		n.s.reportLocalError6(p.Bytes(), ControlError{Errno: syscall.EHOSTUNREACH, Hard: true,
+			Type: ipv6.ICMPDestUnreachable, Code: ipv6.CodeAddrUnreachable})
+		p.Release()
+	}
+}
+
+// solicitNeighbor is the cache's request hook: a multicast solicitation to
+// target's solicited-node group, or a unicast probe to dst.
+func (n *NIC) solicitNeighbor(target netip.Addr, dst ethernet.MAC) {
+	src := n.selectSource6(target)
+	if !src.IsValid() {
+		return
+	}
+	if dst == (ethernet.MAC{}) {
+		n.sendNeighborSolicit(target, src, ipv6.SolicitedNode(target), [6]byte{})
+		return
+	}
+	n.sendNeighborSolicit(target, src, target, dst)
+}
+
+// sendNeighborSolicit sends a solicitation for target from src (:: for
+// DAD, which then carries no link-layer address option) to dst, at the
+// Ethernet address dstMAC unless dst is a group.
+func (n *NIC) sendNeighborSolicit(target, src, dst netip.Addr, dstMAC [6]byte) {
+	b := n.ndpBuffer()
+	p := b.Bytes()
+	l := ipv6.PutNeighborSolicit(p, target)
+	if !src.IsUnspecified() {
+		l += ipv6.PutLinkAddrOption(p[l:], ipv6.OptSourceLinkAddr, n.mac)
+	}
+	n.s.stats.NDP.SolicitsSent.Add(1)
+	n.sendNDP(b, l, src, dst, dstMAC)
+}
+
+// sendNeighborAdvert sends an advertisement for target, with our link
+// address, to dst.
+func (n *NIC) sendNeighborAdvert(target, dst netip.Addr, dstMAC [6]byte, flags uint8) {
+	src := target
+	b := n.ndpBuffer()
+	p := b.Bytes()
+	l := ipv6.PutNeighborAdvert(p, flags, target)
+	l += ipv6.PutLinkAddrOption(p[l:], ipv6.OptTargetLinkAddr, n.mac)
+	n.s.stats.NDP.AdvertsSent.Add(1)
+	n.sendNDP(b, l, src, dst, dstMAC)
+}
+
+// ndpBuffer returns a buffer with room for an NDP message.
+func (n *NIC) ndpBuffer() *buffer.Buffer {
+	b := buffer.Get(128)
+	b.SetLen(128)
+	return b
+}
+
+// sendNDP completes the NDP message in b's first l bytes and sends it
+// with hop limit 255, without blocking.
+func (n *NIC) sendNDP(b *buffer.Buffer, l int, src, dst netip.Addr, dstMAC [6]byte) {
+	b.Truncate(l)
+	ipv6.PutChecksum(b.Bytes(), src, dst)
+	ipv6.Put(b.Prepend(ipv6.HeaderLen), ipv6.Fields{PayloadLen: l, NextHeader: ipv6.ProtocolICMPv6,
+		HopLimit: ndpHopLimit, Src: src, Dst: dst})
+	if dst.IsMulticast() {
+		dstMAC = ipv6.MulticastMAC(dst)
+	}
+	n.s.stats.IPv6.Sent.Add(1)
+	n.putLinkHeader(b, ethernet.MAC(dstMAC))
+	n.tryWrite(b)
+}
+
+// handleNDP processes a neighbour discovery message m from the packet h.
+func (n *NIC) handleNDP(m ipv6.ICMP, h ipv6.Header) {
+	st := &n.s.stats.NDP
+	src, dst := h.Src(), h.Dst()
+	nd, err := ipv6.ParseNDP(m, h.HopLimit(), src, dst)
+	if err != nil {
+		st.Malformed.Add(1)
+		return
+	}
+	switch nd.Type() {
+	case ipv6.ICMPNeighborSolicit:
+		st.SolicitsReceived.Add(1)
+		n.handleNeighborSolicit(nd, src)
+	case ipv6.ICMPNeighborAdvert:
+		st.AdvertsReceived.Add(1)
+		n.handleNeighborAdvert(nd)
+	case ipv6.ICMPRouterAdvert:
+		n.handleRouterAdvert(nd, src)
+	case ipv6.ICMPRedirect:
+		st.Redirects.Add(1)
+	}
+	// Router solicitations are for routers: a host ignores them.
+}
+
+// linkAddrOption returns the link-layer address option typ of nd.
+func linkAddrOption(nd ipv6.NDP, typ uint8) (ethernet.MAC, bool) {
+	o, ok := nd.Options().Find(typ)
+	if !ok {
+		return ethernet.MAC{}, false
+	}
+	mac, ok := o.LinkAddr()
+	return ethernet.MAC(mac), ok
+}
+
+// handleNeighborSolicit answers a solicitation for one of our addresses
+// and learns the solicitor. A solicitation from :: for a tentative address
+// is another node's DAD: the address is a duplicate (RFC 4862 §5.4.3).
+func (n *NIC) handleNeighborSolicit(nd ipv6.NDP, src netip.Addr) {
+	target := nd.Target()
+	if n.isTentative6(target) {
+		if src.IsUnspecified() {
+			n.dadFailed(target)
+		}
+		return // never answered while tentative
+	}
+	if !n.hasAddress(target) || n.loopback {
+		n.s.stats.NDP.NotForUs.Add(1)
+		return
+	}
+	if src.IsUnspecified() {
+		// Someone probes for an address we have: tell everybody.
+		n.sendNeighborAdvert(target, ipv6.AllNodes, [6]byte{}, ipv6.NAFlagOverride)
+		return
+	}
+	mac, ok := linkAddrOption(nd, ipv6.OptSourceLinkAddr)
+	if ok {
+		n.nd.Learn(src, mac, true)
+	} else if mac, _, ok = n.nd.Lookup(src); !ok {
+		return // a unicast probe from a neighbour we do not know: no way back
+	}
+	n.sendNeighborAdvert(target, src, mac, ipv6.NAFlagSolicited|ipv6.NAFlagOverride)
+}
+
+// handleNeighborAdvert completes resolutions and detects duplicates.
+func (n *NIC) handleNeighborAdvert(nd ipv6.NDP) {
+	target := nd.Target()
+	if n.isTentative6(target) {
+		n.dadFailed(target)
+		return
+	}
+	mac, ok := linkAddrOption(nd, ipv6.OptTargetLinkAddr)
+	if n.hasAddress(target) {
+		if ok && mac != n.mac {
+			n.s.stats.NDP.AddressConflicts.Add(1)
+			n.s.log.Warn("tapnet: IPv6 address conflict", "addr", target, "mac", mac.String())
+		}
+		return
+	}
+	if ok {
+		n.nd.Learn(target, mac, false)
+	}
+}
+
+// raState is what router advertisements taught a NIC.
+type raState struct {
+	heard     bool
+	rsLeft    int
+	rsTimer   *time.Timer
+	routers   map[netip.Addr]*time.Timer   // default routers and their expiry
+	prefixes  map[netip.Prefix]*time.Timer // on-link prefixes and their expiry
+	dns       []netip.Addr
+	dnsExpiry time.Time
+}
+
+// Router solicitation timers (RFC 4861 §10, Linux's defaults).
+const (
+	maxRtrSolicitationDelay = time.Second
+	rtrSolicitationInterval = 4 * time.Second
+	maxRtrSolicitations     = 3
+)
+
+// startRouterSolicitation sends up to three solicitations, the first after
+// a random delay of up to a second, until a router answers.
+func (n *NIC) startRouterSolicitation() {
+	n.s.mu.Lock()
+	defer n.s.mu.Unlock()
+	n.v6.ra.rsLeft = maxRtrSolicitations
+	n.v6.ra.rsTimer = time.AfterFunc(rand.N(maxRtrSolicitationDelay), n.solicitRouters)
+}
+
+// solicitRouters sends one router solicitation and schedules the next.
+func (n *NIC) solicitRouters() {
+	s := n.s
+	s.mu.Lock()
+	ra := &n.v6.ra
+	if ra.heard || ra.rsLeft <= 0 || s.closed.Load() {
+		s.mu.Unlock()
+		return
+	}
+	ra.rsLeft--
+	if ra.rsLeft > 0 {
+		ra.rsTimer.Reset(rtrSolicitationInterval)
+	}
+	s.mu.Unlock()
+	src, _ := n.LinkLocalAddress()
+	if !src.IsValid() {
+		src = netip.IPv6Unspecified()
+	}
+	b := n.ndpBuffer()
+	p := b.Bytes()
+	l := ipv6.PutRouterSolicit(p)
+	if !src.IsUnspecified() {
+		l += ipv6.PutLinkAddrOption(p[l:], ipv6.OptSourceLinkAddr, n.mac)
+	}
+	s.stats.NDP.RouterSolicits.Add(1)
+	n.sendNDP(b, l, src, ipv6.AllRouters, [6]byte{})
+}
+
+// handleRouterAdvert applies a router advertisement (RFC 4861 §6.3.4, RFC
+// 4862 §5.5.3): the sender becomes (or stops being) a default router,
+// prefixes become on-link routes and SLAAC addresses, and the hop limit,
+// MTU and DNS servers are taken.
+func (n *NIC) handleRouterAdvert(nd ipv6.NDP, src netip.Addr) {
+	st := &n.s.stats.NDP
+	if !n.v6.opts.AcceptRA || n.nd == nil {
+		st.RouterAdvertsIgnored.Add(1)
+		return
+	}
+	st.RouterAdverts.Add(1)
+	if mac, ok := linkAddrOption(nd, ipv6.OptSourceLinkAddr); ok {
+		n.nd.Learn(src, mac, true)
+	}
+	if h := nd.CurHopLimit(); h != 0 {
+		n.v6.hopLimit.Store(uint32(h))
+	}
+	n.s.mu.Lock()
+	n.v6.ra.heard = true
+	n.s.mu.Unlock()
+	n.updateDefaultRouter(src, nd.RouterLifetime())
+	for o := range nd.Options().All() {
+		switch o.Type() {
+		case ipv6.OptPrefixInfo:
+			if p, ok := o.PrefixInfo(); ok {
+				n.applyPrefix(p)
+			}
+		case ipv6.OptMTU:
+			if mtu, ok := o.MTU(); ok && mtu >= ipv6.MinMTU && int(mtu) <= n.mtu {
+				n.v6.mtu.Store(mtu)
+			}
+		case ipv6.OptRDNSS:
+			n.applyRDNSS(o)
+		}
+	}
+}
+
+// updateDefaultRouter adds, refreshes or removes router as the NIC's
+// default router. The route table holds one default route per NIC: the
+// router heard last.
+func (n *NIC) updateDefaultRouter(router netip.Addr, lifetime time.Duration) {
+	s := n.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ra := &n.v6.ra
+	if ra.routers == nil {
+		ra.routers = make(map[netip.Addr]*time.Timer)
+	}
+	def := RouteEntry{Dst: netip.PrefixFrom(netip.IPv6Unspecified(), 0), Gateway: router, NIC: n.id}
+	if t := ra.routers[router]; t != nil {
+		t.Stop()
+		delete(ra.routers, router)
+	}
+	if lifetime <= 0 {
+		s.removeRouteLocked(def)
+		return
+	}
+	s.addRouteLocked(def)
+	ra.routers[router] = time.AfterFunc(lifetime, func() { n.updateDefaultRouter(router, 0) })
+}
+
+// applyPrefix applies a prefix information option: an on-link route and,
+// for autonomous /64 prefixes, a SLAAC address.
+func (n *NIC) applyPrefix(p ipv6.PrefixInfo) {
+	prefix := p.Prefix.Masked()
+	if prefix.Addr().IsLinkLocalUnicast() || prefix.Addr().IsMulticast() || p.PreferredLifetime > p.ValidLifetime {
+		return // RFC 4862 §5.5.3 a–c
+	}
+	if p.OnLink {
+		valid := lifetime(p.ValidLifetime)
+		if p.ValidLifetime == 0 {
+			valid = -1
+		}
+		n.updateOnLink(prefix, valid)
+	}
+	if p.Autonomous && prefix.Bits() == 64 && p.ValidLifetime > 0 {
+		n.slaac(prefix, lifetime(p.ValidLifetime), lifetime(p.PreferredLifetime))
+	}
+}
+
+// lifetime converts an NDP lifetime in seconds; infinite is zero.
+func lifetime(sec uint32) time.Duration {
+	if sec == ipv6.InfiniteLifetime {
+		return 0
+	}
+	return time.Duration(sec) * time.Second
+}
+
+// updateOnLink adds or refreshes an on-link prefix route valid for valid
+// (0: forever), or removes it when valid is negative.
+func (n *NIC) updateOnLink(prefix netip.Prefix, valid time.Duration) {
+	s := n.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ra := &n.v6.ra
+	if ra.prefixes == nil {
+		ra.prefixes = make(map[netip.Prefix]*time.Timer)
+	}
+	r := RouteEntry{Dst: prefix, NIC: n.id}
+	if t := ra.prefixes[prefix]; t != nil {
+		t.Stop()
+	}
+	if valid < 0 {
+		delete(ra.prefixes, prefix)
+		s.removeRouteLocked(r)
+		return
+	}
+	s.addRouteLocked(r)
+	var t *time.Timer
+	if valid > 0 {
+		t = time.AfterFunc(valid, func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if ra.prefixes[prefix] == t {
+				delete(ra.prefixes, prefix)
+				s.removeRouteLocked(r)
+			}
+		})
+	}
+	ra.prefixes[prefix] = t
+}
+
+// slaac forms or refreshes the address of prefix with the NIC's interface
+// identifier (RFC 4862 §5.5.3 d–e, with its two-hour rule).
+func (n *NIC) slaac(prefix netip.Prefix, valid, preferred time.Duration) {
+	now := time.Now()
+	until := func(d time.Duration) time.Time {
+		if d == 0 {
+			return time.Time{}
+		}
+		return now.Add(d)
+	}
+	id, _ := n.interfaceID(prefix, 0)
+	addr := netip.PrefixFrom(ipv6.AddrFromPrefix(prefix, id), 64)
+	s := n.s
+	s.mu.Lock()
+	if a := n.v6.addrs[addr.Addr()]; a != nil {
+		if !a.slaac {
+			s.mu.Unlock()
+			return
+		}
+		const twoHours = 2 * time.Hour
+		remaining := a.validUntil.Sub(now)
+		if valid == 0 || valid > twoHours || !a.validUntil.IsZero() && valid > remaining {
+			a.validUntil = until(valid)
+		} else if a.validUntil.IsZero() || remaining > twoHours {
+			a.validUntil = now.Add(twoHours)
+		}
+		a.preferredUntil = until(preferred)
+		if a.state == addrDeprecated && (a.preferredUntil.IsZero() || now.Before(a.preferredUntil)) {
+			a.state = addrPreferred
+			n.publishSources6Locked()
+		}
+		s.mu.Unlock()
+		n.armLifetime(a)
+		return
+	}
+	s.mu.Unlock()
+	s.stats.NDP.SLAACAddresses.Add(1)
+	n.addAddress6(addr, true, until(valid), until(preferred))
+}
+
+// armLifetime schedules a SLAAC address's deprecation and removal.
+func (n *NIC) armLifetime(a *addr6) {
+	s := n.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n.v6.addrs[a.prefix.Addr()] != a || a.state == addrTentative {
+		return
+	}
+	if a.timer != nil {
+		a.timer.Stop()
+	}
+	next := a.validUntil
+	if a.state == addrPreferred && !a.preferredUntil.IsZero() {
+		next = a.preferredUntil
+	}
+	if next.IsZero() {
+		return
+	}
+	a.timer = time.AfterFunc(time.Until(next), func() { n.lifetimeEvent(a) })
+}
+
+// lifetimeEvent deprecates or removes a SLAAC address whose time came.
+func (n *NIC) lifetimeEvent(a *addr6) {
+	s := n.s
+	now := time.Now()
+	s.mu.Lock()
+	if n.v6.addrs[a.prefix.Addr()] != a {
+		s.mu.Unlock()
+		return
+	}
+	expired := !a.validUntil.IsZero() && !now.Before(a.validUntil)
+	if !expired && !a.preferredUntil.IsZero() && !now.Before(a.preferredUntil) && a.state == addrPreferred {
+		a.state = addrDeprecated
+		n.publishSources6Locked()
+	}
+	s.mu.Unlock()
+	if expired {
+		n.removeAddress6(a.prefix)
+		return
+	}
+	n.armLifetime(a)
+}
+
+// applyRDNSS keeps the DNS servers an RDNSS option (RFC 8106) names.
+func (n *NIC) applyRDNSS(o ipv6.NDPOption) {
+	life, count, ok := o.RDNSSLifetime()
+	if !ok {
+		return
+	}
+	servers := make([]netip.Addr, 0, count)
+	for i := range count {
+		servers = append(servers, o.RDNSSServer(i))
+	}
+	n.s.mu.Lock()
+	defer n.s.mu.Unlock()
+	n.v6.ra.dns = servers
+	n.v6.ra.dnsExpiry = time.Time{}
+	if life != ipv6.InfiniteLifetime {
+		n.v6.ra.dnsExpiry = time.Now().Add(time.Duration(life) * time.Second)
+	}
+}
+
+// DNSServers returns the recursive DNS servers routers advertised (RFC
+// 8106) and whose lifetime has not ended, for a resolver to use.
+func (n *NIC) DNSServers() []netip.Addr {
+	n.s.mu.Lock()
+	defer n.s.mu.Unlock()
+	ra := &n.v6.ra
+	if !ra.dnsExpiry.IsZero() && time.Now().After(ra.dnsExpiry) {
+		return nil
+	}
+	return slices.Clone(ra.dns)
+}
+
+// stopIPv6 stops the NIC's IPv6 timers.
+func (n *NIC) stopIPv6() {
+	s := n.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range n.v6.addrs {
+		if a.timer != nil {
+			a.timer.Stop()
+		}
+	}
+	ra := &n.v6.ra
+	if ra.rsTimer != nil {
+		ra.rsTimer.Stop()
+	}
+	for _, t := range ra.routers {
+		t.Stop()
+	}
+	for _, t := range ra.prefixes {
+		if t != nil {
+			t.Stop()
+		}
+	}
+}
