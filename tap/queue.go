@@ -33,12 +33,13 @@ const (
 //
 // A frame written while the endpoint's reader is parked in ReadFrames, with
 // nothing queued ahead of it and no impairments to apply, is copied straight
-// into the reader's first frame and wakes it: one copy per hop and no
-// buffer of our own, which is what a ping-pong exchange (a request, then its
-// answer) always hits. Other frames are copied into pooled buffers held in a
-// ring, and the reader takes them in batches. One mutex guards it all; the
-// reader parks on a one-token channel (so that it can also wait on a timer)
-// and blocked writers on a condition variable.
+// into the reader's frames: one copy per hop and no buffer of our own. A
+// ping-pong exchange (a request, then its answer) always goes this way, and
+// so does a burst (the fragments of a datagram) while it fits the reader's
+// batch, which fills until the reader wakes. Other frames are copied into
+// pooled buffers held in a ring, and the reader takes them in batches. One
+// mutex guards it all; the reader parks on a one-token channel (so that it
+// can also wait on a timer) and blocked writers on a condition variable.
 type frameQueue struct {
 	mu      sync.Mutex
 	ring    []entry // len(ring) is the bound, in frames
@@ -48,11 +49,11 @@ type frameQueue struct {
 	blocked int
 
 	// The parked reader. Whoever changes the queue while waiting is set
-	// clears waiting and direct and sends the one token on wake; the
-	// reader reads got, set before the token, without the lock.
+	// clears it and sends the one token on wake. Frames stored in direct
+	// count against the bound until the reader takes them.
 	waiting bool
-	direct  []link.Frame // the parked reader's frames, nil unless it takes one directly
-	got     int          // frames stored in direct by the waker
+	direct  []link.Frame // the parked reader's frames, nil unless it takes frames directly
+	filled  int          // frames stored in direct
 	wake    chan struct{}
 
 	done <-chan struct{}              // closed when the link closes, for sleeps on a timer
@@ -70,7 +71,7 @@ func newFrameQueue(n int, done <-chan struct{}, rx *counters, imp *atomic.Pointe
 // it waits for room or close; otherwise a full queue drops f.
 func (q *frameQueue) put(f []byte, block bool) putResult {
 	q.mu.Lock()
-	for !q.closed && q.n >= len(q.ring) {
+	for !q.closed && q.n+q.filled >= len(q.ring) {
 		if !block {
 			q.mu.Unlock()
 			return putFull
@@ -83,13 +84,13 @@ func (q *frameQueue) put(f []byte, block bool) putResult {
 		q.mu.Unlock()
 		return putClosed
 	}
-	if q.direct != nil && q.n == 0 && !impaired(q.imp) {
+	if q.n == 0 && q.filled < len(q.direct) && !impaired(q.imp) {
 		q.handOff(f)
 	} else {
 		q.push(f)
 	}
 	wake := q.waiting
-	q.waiting, q.direct = false, nil
+	q.waiting = false
 	q.mu.Unlock()
 	if wake {
 		q.signal()
@@ -97,10 +98,10 @@ func (q *frameQueue) put(f []byte, block bool) putResult {
 	return putDone
 }
 
-// handOff stores f in the parked reader's first frame, dropping it if it
+// handOff stores f in the parked reader's next frame, dropping it if it
 // does not fit there, as ReadFrames drops a frame longer than its room.
 func (q *frameQueue) handOff(f []byte) {
-	d := &q.direct[0]
+	d := &q.direct[q.filled]
 	room := roomOf(d)
 	if len(f) > len(room) {
 		q.rx.rxDrops.Add(1)
@@ -108,7 +109,7 @@ func (q *frameQueue) handOff(f []byte) {
 	}
 	d.Len = copy(room, f)
 	d.Flags = 0
-	q.got = 1
+	q.filled++
 	q.rx.rx(d.Len)
 }
 
@@ -153,8 +154,8 @@ func (q *frameQueue) signal() {
 }
 
 // takeBatch appends up to max queued frames to dst or, if nothing is
-// queued, parks the reader with frames as the place for a writer to store
-// the next one directly. It reports how many frames a writer stored in
+// queued, parks the reader with frames as the place for writers to store
+// the next ones directly. It reports how many frames writers stored in
 // frames, and false once the queue is closed and empty.
 func (q *frameQueue) takeBatch(dst []*buffer.Buffer, max int, frames []link.Frame) ([]*buffer.Buffer, int, bool) {
 	q.mu.Lock()
@@ -163,10 +164,17 @@ func (q *frameQueue) takeBatch(dst []*buffer.Buffer, max int, frames []link.Fram
 			q.mu.Unlock()
 			return dst, 0, false
 		}
-		q.direct, q.got, q.waiting = frames, 0, true
+		q.direct, q.filled, q.waiting = frames, 0, true
 		q.mu.Unlock()
 		<-q.wake
-		return dst, q.got, true
+		q.mu.Lock()
+		n := q.filled
+		q.direct, q.filled = nil, 0
+		if n > 0 {
+			q.roomMadeLocked()
+		}
+		q.mu.Unlock()
+		return dst, n, true
 	}
 	for q.n > 0 && max > 0 {
 		dst = append(dst, q.popLocked().b)
@@ -191,7 +199,7 @@ func (q *frameQueue) take() (e entry, ok, closed bool) {
 	if q.closed {
 		return entry{}, false, true
 	}
-	q.waiting, q.got = true, 0
+	q.waiting = true
 	return entry{}, false, false
 }
 
@@ -223,7 +231,7 @@ func (q *frameQueue) close() {
 	}
 	q.notFull.Broadcast()
 	wake := q.waiting
-	q.waiting, q.direct = false, nil
+	q.waiting = false
 	q.mu.Unlock()
 	if wake {
 		q.signal()
