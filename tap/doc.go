@@ -12,11 +12,12 @@
 //
 // Reads take a batch per wake-up: a Linux device reads every frame the
 // kernel has queued, an in-memory link every frame waiting in its queue.
-// The in-memory links copy each written frame into their own pooled memory
-// and copy it out again on read, so neither side keeps the other's memory;
-// they also implement link.TryWriter, whose non-blocking writes keep two
-// stacks joined by a pipe from deadlocking against each other. Hot paths do
-// not allocate.
+// The in-memory links copy a written frame straight into the frames of a
+// ReadFrames waiting at the other end, or else into their own pooled memory
+// and out again on read, so neither side keeps the other's memory; a
+// request and its answer thus cost one copy per hop. They also implement
+// link.TryWriter, whose non-blocking writes keep two stacks joined by a
+// pipe from deadlocking against each other. Hot paths do not allocate.
 //
 // # Devices on each system
 //

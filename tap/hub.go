@@ -69,8 +69,8 @@ func (h *Hub) Port(opts HubPortOptions) *HubPort {
 		qlen = DefaultQueueLen
 	}
 	p := &HubPort{hub: h, mac: orRandom(opts.MAC), mtu: mtu, done: make(chan struct{})}
-	p.in = newFrameQueue(qlen, p.done, &p.stats)
-	p.rd = newReader(p.in, nil, nil)
+	p.in = newFrameQueue(qlen, p.done, &p.stats, nil)
+	p.rd = newReader(p.in, nil)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -99,10 +99,10 @@ func (h *Hub) Close() error {
 	return nil
 }
 
-// forward sends frame from port src, taking ownership, and reports whether
-// every copy was queued.
-func (h *Hub) forward(src *HubPort, frame *buffer.Buffer, block bool) bool {
-	eth := ethernet.Header(frame.Bytes())
+// forward sends frame from port src and reports whether no copy of it was
+// dropped on a full queue.
+func (h *Hub) forward(src *HubPort, frame []byte, block bool) bool {
+	eth := ethernet.Header(frame)
 	from, to := eth.Src(), eth.Dst()
 	h.mu.RLock()
 	learned := h.macs[from] == src
@@ -121,29 +121,15 @@ func (h *Hub) forward(src *HubPort, frame *buffer.Buffer, block bool) bool {
 	}
 	if dst != nil {
 		if dst == src { // the destination is on the sender's segment
-			frame.Release()
 			return true
 		}
 		return dst.accept(frame, block)
 	}
-	last := -1
-	for i, p := range ports {
-		if p != src {
-			last = i
-		}
-	}
 	ok := true
-	for i, p := range ports {
-		switch {
-		case p == src:
-		case i == last:
+	for _, p := range ports {
+		if p != src {
 			ok = p.accept(frame, block) && ok
-		default:
-			ok = p.accept(frame.Clone(), block) && ok
 		}
-	}
-	if last < 0 {
-		frame.Release() // nobody else plugged in
 	}
 	return ok
 }
@@ -162,19 +148,25 @@ func (h *Hub) remove(p *HubPort) {
 	}
 }
 
-// accept queues a frame for p, dropping (and counting) one longer than p's
-// MTU allows, as a NIC drops giants.
-func (p *HubPort) accept(frame *buffer.Buffer, block bool) bool {
-	if frame.Len() > p.mtu+ethernet.HeaderLen {
-		frame.Release()
+// accept copies a frame to p and reports whether it was not dropped on a
+// full queue. A frame longer than p's MTU allows is dropped and counted,
+// as a NIC drops giants; a port closing meanwhile is not the sender's
+// failure.
+func (p *HubPort) accept(frame []byte, block bool) bool {
+	if len(frame) > p.mtu+ethernet.HeaderLen {
 		p.stats.rxDrops.Add(1)
 		return true
 	}
-	return p.in.put(frame, block)
+	return p.in.put(frame, block) != putFull
 }
 
 // shut stops p's queue.
-func (p *HubPort) shut() { p.once.Do(func() { close(p.done) }) }
+func (p *HubPort) shut() {
+	p.once.Do(func() {
+		close(p.done)
+		p.in.close()
+	})
+}
 
 // Info implements link.Device.
 func (p *HubPort) Info() link.Info {
@@ -226,13 +218,12 @@ func (p *HubPort) write(f *link.Frame, block bool) error {
 		p.stats.txErrors.Add(1)
 		return errClosed
 	}
-	frame, err := copyFrame(f, p.mtu, link.LayerEthernet)
-	if err != nil {
+	if err := vetFrame(f, p.mtu, link.LayerEthernet); err != nil {
 		p.stats.txErrors.Add(1)
 		return err
 	}
-	n := frame.Len()
-	if !p.hub.forward(p, frame, block) {
+	n := f.Len
+	if !p.hub.forward(p, f.Bytes(), block) {
 		// A destination closing under us is not the sender's failure;
 		// a full queue is.
 		if !block {

@@ -43,8 +43,11 @@ type PipeOptions struct {
 	Seed uint64
 }
 
-// PipeEnd is one end of an in-memory link made by Pipe, a link.Device. Frames written to one end are copied into the other end's
-// queue and copied out again by its ReadFrames.
+// PipeEnd is one end of an in-memory link made by Pipe, a link.Device.
+// A frame written to one end is copied straight into the frames of the other
+// end's ReadFrames when that is waiting with nothing queued and no
+// impairments to apply; otherwise it is copied into the other end's queue
+// and out again by its ReadFrames.
 type PipeEnd struct {
 	mac   ethernet.MAC
 	mtu   int
@@ -102,10 +105,10 @@ func Pipe(opts PipeOptions) (*PipeEnd, *PipeEnd) {
 		if opts.Layer == link.LayerEthernet {
 			e.mac = orRandom(opts.MACs[i])
 		}
-		e.in = newFrameQueue(qlen, pair.done, &e.stats)
+		e.in = newFrameQueue(qlen, pair.done, &e.stats, &e.imp)
 		// Each direction draws from its own stream so that one
 		// direction's traffic does not perturb the other's outcomes.
-		e.rd = newReader(e.in, &e.imp, rand.New(rand.NewPCG(seed, uint64(i))))
+		e.rd = newReader(e.in, rand.New(rand.NewPCG(seed, uint64(i))))
 		im := opts.Impairments
 		e.imp.Store(&im)
 		ends[i] = e
@@ -181,22 +184,21 @@ func (e *PipeEnd) TryWriteFrames(frames []link.Frame) int {
 }
 
 func (e *PipeEnd) write(f *link.Frame, block bool) error {
-	b, err := copyFrame(f, e.mtu, e.layer)
-	if err != nil {
+	if err := vetFrame(f, e.mtu, e.layer); err != nil {
 		e.stats.txErrors.Add(1)
 		return err
 	}
-	n := b.Len()
-	if e.out.put(b, block) {
-		e.stats.tx(n)
+	switch e.out.put(f.Bytes(), block) {
+	case putDone:
+		e.stats.tx(f.Len)
 		return nil
-	}
-	if e.out.closed() {
+	case putClosed:
 		e.stats.txErrors.Add(1)
 		return errClosed
+	default:
+		e.stats.txDrops.Add(1)
+		return errQueueFull
 	}
-	e.stats.txDrops.Add(1)
-	return errQueueFull
 }
 
 // Close implements link.Device. Closing either end closes the pipe: both
@@ -204,8 +206,9 @@ func (e *PipeEnd) write(f *link.Frame, block bool) error {
 func (e *PipeEnd) Close() error {
 	e.closing.Store(true)
 	e.pair.once.Do(func() { close(e.pair.done) })
+	e.in.close()
+	e.out.close()
 	e.rd.close()
-	e.out.drain()
 	return nil
 }
 

@@ -325,3 +325,107 @@ func TestPipeReadBatch(t *testing.T) {
 		t.Errorf("ReadFrames(nil) = %d, %v", n, err)
 	}
 }
+
+// readOne starts a ReadFrames of one frame with room bytes of room and
+// returns its outcome; the pause lets it park, so that the next write is
+// handed straight to it (the result must not depend on that).
+func readOne(d link.Device, room int) <-chan link.Frame {
+	got := make(chan link.Frame, 1)
+	go func() {
+		frames := []link.Frame{{Buf: make([]byte, 16+room), Off: 16}}
+		if n, err := d.ReadFrames(frames); n == 1 && err == nil {
+			got <- frames[0]
+		}
+		close(got)
+	}()
+	time.Sleep(10 * time.Millisecond)
+	return got
+}
+
+func TestPipeWaitingReaderDropsFrameLongerThanRoom(t *testing.T) {
+	a, b := tap.Pipe(tap.PipeOptions{})
+	defer a.Close()
+	got := readOne(b, 64)
+	if err := write(a, frame(b.MAC(), a.MAC(), 1, 65)); err != nil {
+		t.Fatal(err)
+	}
+	if err := write(a, frame(b.MAC(), a.MAC(), 2, 64)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case f := <-got:
+		if f.Off != 16 || f.Len != 64 || seqOf(f.Bytes()) != 2 {
+			t.Errorf("read Off %d Len %d seq %d; want frame 2 at Off 16, frame 1 dropped", f.Off, f.Len, seqOf(f.Bytes()))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no frame read")
+	}
+	if s := b.Stats(); s.RxFrames != 1 || s.RxBytes != 64 || s.RxDrops != 1 {
+		t.Errorf("stats %+v, want 1 frame read and 1 dropped", s)
+	}
+}
+
+func TestPipeImpairmentsApplyToAWaitingReader(t *testing.T) {
+	a, b := tap.Pipe(tap.PipeOptions{Seed: 9})
+	defer a.Close()
+	got := readOne(b, 2048)
+	// Set after the reader parked: the frame must still be lost, not
+	// handed straight over.
+	a.SetImpairments(tap.Impairments{Loss: 1})
+	write(a, frame(b.MAC(), a.MAC(), 1, 64))
+	select {
+	case f := <-got:
+		t.Fatalf("frame %d delivered through a link losing every frame", seqOf(f.Bytes()))
+	case <-time.After(30 * time.Millisecond):
+	}
+	if s := b.Stats(); s.RxDrops != 1 || s.RxFrames != 0 {
+		t.Errorf("stats %+v, want the frame lost", s)
+	}
+	a.SetImpairments(tap.Impairments{})
+	write(a, frame(b.MAC(), a.MAC(), 2, 64))
+	select {
+	case f := <-got:
+		if seqOf(f.Bytes()) != 2 {
+			t.Errorf("got frame %d, want 2", seqOf(f.Bytes()))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("frame not delivered once the loss was lifted")
+	}
+}
+
+func TestPipeCloseWakesWaitingReader(t *testing.T) {
+	a, b := tap.Pipe(tap.PipeOptions{})
+	r := newRx(1)
+	r.attach(b)
+	time.Sleep(10 * time.Millisecond) // let it park (not required for correctness)
+	a.Close()
+	if err := r.stopped(t); !errors.Is(err, net.ErrClosed) || !strings.Contains(err.Error(), "peer") {
+		t.Errorf("waiting ReadFrames = %v, want the peer closed", err)
+	}
+}
+
+// TestPipeEchoZeroAllocs checks the path of a request and its answer, where
+// each frame is handed straight to the waiting reader at the other end.
+func TestPipeEchoZeroAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under -race")
+	}
+	x, y := tap.Pipe(tap.PipeOptions{})
+	defer x.Close()
+	go echoFrames(y)
+	frames := readFrames(1)
+	w := newWriter(y.MAC(), x.MAC(), 1400)
+	var seq uint32
+	allocs := testing.AllocsPerRun(1000, func() {
+		seq++
+		if err := w.send(x, seq); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := x.ReadFrames(frames); n != 1 || err != nil || seqOf(frames[0].Bytes()) != seq {
+			t.Fatalf("ReadFrames = %d, %v", n, err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("pipe echo: %v allocs per round trip, want 0", allocs)
+	}
+}
