@@ -57,10 +57,12 @@ type rcvItem struct {
 }
 
 // Endpoint is a UDP socket's protocol state. Its methods are safe for
-// concurrent use.
+// concurrent use. It is made by New, or embedded in a larger struct (so
+// that a socket costs one allocation) and set up there by Init; it must not
+// be copied.
 //
-// Lock order: mu, then rcvMu (Shutdown takes both). mcast.mu is never
-// held with either; while holding it the endpoint calls into the NIC,
+// Lock order: mu, then rcvMu (Shutdown takes both). The memberships' lock
+// is never held with either; while holding it the endpoint calls into the NIC,
 // which takes its own membership lock.
 type Endpoint struct {
 	s *stack.Stack
@@ -90,13 +92,17 @@ type Endpoint struct {
 	rcvLimit int
 	rcvShut  bool
 	rcvDead  bool
-	rcvReady chan struct{} // a token while data (or an error) may be waiting
+	// rcvReady holds a token while data, an error or the close may be
+	// waiting. Close leaves one too, and each reader that finds the
+	// endpoint closed passes it on, so one channel wakes every reader.
+	rcvReady chan struct{}
 
 	softErr atomic.Uint32 // pending errno for a connected socket
 	drops   atomic.Uint64 // datagrams dropped on a full receive buffer (Linux's sk_drops)
-	closed  chan struct{}
 
-	mcast memberships
+	// mcast is made by the first multicast operation: most sockets never
+	// join a group, and a nil set means no memberships.
+	mcast atomic.Pointer[memberships]
 }
 
 // Options are per-socket IP options.
@@ -114,14 +120,20 @@ type Options struct {
 
 // New returns an endpoint on s in the initial state.
 func New(s *stack.Stack) *Endpoint {
-	return &Endpoint{
-		s:         s,
-		rcvLimit:  DefaultReceiveBuffer,
-		sndBuffer: DefaultSendBuffer,
-		rcvReady:  make(chan struct{}, 1),
-		closed:    make(chan struct{}),
-		opts:      Options{MulticastTTL: 1, MulticastLoop: true, MulticastAll: true},
-	}
+	e := new(Endpoint)
+	e.Init(s)
+	return e
+}
+
+// Init sets up a zero Endpoint on s in the initial state, for an Endpoint
+// embedded in another struct. It must be called once, before any other
+// method.
+func (e *Endpoint) Init(s *stack.Stack) {
+	e.s = s
+	e.rcvLimit = DefaultReceiveBuffer
+	e.sndBuffer = DefaultSendBuffer
+	e.rcvReady = make(chan struct{}, 1)
+	e.opts = Options{MulticastTTL: 1, MulticastLoop: true, MulticastAll: true}
 }
 
 // Stack returns the endpoint's stack.
@@ -314,8 +326,9 @@ func (e *Endpoint) Shutdown(read, write bool) error {
 	return nil
 }
 
-// Close unbinds the endpoint, releases its queue and wakes every blocked
-// reader with ErrClosed. A second Close returns ErrClosed.
+// Close unbinds the endpoint, leaves its groups, releases its queue and
+// wakes every blocked reader with ErrClosed. A second Close returns
+// ErrClosed.
 func (e *Endpoint) Close() error {
 	e.mu.Lock()
 	if e.state == StateClosed {
@@ -327,17 +340,18 @@ func (e *Endpoint) Close() error {
 	}
 	e.state = StateClosed
 	e.mu.Unlock()
-	e.mcast.leaveAll(e.s)
+	// A membership set made before the state changed is seen here; one
+	// made after starts closed (see groups).
+	if m := e.mcast.Load(); m != nil {
+		m.leaveAll()
+	}
 	e.rcvMu.Lock()
 	e.rcvDead = true
 	e.drainLocked()
 	e.rcvMu.Unlock()
-	close(e.closed)
+	e.signal()
 	return nil
 }
-
-// Closed is closed when the endpoint is.
-func (e *Endpoint) Closed() <-chan struct{} { return e.closed }
 
 // StackClosed implements stack.TransportEndpoint: the stack is gone, so the
 // endpoint closes.
@@ -480,6 +494,7 @@ type ReadInfo struct {
 func (e *Endpoint) Read(dst []byte, peek bool, cancel <-chan struct{}) (ReadInfo, error) {
 	for {
 		if err := e.takeError(); err != nil {
+			e.signal() // the token may have been the close's: pass it on
 			return ReadInfo{}, err
 		}
 		e.rcvMu.Lock()
@@ -505,6 +520,9 @@ func (e *Endpoint) Read(dst []byte, peek bool, cancel <-chan struct{}) (ReadInfo
 		}
 		dead, shut := e.rcvDead, e.rcvShut
 		e.rcvMu.Unlock()
+		if dead || shut {
+			e.signal() // wake the next reader blocked on the endpoint
+		}
 		if dead {
 			return ReadInfo{}, ErrClosed
 		}
@@ -515,8 +533,6 @@ func (e *Endpoint) Read(dst []byte, peek bool, cancel <-chan struct{}) (ReadInfo
 		case <-e.rcvReady:
 		case <-cancel:
 			return ReadInfo{}, ErrTimeout
-		case <-e.closed:
-			return ReadInfo{}, ErrClosed
 		}
 	}
 }

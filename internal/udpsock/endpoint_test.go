@@ -293,3 +293,39 @@ func TestWriteErrors(t *testing.T) {
 		t.Errorf("oversize from an unbound endpoint: %v, state %v; want EMSGSIZE before binding", err, unbound.State())
 	}
 }
+
+// TestShutdownWakesEveryReader checks that a read shutdown releases every
+// blocked reader, not just one, as Linux's shutdown(SHUT_RD) does.
+func TestShutdownWakesEveryReader(t *testing.T) {
+	s := loopStack(t)
+	a := boundLo(t, s, 5000)
+	if err := a.Connect(netip.AddrPortFrom(lo, 5001)); err != nil {
+		t.Fatal(err)
+	}
+	const readers = 4
+	type result struct {
+		info ReadInfo
+		err  error
+	}
+	results := make(chan result, readers)
+	for range readers {
+		go func() {
+			info, err := a.Read(make([]byte, 10), false, nil)
+			results <- result{info, err}
+		}()
+	}
+	time.Sleep(20 * time.Millisecond) // let them block
+	if err := a.Shutdown(true, false); err != nil {
+		t.Fatal(err)
+	}
+	for i := range readers {
+		select {
+		case r := <-results:
+			if r.err != nil || r.info.N != 0 {
+				t.Fatalf("reader %d: %+v %v, want 0 bytes and no error", i, r.info, r.err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("shutdown woke %d of %d blocked readers", i, readers)
+		}
+	}
+}
