@@ -6,7 +6,6 @@ import (
 	"os"
 	"syscall"
 
-	"github.com/tapnet/tapnet/internal/udpsock"
 	"github.com/tapnet/tapnet/stack"
 )
 
@@ -51,12 +50,12 @@ func ListenUDP(s *stack.Stack, network string, laddr *net.UDPAddr) (*UDPConn, er
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Addr: laddr, Err: sysErr("bind", err)}
 	}
-	ep := udpsock.New(s)
-	if err := ep.Bind(ap); err != nil {
-		ep.Close()
+	c := newConn(s, network)
+	if err := c.ep.Bind(ap); err != nil {
+		c.ep.Close()
 		return nil, &net.OpError{Op: "listen", Net: network, Addr: laddr, Err: sysErr("bind", err)}
 	}
-	return newConn(ep, network), nil
+	return c, nil
 }
 
 // DialUDP is net.DialUDP on stack s: it binds laddr (or an ephemeral port)
@@ -88,18 +87,17 @@ func DialUDP(s *stack.Stack, network string, laddr, raddr *net.UDPAddr) (*UDPCon
 		// Like the kernel, "nowhere" means ourselves.
 		rap = netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), rap.Port())
 	}
-	ep := udpsock.New(s)
+	c := newConn(s, network)
 	if laddr != nil {
-		if err := ep.Bind(lap); err != nil {
-			ep.Close()
+		if err := c.ep.Bind(lap); err != nil {
+			c.ep.Close()
 			return fail(sysErr("bind", err))
 		}
 	}
-	if err := ep.Connect(rap); err != nil {
-		ep.Close()
+	if err := c.ep.Connect(rap); err != nil {
+		c.ep.Close()
 		return fail(sysErr("connect", err))
 	}
-	c := newConn(ep, network)
 	c.connected = true
 	c.raddr = net.UDPAddrFromAddrPort(rap)
 	return c, nil
