@@ -83,7 +83,7 @@ type Endpoint struct {
 	sndBuffer int
 
 	// rcvMu guards the receive queue: rcvQ, rcvHead, rcvLen, rcvUsed,
-	// rcvLimit, rcvShut and rcvDead. The link's reader takes it to queue.
+	// rcvLimit, rcvShut, rcvDead and rcvReady. The link's reader takes it to queue.
 	rcvMu    sync.Mutex
 	rcvQ     []rcvItem // ring buffer
 	rcvHead  int
@@ -95,6 +95,8 @@ type Endpoint struct {
 	// rcvReady holds a token while data, an error or the close may be
 	// waiting. Close leaves one too, and each reader that finds the
 	// endpoint closed passes it on, so one channel wakes every reader.
+	// It is made by the first reader that has to wait: a socket that
+	// never blocks in a read never needs it.
 	rcvReady chan struct{}
 
 	softErr atomic.Uint32 // pending errno for a connected socket
@@ -132,7 +134,6 @@ func (e *Endpoint) Init(s *stack.Stack) {
 	e.s = s
 	e.rcvLimit = DefaultReceiveBuffer
 	e.sndBuffer = DefaultSendBuffer
-	e.rcvReady = make(chan struct{}, 1)
 	e.opts = Options{MulticastTTL: 1, MulticastLoop: true, MulticastAll: true}
 }
 
@@ -320,8 +321,8 @@ func (e *Endpoint) Shutdown(read, write bool) error {
 		e.rcvMu.Lock()
 		e.rcvShut = true
 		e.drainLocked()
+		e.signalLocked()
 		e.rcvMu.Unlock()
-		e.signal()
 	}
 	return nil
 }
@@ -348,8 +349,8 @@ func (e *Endpoint) Close() error {
 	e.rcvMu.Lock()
 	e.rcvDead = true
 	e.drainLocked()
+	e.signalLocked()
 	e.rcvMu.Unlock()
-	e.signal()
 	return nil
 }
 
@@ -368,12 +369,24 @@ func (e *Endpoint) drainLocked() {
 	e.rcvUsed = 0
 }
 
-// signal leaves a wake-up token for one blocked reader.
-func (e *Endpoint) signal() {
+// signalLocked leaves a wake-up token for one blocked reader, if a reader
+// ever had to wait. The caller holds rcvMu, under which a reader checks
+// the queue and takes the channel before it waits, so no wake-up is lost.
+func (e *Endpoint) signalLocked() {
+	if e.rcvReady == nil {
+		return
+	}
 	select {
 	case e.rcvReady <- struct{}{}:
 	default:
 	}
+}
+
+// signal is signalLocked for a caller without rcvMu.
+func (e *Endpoint) signal() {
+	e.rcvMu.Lock()
+	e.signalLocked()
+	e.rcvMu.Unlock()
 }
 
 // Drops returns how many datagrams were dropped because the receive buffer
@@ -434,8 +447,8 @@ func (e *Endpoint) HandlePacket(p stack.Packet) stack.Delivery {
 	e.rcvQ[(e.rcvHead+e.rcvLen)%len(e.rcvQ)] = rcvItem{payload: p.Payload, cost: cost, src: p.Src, dst: p.Dst.Addr(), ttl: p.TTL, tos: p.TOS, nic: p.NIC}
 	e.rcvLen++
 	e.rcvUsed += cost
+	e.signalLocked()
 	e.rcvMu.Unlock()
-	e.signal()
 	return stack.Delivered
 }
 
@@ -476,6 +489,10 @@ func (e *Endpoint) takeError() error {
 	return nil
 }
 
+// testHookErrorChecked, when set by a test, runs in Read between the check
+// for a pending error and the look at the queue.
+var testHookErrorChecked func(*Endpoint)
+
 // ReadInfo describes a datagram returned by Read.
 type ReadInfo struct {
 	N         int // bytes copied
@@ -497,6 +514,9 @@ func (e *Endpoint) Read(dst []byte, peek bool, cancel <-chan struct{}) (ReadInfo
 			e.signal() // the token may have been the close's: pass it on
 			return ReadInfo{}, err
 		}
+		if testHookErrorChecked != nil {
+			testHookErrorChecked(e)
+		}
 		e.rcvMu.Lock()
 		if e.rcvLen > 0 {
 			it := e.rcvQ[e.rcvHead]
@@ -509,28 +529,37 @@ func (e *Endpoint) Read(dst []byte, peek bool, cancel <-chan struct{}) (ReadInfo
 			e.rcvHead = (e.rcvHead + 1) % len(e.rcvQ)
 			e.rcvLen--
 			e.rcvUsed -= it.cost
-			more := e.rcvLen > 0
-			e.rcvMu.Unlock()
-			if more {
-				e.signal() // pass the token on to another waiting reader
+			if e.rcvLen > 0 {
+				e.signalLocked() // pass the token on to another waiting reader
 			}
+			e.rcvMu.Unlock()
 			info := it.info(dst)
 			it.payload.Release()
 			return info, nil
 		}
-		dead, shut := e.rcvDead, e.rcvShut
+		if e.rcvDead || e.rcvShut {
+			dead := e.rcvDead
+			e.signalLocked() // wake the next reader blocked on the endpoint
+			e.rcvMu.Unlock()
+			if dead {
+				return ReadInfo{}, ErrClosed
+			}
+			return ReadInfo{}, nil // read shut down
+		}
+		if e.softErr.Load() != 0 {
+			// An error came after the check above; HandleError stores it
+			// before it takes rcvMu to signal, so it is seen here or
+			// wakes the wait below.
+			e.rcvMu.Unlock()
+			continue
+		}
+		if e.rcvReady == nil {
+			e.rcvReady = make(chan struct{}, 1)
+		}
+		ready := e.rcvReady
 		e.rcvMu.Unlock()
-		if dead || shut {
-			e.signal() // wake the next reader blocked on the endpoint
-		}
-		if dead {
-			return ReadInfo{}, ErrClosed
-		}
-		if shut {
-			return ReadInfo{}, nil
-		}
 		select {
-		case <-e.rcvReady:
+		case <-ready:
 		case <-cancel:
 			return ReadInfo{}, ErrTimeout
 		}

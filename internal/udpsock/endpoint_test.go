@@ -329,3 +329,27 @@ func TestShutdownWakesEveryReader(t *testing.T) {
 		}
 	}
 }
+
+// TestErrorWakesReaderRacingToWait delivers a connected socket's error
+// while its reader is between checking for one and waiting: the reader,
+// whose wake-up channel is made just before it waits, must not miss it.
+func TestErrorWakesReaderRacingToWait(t *testing.T) {
+	s := loopStack(t)
+	peer := netip.AddrPortFrom(lo, 5001)
+	e := boundLo(t, s, 5000)
+	if err := e.Connect(peer); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	testHookErrorChecked = func(*Endpoint) {
+		once.Do(func() {
+			e.HandleError(stack.ControlError{Errno: syscall.ECONNREFUSED, Hard: true, Remote: peer})
+		})
+	}
+	defer func() { testHookErrorChecked = nil }()
+	giveUp := make(chan struct{})
+	defer time.AfterFunc(5*time.Second, func() { close(giveUp) }).Stop()
+	if _, err := e.Read(make([]byte, 10), false, giveUp); err != syscall.ECONNREFUSED {
+		t.Fatalf("read returned %v, want ECONNREFUSED", err)
+	}
+}
