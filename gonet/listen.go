@@ -43,19 +43,29 @@ func ListenUDP(s *stack.Stack, network string, laddr *net.UDPAddr) (*UDPConn, er
 	if err := checkNetwork(network); err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Addr: opAddr(laddr), Err: err}
 	}
-	if laddr == nil {
-		laddr = &net.UDPAddr{}
-	}
-	ap, err := udpAddrToAddrPort(laddr)
-	if err != nil {
-		return nil, &net.OpError{Op: "listen", Net: network, Addr: laddr, Err: sysErr("bind", err)}
+	ap := netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
+	if laddr != nil {
+		var err error
+		if ap, err = udpAddrToAddrPort(laddr); err != nil {
+			return nil, &net.OpError{Op: "listen", Net: network, Addr: laddr, Err: sysErr("bind", err)}
+		}
 	}
 	c := newConn(s, network)
 	if err := c.ep.Bind(ap); err != nil {
 		c.ep.Close()
-		return nil, &net.OpError{Op: "listen", Net: network, Addr: laddr, Err: sysErr("bind", err)}
+		return nil, &net.OpError{Op: "listen", Net: network, Addr: listenAddr(laddr), Err: sysErr("bind", err)}
 	}
 	return c, nil
+}
+
+// listenAddr is the address a failed listen reports: like net, an empty
+// *net.UDPAddr for a nil one (made only then, so that listening on nil
+// allocates nothing for it).
+func listenAddr(laddr *net.UDPAddr) *net.UDPAddr {
+	if laddr == nil {
+		return &net.UDPAddr{}
+	}
+	return laddr
 }
 
 // DialUDP is net.DialUDP on stack s: it binds laddr (or an ephemeral port)
