@@ -6,6 +6,18 @@
 // prints one markdown table, each rate with its ratio to the smallest case
 // of its scenario (1.00 means no slowdown).
 //
+// In-memory only: 10,000 addresses and 10,000 neighbours do not fit the
+// documentation ranges, so those rows take addresses from 198.18.0.0/15
+// (reserved for benchmarks, RFC 2544). That is why this program has no TAP
+// mode; never point it at a real link.
+//
+// The churn and ports rows open and close conns with gonet.ListenUDP and
+// Close, as a user would. Their cases take turns in short slices rather
+// than running one after the other, so that all of them share whatever
+// else the machine runs; on a busy machine the goroutines=2 row still
+// shows how much CPU the process got more than how the stack scales
+// (BenchmarkListenClose's CPU profile tells the latter).
+//
 //	go run ./cmd/scale                 # from bench/, about a minute
 //	go run ./cmd/scale -duration 300ms # quicker, noisier
 //	go run ./cmd/scale -only sockets   # one scenario group
@@ -37,8 +49,8 @@ var (
 )
 
 // Addresses. The two stacks share 192.0.2.0/24. Scenarios needing more
-// addresses than the documentation ranges hold take them from 198.18.0.0/15,
-// reserved for benchmarks (RFC 2544); frames only travel the in-memory pipe.
+// addresses than the documentation ranges hold take them from 198.18.0.0/15
+// (see the package doc): frames only travel the in-memory pipe.
 var (
 	serverIP = netip.MustParseAddr("192.0.2.1")
 	clientIP = netip.MustParseAddr("192.0.2.2")
@@ -53,8 +65,33 @@ const targets = 16
 type result struct {
 	group, scenario, unit string
 	n                     int
-	rate                  float64
-	note                  string
+	measurement
+	note string // why the row failed
+}
+
+// measurement is what a row measured: operations per second, and the
+// process's CPU time per operation (0 where the OS does not tell), which a
+// busy machine disturbs less than the rate.
+type measurement struct {
+	rate float64
+	cpu  time.Duration
+}
+
+// meter measures a stretch of operations.
+type meter struct {
+	wall time.Time
+	cpu  time.Duration
+}
+
+func startMeter() meter { return meter{time.Now(), processCPU()} }
+
+// stop returns the measurement of n operations since the meter started.
+func (m meter) stop(n int) measurement {
+	wall, cpu := time.Since(m.wall), processCPU()-m.cpu
+	if n == 0 {
+		return measurement{}
+	}
+	return measurement{rate: float64(n) / wall.Seconds(), cpu: cpu / time.Duration(n)}
 }
 
 func main() {
@@ -68,38 +105,40 @@ func main() {
 			r.note = err.Error()
 		}
 		rows = append(rows, r)
-		fmt.Fprintf(os.Stderr, "%-12s %-32s %7d  %12.0f %s/s %s\n", r.group, r.scenario, r.n, r.rate, r.unit, r.note)
+		fmt.Fprintf(os.Stderr, "%-12s %-32s %7d  %12.0f %s/s %8v CPU/op %s\n", r.group, r.scenario, r.n, r.rate, r.unit, r.cpu, r.note)
 	}
 	if want("sockets") {
 		for _, kind := range []socketKind{unconnectedDistinct, connectedDistinct, connectedShared} {
 			for _, n := range []int{1, 100, 10_000, 50_000} {
-				rate, err := measureSockets(kind, n)
-				add(result{group: "sockets", scenario: kind.String(), unit: "datagrams", n: n, rate: rate}, err)
+				m, err := measureSockets(kind, n)
+				add(result{group: "sockets", scenario: kind.String(), unit: "datagrams", n: n, measurement: m}, err)
 			}
 		}
 	}
 	if want("addresses") {
 		for _, n := range []int{1, 100, 10_000} {
-			rate, err := measureAddresses(n)
-			add(result{group: "addresses", scenario: "addresses on one NIC", unit: "datagrams", n: n, rate: rate}, err)
+			m, err := measureAddresses(n)
+			add(result{group: "addresses", scenario: "addresses on one NIC", unit: "datagrams", n: n, measurement: m}, err)
 		}
 	}
 	if want("peers") {
 		for _, n := range []int{1, 100, 1_000, 10_000} {
-			rate, err := measurePeers(n)
-			add(result{group: "peers", scenario: "ARP neighbours, sending", unit: "datagrams", n: n, rate: rate}, err)
+			m, err := measurePeers(n)
+			add(result{group: "peers", scenario: "ARP neighbours, sending", unit: "datagrams", n: n, measurement: m}, err)
 		}
 	}
 	if want("churn") {
-		for _, g := range []int{1, 2} {
-			rate, err := measureChurn(g, 0)
-			add(result{group: "churn", scenario: "open+close, goroutines", unit: "ops", n: g, rate: rate}, err)
+		gs := []int{1, 2}
+		ms, err := measureChurn(gs, []int{0, 0})
+		for i, g := range gs {
+			add(result{group: "churn", scenario: "open+close, goroutines", unit: "ops", n: g, measurement: ms[i]}, err)
 		}
 	}
 	if want("ports") {
-		for _, held := range []int{0, 20_000, 28_000} {
-			rate, err := measureChurn(1, held)
-			add(result{group: "ports", scenario: "open+close, ephemeral ports held", unit: "ops", n: held, rate: rate}, err)
+		held := []int{0, 20_000, 28_000}
+		ms, err := measureChurn([]int{1, 1, 1}, held)
+		for i, h := range held {
+			add(result{group: "ports", scenario: "open+close, ephemeral ports held", unit: "ops", n: h, measurement: ms[i]}, err)
 		}
 	}
 	printTable(rows)
@@ -111,8 +150,8 @@ func want(group string) bool { return *only == "" || strings.Contains(group, *on
 // printTable writes the rows as markdown, each rate divided by the first
 // (smallest) case of the same scenario.
 func printTable(rows []result) {
-	fmt.Println("| group | scenario | n | rate | ratio to smallest n |")
-	fmt.Println("|---|---|---:|---:|---:|")
+	fmt.Println("| group | scenario | n | rate | ratio to smallest n | CPU per op |")
+	fmt.Println("|---|---|---:|---:|---:|---:|")
 	var base float64
 	for i, r := range rows {
 		if i == 0 || rows[i-1].scenario != r.scenario {
@@ -126,7 +165,11 @@ func printTable(rows []result) {
 		if r.note != "" {
 			rate = "failed: " + r.note
 		}
-		fmt.Printf("| %s | %s | %d | %s | %s |\n", r.group, r.scenario, r.n, rate, ratio)
+		cpu := "–"
+		if r.cpu > 0 && r.note == "" {
+			cpu = fmt.Sprintf("%.2f µs", r.cpu.Seconds()*1e6)
+		}
+		fmt.Printf("| %s | %s | %d | %s | %s | %s |\n", r.group, r.scenario, r.n, rate, ratio, cpu)
 	}
 }
 
@@ -175,9 +218,9 @@ type receiver struct {
 }
 
 // pump sends one datagram to each receiver in turn and reads them back,
-// for the measured duration after a short warm-up, and returns datagrams
-// per second received.
-func pump(rs []receiver) (float64, error) {
+// for the measured duration after a short warm-up, and measures the
+// datagrams received.
+func pump(rs []receiver) (measurement, error) {
 	runtime.GC() // setup garbage is not the measurement's
 	payload := make([]byte, 64)
 	buf := make([]byte, 256)
@@ -200,18 +243,18 @@ func pump(rs []receiver) (float64, error) {
 	}
 	for end := time.Now().Add(*duration / 4); time.Now().Before(end); {
 		if err := round(); err != nil {
-			return 0, err
+			return measurement{}, err
 		}
 	}
 	n := 0
-	t0 := time.Now()
-	for time.Since(t0) < *duration {
+	m := startMeter()
+	for time.Since(m.wall) < *duration {
 		if err := round(); err != nil {
-			return 0, err
+			return measurement{}, err
 		}
 		n += len(rs)
 	}
-	return float64(n) / time.Since(t0).Seconds(), nil
+	return m.stop(n), nil
 }
 
 // spread returns targets indices spread evenly over [0, n), repeating
@@ -245,10 +288,10 @@ const (
 
 // measureSockets opens n server sockets of a kind and measures delivery to
 // 16 of them.
-func measureSockets(kind socketKind, n int) (float64, error) {
+func measureSockets(kind socketKind, n int) (measurement, error) {
 	e, err := newEnv(stack.Options{})
 	if err != nil {
-		return 0, err
+		return measurement{}, err
 	}
 	defer e.close()
 	eps := make([]*udpsock.Endpoint, 0, n)
@@ -261,13 +304,13 @@ func measureSockets(kind socketKind, n int) (float64, error) {
 		ep := udpsock.New(e.server)
 		eps = append(eps, ep)
 		if err := openServerSocket(ep, kind, i); err != nil {
-			return 0, fmt.Errorf("socket %d: %w", i, err)
+			return measurement{}, fmt.Errorf("socket %d: %w", i, err)
 		}
 	}
 	var shared *gonet.UDPConn
 	if kind != connectedShared {
 		if shared, err = gonet.ListenUDP(e.client, "udp4", &net.UDPAddr{IP: clientIP.AsSlice(), Port: clientPort}); err != nil {
-			return 0, err
+			return measurement{}, err
 		}
 		defer shared.Close()
 	}
@@ -284,7 +327,7 @@ func measureSockets(kind socketKind, n int) (float64, error) {
 			r.dst = netip.AddrPortFrom(serverIP, sharedPort)
 			if peers[i] == nil {
 				if peers[i], err = gonet.ListenUDP(e.client, "udp4", &net.UDPAddr{IP: clientIP.AsSlice(), Port: firstClientPort + i}); err != nil {
-					return 0, err
+					return measurement{}, err
 				}
 			}
 			r.from = peers[i]
@@ -324,17 +367,17 @@ func benchAddr(i int) netip.Addr {
 // more) and measures delivery to a socket on any address, with datagrams
 // aimed at the addresses added last, through the server as the client's
 // gateway.
-func measureAddresses(n int) (float64, error) {
+func measureAddresses(n int) (measurement, error) {
 	e, err := newEnv(stack.Options{})
 	if err != nil {
-		return 0, err
+		return measurement{}, err
 	}
 	defer e.close()
 	var dsts []netip.Addr
 	for i := range n - 1 {
 		a := benchAddr(i)
 		if err := e.serverNIC.AddAddress(netip.PrefixFrom(a, 32)); err != nil {
-			return 0, fmt.Errorf("address %d: %w", i, err)
+			return measurement{}, fmt.Errorf("address %d: %w", i, err)
 		}
 		dsts = append(dsts, a)
 	}
@@ -342,16 +385,16 @@ func measureAddresses(n int) (float64, error) {
 		dsts = []netip.Addr{serverIP}
 	}
 	if err := e.client.SetDefaultGateway(e.clientNIC.ID(), serverIP); err != nil {
-		return 0, err
+		return measurement{}, err
 	}
 	ep := udpsock.New(e.server)
 	defer ep.Close()
 	if err := ep.Bind(netip.AddrPortFrom(netip.IPv4Unspecified(), 7)); err != nil {
-		return 0, err
+		return measurement{}, err
 	}
 	from, err := gonet.ListenUDP(e.client, "udp4", &net.UDPAddr{IP: clientIP.AsSlice(), Port: clientPort})
 	if err != nil {
-		return 0, err
+		return measurement{}, err
 	}
 	defer from.Close()
 	var rs []receiver
@@ -365,14 +408,14 @@ func measureAddresses(n int) (float64, error) {
 // client's MAC, on an extra on-link prefix) and measures sending to 16 of
 // them; the client drops what it receives, not being those hosts. The
 // cache is sized for the largest case, so that only its fill varies.
-func measurePeers(n int) (float64, error) {
+func measurePeers(n int) (measurement, error) {
 	e, err := newEnv(stack.Options{ARP: arp.Config{MaxEntries: 16384}})
 	if err != nil {
-		return 0, err
+		return measurement{}, err
 	}
 	defer e.close()
 	if err := e.serverNIC.AddAddress(netip.PrefixFrom(benchAddr(-255), 16)); err != nil {
-		return 0, err
+		return measurement{}, err
 	}
 	cache := e.serverNIC.ARP()
 	peers := make([]netip.Addr, n)
@@ -382,7 +425,7 @@ func measurePeers(n int) (float64, error) {
 	}
 	c, err := gonet.ListenUDP(e.server, "udp4", nil)
 	if err != nil {
-		return 0, err
+		return measurement{}, err
 	}
 	defer c.Close()
 	var dsts []netip.AddrPort
@@ -403,79 +446,109 @@ func measurePeers(n int) (float64, error) {
 	}
 	for end := time.Now().Add(*duration / 4); time.Now().Before(end); {
 		if err := send(); err != nil {
-			return 0, err
+			return measurement{}, err
 		}
 	}
 	sent = 0
-	t0 := time.Now()
-	for time.Since(t0) < *duration {
+	m := startMeter()
+	for time.Since(m.wall) < *duration {
 		if err := send(); err != nil {
-			return 0, err
+			return measurement{}, err
 		}
 	}
-	rate := float64(sent) / time.Since(t0).Seconds()
+	res := m.stop(sent)
 	if held := cache.Len(); held < n {
-		return rate, fmt.Errorf("the cache kept %d of %d neighbours", held, n)
+		return res, fmt.Errorf("the cache kept %d of %d neighbours", held, n)
 	}
-	return rate, nil
+	return res, nil
 }
 
-// measureChurn opens and closes sockets on ephemeral ports from g
-// goroutines, with held ephemeral ports already taken, and returns
-// open+close pairs per second (all goroutines together).
-func measureChurn(g, held int) (float64, error) {
-	s := stack.New(stack.Options{})
-	defer s.Close()
-	eps := make([]*udpsock.Endpoint, 0, held)
+// churnSlices is how many turns each case of a churn comparison gets:
+// the cases take turns, so that they share whatever else the machine is
+// running, and each rate sums its case's turns.
+const churnSlices = 10
+
+// measureChurn opens and closes conns on ephemeral ports (gonet.ListenUDP
+// and Close, as a user does) in len(goroutines) cases, case i from
+// goroutines[i] goroutines on its own stack with held[i] ephemeral ports
+// already taken, and measures each case's open+close pairs (all its
+// goroutines together).
+func measureChurn(goroutines, held []int) ([]measurement, error) {
+	out := make([]measurement, len(goroutines))
+	stacks := make([]*stack.Stack, len(goroutines))
+	var conns []*gonet.UDPConn
 	defer func() {
-		for _, ep := range eps {
-			ep.Close()
+		for _, c := range conns {
+			c.Close()
+		}
+		for _, s := range stacks {
+			if s != nil {
+				s.Close()
+			}
 		}
 	}()
-	for i := range held {
-		ep := udpsock.New(s)
-		eps = append(eps, ep)
-		if err := ep.Bind(netip.AddrPortFrom(netip.IPv4Unspecified(), 0)); err != nil {
-			return 0, fmt.Errorf("holding port %d: %w", i, err)
+	for i := range stacks {
+		stacks[i] = stack.New(stack.Options{})
+		for j := range held[i] {
+			c, err := gonet.ListenUDP(stacks[i], "udp4", nil)
+			if err != nil {
+				return out, fmt.Errorf("holding port %d: %w", j, err)
+			}
+			conns = append(conns, c)
 		}
 	}
-	openClose := func() error {
-		ep := udpsock.New(s)
-		defer ep.Close()
-		return ep.Bind(netip.AddrPortFrom(netip.IPv4Unspecified(), 0))
-	}
-	run := func(d time.Duration) (int, error) {
-		var wg sync.WaitGroup
-		counts := make([]int, g)
-		errs := make([]error, g)
-		end := time.Now().Add(d)
-		for w := range g {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for time.Now().Before(end) {
-					for range 64 {
-						if err := openClose(); err != nil {
-							errs[w] = err
-							return
-						}
-					}
-					counts[w] += 64
-				}
-			}()
-		}
-		wg.Wait()
-		total := 0
-		for _, c := range counts {
-			total += c
-		}
-		return total, errors.Join(errs...)
-	}
+	counts := make([]int, len(stacks))
+	wall := make([]time.Duration, len(stacks))
+	cpu := make([]time.Duration, len(stacks))
 	runtime.GC()
-	if _, err := run(*duration / 4); err != nil {
-		return 0, err
+	for turn := range churnSlices + 1 {
+		for i, s := range stacks {
+			m := startMeter()
+			n, err := churn(s, goroutines[i], *duration/churnSlices)
+			if err != nil {
+				return out, err
+			}
+			if turn > 0 { // the first turn warms up
+				counts[i] += n
+				wall[i] += time.Since(m.wall)
+				cpu[i] += processCPU() - m.cpu
+			}
+		}
 	}
-	t0 := time.Now()
-	n, err := run(*duration)
-	return float64(n) / time.Since(t0).Seconds(), err
+	for i := range out {
+		out[i] = measurement{rate: float64(counts[i]) / wall[i].Seconds(), cpu: cpu[i] / time.Duration(max(counts[i], 1))}
+	}
+	return out, nil
+}
+
+// churn opens and closes conns on s from g goroutines for about d and
+// returns how many pairs they completed.
+func churn(s *stack.Stack, g int, d time.Duration) (int, error) {
+	var wg sync.WaitGroup
+	counts := make([]int, g)
+	errs := make([]error, g)
+	end := time.Now().Add(d)
+	for w := range g {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(end) {
+				for range 64 {
+					c, err := gonet.ListenUDP(s, "udp4", nil)
+					if err != nil {
+						errs[w] = err
+						return
+					}
+					c.Close()
+				}
+				counts[w] += 64
+			}
+		}()
+	}
+	wg.Wait()
+	total := 0
+	for _, c := range counts {
+		total += c
+	}
+	return total, errors.Join(errs...)
 }
