@@ -109,7 +109,7 @@ func DialUDP(s *stack.Stack, network string, laddr, raddr *net.UDPAddr) (*UDPCon
 		return fail(sysErr("connect", err))
 	}
 	c.connected = true
-	c.raddr = net.UDPAddrFromAddrPort(rap)
+	c.raddr = newUDPAddr(rap)
 	return c, nil
 }
 

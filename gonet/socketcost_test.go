@@ -30,4 +30,16 @@ func TestSocketAllocations(t *testing.T) {
 			t.Errorf("ListenUDP(%v)+Close: %v allocations, want at most 2", laddr, open)
 		}
 	}
+	// A dialed conn also keeps its peer's *net.UDPAddr.
+	raddr := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9}
+	dial := testing.AllocsPerRun(200, func() {
+		c, err := DialUDP(s, "udp", nil, raddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	})
+	if dial > 3 {
+		t.Errorf("DialUDP+Close: %v allocations, want at most 3", dial)
+	}
 }

@@ -18,8 +18,8 @@ import (
 // *net.UDPConn (except SyscallConn and File, which a userspace socket
 // cannot provide). It implements net.PacketConn and net.Conn.
 type UDPConn struct {
-	// The socket, its local address and the conn are one allocation, so
-	// that opening and closing sockets is cheap.
+	// The socket is part of the conn, one allocation, so that opening and
+	// closing sockets is cheap.
 	ep        udpsock.Endpoint
 	network   string
 	laddr     atomic.Pointer[net.UDPAddr] // made when first asked for
