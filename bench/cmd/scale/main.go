@@ -11,12 +11,13 @@
 // (reserved for benchmarks, RFC 2544). That is why this program has no TAP
 // mode; never point it at a real link.
 //
-// The churn and ports rows open and close conns with gonet.ListenUDP and
-// Close, as a user would. Their cases take turns in short slices rather
-// than running one after the other, so that all of them share whatever
-// else the machine runs; on a busy machine the goroutines=2 row still
-// shows how much CPU the process got more than how the stack scales
-// (BenchmarkListenClose's CPU profile tells the latter).
+// The cases of a scenario are all set up first and then take turns, ten
+// slices each after a warm-up turn, rather than running one after the
+// other, so that they share whatever else the machine runs and their
+// ratios compare like with like. Each row also shows the process's CPU
+// time per operation (unix only), which a busy machine disturbs less than
+// the rate. The churn and ports rows open and close conns with
+// gonet.ListenUDP and Close, as a user would.
 //
 //	go run ./cmd/scale                 # from bench/, about a minute
 //	go run ./cmd/scale -duration 300ms # quicker, noisier
@@ -44,7 +45,7 @@ import (
 )
 
 var (
-	duration = flag.Duration("duration", time.Second, "measured time per row")
+	duration = flag.Duration("duration", time.Second, "measured time per row (in slices)")
 	only     = flag.String("only", "", "run only the scenario groups whose name contains this (sockets, addresses, peers, churn, ports)")
 )
 
@@ -77,21 +78,66 @@ type measurement struct {
 	cpu  time.Duration
 }
 
-// meter measures a stretch of operations.
-type meter struct {
-	wall time.Time
-	cpu  time.Duration
+// trial is one case of a scenario, set up and ready to run in slices.
+type trial struct {
+	run   func(d time.Duration) (int, error) // runs for about d, returns operations done
+	close func()
 }
 
-func startMeter() meter { return meter{time.Now(), processCPU()} }
+// slices is how many turns each case of a scenario gets, after one turn
+// of warm-up.
+const slices = 10
 
-// stop returns the measurement of n operations since the meter started.
-func (m meter) stop(n int) measurement {
-	wall, cpu := time.Since(m.wall), processCPU()-m.cpu
-	if n == 0 {
-		return measurement{}
+// interleave runs the trials in turns, each for duration/slices a turn,
+// and measures each over its turns but the first.
+func interleave(trials []trial) ([]measurement, error) {
+	out := make([]measurement, len(trials))
+	ops := make([]int, len(trials))
+	wall := make([]time.Duration, len(trials))
+	cpu := make([]time.Duration, len(trials))
+	runtime.GC() // setup garbage is not the measurement's
+	for turn := range slices + 1 {
+		for i, t := range trials {
+			w0, c0 := time.Now(), processCPU()
+			n, err := t.run(*duration / slices)
+			if err != nil {
+				return out, err
+			}
+			if turn > 0 {
+				ops[i] += n
+				wall[i] += time.Since(w0)
+				cpu[i] += processCPU() - c0
+			}
+		}
 	}
-	return measurement{rate: float64(n) / wall.Seconds(), cpu: cpu / time.Duration(n)}
+	for i := range out {
+		if ops[i] > 0 {
+			out[i] = measurement{rate: float64(ops[i]) / wall[i].Seconds(), cpu: cpu[i] / time.Duration(ops[i])}
+		}
+	}
+	return out, nil
+}
+
+// cleanups collects what a setup must undo, in reverse order.
+type cleanups []func()
+
+func (c *cleanups) add(f func()) { *c = append(*c, f) }
+
+func (c cleanups) run() {
+	for i := len(c) - 1; i >= 0; i-- {
+		c[i]()
+	}
+}
+
+// fail undoes a setup that failed.
+func (c cleanups) fail(err error) (trial, error) {
+	c.run()
+	return trial{}, err
+}
+
+// done hands a finished setup's cleanups to its trial.
+func (c cleanups) done(run func(time.Duration) (int, error)) (trial, error) {
+	return trial{run: run, close: c.run}, nil
 }
 
 func main() {
@@ -107,39 +153,47 @@ func main() {
 		rows = append(rows, r)
 		fmt.Fprintf(os.Stderr, "%-12s %-32s %7d  %12.0f %s/s %8v CPU/op %s\n", r.group, r.scenario, r.n, r.rate, r.unit, r.cpu, r.note)
 	}
+	// scenario sets up every case of a scenario, measures them in turns and
+	// adds their rows.
+	scenario := func(group, name, unit string, ns []int, setup func(n int) (trial, error)) {
+		trials := make([]trial, 0, len(ns))
+		defer func() {
+			for _, t := range trials {
+				t.close()
+			}
+		}()
+		for _, n := range ns {
+			t, err := setup(n)
+			if err != nil {
+				add(result{group: group, scenario: name, unit: unit, n: n}, fmt.Errorf("setup: %w", err))
+				return
+			}
+			trials = append(trials, t)
+		}
+		ms, err := interleave(trials)
+		for i, n := range ns {
+			add(result{group: group, scenario: name, unit: unit, n: n, measurement: ms[i]}, err)
+		}
+	}
 	if want("sockets") {
 		for _, kind := range []socketKind{unconnectedDistinct, connectedDistinct, connectedShared} {
-			for _, n := range []int{1, 100, 10_000, 50_000} {
-				m, err := measureSockets(kind, n)
-				add(result{group: "sockets", scenario: kind.String(), unit: "datagrams", n: n, measurement: m}, err)
-			}
+			scenario("sockets", kind.String(), "datagrams", []int{1, 100, 10_000, 50_000},
+				func(n int) (trial, error) { return setupSockets(kind, n) })
 		}
 	}
 	if want("addresses") {
-		for _, n := range []int{1, 100, 10_000} {
-			m, err := measureAddresses(n)
-			add(result{group: "addresses", scenario: "addresses on one NIC", unit: "datagrams", n: n, measurement: m}, err)
-		}
+		scenario("addresses", "addresses on one NIC", "datagrams", []int{1, 100, 10_000}, setupAddresses)
 	}
 	if want("peers") {
-		for _, n := range []int{1, 100, 1_000, 10_000} {
-			m, err := measurePeers(n)
-			add(result{group: "peers", scenario: "ARP neighbours, sending", unit: "datagrams", n: n, measurement: m}, err)
-		}
+		scenario("peers", "ARP neighbours, sending", "datagrams", []int{1, 100, 1_000, 10_000}, setupPeers)
 	}
 	if want("churn") {
-		gs := []int{1, 2}
-		ms, err := measureChurn(gs, []int{0, 0})
-		for i, g := range gs {
-			add(result{group: "churn", scenario: "open+close, goroutines", unit: "ops", n: g, measurement: ms[i]}, err)
-		}
+		scenario("churn", "open+close, goroutines", "ops", []int{1, 2},
+			func(g int) (trial, error) { return setupChurn(g, 0) })
 	}
 	if want("ports") {
-		held := []int{0, 20_000, 28_000}
-		ms, err := measureChurn([]int{1, 1, 1}, held)
-		for i, h := range held {
-			add(result{group: "ports", scenario: "open+close, ephemeral ports held", unit: "ops", n: h, measurement: ms[i]}, err)
-		}
+		scenario("ports", "open+close, ephemeral ports held", "ops", []int{0, 20_000, 28_000},
+			func(held int) (trial, error) { return setupChurn(1, held) })
 	}
 	printTable(rows)
 	fmt.Printf("\n%s, GOMAXPROCS=%d, %v per row, total %v.\n", runtime.Version(), runtime.GOMAXPROCS(0), *duration, time.Since(start).Round(time.Second))
@@ -218,43 +272,28 @@ type receiver struct {
 }
 
 // pump sends one datagram to each receiver in turn and reads them back,
-// for the measured duration after a short warm-up, and measures the
-// datagrams received.
-func pump(rs []receiver) (measurement, error) {
-	runtime.GC() // setup garbage is not the measurement's
+// for about d, and returns how many it received.
+func pump(rs []receiver, d time.Duration) (int, error) {
 	payload := make([]byte, 64)
 	buf := make([]byte, 256)
 	// Reads give up a while after the end, should a datagram be lost.
 	giveUp := make(chan struct{})
-	timer := time.AfterFunc(*duration+*duration/4+10*time.Second, func() { close(giveUp) })
+	timer := time.AfterFunc(d+10*time.Second, func() { close(giveUp) })
 	defer timer.Stop()
-	round := func() error {
+	n := 0
+	for end := time.Now().Add(d); time.Now().Before(end); n += len(rs) {
 		for _, r := range rs {
 			if _, err := r.from.WriteToUDPAddrPort(payload, r.dst); err != nil {
-				return err
+				return n, err
 			}
 		}
 		for _, r := range rs {
 			if _, err := r.ep.Read(buf, false, giveUp); err != nil {
-				return fmt.Errorf("read: %w", err)
+				return n, fmt.Errorf("read: %w", err)
 			}
 		}
-		return nil
 	}
-	for end := time.Now().Add(*duration / 4); time.Now().Before(end); {
-		if err := round(); err != nil {
-			return measurement{}, err
-		}
-	}
-	n := 0
-	m := startMeter()
-	for time.Since(m.wall) < *duration {
-		if err := round(); err != nil {
-			return measurement{}, err
-		}
-		n += len(rs)
-	}
-	return m.stop(n), nil
+	return n, nil
 }
 
 // spread returns targets indices spread evenly over [0, n), repeating
@@ -286,40 +325,41 @@ const (
 	firstClientPort = 1024 // shared-port kind: socket i is connected to client port 1024+i
 )
 
-// measureSockets opens n server sockets of a kind and measures delivery to
+// setupSockets opens n server sockets of a kind, to measure delivery to
 // 16 of them.
-func measureSockets(kind socketKind, n int) (measurement, error) {
+func setupSockets(kind socketKind, n int) (trial, error) {
+	var c cleanups
 	e, err := newEnv(stack.Options{})
 	if err != nil {
-		return measurement{}, err
+		return c.fail(err)
 	}
-	defer e.close()
+	c.add(e.close)
 	eps := make([]*udpsock.Endpoint, 0, n)
-	defer func() {
+	c.add(func() {
 		for _, ep := range eps {
 			ep.Close()
 		}
-	}()
+	})
 	for i := range n {
 		ep := udpsock.New(e.server)
 		eps = append(eps, ep)
 		if err := openServerSocket(ep, kind, i); err != nil {
-			return measurement{}, fmt.Errorf("socket %d: %w", i, err)
+			return c.fail(fmt.Errorf("socket %d: %w", i, err))
 		}
 	}
 	var shared *gonet.UDPConn
 	if kind != connectedShared {
 		if shared, err = gonet.ListenUDP(e.client, "udp4", &net.UDPAddr{IP: clientIP.AsSlice(), Port: clientPort}); err != nil {
-			return measurement{}, err
+			return c.fail(err)
 		}
-		defer shared.Close()
+		c.add(func() { shared.Close() })
 	}
 	peers := make(map[int]*gonet.UDPConn) // shared-port kind: the client socket of each target
-	defer func() {
-		for _, c := range peers {
-			c.Close()
+	c.add(func() {
+		for _, p := range peers {
+			p.Close()
 		}
-	}()
+	})
 	var rs []receiver
 	for _, i := range spread(n) {
 		r := receiver{ep: eps[i], dst: netip.AddrPortFrom(serverIP, uint16(firstServerPort+i)), from: shared}
@@ -327,14 +367,14 @@ func measureSockets(kind socketKind, n int) (measurement, error) {
 			r.dst = netip.AddrPortFrom(serverIP, sharedPort)
 			if peers[i] == nil {
 				if peers[i], err = gonet.ListenUDP(e.client, "udp4", &net.UDPAddr{IP: clientIP.AsSlice(), Port: firstClientPort + i}); err != nil {
-					return measurement{}, err
+					return c.fail(err)
 				}
 			}
 			r.from = peers[i]
 		}
 		rs = append(rs, r)
 	}
-	return pump(rs)
+	return c.done(func(d time.Duration) (int, error) { return pump(rs, d) })
 }
 
 func openServerSocket(ep *udpsock.Endpoint, kind socketKind, i int) error {
@@ -363,21 +403,22 @@ func benchAddr(i int) netip.Addr {
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }
 
-// measureAddresses gives the server's NIC n addresses (its own and n-1
-// more) and measures delivery to a socket on any address, with datagrams
+// setupAddresses gives the server's NIC n addresses (its own and n-1
+// more), to measure delivery to a socket on any address, with datagrams
 // aimed at the addresses added last, through the server as the client's
 // gateway.
-func measureAddresses(n int) (measurement, error) {
+func setupAddresses(n int) (trial, error) {
+	var c cleanups
 	e, err := newEnv(stack.Options{})
 	if err != nil {
-		return measurement{}, err
+		return c.fail(err)
 	}
-	defer e.close()
+	c.add(e.close)
 	var dsts []netip.Addr
 	for i := range n - 1 {
 		a := benchAddr(i)
 		if err := e.serverNIC.AddAddress(netip.PrefixFrom(a, 32)); err != nil {
-			return measurement{}, fmt.Errorf("address %d: %w", i, err)
+			return c.fail(fmt.Errorf("address %d: %w", i, err))
 		}
 		dsts = append(dsts, a)
 	}
@@ -385,37 +426,38 @@ func measureAddresses(n int) (measurement, error) {
 		dsts = []netip.Addr{serverIP}
 	}
 	if err := e.client.SetDefaultGateway(e.clientNIC.ID(), serverIP); err != nil {
-		return measurement{}, err
+		return c.fail(err)
 	}
 	ep := udpsock.New(e.server)
-	defer ep.Close()
+	c.add(func() { ep.Close() })
 	if err := ep.Bind(netip.AddrPortFrom(netip.IPv4Unspecified(), 7)); err != nil {
-		return measurement{}, err
+		return c.fail(err)
 	}
 	from, err := gonet.ListenUDP(e.client, "udp4", &net.UDPAddr{IP: clientIP.AsSlice(), Port: clientPort})
 	if err != nil {
-		return measurement{}, err
+		return c.fail(err)
 	}
-	defer from.Close()
+	c.add(func() { from.Close() })
 	var rs []receiver
 	for _, i := range spread(min(targets, len(dsts))) {
 		rs = append(rs, receiver{ep: ep, dst: netip.AddrPortFrom(dsts[len(dsts)-1-i], 7), from: from})
 	}
-	return pump(rs)
+	return c.done(func(d time.Duration) (int, error) { return pump(rs, d) })
 }
 
-// measurePeers puts n neighbours in the server's ARP cache (all behind the
-// client's MAC, on an extra on-link prefix) and measures sending to 16 of
+// setupPeers puts n neighbours in the server's ARP cache (all behind the
+// client's MAC, on an extra on-link prefix), to measure sending to 16 of
 // them; the client drops what it receives, not being those hosts. The
 // cache is sized for the largest case, so that only its fill varies.
-func measurePeers(n int) (measurement, error) {
+func setupPeers(n int) (trial, error) {
+	var c cleanups
 	e, err := newEnv(stack.Options{ARP: arp.Config{MaxEntries: 16384}})
 	if err != nil {
-		return measurement{}, err
+		return c.fail(err)
 	}
-	defer e.close()
+	c.add(e.close)
 	if err := e.serverNIC.AddAddress(netip.PrefixFrom(benchAddr(-255), 16)); err != nil {
-		return measurement{}, err
+		return c.fail(err)
 	}
 	cache := e.serverNIC.ARP()
 	peers := make([]netip.Addr, n)
@@ -423,102 +465,54 @@ func measurePeers(n int) (measurement, error) {
 		peers[i] = benchAddr(i)
 		cache.Learn(peers[i], e.clientNIC.MAC(), true)
 	}
-	c, err := gonet.ListenUDP(e.server, "udp4", nil)
+	conn, err := gonet.ListenUDP(e.server, "udp4", nil)
 	if err != nil {
-		return measurement{}, err
+		return c.fail(err)
 	}
-	defer c.Close()
+	c.add(func() { conn.Close() })
 	var dsts []netip.AddrPort
 	for _, i := range spread(n) {
 		dsts = append(dsts, netip.AddrPortFrom(peers[i], 9))
 	}
-	runtime.GC()
 	payload := make([]byte, 64)
-	sent := 0
-	send := func() error {
-		for _, d := range dsts {
-			if _, err := c.WriteToUDPAddrPort(payload, d); err != nil {
-				return err
+	return c.done(func(d time.Duration) (int, error) {
+		sent := 0
+		for end := time.Now().Add(d); time.Now().Before(end); {
+			for _, dst := range dsts {
+				if _, err := conn.WriteToUDPAddrPort(payload, dst); err != nil {
+					return sent, err
+				}
 			}
+			sent += len(dsts)
 		}
-		sent += len(dsts)
-		return nil
-	}
-	for end := time.Now().Add(*duration / 4); time.Now().Before(end); {
-		if err := send(); err != nil {
-			return measurement{}, err
+		if held := cache.Len(); held < n {
+			return sent, fmt.Errorf("the cache kept %d of %d neighbours", held, n)
 		}
-	}
-	sent = 0
-	m := startMeter()
-	for time.Since(m.wall) < *duration {
-		if err := send(); err != nil {
-			return measurement{}, err
-		}
-	}
-	res := m.stop(sent)
-	if held := cache.Len(); held < n {
-		return res, fmt.Errorf("the cache kept %d of %d neighbours", held, n)
-	}
-	return res, nil
+		return sent, nil
+	})
 }
 
-// churnSlices is how many turns each case of a churn comparison gets:
-// the cases take turns, so that they share whatever else the machine is
-// running, and each rate sums its case's turns.
-const churnSlices = 10
-
-// measureChurn opens and closes conns on ephemeral ports (gonet.ListenUDP
-// and Close, as a user does) in len(goroutines) cases, case i from
-// goroutines[i] goroutines on its own stack with held[i] ephemeral ports
-// already taken, and measures each case's open+close pairs (all its
-// goroutines together).
-func measureChurn(goroutines, held []int) ([]measurement, error) {
-	out := make([]measurement, len(goroutines))
-	stacks := make([]*stack.Stack, len(goroutines))
-	var conns []*gonet.UDPConn
-	defer func() {
-		for _, c := range conns {
-			c.Close()
+// setupChurn makes a stack with held ephemeral ports taken, to measure
+// opening and closing conns on ephemeral ports there (gonet.ListenUDP and
+// Close, as a user does) from g goroutines together.
+func setupChurn(g, held int) (trial, error) {
+	var c cleanups
+	s := stack.New(stack.Options{})
+	c.add(func() { s.Close() })
+	conns := make([]*gonet.UDPConn, 0, held)
+	c.add(func() {
+		for _, conn := range conns {
+			conn.Close()
 		}
-		for _, s := range stacks {
-			if s != nil {
-				s.Close()
-			}
+	})
+	for i := range held {
+		conn, err := gonet.ListenUDP(s, "udp4", nil)
+		if err != nil {
+			return c.fail(fmt.Errorf("holding port %d: %w", i, err))
 		}
-	}()
-	for i := range stacks {
-		stacks[i] = stack.New(stack.Options{})
-		for j := range held[i] {
-			c, err := gonet.ListenUDP(stacks[i], "udp4", nil)
-			if err != nil {
-				return out, fmt.Errorf("holding port %d: %w", j, err)
-			}
-			conns = append(conns, c)
-		}
+		conns = append(conns, conn)
 	}
-	counts := make([]int, len(stacks))
-	wall := make([]time.Duration, len(stacks))
-	cpu := make([]time.Duration, len(stacks))
-	runtime.GC()
-	for turn := range churnSlices + 1 {
-		for i, s := range stacks {
-			m := startMeter()
-			n, err := churn(s, goroutines[i], *duration/churnSlices)
-			if err != nil {
-				return out, err
-			}
-			if turn > 0 { // the first turn warms up
-				counts[i] += n
-				wall[i] += time.Since(m.wall)
-				cpu[i] += processCPU() - m.cpu
-			}
-		}
-	}
-	for i := range out {
-		out[i] = measurement{rate: float64(counts[i]) / wall[i].Seconds(), cpu: cpu[i] / time.Duration(max(counts[i], 1))}
-	}
-	return out, nil
+	return c.done(func(d time.Duration) (int, error) { return churn(s, g, d) })
 }
 
 // churn opens and closes conns on s from g goroutines for about d and
