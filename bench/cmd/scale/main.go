@@ -19,7 +19,7 @@
 // the rate. The churn and ports rows open and close conns with
 // gonet.ListenUDP and Close, as a user would.
 //
-//	go run ./cmd/scale                 # from bench/, about a minute
+//	go run ./cmd/scale                 # from bench/, about 30 seconds
 //	go run ./cmd/scale -duration 300ms # quicker, noisier
 //	go run ./cmd/scale -only sockets   # one scenario group
 package main
