@@ -1,9 +1,11 @@
 package gonet
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -172,5 +174,41 @@ func BenchmarkIdleConnMemory(b *testing.B) {
 	b.ReportMetric(0, "ns/op")
 	for _, c := range conns {
 		c.Close()
+	}
+}
+
+// BenchmarkListenClose opens a conn on an ephemeral port and closes it,
+// from one goroutine and from two at once. ns/op is wall time per
+// open+close, so on two or more cores goroutines=2 should be at most
+// goroutines=1: sockets on different ports share no lock.
+func BenchmarkListenClose(b *testing.B) {
+	for _, g := range []int{1, 2} {
+		b.Run(fmt.Sprintf("goroutines=%d", g), func(b *testing.B) {
+			s := stack.New(stack.Options{})
+			b.Cleanup(func() { s.Close() })
+			laddr := &net.UDPAddr{}
+			b.ReportAllocs()
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			for w := range g {
+				n := b.N / g
+				if w == 0 {
+					n += b.N % g
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for range n {
+						c, err := ListenUDP(s, "udp", laddr)
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						c.Close()
+					}
+				}()
+			}
+			wg.Wait()
+		})
 	}
 }

@@ -10,6 +10,10 @@ import (
 // (a waiting reader sees the new time at once); only a channel that already
 // fired is replaced. One timer is reused, so setting a deadline per read
 // (as DNS servers do) does not allocate.
+//
+// The channel and the timer are made when first needed: a conn that is
+// opened, written and closed (or only ever checks its write deadline)
+// makes neither. The zero deadline is ready to use.
 type deadline struct {
 	mu     sync.Mutex // guards the fields below; taken alone
 	timer  *time.Timer
@@ -17,13 +21,11 @@ type deadline struct {
 	cancel chan struct{}
 }
 
-func (d *deadline) init() { d.cancel = make(chan struct{}) }
-
 func (d *deadline) set(t time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	select {
-	case <-d.cancel:
+	case <-d.cancel: // a nil channel (none made yet) is never ready
 		d.cancel = make(chan struct{})
 	default:
 	}
@@ -33,6 +35,9 @@ func (d *deadline) set(t time.Time) {
 			d.timer.Stop()
 		}
 		return
+	}
+	if d.cancel == nil {
+		d.cancel = make(chan struct{})
 	}
 	wait := time.Until(t)
 	if wait <= 0 {
@@ -66,9 +71,13 @@ func (d *deadline) fire() {
 }
 
 // wait returns the channel for a blocking call and whether the deadline has
-// already passed.
+// already passed. The channel is made here if need be, since a deadline
+// set while the call blocks must wake it.
 func (d *deadline) wait() (<-chan struct{}, bool) {
 	d.mu.Lock()
+	if d.cancel == nil {
+		d.cancel = make(chan struct{})
+	}
 	ch := d.cancel
 	d.mu.Unlock()
 	select {
@@ -76,6 +85,20 @@ func (d *deadline) wait() (<-chan struct{}, bool) {
 		return ch, true
 	default:
 		return ch, false
+	}
+}
+
+// expired reports whether the deadline has passed, for calls that do not
+// block on it.
+func (d *deadline) expired() bool {
+	d.mu.Lock()
+	ch := d.cancel
+	d.mu.Unlock()
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
 	}
 }
 

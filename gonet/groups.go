@@ -126,7 +126,8 @@ func ListenMulticastUDP(s *stack.Stack, network string, ifi *net.Interface, gadd
 			return fail(setsockopt(syscall.EADDRNOTAVAIL))
 		}
 	}
-	ep := udpsock.New(s)
+	c := newConn(s, network)
+	ep := &c.ep
 	ep.SetReuseAddr(true)
 	if err := ep.Bind(netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(gaddr.Port))); err != nil {
 		ep.Close()
@@ -142,5 +143,5 @@ func ListenMulticastUDP(s *stack.Stack, network string, ifi *net.Interface, gadd
 		ep.Close()
 		return fail(setsockopt(err))
 	}
-	return newConn(ep, network), nil
+	return c, nil
 }

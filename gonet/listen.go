@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"syscall"
 
-	"github.com/tapnet/tapnet/internal/udpsock"
 	"github.com/tapnet/tapnet/stack"
 )
 
@@ -43,19 +42,29 @@ func ListenUDP(s *stack.Stack, network string, laddr *net.UDPAddr) (*UDPConn, er
 	if err := checkNetwork(network); err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Addr: opAddr(laddr), Err: err}
 	}
+	ap := netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
+	if laddr != nil {
+		var err error
+		if ap, err = udpAddrToAddrPort(laddr); err != nil {
+			return nil, &net.OpError{Op: "listen", Net: network, Addr: laddr, Err: sysErr("bind", err)}
+		}
+	}
+	c := newConn(s, network)
+	if err := c.ep.Bind(ap); err != nil {
+		c.ep.Close()
+		return nil, &net.OpError{Op: "listen", Net: network, Addr: listenAddr(laddr), Err: sysErr("bind", err)}
+	}
+	return c, nil
+}
+
+// listenAddr is the address a failed listen reports: like net, an empty
+// *net.UDPAddr for a nil one (made only then, so that listening on nil
+// allocates nothing for it).
+func listenAddr(laddr *net.UDPAddr) *net.UDPAddr {
 	if laddr == nil {
-		laddr = &net.UDPAddr{}
+		return &net.UDPAddr{}
 	}
-	ap, err := udpAddrToAddrPort(laddr)
-	if err != nil {
-		return nil, &net.OpError{Op: "listen", Net: network, Addr: laddr, Err: sysErr("bind", err)}
-	}
-	ep := udpsock.New(s)
-	if err := ep.Bind(ap); err != nil {
-		ep.Close()
-		return nil, &net.OpError{Op: "listen", Net: network, Addr: laddr, Err: sysErr("bind", err)}
-	}
-	return newConn(ep, network), nil
+	return laddr
 }
 
 // DialUDP is net.DialUDP on stack s: it binds laddr (or an ephemeral port)
@@ -87,20 +96,19 @@ func DialUDP(s *stack.Stack, network string, laddr, raddr *net.UDPAddr) (*UDPCon
 		// Like the kernel, "nowhere" means ourselves.
 		rap = netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), rap.Port())
 	}
-	ep := udpsock.New(s)
+	c := newConn(s, network)
 	if laddr != nil {
-		if err := ep.Bind(lap); err != nil {
-			ep.Close()
+		if err := c.ep.Bind(lap); err != nil {
+			c.ep.Close()
 			return fail(sysErr("bind", err))
 		}
 	}
-	if err := ep.Connect(rap); err != nil {
-		ep.Close()
+	if err := c.ep.Connect(rap); err != nil {
+		c.ep.Close()
 		return fail(sysErr("connect", err))
 	}
-	c := newConn(ep, network)
 	c.connected = true
-	c.raddr = net.UDPAddrFromAddrPort(rap)
+	c.raddr = newUDPAddr(rap)
 	return c, nil
 }
 

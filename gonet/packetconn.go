@@ -35,14 +35,14 @@ var errInvalidConn = errors.New("invalid connection")
 
 func (p *PacketConn) ok() bool { return p != nil && p.c != nil }
 
-func (p *PacketConn) ep() *udpsock.Endpoint { return p.c.ep }
+func (p *PacketConn) ep() *udpsock.Endpoint { return &p.c.ep }
 
 func (p *PacketConn) stack() *stack.Stack { return p.c.ep.Stack() }
 
 // closedErr is what an option call on a closed socket returns: the error
 // of syscall.RawConn.Control.
 func (p *PacketConn) closedErr() error {
-	return &net.OpError{Op: "raw-control", Net: p.c.network, Source: nil, Addr: p.c.laddr, Err: net.ErrClosed}
+	return &net.OpError{Op: "raw-control", Net: p.c.network, Source: nil, Addr: p.c.localAddr(), Err: net.ErrClosed}
 }
 
 func (p *PacketConn) closed() bool { return p.ep().State() == udpsock.StateClosed }
@@ -95,9 +95,9 @@ func (p *PacketConn) ioErr(op, call string, addr net.Addr, err error) error {
 	var inner error
 	switch {
 	case errors.Is(err, udpsock.ErrClosed), errors.Is(err, net.ErrClosed):
-		inner = &net.OpError{Op: "raw-" + op, Net: c.network, Source: c.laddr, Addr: c.RemoteAddr(), Err: net.ErrClosed}
+		inner = &net.OpError{Op: "raw-" + op, Net: c.network, Source: c.localAddr(), Addr: c.RemoteAddr(), Err: net.ErrClosed}
 	case err == udpsock.ErrTimeout:
-		inner = &net.OpError{Op: "raw-" + op, Net: c.network, Source: c.laddr, Addr: c.RemoteAddr(), Err: os.ErrDeadlineExceeded}
+		inner = &net.OpError{Op: "raw-" + op, Net: c.network, Source: c.localAddr(), Addr: c.RemoteAddr(), Err: os.ErrDeadlineExceeded}
 	default:
 		var errno syscall.Errno
 		if errors.As(err, &errno) {
@@ -106,7 +106,7 @@ func (p *PacketConn) ioErr(op, call string, addr net.Addr, err error) error {
 			inner = err
 		}
 	}
-	return &net.OpError{Op: op, Net: "udp", Source: c.laddr, Addr: addr, Err: inner}
+	return &net.OpError{Op: op, Net: "udp", Source: c.localAddr(), Addr: addr, Err: inner}
 }
 
 // closedBefore reports whether err is the socket being closed, which x/net
@@ -158,7 +158,7 @@ func destination(dst net.Addr) (netip.AddrPort, error) {
 
 // send writes one datagram, as sendmsg would.
 func (p *PacketConn) send(b []byte, to netip.AddrPort, wo *udpsock.WriteOptions) (int, error) {
-	if _, expired := p.c.wd.wait(); expired {
+	if p.c.wd.expired() {
 		if p.closed() {
 			return 0, udpsock.ErrClosed
 		}

@@ -6,20 +6,24 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/tapnet/tapnet/internal/udpsock"
+	"github.com/tapnet/tapnet/stack"
 )
 
 // UDPConn is a UDP socket on a tapnet stack with the method set of
 // *net.UDPConn (except SyscallConn and File, which a userspace socket
 // cannot provide). It implements net.PacketConn and net.Conn.
 type UDPConn struct {
-	ep        *udpsock.Endpoint
+	// The socket is part of the conn, one allocation, so that opening and
+	// closing sockets is cheap.
+	ep        udpsock.Endpoint
 	network   string
-	laddr     *net.UDPAddr
-	raddr     *net.UDPAddr // nil unless dialed
+	laddr     atomic.Pointer[net.UDPAddr] // made when first asked for
+	raddr     *net.UDPAddr                // nil unless dialed
 	connected bool
 	rd, wd    deadline
 }
@@ -29,16 +33,26 @@ var (
 	_ net.Conn       = (*UDPConn)(nil)
 )
 
-func newConn(ep *udpsock.Endpoint, network string) *UDPConn {
-	c := &UDPConn{ep: ep, network: network}
-	c.rd.init()
-	c.wd.init()
-	c.laddr = net.UDPAddrFromAddrPort(ep.LocalAddr())
+// newConn returns a conn around a new, unbound socket on s.
+func newConn(s *stack.Stack, network string) *UDPConn {
+	c := &UDPConn{network: network}
+	c.ep.Init(s)
 	return c
 }
 
+// localAddr returns the local address, the same *net.UDPAddr every time
+// as net's. It is made on first use, after the socket is bound: many
+// sockets never need it.
+func (c *UDPConn) localAddr() *net.UDPAddr {
+	if a := c.laddr.Load(); a != nil {
+		return a
+	}
+	c.laddr.CompareAndSwap(nil, newUDPAddr(c.ep.LocalAddr()))
+	return c.laddr.Load()
+}
+
 // LocalAddr returns the local address, a *net.UDPAddr.
-func (c *UDPConn) LocalAddr() net.Addr { return c.laddr }
+func (c *UDPConn) LocalAddr() net.Addr { return c.localAddr() }
 
 // RemoteAddr returns the peer of a dialed conn (a *net.UDPAddr), or nil.
 func (c *UDPConn) RemoteAddr() net.Addr {
@@ -74,11 +88,11 @@ func syscallErr(name string, errno syscall.Errno) error {
 }
 
 func (c *UDPConn) readErr(err error, name string) error {
-	return &net.OpError{Op: "read", Net: c.network, Source: c.laddr, Addr: c.RemoteAddr(), Err: mapErr(err, name)}
+	return &net.OpError{Op: "read", Net: c.network, Source: c.localAddr(), Addr: c.RemoteAddr(), Err: mapErr(err, name)}
 }
 
 func (c *UDPConn) writeErr(err error, name string, addr net.Addr) error {
-	return &net.OpError{Op: "write", Net: c.network, Source: c.laddr, Addr: addr, Err: mapErr(err, name)}
+	return &net.OpError{Op: "write", Net: c.network, Source: c.localAddr(), Addr: addr, Err: mapErr(err, name)}
 }
 
 // read is the common path of every read method.
@@ -159,7 +173,7 @@ func (c *UDPConn) ReadMsgUDPAddrPort(b, oob []byte) (n, oobn, flags int, addr ne
 	// recvmsg call itself failed (after a wait, or with a socket error) as
 	// opposed to being refused before it was made (closed, deadline past).
 	n = -1
-	if _, expired := c.rd.wait(); expired || c.ep.State() == udpsock.StateClosed {
+	if c.rd.expired() || c.ep.State() == udpsock.StateClosed {
 		n = 0
 	}
 	info, err := c.read(b)
@@ -193,7 +207,7 @@ func (c *UDPConn) write(b []byte, to netip.AddrPort) (int, error) {
 
 // expiredWrite returns the error of a write whose deadline has passed.
 func (c *UDPConn) expiredWrite() error {
-	if _, expired := c.wd.wait(); expired {
+	if c.wd.expired() {
 		if c.ep.State() == udpsock.StateClosed {
 			return udpsock.ErrClosed
 		}
@@ -275,7 +289,7 @@ func (c *UDPConn) WriteToUDP(b []byte, addr *net.UDPAddr) (int, error) {
 func (c *UDPConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	a, ok := addr.(*net.UDPAddr)
 	if !ok {
-		return 0, &net.OpError{Op: "write", Net: c.network, Source: c.laddr, Addr: addr, Err: syscall.EINVAL}
+		return 0, &net.OpError{Op: "write", Net: c.network, Source: c.localAddr(), Addr: addr, Err: syscall.EINVAL}
 	}
 	return c.WriteToUDP(b, a)
 }
@@ -355,13 +369,13 @@ func (c *UDPConn) Close() error {
 	c.rd.stop()
 	c.wd.stop()
 	if err != nil {
-		return &net.OpError{Op: "close", Net: c.network, Source: c.laddr, Addr: c.RemoteAddr(), Err: mapErr(err, "close")}
+		return &net.OpError{Op: "close", Net: c.network, Source: c.localAddr(), Addr: c.RemoteAddr(), Err: mapErr(err, "close")}
 	}
 	return nil
 }
 
 func (c *UDPConn) setErr(err error) error {
-	return &net.OpError{Op: "set", Net: c.network, Source: nil, Addr: c.laddr, Err: err}
+	return &net.OpError{Op: "set", Net: c.network, Source: nil, Addr: c.localAddr(), Err: err}
 }
 
 // SetDeadline sets the read and write deadlines.

@@ -111,7 +111,7 @@ func (n *NIC) flushResolved(_ netip.Addr, mac ethernet.MAC, pkts []arp.Pending) 
 func (n *NIC) resolutionFailed(_ netip.Addr, pkts []arp.Pending) {
 	for _, pending := range pkts {
 		p := pending.(*buffer.Buffer) // what resolveAndWrite queued
-		n.s.reportLocalError(p.Bytes(), ControlError{
+		n.s.reportLocalError(n, p.Bytes(), ControlError{
 			Errno: syscall.EHOSTUNREACH, Hard: true,
 			Type: ipv4.ICMPDestUnreachable, Code: ipv4.CodeHostUnreachable,
 		})

@@ -72,6 +72,11 @@ type portEntry struct {
 	seq  uint64     // bind order
 	list *binding   // every binding, until the port is indexed
 	idx  *portIndex // once the port held more than smallPort bindings
+
+	// first is storage for one binding, used whenever it is free, so
+	// that a port with one binding (most ports) costs one allocation.
+	first     binding
+	firstUsed bool
 }
 
 // portIndex holds a busy port's bindings in buckets by what a datagram
@@ -349,6 +354,15 @@ func (pe *portEntry) remove(b *binding) {
 	pe.idx.detach(b)
 }
 
+// free returns a removed binding's record: the port's own is cleared, so
+// that it holds no closed endpoint, and can serve the next bind.
+func (pe *portEntry) free(b *binding) {
+	if b == &pe.first {
+		pe.first = binding{}
+		pe.firstUsed = false
+	}
+}
+
 // rebind changes b's id; its seniority stays.
 func (pe *portEntry) rebind(b *binding, id TransportID) {
 	if pe.idx == nil {
@@ -453,7 +467,19 @@ func (t *portTable) bindLocked(g *portGroup, id TransportID, ep TransportEndpoin
 		w := &t.used[id.LocalPort/portsPerGroup]
 		w.Store(w.Load() | 1<<i)
 	}
-	pe.add(&binding{id: id, ep: ep, reuse: reuse, nic: nic})
+	pe.add(pe.newBinding(id, ep, reuse, nic))
+}
+
+// newBinding returns a binding record, the port's own when it is free.
+func (pe *portEntry) newBinding(id TransportID, ep TransportEndpoint, reuse bool, nic NICID) *binding {
+	b := &pe.first
+	if pe.firstUsed {
+		b = new(binding)
+	} else {
+		pe.firstUsed = true
+	}
+	*b = binding{id: id, ep: ep, reuse: reuse, nic: nic}
+	return b
 }
 
 // unbindLocked removes ep's binding from port, whose group the caller
@@ -469,6 +495,7 @@ func (t *portTable) unbindLocked(g *portGroup, port uint16, ep TransportEndpoint
 		return
 	}
 	pe.remove(b)
+	pe.free(b)
 	if pe.n == 0 {
 		g.ports[i] = nil
 		w := &t.used[port/portsPerGroup]

@@ -393,3 +393,42 @@ func BenchmarkDemuxLookup(b *testing.B) {
 		})
 	}
 }
+
+// TestDemuxPortRecordReuse checks the binding record a port keeps inline:
+// whichever binding holds it, removing that binding frees the record
+// without keeping the endpoint alive, and the next bind reuses it with a
+// later seniority than the bindings still there.
+func TestDemuxPortRecordReuse(t *testing.T) {
+	var d demux
+	a, b, c := &testEP{"a"}, &testEP{"b"}, &testEP{"c"}
+	id := TransportID{LocalPort: 7}
+	for _, ep := range []*testEP{a, b} {
+		if _, err := d.register(17, id, ep, true, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pe := d.tables[17].Load().groups[0].Load().ports[7]
+	if pe.first.ep != a {
+		t.Fatalf("inline record holds %v, want the first binding", pe.first.ep)
+	}
+	d.unregister(17, id, a)
+	if pe.first.ep != nil || pe.firstUsed {
+		t.Fatalf("record of a removed binding still holds %v", pe.first.ep)
+	}
+	local, remote := netip.AddrPortFrom(dmA, 7), netip.AddrPortFrom(dmPeer1, 1)
+	if got := d.lookup(17, local, remote, 1); got != b {
+		t.Fatalf("lookup after removing a = %v, want b", got)
+	}
+	if _, err := d.register(17, id, c, true, 0); err != nil {
+		t.Fatal(err)
+	}
+	if pe.first.ep != c {
+		t.Fatalf("inline record holds %v, want c reusing it", pe.first.ep)
+	}
+	if got := d.lookup(17, local, remote, 1); got != b {
+		t.Fatalf("lookup = %v, want b, bound before c", got)
+	}
+	if got := epNames(d.lookupAll(nil, 17, local, remote, 1)); !slices.Equal(got, []string{"b", "c"}) && !slices.Equal(got, []string{"c", "b"}) {
+		t.Fatalf("lookupAll = %v, want b and c", got)
+	}
+}

@@ -49,7 +49,7 @@ func (s *Stack) handleICMP(n *NIC, b *buffer.Buffer, hl int, kind castKind) {
 			st.ErrorsSuppressed.Add(1)
 			return
 		}
-		s.handleICMPError(h.Src(), m)
+		s.handleICMPError(n, h.Src(), m)
 	}
 }
 
@@ -93,8 +93,8 @@ func (s *Stack) sendInternal(r *Route, proto uint8, b *buffer.Buffer, tos uint8)
 }
 
 // handleICMPError finds the socket whose datagram provoked an ICMP error
-// from the quoted header and tells it.
-func (s *Stack) handleICMPError(from netip.Addr, m ipv4.ICMP) {
+// from the quoted header and tells it; n is the NIC the error came in by.
+func (s *Stack) handleICMPError(n *NIC, from netip.Addr, m ipv4.ICMP) {
 	errno, hard := errnoForICMPv4(m.Type(), m.Code())
 	if errno == 0 {
 		return
@@ -108,13 +108,15 @@ func (s *Stack) handleICMPError(from netip.Addr, m ipv4.ICMP) {
 			return
 		}
 	}
-	s.reportLocalError(m.Body(), ControlError{Errno: errno, Hard: hard, Type: m.Type(), Code: m.Code(), Info: m.RestOfHeader(), From: from})
+	s.reportLocalError(n, m.Body(), ControlError{Errno: errno, Hard: hard, Type: m.Type(), Code: m.Code(), Info: m.RestOfHeader(), From: from})
 }
 
 // reportLocalError delivers e to the endpoint that sent quoted, the start of
 // an IP packet we sent (an ICMP error's body, or a packet whose next hop
-// could not be resolved).
-func (s *Stack) reportLocalError(quoted []byte, e ControlError) {
+// could not be resolved). The socket is looked up as a datagram arriving on
+// n would be, as Linux's __udp4_lib_err does with the error's incoming
+// interface, so that a socket bound to n gets it.
+func (s *Stack) reportLocalError(n *NIC, quoted []byte, e ControlError) {
 	if len(quoted) < ipv4.HeaderLen {
 		return
 	}
@@ -130,7 +132,7 @@ func (s *Stack) reportLocalError(quoted []byte, e ControlError) {
 	dport := binary.BigEndian.Uint16(quoted[hl+2:])
 	local := netip.AddrPortFrom(ih.Src(), sport)
 	remote := netip.AddrPortFrom(ih.Dst(), dport)
-	ep := s.demux.lookup(udp.ProtocolNumber, local, remote, 0)
+	ep := s.demux.lookup(udp.ProtocolNumber, local, remote, n.id)
 	if ep == nil {
 		return
 	}

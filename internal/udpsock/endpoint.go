@@ -57,10 +57,12 @@ type rcvItem struct {
 }
 
 // Endpoint is a UDP socket's protocol state. Its methods are safe for
-// concurrent use.
+// concurrent use. It is made by New, or embedded in a larger struct (so
+// that a socket costs one allocation) and set up there by Init; it must not
+// be copied.
 //
-// Lock order: mu, then rcvMu (Shutdown takes both). mcast.mu is never
-// held with either; while holding it the endpoint calls into the NIC,
+// Lock order: mu, then rcvMu (Shutdown takes both). The memberships' lock
+// is never held with either; while holding it the endpoint calls into the NIC,
 // which takes its own membership lock.
 type Endpoint struct {
 	s *stack.Stack
@@ -81,7 +83,7 @@ type Endpoint struct {
 	sndBuffer int
 
 	// rcvMu guards the receive queue: rcvQ, rcvHead, rcvLen, rcvUsed,
-	// rcvLimit, rcvShut and rcvDead. The link's reader takes it to queue.
+	// rcvLimit, rcvShut, rcvDead and rcvReady. The link's reader takes it to queue.
 	rcvMu    sync.Mutex
 	rcvQ     []rcvItem // ring buffer
 	rcvHead  int
@@ -90,13 +92,19 @@ type Endpoint struct {
 	rcvLimit int
 	rcvShut  bool
 	rcvDead  bool
-	rcvReady chan struct{} // a token while data (or an error) may be waiting
+	// rcvReady holds a token while data, an error or the close may be
+	// waiting. Close leaves one too, and each reader that finds the
+	// endpoint closed passes it on, so one channel wakes every reader.
+	// It is made by the first reader that has to wait: a socket that
+	// never blocks in a read never needs it.
+	rcvReady chan struct{}
 
 	softErr atomic.Uint32 // pending errno for a connected socket
 	drops   atomic.Uint64 // datagrams dropped on a full receive buffer (Linux's sk_drops)
-	closed  chan struct{}
 
-	mcast memberships
+	// mcast is made by the first multicast operation: most sockets never
+	// join a group, and a nil set means no memberships.
+	mcast atomic.Pointer[memberships]
 }
 
 // Options are per-socket IP options.
@@ -114,14 +122,19 @@ type Options struct {
 
 // New returns an endpoint on s in the initial state.
 func New(s *stack.Stack) *Endpoint {
-	return &Endpoint{
-		s:         s,
-		rcvLimit:  DefaultReceiveBuffer,
-		sndBuffer: DefaultSendBuffer,
-		rcvReady:  make(chan struct{}, 1),
-		closed:    make(chan struct{}),
-		opts:      Options{MulticastTTL: 1, MulticastLoop: true, MulticastAll: true},
-	}
+	e := new(Endpoint)
+	e.Init(s)
+	return e
+}
+
+// Init sets up a zero Endpoint on s in the initial state, for an Endpoint
+// embedded in another struct. It must be called once, before any other
+// method.
+func (e *Endpoint) Init(s *stack.Stack) {
+	e.s = s
+	e.rcvLimit = DefaultReceiveBuffer
+	e.sndBuffer = DefaultSendBuffer
+	e.opts = Options{MulticastTTL: 1, MulticastLoop: true, MulticastAll: true}
 }
 
 // Stack returns the endpoint's stack.
@@ -308,14 +321,15 @@ func (e *Endpoint) Shutdown(read, write bool) error {
 		e.rcvMu.Lock()
 		e.rcvShut = true
 		e.drainLocked()
+		e.signalLocked()
 		e.rcvMu.Unlock()
-		e.signal()
 	}
 	return nil
 }
 
-// Close unbinds the endpoint, releases its queue and wakes every blocked
-// reader with ErrClosed. A second Close returns ErrClosed.
+// Close unbinds the endpoint, leaves its groups, releases its queue and
+// wakes every blocked reader with ErrClosed. A second Close returns
+// ErrClosed.
 func (e *Endpoint) Close() error {
 	e.mu.Lock()
 	if e.state == StateClosed {
@@ -327,17 +341,18 @@ func (e *Endpoint) Close() error {
 	}
 	e.state = StateClosed
 	e.mu.Unlock()
-	e.mcast.leaveAll(e.s)
+	// A membership set made before the state changed is seen here; one
+	// made after starts closed (see groups).
+	if m := e.mcast.Load(); m != nil {
+		m.leaveAll()
+	}
 	e.rcvMu.Lock()
 	e.rcvDead = true
 	e.drainLocked()
+	e.signalLocked()
 	e.rcvMu.Unlock()
-	close(e.closed)
 	return nil
 }
-
-// Closed is closed when the endpoint is.
-func (e *Endpoint) Closed() <-chan struct{} { return e.closed }
 
 // StackClosed implements stack.TransportEndpoint: the stack is gone, so the
 // endpoint closes.
@@ -354,12 +369,24 @@ func (e *Endpoint) drainLocked() {
 	e.rcvUsed = 0
 }
 
-// signal leaves a wake-up token for one blocked reader.
-func (e *Endpoint) signal() {
+// signalLocked leaves a wake-up token for one blocked reader, if a reader
+// ever had to wait. The caller holds rcvMu, under which a reader checks
+// the queue and takes the channel before it waits, so no wake-up is lost.
+func (e *Endpoint) signalLocked() {
+	if e.rcvReady == nil {
+		return
+	}
 	select {
 	case e.rcvReady <- struct{}{}:
 	default:
 	}
+}
+
+// signal is signalLocked for a caller without rcvMu.
+func (e *Endpoint) signal() {
+	e.rcvMu.Lock()
+	e.signalLocked()
+	e.rcvMu.Unlock()
 }
 
 // Drops returns how many datagrams were dropped because the receive buffer
@@ -420,8 +447,8 @@ func (e *Endpoint) HandlePacket(p stack.Packet) stack.Delivery {
 	e.rcvQ[(e.rcvHead+e.rcvLen)%len(e.rcvQ)] = rcvItem{payload: p.Payload, cost: cost, src: p.Src, dst: p.Dst.Addr(), ttl: p.TTL, tos: p.TOS, nic: p.NIC}
 	e.rcvLen++
 	e.rcvUsed += cost
+	e.signalLocked()
 	e.rcvMu.Unlock()
-	e.signal()
 	return stack.Delivered
 }
 
@@ -462,6 +489,10 @@ func (e *Endpoint) takeError() error {
 	return nil
 }
 
+// testHookErrorChecked, when set by a test, runs in Read between the check
+// for a pending error and the look at the queue.
+var testHookErrorChecked func(*Endpoint)
+
 // ReadInfo describes a datagram returned by Read.
 type ReadInfo struct {
 	N         int // bytes copied
@@ -480,7 +511,11 @@ type ReadInfo struct {
 func (e *Endpoint) Read(dst []byte, peek bool, cancel <-chan struct{}) (ReadInfo, error) {
 	for {
 		if err := e.takeError(); err != nil {
+			e.signal() // the token may have been the close's: pass it on
 			return ReadInfo{}, err
+		}
+		if testHookErrorChecked != nil {
+			testHookErrorChecked(e)
 		}
 		e.rcvMu.Lock()
 		if e.rcvLen > 0 {
@@ -494,29 +529,39 @@ func (e *Endpoint) Read(dst []byte, peek bool, cancel <-chan struct{}) (ReadInfo
 			e.rcvHead = (e.rcvHead + 1) % len(e.rcvQ)
 			e.rcvLen--
 			e.rcvUsed -= it.cost
-			more := e.rcvLen > 0
-			e.rcvMu.Unlock()
-			if more {
-				e.signal() // pass the token on to another waiting reader
+			if e.rcvLen > 0 {
+				e.signalLocked() // pass the token on to another waiting reader
 			}
+			e.rcvMu.Unlock()
 			info := it.info(dst)
 			it.payload.Release()
 			return info, nil
 		}
-		dead, shut := e.rcvDead, e.rcvShut
+		if e.rcvDead || e.rcvShut {
+			dead := e.rcvDead
+			e.signalLocked() // wake the next reader blocked on the endpoint
+			e.rcvMu.Unlock()
+			if dead {
+				return ReadInfo{}, ErrClosed
+			}
+			return ReadInfo{}, nil // read shut down
+		}
+		if e.softErr.Load() != 0 {
+			// An error came after the check above; HandleError stores it
+			// before it takes rcvMu to signal, so it is seen here or
+			// wakes the wait below.
+			e.rcvMu.Unlock()
+			continue
+		}
+		if e.rcvReady == nil {
+			e.rcvReady = make(chan struct{}, 1)
+		}
+		ready := e.rcvReady
 		e.rcvMu.Unlock()
-		if dead {
-			return ReadInfo{}, ErrClosed
-		}
-		if shut {
-			return ReadInfo{}, nil
-		}
 		select {
-		case <-e.rcvReady:
+		case <-ready:
 		case <-cancel:
 			return ReadInfo{}, ErrTimeout
-		case <-e.closed:
-			return ReadInfo{}, ErrClosed
 		}
 	}
 }

@@ -293,3 +293,63 @@ func TestWriteErrors(t *testing.T) {
 		t.Errorf("oversize from an unbound endpoint: %v, state %v; want EMSGSIZE before binding", err, unbound.State())
 	}
 }
+
+// TestShutdownWakesEveryReader checks that a read shutdown releases every
+// blocked reader, not just one, as Linux's shutdown(SHUT_RD) does.
+func TestShutdownWakesEveryReader(t *testing.T) {
+	s := loopStack(t)
+	a := boundLo(t, s, 5000)
+	if err := a.Connect(netip.AddrPortFrom(lo, 5001)); err != nil {
+		t.Fatal(err)
+	}
+	const readers = 4
+	type result struct {
+		info ReadInfo
+		err  error
+	}
+	results := make(chan result, readers)
+	for range readers {
+		go func() {
+			info, err := a.Read(make([]byte, 10), false, nil)
+			results <- result{info, err}
+		}()
+	}
+	time.Sleep(20 * time.Millisecond) // let them block
+	if err := a.Shutdown(true, false); err != nil {
+		t.Fatal(err)
+	}
+	for i := range readers {
+		select {
+		case r := <-results:
+			if r.err != nil || r.info.N != 0 {
+				t.Fatalf("reader %d: %+v %v, want 0 bytes and no error", i, r.info, r.err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("shutdown woke %d of %d blocked readers", i, readers)
+		}
+	}
+}
+
+// TestErrorWakesReaderRacingToWait delivers a connected socket's error
+// while its reader is between checking for one and waiting: the reader,
+// whose wake-up channel is made just before it waits, must not miss it.
+func TestErrorWakesReaderRacingToWait(t *testing.T) {
+	s := loopStack(t)
+	peer := netip.AddrPortFrom(lo, 5001)
+	e := boundLo(t, s, 5000)
+	if err := e.Connect(peer); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	testHookErrorChecked = func(*Endpoint) {
+		once.Do(func() {
+			e.HandleError(stack.ControlError{Errno: syscall.ECONNREFUSED, Hard: true, Remote: peer})
+		})
+	}
+	defer func() { testHookErrorChecked = nil }()
+	giveUp := make(chan struct{})
+	defer time.AfterFunc(5*time.Second, func() { close(giveUp) }).Stop()
+	if _, err := e.Read(make([]byte, 10), false, giveUp); err != syscall.ECONNREFUSED {
+		t.Fatalf("read returned %v, want ECONNREFUSED", err)
+	}
+}

@@ -46,8 +46,25 @@ func (m *memberships) remove(i int) {
 	m.list = slices.Delete(m.list, i, i+1)
 }
 
+// groups returns the endpoint's membership set, making it on first use. A
+// set made once the endpoint is closed starts closed, so no join slips in
+// after Close has left every group.
+func (e *Endpoint) groups() *memberships {
+	if m := e.mcast.Load(); m != nil {
+		return m
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	m := e.mcast.Load()
+	if m == nil {
+		m = &memberships{closed: e.state == StateClosed}
+		e.mcast.Store(m)
+	}
+	return m
+}
+
 // leaveAll drops every membership when the endpoint closes.
-func (m *memberships) leaveAll(*stack.Stack) {
+func (m *memberships) leaveAll() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.closed = true
@@ -66,7 +83,10 @@ type Membership struct {
 
 // Memberships returns the endpoint's memberships in joining order.
 func (e *Endpoint) Memberships() []Membership {
-	m := &e.mcast
+	m := e.mcast.Load()
+	if m == nil {
+		return []Membership{}
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := make([]Membership, len(m.list))
@@ -99,7 +119,7 @@ func (e *Endpoint) lockGroup(nic *stack.NIC, group netip.Addr) (*stack.NIC, erro
 	if err != nil {
 		return nil, err
 	}
-	if err := e.mcast.lock(); err != nil {
+	if err := e.groups().lock(); err != nil {
 		return nil, err
 	}
 	return nic, nil
@@ -123,7 +143,7 @@ func (e *Endpoint) JoinGroup(nic *stack.NIC, group netip.Addr) error {
 	if err != nil {
 		return err
 	}
-	m := &e.mcast
+	m := e.groups()
 	defer m.mu.Unlock()
 	if m.find(group, nic) >= 0 {
 		return syscall.EADDRINUSE
@@ -143,7 +163,7 @@ func (e *Endpoint) LeaveGroup(nic *stack.NIC, group netip.Addr) error {
 	if nic == nil && e.s.DefaultMulticastNIC(group) == nil {
 		return syscall.ENODEV
 	}
-	m := &e.mcast
+	m := e.groups()
 	if err := m.lock(); err != nil {
 		return err
 	}
@@ -168,7 +188,7 @@ func (e *Endpoint) JoinSourceGroup(nic *stack.NIC, group, src netip.Addr) error 
 	if err != nil {
 		return err
 	}
-	m := &e.mcast
+	m := e.groups()
 	defer m.mu.Unlock()
 	i := m.find(group, nic)
 	if i < 0 {
@@ -207,7 +227,7 @@ func (e *Endpoint) changeSource(nic *stack.NIC, group, src netip.Addr, add bool,
 	if err != nil {
 		return err
 	}
-	m := &e.mcast
+	m := e.groups()
 	if err := m.lock(); err != nil {
 		return err
 	}
@@ -255,16 +275,17 @@ func (m *memberships) sourceLocked(i int, add bool, mode igmp.FilterMode, src ne
 // group on that NIC lets src in; without one, if IP_MULTICAST_ALL is on
 // (the default) and the NIC receives it for some other socket, as on Linux.
 func (e *Endpoint) AcceptMulticast(group, src netip.Addr, nic stack.NICID) bool {
-	m := &e.mcast
-	m.mu.Lock()
-	for _, x := range m.list {
-		if x.group == group && x.nic.ID() == nic {
-			ok := x.filter.Allows(src)
-			m.mu.Unlock()
-			return ok
+	if m := e.mcast.Load(); m != nil {
+		m.mu.Lock()
+		for _, x := range m.list {
+			if x.group == group && x.nic.ID() == nic {
+				ok := x.filter.Allows(src)
+				m.mu.Unlock()
+				return ok
+			}
 		}
+		m.mu.Unlock()
 	}
-	m.mu.Unlock()
 	e.mu.RLock()
 	all := e.opts.MulticastAll
 	e.mu.RUnlock()

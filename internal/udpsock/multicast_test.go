@@ -319,3 +319,34 @@ func TestMulticastLoopbackAndTTL(t *testing.T) {
 		t.Fatalf("twice via lo: %s", got)
 	}
 }
+
+// TestMembershipsMadeAfterClose checks the lazily made membership set: an
+// endpoint closed before its first multicast call refuses joins, and a
+// join racing Close never leaves the NIC in a group.
+func TestMembershipsMadeAfterClose(t *testing.T) {
+	s, _, n, _ := mcastHosts(t)
+	ep := bound(t, s, "0.0.0.0:5000", false)
+	if m := ep.Memberships(); m == nil || len(m) != 0 {
+		t.Fatalf("fresh endpoint's memberships: %#v, want empty", m)
+	}
+	ep.Close()
+	if err := ep.JoinGroup(n, mGroup); err != ErrClosed {
+		t.Fatalf("first join after close: %v, want ErrClosed", err)
+	}
+	if err := ep.JoinSourceGroup(n, mGroup, netip.MustParseAddr("192.0.2.1")); err != ErrClosed {
+		t.Fatalf("first source join after close: %v, want ErrClosed", err)
+	}
+	for range 200 {
+		ep := New(s)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			ep.JoinGroup(n, mGroup)
+		}()
+		ep.Close()
+		<-done
+		if g := n.MulticastGroups(); len(g) != 0 {
+			t.Fatalf("NIC groups left by a join racing Close: %v", g)
+		}
+	}
+}

@@ -6,7 +6,20 @@
 // prints one markdown table, each rate with its ratio to the smallest case
 // of its scenario (1.00 means no slowdown).
 //
-//	go run ./cmd/scale                 # from bench/, about a minute
+// In-memory only: 10,000 addresses and 10,000 neighbours do not fit the
+// documentation ranges, so those rows take addresses from 198.18.0.0/15
+// (reserved for benchmarks, RFC 2544). That is why this program has no TAP
+// mode; never point it at a real link.
+//
+// The cases of a scenario are all set up first and then take turns, ten
+// slices each after a warm-up turn, rather than running one after the
+// other, so that they share whatever else the machine runs and their
+// ratios compare like with like. Each row also shows the process's CPU
+// time per operation (unix only), which a busy machine disturbs less than
+// the rate. The churn and ports rows open and close conns with
+// gonet.ListenUDP and Close, as a user would.
+//
+//	go run ./cmd/scale                 # from bench/, about 30 seconds
 //	go run ./cmd/scale -duration 300ms # quicker, noisier
 //	go run ./cmd/scale -only sockets   # one scenario group
 package main
@@ -32,13 +45,13 @@ import (
 )
 
 var (
-	duration = flag.Duration("duration", time.Second, "measured time per row")
+	duration = flag.Duration("duration", time.Second, "measured time per row (in slices)")
 	only     = flag.String("only", "", "run only the scenario groups whose name contains this (sockets, addresses, peers, churn, ports)")
 )
 
 // Addresses. The two stacks share 192.0.2.0/24. Scenarios needing more
-// addresses than the documentation ranges hold take them from 198.18.0.0/15,
-// reserved for benchmarks (RFC 2544); frames only travel the in-memory pipe.
+// addresses than the documentation ranges hold take them from 198.18.0.0/15
+// (see the package doc): frames only travel the in-memory pipe.
 var (
 	serverIP = netip.MustParseAddr("192.0.2.1")
 	clientIP = netip.MustParseAddr("192.0.2.2")
@@ -53,8 +66,78 @@ const targets = 16
 type result struct {
 	group, scenario, unit string
 	n                     int
-	rate                  float64
-	note                  string
+	measurement
+	note string // why the row failed
+}
+
+// measurement is what a row measured: operations per second, and the
+// process's CPU time per operation (0 where the OS does not tell), which a
+// busy machine disturbs less than the rate.
+type measurement struct {
+	rate float64
+	cpu  time.Duration
+}
+
+// trial is one case of a scenario, set up and ready to run in slices.
+type trial struct {
+	run   func(d time.Duration) (int, error) // runs for about d, returns operations done
+	close func()
+}
+
+// slices is how many turns each case of a scenario gets, after one turn
+// of warm-up.
+const slices = 10
+
+// interleave runs the trials in turns, each for duration/slices a turn,
+// and measures each over its turns but the first.
+func interleave(trials []trial) ([]measurement, error) {
+	out := make([]measurement, len(trials))
+	ops := make([]int, len(trials))
+	wall := make([]time.Duration, len(trials))
+	cpu := make([]time.Duration, len(trials))
+	runtime.GC() // setup garbage is not the measurement's
+	for turn := range slices + 1 {
+		for i, t := range trials {
+			w0, c0 := time.Now(), processCPU()
+			n, err := t.run(*duration / slices)
+			if err != nil {
+				return out, err
+			}
+			if turn > 0 {
+				ops[i] += n
+				wall[i] += time.Since(w0)
+				cpu[i] += processCPU() - c0
+			}
+		}
+	}
+	for i := range out {
+		if ops[i] > 0 {
+			out[i] = measurement{rate: float64(ops[i]) / wall[i].Seconds(), cpu: cpu[i] / time.Duration(ops[i])}
+		}
+	}
+	return out, nil
+}
+
+// cleanups collects what a setup must undo, in reverse order.
+type cleanups []func()
+
+func (c *cleanups) add(f func()) { *c = append(*c, f) }
+
+func (c cleanups) run() {
+	for i := len(c) - 1; i >= 0; i-- {
+		c[i]()
+	}
+}
+
+// fail undoes a setup that failed.
+func (c cleanups) fail(err error) (trial, error) {
+	c.run()
+	return trial{}, err
+}
+
+// done hands a finished setup's cleanups to its trial.
+func (c cleanups) done(run func(time.Duration) (int, error)) (trial, error) {
+	return trial{run: run, close: c.run}, nil
 }
 
 func main() {
@@ -68,39 +151,49 @@ func main() {
 			r.note = err.Error()
 		}
 		rows = append(rows, r)
-		fmt.Fprintf(os.Stderr, "%-12s %-32s %7d  %12.0f %s/s %s\n", r.group, r.scenario, r.n, r.rate, r.unit, r.note)
+		fmt.Fprintf(os.Stderr, "%-12s %-32s %7d  %12.0f %s/s %8v CPU/op %s\n", r.group, r.scenario, r.n, r.rate, r.unit, r.cpu, r.note)
+	}
+	// scenario sets up every case of a scenario, measures them in turns and
+	// adds their rows.
+	scenario := func(group, name, unit string, ns []int, setup func(n int) (trial, error)) {
+		trials := make([]trial, 0, len(ns))
+		defer func() {
+			for _, t := range trials {
+				t.close()
+			}
+		}()
+		for _, n := range ns {
+			t, err := setup(n)
+			if err != nil {
+				add(result{group: group, scenario: name, unit: unit, n: n}, fmt.Errorf("setup: %w", err))
+				return
+			}
+			trials = append(trials, t)
+		}
+		ms, err := interleave(trials)
+		for i, n := range ns {
+			add(result{group: group, scenario: name, unit: unit, n: n, measurement: ms[i]}, err)
+		}
 	}
 	if want("sockets") {
 		for _, kind := range []socketKind{unconnectedDistinct, connectedDistinct, connectedShared} {
-			for _, n := range []int{1, 100, 10_000, 50_000} {
-				rate, err := measureSockets(kind, n)
-				add(result{group: "sockets", scenario: kind.String(), unit: "datagrams", n: n, rate: rate}, err)
-			}
+			scenario("sockets", kind.String(), "datagrams", []int{1, 100, 10_000, 50_000},
+				func(n int) (trial, error) { return setupSockets(kind, n) })
 		}
 	}
 	if want("addresses") {
-		for _, n := range []int{1, 100, 10_000} {
-			rate, err := measureAddresses(n)
-			add(result{group: "addresses", scenario: "addresses on one NIC", unit: "datagrams", n: n, rate: rate}, err)
-		}
+		scenario("addresses", "addresses on one NIC", "datagrams", []int{1, 100, 10_000}, setupAddresses)
 	}
 	if want("peers") {
-		for _, n := range []int{1, 100, 1_000, 10_000} {
-			rate, err := measurePeers(n)
-			add(result{group: "peers", scenario: "ARP neighbours, sending", unit: "datagrams", n: n, rate: rate}, err)
-		}
+		scenario("peers", "ARP neighbours, sending", "datagrams", []int{1, 100, 1_000, 10_000}, setupPeers)
 	}
 	if want("churn") {
-		for _, g := range []int{1, 2} {
-			rate, err := measureChurn(g, 0)
-			add(result{group: "churn", scenario: "open+close, goroutines", unit: "ops", n: g, rate: rate}, err)
-		}
+		scenario("churn", "open+close, goroutines", "ops", []int{1, 2},
+			func(g int) (trial, error) { return setupChurn(g, 0) })
 	}
 	if want("ports") {
-		for _, held := range []int{0, 20_000, 28_000} {
-			rate, err := measureChurn(1, held)
-			add(result{group: "ports", scenario: "open+close, ephemeral ports held", unit: "ops", n: held, rate: rate}, err)
-		}
+		scenario("ports", "open+close, ephemeral ports held", "ops", []int{0, 20_000, 28_000},
+			func(held int) (trial, error) { return setupChurn(1, held) })
 	}
 	printTable(rows)
 	fmt.Printf("\n%s, GOMAXPROCS=%d, %v per row, total %v.\n", runtime.Version(), runtime.GOMAXPROCS(0), *duration, time.Since(start).Round(time.Second))
@@ -111,8 +204,8 @@ func want(group string) bool { return *only == "" || strings.Contains(group, *on
 // printTable writes the rows as markdown, each rate divided by the first
 // (smallest) case of the same scenario.
 func printTable(rows []result) {
-	fmt.Println("| group | scenario | n | rate | ratio to smallest n |")
-	fmt.Println("|---|---|---:|---:|---:|")
+	fmt.Println("| group | scenario | n | rate | ratio to smallest n | CPU per op |")
+	fmt.Println("|---|---|---:|---:|---:|---:|")
 	var base float64
 	for i, r := range rows {
 		if i == 0 || rows[i-1].scenario != r.scenario {
@@ -126,7 +219,11 @@ func printTable(rows []result) {
 		if r.note != "" {
 			rate = "failed: " + r.note
 		}
-		fmt.Printf("| %s | %s | %d | %s | %s |\n", r.group, r.scenario, r.n, rate, ratio)
+		cpu := "–"
+		if r.cpu > 0 && r.note == "" {
+			cpu = fmt.Sprintf("%.2f µs", r.cpu.Seconds()*1e6)
+		}
+		fmt.Printf("| %s | %s | %d | %s | %s | %s |\n", r.group, r.scenario, r.n, rate, ratio, cpu)
 	}
 }
 
@@ -175,43 +272,28 @@ type receiver struct {
 }
 
 // pump sends one datagram to each receiver in turn and reads them back,
-// for the measured duration after a short warm-up, and returns datagrams
-// per second received.
-func pump(rs []receiver) (float64, error) {
-	runtime.GC() // setup garbage is not the measurement's
+// for about d, and returns how many it received.
+func pump(rs []receiver, d time.Duration) (int, error) {
 	payload := make([]byte, 64)
 	buf := make([]byte, 256)
 	// Reads give up a while after the end, should a datagram be lost.
 	giveUp := make(chan struct{})
-	timer := time.AfterFunc(*duration+*duration/4+10*time.Second, func() { close(giveUp) })
+	timer := time.AfterFunc(d+10*time.Second, func() { close(giveUp) })
 	defer timer.Stop()
-	round := func() error {
+	n := 0
+	for end := time.Now().Add(d); time.Now().Before(end); n += len(rs) {
 		for _, r := range rs {
 			if _, err := r.from.WriteToUDPAddrPort(payload, r.dst); err != nil {
-				return err
+				return n, err
 			}
 		}
 		for _, r := range rs {
 			if _, err := r.ep.Read(buf, false, giveUp); err != nil {
-				return fmt.Errorf("read: %w", err)
+				return n, fmt.Errorf("read: %w", err)
 			}
 		}
-		return nil
 	}
-	for end := time.Now().Add(*duration / 4); time.Now().Before(end); {
-		if err := round(); err != nil {
-			return 0, err
-		}
-	}
-	n := 0
-	t0 := time.Now()
-	for time.Since(t0) < *duration {
-		if err := round(); err != nil {
-			return 0, err
-		}
-		n += len(rs)
-	}
-	return float64(n) / time.Since(t0).Seconds(), nil
+	return n, nil
 }
 
 // spread returns targets indices spread evenly over [0, n), repeating
@@ -243,40 +325,41 @@ const (
 	firstClientPort = 1024 // shared-port kind: socket i is connected to client port 1024+i
 )
 
-// measureSockets opens n server sockets of a kind and measures delivery to
+// setupSockets opens n server sockets of a kind, to measure delivery to
 // 16 of them.
-func measureSockets(kind socketKind, n int) (float64, error) {
+func setupSockets(kind socketKind, n int) (trial, error) {
+	var c cleanups
 	e, err := newEnv(stack.Options{})
 	if err != nil {
-		return 0, err
+		return c.fail(err)
 	}
-	defer e.close()
+	c.add(e.close)
 	eps := make([]*udpsock.Endpoint, 0, n)
-	defer func() {
+	c.add(func() {
 		for _, ep := range eps {
 			ep.Close()
 		}
-	}()
+	})
 	for i := range n {
 		ep := udpsock.New(e.server)
 		eps = append(eps, ep)
 		if err := openServerSocket(ep, kind, i); err != nil {
-			return 0, fmt.Errorf("socket %d: %w", i, err)
+			return c.fail(fmt.Errorf("socket %d: %w", i, err))
 		}
 	}
 	var shared *gonet.UDPConn
 	if kind != connectedShared {
 		if shared, err = gonet.ListenUDP(e.client, "udp4", &net.UDPAddr{IP: clientIP.AsSlice(), Port: clientPort}); err != nil {
-			return 0, err
+			return c.fail(err)
 		}
-		defer shared.Close()
+		c.add(func() { shared.Close() })
 	}
 	peers := make(map[int]*gonet.UDPConn) // shared-port kind: the client socket of each target
-	defer func() {
-		for _, c := range peers {
-			c.Close()
+	c.add(func() {
+		for _, p := range peers {
+			p.Close()
 		}
-	}()
+	})
 	var rs []receiver
 	for _, i := range spread(n) {
 		r := receiver{ep: eps[i], dst: netip.AddrPortFrom(serverIP, uint16(firstServerPort+i)), from: shared}
@@ -284,14 +367,14 @@ func measureSockets(kind socketKind, n int) (float64, error) {
 			r.dst = netip.AddrPortFrom(serverIP, sharedPort)
 			if peers[i] == nil {
 				if peers[i], err = gonet.ListenUDP(e.client, "udp4", &net.UDPAddr{IP: clientIP.AsSlice(), Port: firstClientPort + i}); err != nil {
-					return 0, err
+					return c.fail(err)
 				}
 			}
 			r.from = peers[i]
 		}
 		rs = append(rs, r)
 	}
-	return pump(rs)
+	return c.done(func(d time.Duration) (int, error) { return pump(rs, d) })
 }
 
 func openServerSocket(ep *udpsock.Endpoint, kind socketKind, i int) error {
@@ -320,21 +403,22 @@ func benchAddr(i int) netip.Addr {
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }
 
-// measureAddresses gives the server's NIC n addresses (its own and n-1
-// more) and measures delivery to a socket on any address, with datagrams
+// setupAddresses gives the server's NIC n addresses (its own and n-1
+// more), to measure delivery to a socket on any address, with datagrams
 // aimed at the addresses added last, through the server as the client's
 // gateway.
-func measureAddresses(n int) (float64, error) {
+func setupAddresses(n int) (trial, error) {
+	var c cleanups
 	e, err := newEnv(stack.Options{})
 	if err != nil {
-		return 0, err
+		return c.fail(err)
 	}
-	defer e.close()
+	c.add(e.close)
 	var dsts []netip.Addr
 	for i := range n - 1 {
 		a := benchAddr(i)
 		if err := e.serverNIC.AddAddress(netip.PrefixFrom(a, 32)); err != nil {
-			return 0, fmt.Errorf("address %d: %w", i, err)
+			return c.fail(fmt.Errorf("address %d: %w", i, err))
 		}
 		dsts = append(dsts, a)
 	}
@@ -342,37 +426,38 @@ func measureAddresses(n int) (float64, error) {
 		dsts = []netip.Addr{serverIP}
 	}
 	if err := e.client.SetDefaultGateway(e.clientNIC.ID(), serverIP); err != nil {
-		return 0, err
+		return c.fail(err)
 	}
 	ep := udpsock.New(e.server)
-	defer ep.Close()
+	c.add(func() { ep.Close() })
 	if err := ep.Bind(netip.AddrPortFrom(netip.IPv4Unspecified(), 7)); err != nil {
-		return 0, err
+		return c.fail(err)
 	}
 	from, err := gonet.ListenUDP(e.client, "udp4", &net.UDPAddr{IP: clientIP.AsSlice(), Port: clientPort})
 	if err != nil {
-		return 0, err
+		return c.fail(err)
 	}
-	defer from.Close()
+	c.add(func() { from.Close() })
 	var rs []receiver
 	for _, i := range spread(min(targets, len(dsts))) {
 		rs = append(rs, receiver{ep: ep, dst: netip.AddrPortFrom(dsts[len(dsts)-1-i], 7), from: from})
 	}
-	return pump(rs)
+	return c.done(func(d time.Duration) (int, error) { return pump(rs, d) })
 }
 
-// measurePeers puts n neighbours in the server's ARP cache (all behind the
-// client's MAC, on an extra on-link prefix) and measures sending to 16 of
+// setupPeers puts n neighbours in the server's ARP cache (all behind the
+// client's MAC, on an extra on-link prefix), to measure sending to 16 of
 // them; the client drops what it receives, not being those hosts. The
 // cache is sized for the largest case, so that only its fill varies.
-func measurePeers(n int) (float64, error) {
+func setupPeers(n int) (trial, error) {
+	var c cleanups
 	e, err := newEnv(stack.Options{ARP: arp.Config{MaxEntries: 16384}})
 	if err != nil {
-		return 0, err
+		return c.fail(err)
 	}
-	defer e.close()
+	c.add(e.close)
 	if err := e.serverNIC.AddAddress(netip.PrefixFrom(benchAddr(-255), 16)); err != nil {
-		return 0, err
+		return c.fail(err)
 	}
 	cache := e.serverNIC.ARP()
 	peers := make([]netip.Addr, n)
@@ -380,102 +465,84 @@ func measurePeers(n int) (float64, error) {
 		peers[i] = benchAddr(i)
 		cache.Learn(peers[i], e.clientNIC.MAC(), true)
 	}
-	c, err := gonet.ListenUDP(e.server, "udp4", nil)
+	conn, err := gonet.ListenUDP(e.server, "udp4", nil)
 	if err != nil {
-		return 0, err
+		return c.fail(err)
 	}
-	defer c.Close()
+	c.add(func() { conn.Close() })
 	var dsts []netip.AddrPort
 	for _, i := range spread(n) {
 		dsts = append(dsts, netip.AddrPortFrom(peers[i], 9))
 	}
-	runtime.GC()
 	payload := make([]byte, 64)
-	sent := 0
-	send := func() error {
-		for _, d := range dsts {
-			if _, err := c.WriteToUDPAddrPort(payload, d); err != nil {
-				return err
+	return c.done(func(d time.Duration) (int, error) {
+		sent := 0
+		for end := time.Now().Add(d); time.Now().Before(end); {
+			for _, dst := range dsts {
+				if _, err := conn.WriteToUDPAddrPort(payload, dst); err != nil {
+					return sent, err
+				}
 			}
+			sent += len(dsts)
 		}
-		sent += len(dsts)
-		return nil
-	}
-	for end := time.Now().Add(*duration / 4); time.Now().Before(end); {
-		if err := send(); err != nil {
-			return 0, err
+		if held := cache.Len(); held < n {
+			return sent, fmt.Errorf("the cache kept %d of %d neighbours", held, n)
 		}
-	}
-	sent = 0
-	t0 := time.Now()
-	for time.Since(t0) < *duration {
-		if err := send(); err != nil {
-			return 0, err
-		}
-	}
-	rate := float64(sent) / time.Since(t0).Seconds()
-	if held := cache.Len(); held < n {
-		return rate, fmt.Errorf("the cache kept %d of %d neighbours", held, n)
-	}
-	return rate, nil
+		return sent, nil
+	})
 }
 
-// measureChurn opens and closes sockets on ephemeral ports from g
-// goroutines, with held ephemeral ports already taken, and returns
-// open+close pairs per second (all goroutines together).
-func measureChurn(g, held int) (float64, error) {
+// setupChurn makes a stack with held ephemeral ports taken, to measure
+// opening and closing conns on ephemeral ports there (gonet.ListenUDP and
+// Close, as a user does) from g goroutines together.
+func setupChurn(g, held int) (trial, error) {
+	var c cleanups
 	s := stack.New(stack.Options{})
-	defer s.Close()
-	eps := make([]*udpsock.Endpoint, 0, held)
-	defer func() {
-		for _, ep := range eps {
-			ep.Close()
+	c.add(func() { s.Close() })
+	conns := make([]*gonet.UDPConn, 0, held)
+	c.add(func() {
+		for _, conn := range conns {
+			conn.Close()
 		}
-	}()
+	})
 	for i := range held {
-		ep := udpsock.New(s)
-		eps = append(eps, ep)
-		if err := ep.Bind(netip.AddrPortFrom(netip.IPv4Unspecified(), 0)); err != nil {
-			return 0, fmt.Errorf("holding port %d: %w", i, err)
+		conn, err := gonet.ListenUDP(s, "udp4", nil)
+		if err != nil {
+			return c.fail(fmt.Errorf("holding port %d: %w", i, err))
 		}
+		conns = append(conns, conn)
 	}
-	openClose := func() error {
-		ep := udpsock.New(s)
-		defer ep.Close()
-		return ep.Bind(netip.AddrPortFrom(netip.IPv4Unspecified(), 0))
-	}
-	run := func(d time.Duration) (int, error) {
-		var wg sync.WaitGroup
-		counts := make([]int, g)
-		errs := make([]error, g)
-		end := time.Now().Add(d)
-		for w := range g {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for time.Now().Before(end) {
-					for range 64 {
-						if err := openClose(); err != nil {
-							errs[w] = err
-							return
-						}
+	return c.done(func(d time.Duration) (int, error) { return churn(s, g, d) })
+}
+
+// churn opens and closes conns on s from g goroutines for about d and
+// returns how many pairs they completed.
+func churn(s *stack.Stack, g int, d time.Duration) (int, error) {
+	var wg sync.WaitGroup
+	counts := make([]int, g)
+	errs := make([]error, g)
+	end := time.Now().Add(d)
+	for w := range g {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(end) {
+				for range 64 {
+					c, err := gonet.ListenUDP(s, "udp4", nil)
+					if err != nil {
+						errs[w] = err
+						return
 					}
-					counts[w] += 64
+					c.Close()
 				}
-			}()
-		}
-		wg.Wait()
-		total := 0
-		for _, c := range counts {
-			total += c
-		}
-		return total, errors.Join(errs...)
+				counts[w] += 64
+			}
+		}()
 	}
-	runtime.GC()
-	if _, err := run(*duration / 4); err != nil {
-		return 0, err
+	wg.Wait()
+	total := 0
+	for _, c := range counts {
+		total += c
 	}
-	t0 := time.Now()
-	n, err := run(*duration)
-	return float64(n) / time.Since(t0).Seconds(), err
+	return total, errors.Join(errs...)
 }
