@@ -20,6 +20,7 @@ import (
 const (
 	tunFCsum = 0x01 // TUN_F_CSUM: the kernel may send partial checksums
 	tunFUSO4 = 0x20 // TUN_F_USO4: ... and UDP super-frames over IPv4
+	tunFUSO6 = 0x40 // TUN_F_USO6: Linux grants USO only with both
 )
 
 // maxSuperFrame is the longest frame with a virtio-net header either way:
@@ -40,7 +41,7 @@ func (o *offloads) negotiate(fd int, noUSO bool) {
 	if err := unix.IoctlSetPointerInt(fd, unix.TUNSETVNETHDRSZ, vnetHdrLen); err != nil {
 		o.fallback = fmt.Sprintf("TUNSETVNETHDRSZ: %v", err)
 	}
-	want := tunFCsum | tunFUSO4
+	want := tunFCsum | tunFUSO4 | tunFUSO6
 	if noUSO {
 		want = tunFCsum
 		o.fallback = "UDP segmentation offload disabled by option"
@@ -55,6 +56,8 @@ func (o *offloads) negotiate(fd int, noUSO bool) {
 		o.fallback = fmt.Sprintf("checksum offload refused: %v", err)
 		return
 	}
+	// IPv6 super-frames, which the kernel may now send, are refused as
+	// bad headers until the stack has IPv6.
 	o.csum, o.uso = true, want&tunFUSO4 != 0
 }
 
