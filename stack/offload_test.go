@@ -10,9 +10,9 @@ import (
 
 	"github.com/tapnet/tapnet/ethernet"
 	"github.com/tapnet/tapnet/internal/checksum"
+	"github.com/tapnet/tapnet/internal/udpsock"
 	"github.com/tapnet/tapnet/link"
 	"github.com/tapnet/tapnet/stack"
-	"github.com/tapnet/tapnet/udp"
 )
 
 // offLink is a relLink that offers offloads: it marks received frames
@@ -83,7 +83,7 @@ func newOffEnv(t *testing.T, off link.Offloads) (*stack.Stack, *offLink) {
 
 func TestChecksumValidFrameSkipsVerification(t *testing.T) {
 	s, l := newOffEnv(t, link.Offloads{})
-	ep := udp.New(s)
+	ep := udpsock.New(s)
 	defer ep.Close()
 	if err := ep.Bind(netip.AddrPortFrom(relOurIP, 7)); err != nil {
 		t.Fatal(err)
@@ -120,7 +120,7 @@ func udpChecksumOK(t *testing.T, frame []byte) bool {
 func TestPartialChecksumOnlyWhenLinkCompletesIt(t *testing.T) {
 	for _, txsum := range []bool{false, true} {
 		s, l := newOffEnv(t, link.Offloads{TxChecksum: txsum})
-		ep := udp.New(s)
+		ep := udpsock.New(s)
 		if _, err := ep.Write([]byte("some payload"), netip.AddrPortFrom(relPeerIP, 9), nil); err != nil {
 			t.Fatal(err)
 		}
@@ -160,7 +160,7 @@ func TestWriteBatchReachesLinkTogether(t *testing.T) {
 
 	t.Run("gso", func(t *testing.T) {
 		s, l := newOffEnv(t, link.Offloads{TxChecksum: true, MaxGSOSize: 65535 + 14})
-		ep := udp.New(s)
+		ep := udpsock.New(s)
 		defer ep.Close()
 		if n, err := ep.WriteBatch(payloads, to, nil); n != 11 || err != nil {
 			t.Fatalf("WriteBatch: %d, %v", n, err)
@@ -184,7 +184,7 @@ func TestWriteBatchReachesLinkTogether(t *testing.T) {
 	})
 	t.Run("batch", func(t *testing.T) {
 		s, l := newOffEnv(t, link.Offloads{})
-		ep := udp.New(s)
+		ep := udpsock.New(s)
 		defer ep.Close()
 		if n, err := ep.WriteBatch(payloads, to, nil); n != 11 || err != nil {
 			t.Fatalf("WriteBatch: %d, %v", n, err)
