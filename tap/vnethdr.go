@@ -60,7 +60,6 @@ func (h vnetHdr) encode(b []byte) {
 
 // Reasons a received header is refused; each is a counted drop.
 var (
-	errVnetShort    = errors.New("tap: frame shorter than its virtio-net header")
 	errVnetCsum     = errors.New("tap: virtio-net checksum offsets outside the frame")
 	errVnetGSO      = errors.New("tap: unsupported or inconsistent virtio-net GSO header")
 	errVnetGSOSize  = errors.New("tap: virtio-net gso_size 0 or larger than the MTU allows")
