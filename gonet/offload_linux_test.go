@@ -245,3 +245,44 @@ func TestTAPMultiQueueEcho(t *testing.T) {
 		}
 	}
 }
+
+// TestTAPOffloadsResetOnClose: a persistent device keeps its offloads
+// after the descriptor closes unless tapnet turns them off; a plain user
+// attaching next would otherwise read partial checksums it cannot know of.
+func TestTAPOffloadsResetOnClose(t *testing.T) {
+	netns.RequireRoot(t)
+	ns := netns.New(t)
+	name := netns.UniqueIfName("tr")
+	ns.IP(t, "tuntap", "add", "dev", name, "mode", "tap")
+	ns.IP(t, "addr", "add", "192.0.2.1/24", "dev", name)
+	ns.IP(t, "link", "set", "dev", name, "up")
+	open := func(opts tap.Options) *tap.Device {
+		var d *tap.Device
+		if err := ns.Do(func() (err error) { d, err = tap.Open(name, opts); return err }); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	open(tap.Options{Offload: true}).Close()
+	dev := open(tap.Options{})
+	s := stack.New(stack.Options{})
+	defer s.Close()
+	if _, err := s.AddNIC(dev, stack.NICOptions{Addresses: []netip.Prefix{netip.MustParsePrefix("192.0.2.2/24")}}); err != nil {
+		t.Fatal(err)
+	}
+	ns.IP(t, "neigh", "replace", "192.0.2.2", "lladdr", dev.MAC().String(), "dev", name)
+	srv, err := ListenUDP(s, "udp", &net.UDPAddr{Port: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	c := kernelDial(t, ns, "192.0.2.2:7")
+	if _, err := c.Write([]byte("after offloads")); err != nil {
+		t.Fatal(err)
+	}
+	srv.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 100)
+	if n, _, err := srv.ReadFromUDP(buf); err != nil || string(buf[:n]) != "after offloads" {
+		t.Fatalf("read %q, %v; UDP checksum errors %d", buf[:n], err, s.Stats().UDP.ChecksumErrors.Load())
+	}
+}

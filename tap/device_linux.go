@@ -288,6 +288,7 @@ func (d *Device) Close() error {
 	if d.closed.Swap(true) {
 		return nil
 	}
+	d.resetOffloads()
 	return d.closeQueues()
 }
 

@@ -61,6 +61,18 @@ func (o *offloads) negotiate(fd int, noUSO bool) {
 	o.csum, o.uso = true, want&tunFUSO4 != 0
 }
 
+// resetOffloads turns the kernel's offloads off again, so that a
+// persistent device does not keep sending partial checksums and
+// super-frames to whoever attaches next without virtio-net headers.
+func (d *Device) resetOffloads() {
+	if !d.off.csum || len(d.queues) == 0 {
+		return
+	}
+	_ = d.queues[0].rc.Control(func(fd uintptr) {
+		_ = unix.IoctlSetInt(int(fd), unix.TUNSETOFFLOAD, 0)
+	})
+}
+
 func (o *offloads) status() OffloadStatus {
 	return OffloadStatus{VnetHdr: o.vnet, Checksum: o.csum, USO: o.uso, Fallback: o.fallback}
 }
