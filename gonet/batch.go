@@ -102,6 +102,11 @@ func (p *PacketConn) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
 // WriteBatch sends the messages in order, like sendmmsg: it returns how
 // many were sent; an error is reported only when the first fails (with
 // n = -1, as x/net passes it on), later failures end the batch early.
+// Consecutive messages to one destination, each with one buffer and no
+// control messages, reach the link together: as one UDP super-frame on a
+// link with segmentation offload (a TAP opened with tap.Options.Offload),
+// where the kernel cuts it into the datagrams, or else as one batch of
+// frames.
 func (p *PacketConn) WriteBatch(ms []ipv4.Message, flags int) (int, error) {
 	if !p.ok() {
 		return 0, errInvalidConn
