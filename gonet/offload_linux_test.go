@@ -27,9 +27,11 @@ func offloadStack(t *testing.T, opts tap.Options) (*netns.NS, *stack.Stack, *tap
 	if _, err := s.AddNIC(dev, stack.NICOptions{Addresses: []netip.Prefix{netip.MustParsePrefix("192.0.2.2/24")}}); err != nil {
 		t.Fatal(err)
 	}
-	// A known neighbour: bursts sent while the kernel resolves it would
-	// overflow its queue of unresolved packets.
-	ns.IP(t, "neigh", "replace", "192.0.2.2", "lladdr", dev.MAC().String(), "dev", dev.Name())
+	if opts.Mode == tap.ModeTAP {
+		// A known neighbour: bursts sent while the kernel resolves it
+		// would overflow its queue of unresolved packets.
+		ns.IP(t, "neigh", "replace", "192.0.2.2", "lladdr", dev.MAC().String(), "dev", dev.Name())
+	}
 	return ns, s, dev
 }
 
@@ -91,6 +93,8 @@ var offloadModes = []struct {
 	{"uso", tap.Options{Offload: true}, true},
 	{"no-uso", tap.Options{Offload: true, NoUSO: true}, false},
 	{"plain", tap.Options{}, false},
+	{"tun-uso", tap.Options{Mode: tap.ModeTUN, Offload: true}, true},
+	{"tun-plain", tap.Options{Mode: tap.ModeTUN}, false},
 }
 
 // TestTAPReceivesGSOBursts: a kernel socket sends 64 KiB per sendmsg in
