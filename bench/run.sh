@@ -442,7 +442,7 @@ if [[ $MQ == 1 ]]; then
 	done
 fi
 fresh_tap
-if [[ $QUIC != 1 && -z ${SUBJECTS// /} ]]; then
+if [[ $QUIC != 1 && $MQ != 1 && -z ${SUBJECTS// /} ]]; then
 	log "nothing to run: SUBJECTS is empty and QUIC is not 1"
 fi
 if [[ $QUIC == 1 ]]; then
@@ -473,7 +473,7 @@ REPORT=$BIN/report.md
 	echo "- load: plain is one datagram per sendmmsg entry; gso+gro sends 64 KiB per sendmsg with UDP_SEGMENT and receives with UDP_GRO; N flows spreads the window over N sockets"
 	echo "- pps: echoed datagrams per second; Gbit/s: echoed payload; loss: share of datagrams sent in the measured interval not back within 200 ms; RTT percentiles over those datagrams (window 1: unloaded RTT)"
 	echo
-	if [[ -n ${SUBJECTS// /} ]]; then
+	if [[ -n ${SUBJECTS// /} || $MQ == 1 ]]; then
 		"$BIN/report" -udp "$UDP_JSON"
 	fi
 	if [[ $QUIC == 1 ]]; then
