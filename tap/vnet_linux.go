@@ -105,8 +105,11 @@ func (r *vnetReader) pending() bool { return r.frame != nil }
 // has enough headroom, spilling into big.
 func (r *vnetReader) read(fd int, f *link.Frame) (int, error) {
 	room := roomOf(f)
+	if len(room) == 0 {
+		return 0, errFrameBounds
+	}
 	r.limit = min(len(room), r.mtu+r.l2)
-	r.inPlace = f.Off >= vnetHdrLen && r.limit > 0
+	r.inPlace = f.Off >= vnetHdrLen
 	n := 1
 	if r.inPlace {
 		setIovec(&r.iov[0], f.Buf[f.Off-vnetHdrLen:f.Off+r.limit])
