@@ -19,12 +19,12 @@ import (
 func (n *NIC) Offloads() link.Offloads { return n.off }
 
 // CanOffloadChecksum reports whether a datagram of plen transport bytes
-// along r may leave with a partial checksum for the link to complete: a
-// unicast or broadcast that goes out whole on a link that completes
+// along r may leave with a partial checksum for the link to complete: an
+// IPv4 unicast or broadcast that goes out whole on a link that completes
 // checksums (never a looped or fragmented copy, which the stack reads or
-// splits itself).
+// splits itself). IPv6 sends keep computing their checksums for now.
 func (r *Route) CanOffloadChecksum(plen int) bool {
-	return !r.Loopback && !r.Multicast && r.NIC != nil && r.NIC.off.TxChecksum &&
+	return r.RemoteAddr.Is4() && !r.Loopback && !r.Multicast && r.NIC != nil && r.NIC.off.TxChecksum &&
 		ipv4.HeaderLen+plen <= r.NIC.mtu
 }
 
@@ -32,7 +32,7 @@ func (r *Route) CanOffloadChecksum(plen int) bool {
 // of segSize-byte payloads may carry along r, or 0 when the link has no
 // segmentation offload or the route cannot use it.
 func (r *Route) maxGSOPayload(segSize int) int {
-	if r.Loopback || r.Multicast || r.Broadcast || r.NIC == nil || r.NIC.off.MaxGSOSize == 0 ||
+	if !r.RemoteAddr.Is4() || r.Loopback || r.Multicast || r.Broadcast || r.NIC == nil || r.NIC.off.MaxGSOSize == 0 ||
 		!r.NIC.off.TxChecksum || segSize == 0 || ipv4.HeaderLen+udp.HeaderLen+segSize > r.NIC.mtu {
 		return 0
 	}
@@ -92,9 +92,14 @@ func (s *Stack) writeUDPRun(r *Route, srcPort, dstPort uint16, ps [][]byte, o Wr
 	return s.writeBatch(r, udp.ProtocolNumber, bs[:k], o)
 }
 
-// udpFits reports whether payload can be one datagram along r.
+// udpFits reports whether payload can be one datagram along r, as
+// WriteUDP checks it.
 func udpFits(r *Route, payload []byte, o WriteOptions) bool {
-	return len(payload) <= udp.MaxPayload && !(o.DF && udp.HeaderLen+len(payload) > r.MaxPayload())
+	limit := udp.MaxPayload
+	if r.RemoteAddr.Is6() {
+		limit = udp.MaxPayload6
+	}
+	return len(payload) <= limit && !(o.DF && udp.HeaderLen+len(payload) > r.MaxPayload())
 }
 
 // superRun returns how many leading payloads of ps fit one super-frame:
@@ -191,7 +196,7 @@ func (s *Stack) writeBatch(r *Route, proto uint8, bs []*buffer.Buffer, o WriteOp
 // IP link, there is nothing to know); otherwise the batch takes
 // writePacket's path, one at a time.
 func (s *Stack) batchDestination(r *Route, bs []*buffer.Buffer) (ethernet.MAC, bool) {
-	if s.closed.Load() || r.Loopback || r.Multicast || r.Broadcast {
+	if s.closed.Load() || !r.RemoteAddr.Is4() || r.Loopback || r.Multicast || r.Broadcast {
 		return ethernet.MAC{}, false
 	}
 	for _, b := range bs {

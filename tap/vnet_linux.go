@@ -195,7 +195,7 @@ func (r *vnetReader) emit(c *counters, frames []link.Frame) int {
 	for ; i < len(frames) && r.next < r.sup.segs; r.next++ {
 		f := &frames[i]
 		room := roomOf(f)
-		if r.sup.segmentLen(r.frame, r.next) > len(room) {
+		if r.sup.segmentLen(r.next) > len(room) {
 			c.rxDrops.Add(1)
 			continue
 		}

@@ -2,6 +2,7 @@ package tap_test
 
 import (
 	"encoding/binary"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -18,21 +19,34 @@ import (
 // segments come out in order across calls, each a whole checksum-valid
 // datagram with its own IP header.
 func TestSuperFrameSplitAcrossReads(t *testing.T) {
+	t.Run("ipv4", func(t *testing.T) { testSuperFrameSplit(t, false) })
+	t.Run("ipv6", func(t *testing.T) { testSuperFrameSplit(t, true) })
+}
+
+func testSuperFrameSplit(t *testing.T, v6 bool) {
 	ns := netns.New(t)
 	d := netns.NewTAP(t, ns, "192.0.2.1/24", tap.Options{Offload: true})
 	if st := d.Stats().Offloads; !st.USO {
 		t.Skipf("no UDP segmentation offload: %+v", st)
 	}
-	ns.IP(t, "neigh", "replace", stackIP.String(), "lladdr", d.MAC().String(), "dev", d.Name())
+	dst, family, ethType, ipHdr := stackIP, unix.AF_INET, uint16(ethernet.TypeIPv4), 20
+	var sa unix.Sockaddr = &unix.SockaddrInet4{Addr: stackIP.As4(), Port: 9}
+	if v6 {
+		dst, family, ethType, ipHdr = netip.MustParseAddr("2001:db8::2"), unix.AF_INET6, ethernet.TypeIPv6, 40
+		sa = &unix.SockaddrInet6{Addr: dst.As16(), Port: 9}
+		ns.Exec(t, "sysctl", "-qw", "net.ipv6.conf."+d.Name()+".disable_ipv6=0")
+		ns.IP(t, "-6", "addr", "add", "2001:db8::1/64", "dev", d.Name(), "nodad")
+	}
+	ns.IP(t, "neigh", "replace", dst.String(), "lladdr", d.MAC().String(), "dev", d.Name())
 	var fd int
 	if err := ns.Do(func() (err error) {
-		if fd, err = unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0); err != nil {
+		if fd, err = unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0); err != nil {
 			return err
 		}
 		if err = unix.SetsockoptInt(fd, unix.SOL_UDP, unix.UDP_SEGMENT, 1400); err != nil {
 			return err
 		}
-		return unix.Connect(fd, &unix.SockaddrInet4{Addr: stackIP.As4(), Port: 9})
+		return unix.Connect(fd, sa)
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -59,19 +73,25 @@ func TestSuperFrameSplitAcrossReads(t *testing.T) {
 		}
 		for _, f := range frames[:n] {
 			b := f.Bytes()
-			if ethernet.Header(b).Type() != ethernet.TypeIPv4 || b[ethernet.HeaderLen+9] != 17 {
-				continue // IPv6 or ARP chatter
-			}
 			ip := b[ethernet.HeaderLen:]
-			if len(ip) != 28+1400 || int(binary.BigEndian.Uint16(ip[2:])) != len(ip) ||
-				binary.BigEndian.Uint16(ip[24:]) != 1408 || ip[28] != byte(got) || ip[len(ip)-1] != byte(got) {
-				t.Fatalf("segment %d: %d bytes, lengths %d/%d, payload byte %d",
-					got, len(ip), binary.BigEndian.Uint16(ip[2:]), binary.BigEndian.Uint16(ip[24:]), ip[28])
+			if ethernet.Header(b).Type() != ethType || len(ip) != ipHdr+8+1400 {
+				continue // ARP, neighbour discovery, router solicitations
+			}
+			u := ip[ipHdr:]
+			ipLen := int(binary.BigEndian.Uint16(ip[2:])) // IPv4 total length
+			if v6 {
+				ipLen = 40 + int(binary.BigEndian.Uint16(ip[4:])) // IPv6 payload length
+			}
+			if ipLen != len(ip) || binary.BigEndian.Uint16(u[4:]) != 1408 || u[8] != byte(got) || u[len(u)-1] != byte(got) {
+				t.Fatalf("segment %d: %d bytes, IP length %d, UDP length %d, payload byte %d",
+					got, len(ip), ipLen, binary.BigEndian.Uint16(u[4:]), u[8])
 			}
 			if f.Flags&link.FlagChecksumValid == 0 {
 				t.Errorf("segment %d not marked checksum-valid", got)
 			}
-			ids = append(ids, binary.BigEndian.Uint16(ip[4:]))
+			if !v6 {
+				ids = append(ids, binary.BigEndian.Uint16(ip[4:]))
+			}
 			got++
 		}
 	}

@@ -67,12 +67,14 @@ var (
 )
 
 // udpSuper locates the parts of a UDP super-frame: a frame (Ethernet on a
-// TAP, bare IP on a TUN) carrying one IPv4 packet whose UDP payload is to
-// be cut into segments.
+// TAP, bare IP on a TUN) carrying one IPv4 or IPv6 packet whose UDP payload
+// is to be cut into segments.
 type udpSuper struct {
-	ipOff, udpOff, payOff int // offsets of the IP and UDP headers and payload
-	segSize               int // payload bytes per segment (the last may be shorter)
-	segs                  int // number of segments
+	ipOff, udpOff, payOff int  // offsets of the IP and UDP headers and payload
+	end                   int  // offset just past the IP packet
+	segSize               int  // payload bytes per segment (the last may be shorter)
+	segs                  int  // number of segments
+	v6                    bool // an IPv6 packet
 }
 
 // checkRxFrame validates a received frame (without its virtio-net header)
@@ -101,53 +103,78 @@ func locateUDPSuper(h vnetHdr, frame []byte, mtu, l2 int) (udpSuper, error) {
 	if h.gsoSize == 0 {
 		return udpSuper{}, errVnetGSOSize
 	}
-	if !carriesIPv4(frame, l2) || len(frame) < l2+20+8 {
+	var s udpSuper
+	var ok bool
+	switch ipVersion(frame, l2) {
+	case 4:
+		s, ok = locateIPv4(frame, l2)
+	case 6:
+		s, ok = locateIPv6(frame, l2)
+	}
+	if !ok {
 		return udpSuper{}, errVnetGSOFrame
 	}
-	ip := frame[l2:]
-	ihl := int(ip[0]&0x0f) * 4
-	if ip[0]>>4 != 4 || ihl < 20 || len(ip) < ihl+8 || ip[9] != 17 {
-		return udpSuper{}, errVnetGSOFrame
-	}
-	if frag := binary.BigEndian.Uint16(ip[6:8]); frag&0x3fff != 0 {
-		return udpSuper{}, errVnetGSOFrame // a fragment cannot be segmented
-	}
-	s := udpSuper{ipOff: l2, udpOff: l2 + ihl}
 	s.payOff = s.udpOff + 8
 	s.segSize = int(h.gsoSize)
-	if ihl+8+s.segSize > mtu {
+	if s.payOff-s.ipOff+s.segSize > mtu {
 		return udpSuper{}, errVnetGSOSize
 	}
-	// The IP total length bounds the payload: Ethernet may pad, and
-	// the kernel fills it for the whole super-frame.
-	end := s.ipOff + int(binary.BigEndian.Uint16(ip[2:4]))
-	if end > len(frame) || end <= s.payOff {
+	// The IP length bounds the payload: Ethernet may pad, and the kernel
+	// fills it in for the whole super-frame.
+	if s.end > len(frame) || s.end <= s.payOff {
 		return udpSuper{}, errVnetGSOFrame
 	}
-	s.segs = (end - s.payOff + s.segSize - 1) / s.segSize
+	s.segs = (s.end - s.payOff + s.segSize - 1) / s.segSize
 	return s, nil
 }
 
-// end returns the offset just past segment i's payload in the super-frame.
-func (s *udpSuper) payloadEnd(frame []byte, i int) int {
-	end := s.ipOff + int(binary.BigEndian.Uint16(frame[s.ipOff+2:]))
-	return min(s.payOff+(i+1)*s.segSize, end)
+// locateIPv4 finds the UDP header and end of an unfragmented IPv4 packet
+// behind l2 bytes of link header.
+func locateIPv4(frame []byte, l2 int) (udpSuper, bool) {
+	ip := frame[l2:]
+	if len(ip) < 20+8 {
+		return udpSuper{}, false
+	}
+	ihl := int(ip[0]&0x0f) * 4
+	frag := binary.BigEndian.Uint16(ip[6:8])
+	if ihl < 20 || len(ip) < ihl+8 || ip[9] != 17 || frag&0x3fff != 0 {
+		return udpSuper{}, false // not UDP, or a fragment, which cannot be segmented
+	}
+	return udpSuper{ipOff: l2, udpOff: l2 + ihl, end: l2 + int(binary.BigEndian.Uint16(ip[2:4]))}, true
+}
+
+// locateIPv6 finds the UDP header and end of an IPv6 packet behind l2
+// bytes of link header whose UDP header follows the fixed header (Linux
+// segments no other shape).
+func locateIPv6(frame []byte, l2 int) (udpSuper, bool) {
+	ip := frame[l2:]
+	if len(ip) < 40+8 || ip[6] != 17 {
+		return udpSuper{}, false
+	}
+	return udpSuper{ipOff: l2, udpOff: l2 + 40, end: l2 + 40 + int(binary.BigEndian.Uint16(ip[4:6])), v6: true}, true
+}
+
+// payloadEnd returns the offset just past segment i's payload in the
+// super-frame.
+func (s *udpSuper) payloadEnd(i int) int {
+	return min(s.payOff+(i+1)*s.segSize, s.end)
 }
 
 // segmentLen returns the frame length of segment i.
-func (s *udpSuper) segmentLen(frame []byte, i int) int {
-	return s.payOff + s.payloadEnd(frame, i) - (s.payOff + i*s.segSize)
+func (s *udpSuper) segmentLen(i int) int {
+	return s.payOff + s.payloadEnd(i) - (s.payOff + i*s.segSize)
 }
 
 // putSegment writes segment i of the super-frame into dst (which must hold
-// segmentLen bytes) as a plain datagram: the super-frame's Ethernet, IP and
-// UDP headers with the lengths, IP ID (incremented per segment, as Linux's
-// segmentation does) and IP checksum fixed, and the UDP checksum zeroed
-// (none, valid on IPv4): the device marks segments checksum-valid, since
-// they come from the kernel's memory, not from a wire. It returns the
-// length written.
+// segmentLen bytes) as a plain datagram: the super-frame's link, IP and UDP
+// headers with the lengths fixed, and on IPv4 the ID (incremented per
+// segment, as Linux's segmentation does) and header checksum. The UDP
+// checksum is zeroed (none on IPv4; on IPv6 a value no wire would carry):
+// the device hands segments up checksum-valid, since they come from the
+// kernel's memory, not from a wire, and nothing reads the field. It
+// returns the length written.
 func (s *udpSuper) putSegment(dst, frame []byte, i int) int {
-	start, end := s.payOff+i*s.segSize, s.payloadEnd(frame, i)
+	start, end := s.payOff+i*s.segSize, s.payloadEnd(i)
 	n := copy(dst, frame[:s.payOff])
 	n += copy(dst[n:], frame[start:end])
 	fixSegmentHeaders(dst[:n], s, uint16(i))
@@ -158,10 +185,14 @@ func (s *udpSuper) putSegment(dst, frame []byte, i int) int {
 // headers were copied from its super-frame.
 func fixSegmentHeaders(seg []byte, s *udpSuper, i uint16) {
 	ip := seg[s.ipOff:s.udpOff]
-	binary.BigEndian.PutUint16(ip[2:], uint16(len(seg)-s.ipOff))
-	binary.BigEndian.PutUint16(ip[4:], binary.BigEndian.Uint16(ip[4:])+i)
-	ip[10], ip[11] = 0, 0
-	binary.BigEndian.PutUint16(ip[10:], checksum.Checksum(ip))
+	if s.v6 {
+		binary.BigEndian.PutUint16(ip[4:], uint16(len(seg)-s.udpOff))
+	} else {
+		binary.BigEndian.PutUint16(ip[2:], uint16(len(seg)-s.ipOff))
+		binary.BigEndian.PutUint16(ip[4:], binary.BigEndian.Uint16(ip[4:])+i)
+		ip[10], ip[11] = 0, 0
+		binary.BigEndian.PutUint16(ip[10:], checksum.Checksum(ip))
+	}
 	udp := seg[s.udpOff:]
 	binary.BigEndian.PutUint16(udp[4:], uint16(len(seg)-s.udpOff))
 	udp[6], udp[7] = 0, 0
@@ -174,17 +205,29 @@ func fixSegmentHeaders(seg []byte, s *udpSuper, i uint16) {
 func clearPartialChecksum(h vnetHdr, frame []byte, l2 int) {
 	at := int(h.csumStart) + int(h.csumOffset)
 	if h.csumOffset != 6 || at+2 > len(frame) || len(frame) < l2+20 ||
-		!carriesIPv4(frame, l2) || frame[l2+9] != 17 {
-		return
+		ipVersion(frame, l2) != 4 || frame[l2+9] != 17 {
+		return // IPv6 keeps the partial sum: zero is no checksum there
 	}
 	frame[at], frame[at+1] = 0, 0
 }
 
-// carriesIPv4 reports whether frame, behind l2 bytes of link header (an
-// Ethernet header or none), holds an IPv4 packet.
-func carriesIPv4(frame []byte, l2 int) bool {
-	if l2 == ethernet.HeaderLen {
-		return len(frame) >= l2 && binary.BigEndian.Uint16(frame[12:14]) == ethernet.TypeIPv4
+// ipVersion returns 4 or 6 for a frame that carries IPv4 or IPv6 behind l2
+// bytes of link header (an Ethernet header or none), or 0.
+func ipVersion(frame []byte, l2 int) int {
+	if len(frame) <= l2 {
+		return 0
 	}
-	return len(frame) > l2 && frame[l2]>>4 == 4
+	if l2 == ethernet.HeaderLen {
+		switch binary.BigEndian.Uint16(frame[12:14]) {
+		case ethernet.TypeIPv4:
+			return 4
+		case ethernet.TypeIPv6:
+			return 6
+		}
+		return 0
+	}
+	if v := int(frame[l2] >> 4); v == 4 || v == 6 {
+		return v
+	}
+	return 0
 }

@@ -52,7 +52,7 @@ func TestSplitUDPSuperFrame(t *testing.T) {
 	}
 	var got []byte
 	for i := range s.segs {
-		seg := make([]byte, s.segmentLen(f, i))
+		seg := make([]byte, s.segmentLen(i))
 		n := s.putSegment(seg, f, i)
 		if n != len(seg) {
 			t.Fatalf("segment %d: wrote %d of %d", i, n, len(seg))
@@ -115,6 +115,9 @@ func FuzzVirtioNetHdr(f *testing.F) {
 	h.encode(hb[:])
 	f.Add(append(hb[:], fr...))
 	f.Add(append(make([]byte, vnetHdrLen), fr[:100]...))
+	h6, fr6 := superFrame6(make([]byte, 3000), 1400)
+	h6.encode(hb[:])
+	f.Add(append(hb[:], fr6...))
 	const mtu = 1500
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if len(b) < vnetHdrLen {
@@ -139,7 +142,7 @@ func FuzzVirtioNetHdr(f *testing.F) {
 		var seg [mtu + ethernet.HeaderLen]byte
 		total := 0
 		for i := range s.segs {
-			l := s.segmentLen(frame, i)
+			l := s.segmentLen(i)
 			if l > len(seg) || l <= s.payOff {
 				t.Fatalf("segment %d of %d bytes", i, l)
 			}
@@ -148,8 +151,54 @@ func FuzzVirtioNetHdr(f *testing.F) {
 			}
 			total += l - s.payOff
 		}
-		if s.segs > 0 && total != int(binary.BigEndian.Uint16(frame[s.ipOff+2:]))-(s.payOff-s.ipOff) {
+		if s.segs > 0 && total != s.end-s.payOff {
 			t.Fatalf("segments carry %d payload bytes", total)
 		}
 	})
+}
+
+// superFrame6 is superFrame over IPv6.
+func superFrame6(payload []byte, seg int) (vnetHdr, []byte) {
+	f := make([]byte, ethernet.HeaderLen+48+len(payload))
+	ethernet.PutHeader(f, ethernet.MAC{2, 0, 0, 0, 0, 1}, ethernet.MAC{2, 0, 0, 0, 0, 2}, ethernet.TypeIPv6)
+	ip := f[ethernet.HeaderLen:]
+	ip[0], ip[6], ip[7] = 0x60, 17, 64
+	binary.BigEndian.PutUint16(ip[4:], uint16(8+len(payload)))
+	ip[8], ip[9], ip[39] = 0x20, 0x01, 1 // 2001:...::1 → 2001:...::2
+	ip[24], ip[25], ip[23] = 0x20, 0x01, 2
+	u := ip[40:]
+	binary.BigEndian.PutUint16(u[0:], 5000)
+	binary.BigEndian.PutUint16(u[2:], 7)
+	binary.BigEndian.PutUint16(u[4:], uint16(len(u)))
+	copy(u[8:], payload)
+	return vnetHdr{flags: vnetNeedsCsum, gsoType: vnetGSOUDPL4, hdrLen: 62, gsoSize: uint16(seg),
+		csumStart: 54, csumOffset: 6}, f
+}
+
+func TestSplitUDPSuperFrameIPv6(t *testing.T) {
+	payload := make([]byte, 2900)
+	for i := range payload {
+		payload[i] = byte(i / 1400)
+	}
+	h, f := superFrame6(payload, 1400)
+	s, err := checkRxFrame(h, f, 1500, ethernet.HeaderLen)
+	if err != nil || s.segs != 3 || !s.v6 {
+		t.Fatalf("checkRxFrame: %+v, %v; want 3 IPv6 segments", s, err)
+	}
+	for i := range s.segs {
+		seg := make([]byte, s.segmentLen(i))
+		s.putSegment(seg, f, i)
+		ip := seg[ethernet.HeaderLen:]
+		want := min(1400, len(payload)-i*1400)
+		if pl := int(binary.BigEndian.Uint16(ip[4:])); pl != 8+want || len(ip) != 48+want {
+			t.Errorf("segment %d: payload length %d, %d bytes; want %d", i, pl, len(ip), 8+want)
+		}
+		if ul := int(binary.BigEndian.Uint16(ip[44:])); ul != 8+want || ip[48] != byte(i) {
+			t.Errorf("segment %d: UDP length %d, first byte %d", i, ul, ip[48])
+		}
+	}
+	f[ethernet.HeaderLen+6] = 0 // a hop-by-hop header before UDP: not segmented here
+	if _, err := checkRxFrame(h, f, 1500, ethernet.HeaderLen); err != errVnetGSOFrame {
+		t.Errorf("extension header: %v", err)
+	}
 }
