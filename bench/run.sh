@@ -4,9 +4,20 @@
 # Run as root from anywhere; see bench/README.md.
 #
 # Environment (defaults in brackets):
-#   SUBJECTS       subjects to run, in order; empty: no UDP runs  [tapnet gvisor floor kernel]
+#   SUBJECTS       subjects to run, in order; empty: no UDP runs
+#                  [tapnet tapnet-batch tapnet-offload gvisor floor kernel]
+#                  tapnet: examples/echo one datagram at a time; -batch: with
+#                  -batch 64; -offload: with -batch 64 -offload (virtio-net
+#                  headers: checksum and UDP segmentation offload)
 #   SIZES          UDP payload sizes in bytes       [64 1400]
 #   WINDOWS        datagrams in flight              [1 64]
+#   GSO            1: add a row per subject with a GSO sender (UDP_SEGMENT,
+#                  64 KiB per sendmsg) receiving with UDP_GRO   [1]
+#   GSO_SIZE       its payload size                 [1400]
+#   GSO_WINDOW     its datagrams in flight          [256]
+#   MQ             1: add multi-queue rows: tapnet-offload on a TAP with 1
+#                  and 2 queues, MQ_FLOWS flows     [1]
+#   MQ_FLOWS       flows (sockets) of those rows    [4]
 #   DURATION       measured time per run            [5s]
 #   WARMUP         warm-up time per run             [1s]
 #   GEN_CPU        CPU for the load generator       [0]   (empty: no pinning)
@@ -40,9 +51,14 @@ log() { echo "run.sh: $*" >&2; }
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(dirname "$BENCH_DIR")
 
-SUBJECTS=${SUBJECTS-"tapnet gvisor floor kernel"}
+SUBJECTS=${SUBJECTS-"tapnet tapnet-batch tapnet-offload gvisor floor kernel"}
 SIZES=${SIZES:-"64 1400"}
 WINDOWS=${WINDOWS:-"1 64"}
+GSO=${GSO:-1}
+GSO_SIZE=${GSO_SIZE:-1400}
+GSO_WINDOW=${GSO_WINDOW:-256}
+MQ=${MQ:-1}
+MQ_FLOWS=${MQ_FLOWS:-4}
 DURATION=${DURATION:-5s}
 WARMUP=${WARMUP:-1s}
 GEN_CPU=${GEN_CPU-0}
@@ -132,7 +148,7 @@ log "building into $BIN"
 (cd "$BENCH_DIR" && go build -o "$BIN/" ./cmd/...)
 
 TAPNET_SKIP=""
-if [[ " $SUBJECTS " == *" tapnet "* ]]; then
+if [[ " $SUBJECTS " == *" tapnet"* || $MQ == 1 ]]; then
 	if ! (cd "$REPO_DIR" && go build -o "$BIN/tapnet-echo" ./examples/echo) >"$BIN/tapnet-echo-build.log" 2>&1; then
 		TAPNET_SKIP="go build ./examples/echo failed: $(head -c 300 "$BIN/tapnet-echo-build.log" | tr '\n"\\' '  /')"
 		log "tapnet echo: $TAPNET_SKIP"
@@ -144,7 +160,7 @@ fi
 # pipefail failed about one run in ten, when grep quit at its match and
 # echo, still writing, died of SIGPIPE.
 TAPNET_RCVBUF=""
-if [[ -z $TAPNET_SKIP && " $SUBJECTS " == *" tapnet "* && $RCVBUF != 0 ]]; then
+if [[ -z $TAPNET_SKIP && " $SUBJECTS " == *" tapnet"* && $RCVBUF != 0 ]]; then
 	echo_help=$("$BIN/tapnet-echo" -h 2>&1 || true)
 	if [[ $echo_help == *-rcvbuf* ]]; then
 		TAPNET_RCVBUF=$RCVBUF
@@ -178,9 +194,16 @@ for ns in "$NS_GEN" "$NS_KRN"; do
 	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 || true
 done
 
-ip -n "$NS_GEN" tuntap add dev "$TAP" mode tap
-ip -n "$NS_GEN" addr add "$GEN_TAP_IP/24" dev "$TAP"
-ip -n "$NS_GEN" link set "$TAP" mtu 1500 up
+# fresh_tap [multi_queue]: (re)creates the TAP, so that no subject inherits
+# the offloads (TUNSETOFFLOAD) another negotiated; a multi-queue device only
+# takes multi-queue attachments, and the others only single-queue ones.
+fresh_tap() {
+	ip -n "$NS_GEN" link del "$TAP" 2>/dev/null || true
+	ip -n "$NS_GEN" tuntap add dev "$TAP" mode tap "$@"
+	ip -n "$NS_GEN" addr add "$GEN_TAP_IP/24" dev "$TAP"
+	ip -n "$NS_GEN" link set "$TAP" mtu 1500 up
+}
+fresh_tap
 
 ip link add "$VETH_GEN" netns "$NS_GEN" type veth peer name "$VETH_KRN" netns "$NS_KRN"
 ip -n "$NS_GEN" addr add "$GEN_VETH_IP/24" dev "$VETH_GEN"
@@ -237,17 +260,37 @@ json_note() { # json_note FILE LABEL KEY MESSAGE [size window]
 }
 
 # ---------------------------------------------------------------- UDP echo
+# udp_subject NAME ROW...: runs the subject with each row, "SIZE WINDOW
+# [loadgen flags]" (default: SIZES x WINDOWS, and the GSO row).
 udp_subject() {
 	local s=$1 target ns=$NS_GEN
-	local -a cmd
+	shift
+	local -a rows=("$@")
+	if [[ ${#rows[@]} == 0 ]]; then
+		local sz w
+		for sz in $SIZES; do for w in $WINDOWS; do rows+=("$sz $w"); done; done
+		[[ $GSO == 1 ]] && rows+=("$GSO_SIZE $GSO_WINDOW -gso -gro")
+	fi
+	local -a cmd extra=()
+	local mq=()
 	case $s in
-	tapnet)
+	tapnet-batch) extra=(-batch 64) ;;
+	tapnet-offload) extra=(-batch 64 -offload) ;;
+	tapnet-mq1) extra=(-batch 64 -offload -queues 1) ;;
+	tapnet-mq2)
+		extra=(-batch 64 -offload -queues 2)
+		mq=(multi_queue)
+		;;
+	esac
+	fresh_tap "${mq[@]}"
+	case $s in
+	tapnet | tapnet-*)
 		if [[ -n $TAPNET_SKIP ]]; then
-			json_note "$UDP_JSON" tapnet skipped "$TAPNET_SKIP"
+			json_note "$UDP_JSON" "$s" skipped "$TAPNET_SKIP"
 			return
 		fi
 		# shellcheck disable=SC2206
-		cmd=("$BIN/tapnet-echo" -tap "$TAP" -addr "$SUBJ_PREFIX" -port "$PORT" -mac "$SUBJ_MAC" $TAPNET_FLAGS)
+		cmd=("$BIN/tapnet-echo" -tap "$TAP" -addr "$SUBJ_PREFIX" -port "$PORT" -mac "$SUBJ_MAC" "${extra[@]}" $TAPNET_FLAGS)
 		if [[ -n $TAPNET_RCVBUF ]]; then
 			cmd+=(-rcvbuf "$TAPNET_RCVBUF")
 		fi
@@ -284,34 +327,35 @@ udp_subject() {
 		tail -n 20 "$BIN/$s.log" >&2 || true
 		local why="no echo within 10s"
 		subject_alive || why="exited: $(tail -n 1 "$BIN/$s.log" | head -c 200)"
-		local sz w
-		for sz in $SIZES; do for w in $WINDOWS; do
+		local row
+		for row in "${rows[@]}"; do
+			read -r sz w _ <<<"$row"
 			json_note "$UDP_JSON" "$s" error "$why" "$sz" "$w"
-		done; done
+		done
 		stop_subject
 		return
 	fi
-	local sz w out rc
-	for sz in $SIZES; do
-		for w in $WINDOWS; do
-			if ! subject_alive; then
-				json_note "$UDP_JSON" "$s" error "exited: $(tail -n 1 "$BIN/$s.log" | head -c 200)" "$sz" "$w"
-				continue
-			fi
-			log "$s: size $sz window $w"
-			local cpuflag=()
-			[[ -n $GEN_CPU ]] && cpuflag=(-cpu "$GEN_CPU")
-			rc=0
-			out=$(in_gen "$RUN_LIMIT" "$BIN/loadgen" -target "$target" -size "$sz" -window "$w" \
-				-duration "$DURATION" -warmup "$WARMUP" "${cpuflag[@]}" -label "$s") || rc=$?
-			check_interrupt $rc
-			if [[ $rc == 0 ]]; then
-				echo "$out" >>"$UDP_JSON"
-				log "  $out"
-			else
-				json_note "$UDP_JSON" "$s" error "loadgen failed" "$sz" "$w"
-			fi
-		done
+	local sz w flags out rc row
+	for row in "${rows[@]}"; do
+		read -r sz w flags <<<"$row"
+		if ! subject_alive; then
+			json_note "$UDP_JSON" "$s" error "exited: $(tail -n 1 "$BIN/$s.log" | head -c 200)" "$sz" "$w"
+			continue
+		fi
+		log "$s: size $sz window $w $flags"
+		local cpuflag=()
+		[[ -n $GEN_CPU ]] && cpuflag=(-cpu "$GEN_CPU")
+		rc=0
+		# shellcheck disable=SC2086
+		out=$(in_gen "$RUN_LIMIT" "$BIN/loadgen" -target "$target" -size "$sz" -window "$w" $flags \
+			-duration "$DURATION" -warmup "$WARMUP" "${cpuflag[@]}" -label "$s") || rc=$?
+		check_interrupt $rc
+		if [[ $rc == 0 ]]; then
+			echo "$out" >>"$UDP_JSON"
+			log "  $out"
+		else
+			json_note "$UDP_JSON" "$s" error "loadgen failed" "$sz" "$w"
+		fi
 	done
 	stop_subject
 	log "$s: $(tail -n 1 "$BIN/$s.log")"
@@ -327,7 +371,7 @@ quic_subject() {
 			json_note "$QUIC_JSON" tapnet skipped "$TAPNET_QUIC_SKIP"
 			return
 		fi
-		cmd=("$BIN/tapnet-quic" -tap "$TAP" -addr "$SUBJ_PREFIX" -mac "$SUBJ_MAC" -listen ":$QUIC_PORT")
+		cmd=("$BIN/tapnet-quic" -tap "$TAP" -addr "$SUBJ_PREFIX" -mac "$SUBJ_MAC" -listen ":$QUIC_PORT" -offload)
 		target=$SUBJ_IP:$QUIC_PORT
 		;;
 	gvisor)
@@ -344,7 +388,7 @@ quic_subject() {
 		return
 		;;
 	esac
-	ip -n "$NS_GEN" neigh flush dev "$TAP" 2>/dev/null || true
+	fresh_tap
 	log "quic $s: starting ${cmd[*]}"
 	start_subject "quic-$s" "$ns" "${cmd[@]}"
 	# A small transfer first: waits for the server and warms it up.
@@ -392,7 +436,13 @@ quic_subject() {
 for s in $SUBJECTS; do
 	udp_subject "$s"
 done
-if [[ $QUIC != 1 && -z ${SUBJECTS// /} ]]; then
+if [[ $MQ == 1 ]]; then
+	for s in tapnet-mq1 tapnet-mq2; do
+		udp_subject "$s" "64 64 -flows $MQ_FLOWS" "$GSO_SIZE $GSO_WINDOW -gso -gro -flows $MQ_FLOWS"
+	done
+fi
+fresh_tap
+if [[ $QUIC != 1 && $MQ != 1 && -z ${SUBJECTS// /} ]]; then
 	log "nothing to run: SUBJECTS is empty and QUIC is not 1"
 fi
 if [[ $QUIC == 1 ]]; then
@@ -406,7 +456,7 @@ fi
 rcvbuf_note() {
 	if [[ $RCVBUF == 0 ]]; then
 		echo "each subject's default"
-	elif [[ " $SUBJECTS " == *" tapnet "* && -z $TAPNET_SKIP && -z $TAPNET_RCVBUF ]]; then
+	elif [[ " $SUBJECTS " == *" tapnet"* && -z $TAPNET_SKIP && -z $TAPNET_RCVBUF ]]; then
 		echo "$RCVBUF bytes, except tapnet: its default (examples/echo has no -rcvbuf)"
 	else
 		echo "$RCVBUF bytes"
@@ -420,9 +470,10 @@ REPORT=$BIN/report.md
 	echo "- machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), kernel $(uname -r)"
 	echo "- $(go version | cut -d' ' -f3-), load average before report: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "- duration $DURATION after $WARMUP warm-up per row; loadgen on CPU ${GEN_CPU:-any}, subject on CPU ${SUBJ_CPU:-any}; echo receive buffers: $(rcvbuf_note)"
-	echo "- pps: echoed datagrams per second; loss: share of datagrams sent in the measured interval not back within 200 ms; RTT percentiles over those datagrams (window 1: unloaded RTT)"
+	echo "- load: plain is one datagram per sendmmsg entry; gso+gro sends 64 KiB per sendmsg with UDP_SEGMENT and receives with UDP_GRO; N flows spreads the window over N sockets"
+	echo "- pps: echoed datagrams per second; Gbit/s: echoed payload; loss: share of datagrams sent in the measured interval not back within 200 ms; RTT percentiles over those datagrams (window 1: unloaded RTT)"
 	echo
-	if [[ -n ${SUBJECTS// /} ]]; then
+	if [[ -n ${SUBJECTS// /} || $MQ == 1 ]]; then
 		"$BIN/report" -udp "$UDP_JSON"
 	fi
 	if [[ $QUIC == 1 ]]; then

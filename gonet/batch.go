@@ -3,6 +3,8 @@ package gonet
 // Batched I/O: ReadBatch and WriteBatch, like recvmmsg and sendmmsg.
 
 import (
+	"net"
+	"net/netip"
 	"syscall"
 
 	"golang.org/x/net/ipv4"
@@ -32,6 +34,7 @@ func (p *PacketConn) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
 	peek := flags&MsgPeek != 0
 	cf := p.flags()
 	var scratch []byte
+	var addrs addrSlab
 	for i := range ms {
 		m := &ms[i]
 		var info udpsock.ReadInfo
@@ -81,7 +84,7 @@ func (p *PacketConn) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
 				rest = rest[copy(b, rest):]
 			}
 		}
-		m.N, m.Addr, m.Flags, m.NN = info.N, newUDPAddr(info.Src), 0, 0
+		m.N, m.Addr, m.Flags, m.NN = info.N, addrs.next(info.Src, len(ms)-i), 0, 0
 		if info.Truncated {
 			m.Flags |= MsgTrunc
 		}
@@ -99,6 +102,11 @@ func (p *PacketConn) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
 // WriteBatch sends the messages in order, like sendmmsg: it returns how
 // many were sent; an error is reported only when the first fails (with
 // n = -1, as x/net passes it on), later failures end the batch early.
+// Consecutive messages to one destination, each with one buffer and no
+// control messages, reach the link together: as one UDP super-frame on a
+// link with segmentation offload (a TAP opened with tap.Options.Offload),
+// where the kernel cuts it into the datagrams, or else as one batch of
+// frames.
 func (p *PacketConn) WriteBatch(ms []ipv4.Message, flags int) (int, error) {
 	if !p.ok() {
 		return 0, errInvalidConn
@@ -110,7 +118,21 @@ func (p *PacketConn) WriteBatch(ms []ipv4.Message, flags int) (int, error) {
 		return -1, p.ioErr("write", "sendmmsg", nil, syscall.EOPNOTSUPP)
 	}
 	var scratch []byte
-	for i := range ms {
+	for i := 0; i < len(ms); {
+		if k, err := p.writeRun(ms[i:]); k > 0 || err != nil {
+			if err != nil {
+				if i > 0 {
+					return i, nil
+				}
+				r := -1
+				if closedBefore(err) {
+					r = 0
+				}
+				return r, p.ioErr("write", "sendmmsg", nil, err)
+			}
+			i += k
+			continue
+		}
 		m := &ms[i]
 		b := []byte(nil)
 		if len(m.Buffers) == 1 {
@@ -142,6 +164,83 @@ func (p *PacketConn) WriteBatch(ms []ipv4.Message, flags int) (int, error) {
 			return r, p.ioErr("write", "sendmmsg", nil, err)
 		}
 		m.N, m.NN = n, 0
+		i++
 	}
 	return len(ms), nil
+}
+
+// maxWriteRun bounds the messages writeRun sends together.
+const maxWriteRun = 64
+
+// writeRun sends the leading messages of ms that go to one destination
+// with one buffer each and no control messages together (one super-frame
+// on a link with segmentation offload, one link batch otherwise), and
+// returns how many it sent. It sends nothing, returning 0 and no error,
+// unless ms starts with at least two such messages.
+func (p *PacketConn) writeRun(ms []ipv4.Message) (int, error) {
+	to, ok := batchable(&ms[0])
+	if !ok || len(ms) < 2 {
+		return 0, nil
+	}
+	var bufs [maxWriteRun][]byte
+	k := 0
+	for k < len(ms) && k < len(bufs) {
+		t, ok := batchable(&ms[k])
+		if !ok || t != to {
+			break
+		}
+		bufs[k] = ms[k].Buffers[0]
+		k++
+	}
+	if k < 2 {
+		return 0, nil
+	}
+	if err := p.sendable(to); err != nil {
+		return 0, err
+	}
+	n, err := p.ep().WriteBatch(bufs[:k], to, nil)
+	for i := range n {
+		ms[i].N, ms[i].NN = len(bufs[i]), 0
+	}
+	if n > 0 {
+		return n, nil // like sendmmsg, the error waits for the next call
+	}
+	return 0, err
+}
+
+// batchable returns a message's destination if it may join a batch.
+func batchable(m *ipv4.Message) (netip.AddrPort, bool) {
+	if len(m.Buffers) != 1 || len(m.OOB) != 0 {
+		return netip.AddrPort{}, false
+	}
+	to, err := destination(m.Addr)
+	return to, err == nil
+}
+
+// addrSlab hands out the source addresses of a ReadBatch, each a distinct
+// *net.UDPAddr the caller may keep, from chunks allocated at once rather
+// than one allocation per datagram.
+type addrSlab struct {
+	free []udpAddr4
+}
+
+type udpAddr4 struct {
+	a  net.UDPAddr
+	ip [4]byte
+}
+
+// addrSlabChunk bounds the addresses allocated ahead of need.
+const addrSlabChunk = 16
+
+// next returns ap as a fresh *net.UDPAddr; left is how many more a batch
+// may still need, this one included.
+func (s *addrSlab) next(ap netip.AddrPort, left int) *net.UDPAddr {
+	if len(s.free) == 0 {
+		s.free = make([]udpAddr4, min(left, addrSlabChunk))
+	}
+	x := &s.free[0]
+	s.free = s.free[1:]
+	x.ip = ap.Addr().As4()
+	x.a.IP, x.a.Port = x.ip[:], int(ap.Port())
+	return &x.a
 }

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/ipv4"
+
 	"github.com/tapnet/tapnet/stack"
 	"github.com/tapnet/tapnet/tap"
 )
@@ -210,5 +212,35 @@ func BenchmarkListenClose(b *testing.B) {
 			}
 			wg.Wait()
 		})
+	}
+}
+
+// BenchmarkWriteReadBatch measures a batch of 64 datagrams of 1400 bytes
+// sent with WriteBatch (one link batch) and read with ReadBatch; an op is
+// one batch.
+func BenchmarkWriteReadBatch(b *testing.B) {
+	srv, cl, addr := benchPair(b)
+	srv.SetReadBuffer(8 << 20)
+	const batch = 64
+	out, in := make([]ipv4.Message, batch), make([]ipv4.Message, batch)
+	to := net.UDPAddrFromAddrPort(addr)
+	for i := range out {
+		out[i] = ipv4.Message{Buffers: [][]byte{make([]byte, 1400)}, Addr: to}
+		in[i] = ipv4.Message{Buffers: [][]byte{make([]byte, 2048)}}
+	}
+	wc, rc := NewPacketConn(cl), NewPacketConn(srv)
+	b.SetBytes(batch * 1400)
+	b.ReportAllocs()
+	for b.Loop() {
+		if n, err := wc.WriteBatch(out, 0); n != batch || err != nil {
+			b.Fatalf("WriteBatch: %d, %v", n, err)
+		}
+		for got := 0; got < batch; {
+			n, err := rc.ReadBatch(in[:batch-got], 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			got += n
+		}
 	}
 }

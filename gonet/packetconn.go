@@ -158,21 +158,30 @@ func destination(dst net.Addr) (netip.AddrPort, error) {
 
 // send writes one datagram, as sendmsg would.
 func (p *PacketConn) send(b []byte, to netip.AddrPort, wo *udpsock.WriteOptions) (int, error) {
+	if err := p.sendable(to); err != nil {
+		return 0, err
+	}
+	return p.ep().Write(b, to, wo)
+}
+
+// sendable checks what a send checks before writing: the write deadline
+// and, without a destination, a connected peer.
+func (p *PacketConn) sendable(to netip.AddrPort) error {
 	if p.c.wd.expired() {
 		if p.closed() {
-			return 0, udpsock.ErrClosed
+			return udpsock.ErrClosed
 		}
-		return 0, udpsock.ErrTimeout
+		return udpsock.ErrTimeout
 	}
 	if !to.IsValid() {
 		if _, ok := p.ep().RemoteAddr(); !ok {
 			if p.closed() {
-				return 0, udpsock.ErrClosed
+				return udpsock.ErrClosed
 			}
-			return 0, syscall.EDESTADDRREQ
+			return syscall.EDESTADDRREQ
 		}
 	}
-	return p.ep().Write(b, to, wo)
+	return nil
 }
 
 // WriteTo sends b to dst (nil: the connected peer). cm, if not nil,

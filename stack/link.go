@@ -144,10 +144,12 @@ func (r *rxLoop) deliver(i int) {
 			st.TooLong.Add(1)
 			break
 		}
+		b.Offload.ChecksumValid = f.Flags&link.FlagChecksumValid != 0
 		r.handOver(i, b)
 		return
 	default:
 		b.SetBounds(f.Off, f.Off+f.Len)
+		b.Offload.ChecksumValid = f.Flags&link.FlagChecksumValid != 0
 		r.handOver(i, b)
 		return
 	}
@@ -213,7 +215,7 @@ func (n *NIC) writeFrame(b *buffer.Buffer, block bool) error {
 	defer b.Release()
 	q := n.queueFor(b.Bytes())
 	batch := txBatches.Get().(*[1]link.Frame)
-	batch[0] = link.Frame{Buf: b.Backing(), Off: b.Start(), Len: b.Len()}
+	n.frameOf(&batch[0], b)
 	var err error
 	if !block && q.try != nil {
 		if q.try.TryWriteFrames(batch[:]) != 1 {
@@ -242,4 +244,19 @@ func (n *NIC) queueFor(frame []byte) *txQueue {
 		}
 	}
 	return &n.txq[h%uint32(len(n.txq))]
+}
+
+// frameOf describes b to the link, with its offload requests: a partial
+// UDP checksum (the field's offset is 6 in the UDP header behind the IPv4
+// header) and the segment size of a super-frame.
+func (n *NIC) frameOf(f *link.Frame, b *buffer.Buffer) {
+	*f = link.Frame{Buf: b.Backing(), Off: b.Start(), Len: b.Len()}
+	if !b.Offload.ChecksumPartial {
+		return
+	}
+	p := b.Bytes()
+	f.Flags = link.FlagChecksumPartial
+	f.CsumStart = uint16(n.hdrLen + int(p[n.hdrLen]&0x0f)*4)
+	f.CsumOffset = 6
+	f.GSOSize = b.Offload.GSOSize
 }

@@ -48,7 +48,8 @@ type NIC struct {
 	hdrLen int       // link header length: 14 on Ethernet, 0 on IP links
 	mac    ethernet.MAC
 	mtu    int
-	arp    *arp.Cache // nil without Ethernet: nothing to resolve
+	off    link.Offloads // what the link does for the stack (offload.go)
+	arp    *arp.Cache    // nil without Ethernet: nothing to resolve
 
 	addrs addrBook // the assigned addresses; guarded by s.mu
 	// What the packet paths read without a lock, kept in step with addrs:
@@ -97,7 +98,7 @@ func (s *Stack) AddNIC(dev link.Device, opts NICOptions) (*NIC, error) {
 	s.mu.Lock()
 	old := *s.nics.Load()
 	n := &NIC{s: s, id: NICID(len(old) + 1), dev: dev, mtu: info.MTU,
-		hdrLen: linkHeaderLen(info.Layer), txq: linkQueues(dev, info)}
+		hdrLen: linkHeaderLen(info.Layer), txq: linkQueues(dev, info), off: info.Offloads}
 	n.newIGMPHost(opts.IGMP)
 	n.name = opts.Name
 	if n.name == "" {

@@ -103,17 +103,30 @@ func (s *Stack) WriteUDP(r *Route, srcPort, dstPort uint16, payload []byte, o Wr
 	if len(payload) > maxPayload || o.DF && n > r.MaxPayload() {
 		return syscall.EMSGSIZE
 	}
-	b := buffer.Get(n)
-	b.SetLen(n)
-	pkt := b.Bytes()
-	copy(pkt[udp.HeaderLen:], payload)
-	udp.PutHeader(pkt, srcPort, dstPort, r.LocalAddr, r.RemoteAddr)
+	b := udpDatagram(r, srcPort, dstPort, payload)
 	if err := s.writePacket(r, udp.ProtocolNumber, b, o); err != nil {
 		s.stats.UDP.SendErrors.Add(1)
 		return err
 	}
 	s.stats.UDP.Sent.Add(1)
 	return nil
+}
+
+// udpDatagram builds the datagram carrying payload, with a partial checksum
+// when the link completes it (see Route.CanOffloadChecksum).
+func udpDatagram(r *Route, srcPort, dstPort uint16, payload []byte) *buffer.Buffer {
+	n := udp.HeaderLen + len(payload)
+	b := buffer.Get(n)
+	b.SetLen(n)
+	pkt := b.Bytes()
+	copy(pkt[udp.HeaderLen:], payload)
+	if r.CanOffloadChecksum(n) {
+		udp.PutHeaderPartial(pkt, srcPort, dstPort, r.LocalAddr, r.RemoteAddr)
+		b.Offload.ChecksumPartial = true
+	} else {
+		udp.PutHeader(pkt, srcPort, dstPort, r.LocalAddr, r.RemoteAddr)
+	}
+	return b
 }
 
 // parseUDP validates the UDP header that starts off bytes into b, after the
@@ -123,6 +136,9 @@ func (s *Stack) WriteUDP(r *Route, srcPort, dstPort uint16, payload []byte, o Wr
 func parseUDP(b *buffer.Buffer, off int, src, dst netip.Addr) (udp.Header, error) {
 	first := b.Bytes()[off:]
 	if b.Next == nil {
+		if b.Offload.ChecksumValid {
+			return udp.ParseHeaderVerified(first, len(first))
+		}
 		return udp.ParseHeader(first, len(first), 0, src, dst)
 	}
 	total := b.ChainLen() - off

@@ -26,6 +26,19 @@ type Options struct {
 	MAC ethernet.MAC
 	// MTU overrides the interface's MTU; 0 reads it from the interface.
 	MTU int
+	// Offload opens the device with virtio-net headers (IFF_VNET_HDR) and
+	// turns on the offloads the kernel has: checksum offload both ways and
+	// UDP segmentation offload (Linux 6.2+), so that a burst the kernel
+	// sends with UDP_SEGMENT arrives in one read and a batch of datagrams
+	// leaves in one write. What was granted shows in Stats and Info.
+	Offload bool
+	// NoUSO keeps UDP segmentation offload off even where the kernel has
+	// it, as on kernels before 6.2.
+	NoUSO bool
+	// Queues opens the device with IFF_MULTI_QUEUE and this many queues
+	// (file descriptors), each read by its own goroutine; the kernel
+	// spreads flows across them. 0 or 1 opens a single-queue device.
+	Queues int
 }
 
 // Device is a Linux TAP device (IFF_TAP|IFF_NO_PI) or, with ModeTUN, a TUN
@@ -39,19 +52,27 @@ type Options struct {
 // here arrive at the kernel as if from a host on the link (on a TUN, as if
 // from the far end of a point-to-point link).
 //
-// Device is a link.Device. Its file descriptor is non-blocking and
+// Device is a link.Device. Its file descriptors are non-blocking and
 // registered with Go's poller, so a blocked read returns as soon as Close is
-// called.
+// called. Opened with Options.Queues above 1 it is also a link.Queuer.
 type Device struct {
 	name  string
 	mac   ethernet.MAC
 	mtu   int
 	layer link.Layer
-	f     *os.File
-	rc    syscall.RawConn
+	off   offloads
 	stats counters
 
 	closed atomic.Bool
+	queues []*queue // queues[0] is the Device's own
+}
+
+// queue is one file descriptor of a device and the state of the read in
+// progress on it.
+type queue struct {
+	d  *Device
+	f  *os.File
+	rc syscall.RawConn
 
 	// rmu serialises ReadFrames; the fields below it are the state of the
 	// read in progress, kept here so that the poller callback (readFn, made
@@ -62,13 +83,20 @@ type Device struct {
 	rn        int
 	rerr      error
 	transient int
+	vr        *vnetReader // nil without virtio-net headers
 }
 
-var _ link.Device = (*Device)(nil)
+var (
+	_ link.Device = (*Device)(nil)
+	_ link.Queuer = (*Device)(nil)
+)
 
 // devBatchSize is how many frames a Device hands over per ReadFrames at
 // most: those the kernel has queued when the reader wakes up.
 const devBatchSize = 64
+
+// maxQueues bounds Options.Queues (the kernel allows 256 per device).
+const maxQueues = 64
 
 // maxTransientErrors bounds consecutive read errors tolerated as passing
 // (out of memory) before the reader gives up.
@@ -83,51 +111,111 @@ func Open(name string, opts Options) (*Device, error) {
 	if len(name) >= unix.IFNAMSIZ {
 		return nil, fmt.Errorf("tap: interface name %q longer than %d bytes", name, unix.IFNAMSIZ-1)
 	}
-	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("tap: open /dev/net/tun: %w", err)
+	if opts.Queues < 0 || opts.Queues > maxQueues {
+		return nil, fmt.Errorf("tap: %d queues out of range 1..%d", opts.Queues, maxQueues)
 	}
-	d, err := setup(fd, name, opts)
-	if err != nil {
-		unix.Close(fd)
-		return nil, err
-	}
-	// A non-blocking fd makes os.NewFile register it with the poller.
-	d.f = os.NewFile(uintptr(fd), "tap:"+d.name)
-	if d.rc, err = d.f.SyscallConn(); err != nil {
-		d.f.Close()
-		return nil, fmt.Errorf("tap: %s: %w", d.name, err)
-	}
-	d.readFn = d.readBatch
-	return d, nil
-}
-
-func setup(fd int, name string, opts Options) (*Device, error) {
-	ifr, err := unix.NewIfreq(name)
-	if err != nil {
-		return nil, fmt.Errorf("tap: %q: %w", name, err)
-	}
-	kind := uint16(unix.IFF_TAP)
-	if opts.Mode == ModeTUN {
-		kind = unix.IFF_TUN
-	}
-	ifr.SetUint16(kind | unix.IFF_NO_PI)
-	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
-		return nil, fmt.Errorf("tap: TUNSETIFF %s %q: %w", opts.Mode, name, err)
-	}
-	d := &Device{name: ifr.Name(), mtu: opts.MTU, layer: opts.Mode.Layer()}
+	d := &Device{name: name, mtu: opts.MTU, layer: opts.Mode.Layer()}
 	if opts.Mode != ModeTUN {
 		d.mac = orRandom(opts.MAC)
 	}
-	if d.mtu == 0 {
-		if d.mtu, err = interfaceMTU(d.name); err != nil {
+	for i := range max(opts.Queues, 1) {
+		if err := d.openQueue(opts); err != nil {
+			d.closeQueues()
+			if i > 0 {
+				err = fmt.Errorf("queue %d: %w", i, err)
+			}
 			return nil, err
 		}
 	}
-	if d.mtu < 68 || d.mtu+headerLen(d.layer) >= buffer.MaxSize() {
-		return nil, fmt.Errorf("tap: %s: MTU %d out of range", d.name, d.mtu)
-	}
 	return d, nil
+}
+
+// openQueue opens one file descriptor on the device, the first of which
+// names it, sets the MTU and negotiates offloads.
+func (d *Device) openQueue(opts Options) error {
+	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("tap: open /dev/net/tun: %w", err)
+	}
+	first := len(d.queues) == 0
+	if err := d.attach(fd, opts, first); err != nil {
+		unix.Close(fd)
+		return err
+	}
+	q := &queue{d: d}
+	// A non-blocking fd makes os.NewFile register it with the poller.
+	q.f = os.NewFile(uintptr(fd), "tap:"+d.name)
+	if q.rc, err = q.f.SyscallConn(); err != nil {
+		q.f.Close()
+		return fmt.Errorf("tap: %s: %w", d.name, err)
+	}
+	q.readFn = q.readBatch
+	if d.off.vnet {
+		q.vr = newVnetReader(d.mtu, headerLen(d.layer))
+	}
+	d.queues = append(d.queues, q)
+	return nil
+}
+
+// attach binds fd to the device. The first queue decides what the device
+// is; the others join it with the same flags.
+func (d *Device) attach(fd int, opts Options, first bool) error {
+	flags := uint16(unix.IFF_TAP | unix.IFF_NO_PI)
+	if opts.Mode == ModeTUN {
+		flags = unix.IFF_TUN | unix.IFF_NO_PI
+	}
+	if opts.Queues > 1 {
+		flags |= unix.IFF_MULTI_QUEUE
+	}
+	if first {
+		d.off = offloads{}
+		if opts.Offload {
+			flags |= unix.IFF_VNET_HDR
+		}
+	} else if d.off.vnet {
+		flags |= unix.IFF_VNET_HDR
+	}
+	name, err := setIff(fd, d.name, flags, opts.Mode)
+	if err != nil && first && flags&unix.IFF_VNET_HDR != 0 {
+		// A kernel or device refusing virtio-net headers: go without.
+		d.off.fallback = fmt.Sprintf("IFF_VNET_HDR refused (%v)", err)
+		flags &^= unix.IFF_VNET_HDR
+		name, err = setIff(fd, d.name, flags, opts.Mode)
+	}
+	if err != nil {
+		return err
+	}
+	if !first {
+		return nil
+	}
+	d.name = name
+	d.off.vnet = flags&unix.IFF_VNET_HDR != 0
+	if d.mtu == 0 {
+		if d.mtu, err = interfaceMTU(d.name); err != nil {
+			return err
+		}
+	}
+	if d.mtu < 68 || d.mtu+headerLen(d.layer) >= buffer.MaxSize() {
+		return fmt.Errorf("tap: %s: MTU %d out of range", d.name, d.mtu)
+	}
+	if d.off.vnet {
+		d.off.negotiate(fd, opts.NoUSO)
+	}
+	return nil
+}
+
+// setIff binds fd to the interface name with flags and returns the name the
+// kernel gave it.
+func setIff(fd int, name string, flags uint16, mode Mode) (string, error) {
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		return "", fmt.Errorf("tap: %q: %w", name, err)
+	}
+	ifr.SetUint16(flags)
+	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
+		return "", fmt.Errorf("tap: TUNSETIFF %s %q: %w", mode, name, err)
+	}
+	return ifr.Name(), nil
 }
 
 func interfaceMTU(name string) (int, error) {
@@ -151,12 +239,32 @@ func (d *Device) Name() string { return d.name }
 
 // Info implements link.Device.
 func (d *Device) Info() link.Info {
-	return link.Info{MTU: d.mtu, Layer: d.layer, MAC: d.mac, BatchSize: devBatchSize}
+	info := link.Info{MTU: d.mtu, Layer: d.layer, MAC: d.mac, BatchSize: devBatchSize,
+		Queues: len(d.queues)}
+	if d.off.vnet {
+		info.Offloads.TxChecksum = true
+		if d.off.uso {
+			info.Offloads.MaxGSOSize = maxSuperFrame
+		}
+	}
+	return info
 }
 
 // MAC returns the stack's address on the link, not the kernel interface's
 // (zero on a TUN).
 func (d *Device) MAC() ethernet.MAC { return d.mac }
+
+// Queue implements link.Queuer: queue i of a multi-queue device, or nil
+// when there is no such queue. Queue(0) is d.
+func (d *Device) Queue(i int) link.Device {
+	switch {
+	case i == 0:
+		return d
+	case i > 0 && i < len(d.queues):
+		return queueDevice{d.queues[i]}
+	}
+	return nil
+}
 
 // ReadFrames implements link.Device. It waits on Go's poller for the first
 // frame, then takes the frames the kernel already queued without waiting, up
@@ -164,23 +272,79 @@ func (d *Device) MAC() ethernet.MAC { return d.mac }
 // dropped and counted. It returns an error once the device is closed or
 // gone (EBADFD after the interface was deleted).
 func (d *Device) ReadFrames(frames []link.Frame) (int, error) {
+	return d.queues[0].readFrames(frames)
+}
+
+// WriteFrames implements link.Device. A TAP write never waits for queue
+// space (the kernel takes the frame or drops it), so it does not block.
+func (d *Device) WriteFrames(frames []link.Frame) (int, error) {
+	return d.queues[0].writeFrames(frames)
+}
+
+// Close implements link.Device: it interrupts blocked reads on every queue,
+// waits for them to return and closes the file descriptors. It is
+// idempotent.
+func (d *Device) Close() error {
+	if d.closed.Swap(true) {
+		return nil
+	}
+	d.resetOffloads()
+	return d.closeQueues()
+}
+
+func (d *Device) closeQueues() error {
+	var first error
+	for _, q := range d.queues {
+		if err := q.f.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// Stats returns the device's frame counters and the offloads it runs with.
+func (d *Device) Stats() Stats {
+	s := d.stats.snapshot()
+	s.Offloads = d.off.status()
+	return s
+}
+
+// queueDevice is queue i > 0 of a multi-queue Device. Closing it is a
+// no-op: the queues live and die with the Device.
+type queueDevice struct{ q *queue }
+
+func (qd queueDevice) Info() link.Info                              { return qd.q.d.Info() }
+func (qd queueDevice) ReadFrames(frames []link.Frame) (int, error)  { return qd.q.readFrames(frames) }
+func (qd queueDevice) WriteFrames(frames []link.Frame) (int, error) { return qd.q.writeFrames(frames) }
+func (qd queueDevice) Close() error                                 { return nil }
+
+func (q *queue) readFrames(frames []link.Frame) (int, error) {
 	if len(frames) == 0 {
 		return 0, nil
 	}
-	d.rmu.Lock()
-	defer d.rmu.Unlock()
-	d.rframes, d.rn, d.rerr = frames, 0, nil
-	err := d.rc.Read(d.readFn)
-	n, rerr := d.rn, d.rerr
-	d.rframes = nil
+	q.rmu.Lock()
+	defer q.rmu.Unlock()
+	q.rframes, q.rn, q.rerr = frames, 0, nil
+	if q.vr != nil && q.vr.pending() {
+		// Segments of a super-frame read earlier come first, without a
+		// system call; read more only if they leave room.
+		q.rn = q.vr.emit(&q.d.stats, frames)
+		if q.rn == len(frames) || q.vr.pending() {
+			q.rframes = nil
+			return q.rn, nil
+		}
+	}
+	err := q.rc.Read(q.readFn)
+	n, rerr := q.rn, q.rerr
+	q.rframes = nil
 	switch {
 	case n > 0:
 		return n, nil // a lasting error shows again on the next call
 	case err != nil:
-		if d.closed.Load() || errors.Is(err, os.ErrClosed) {
+		if q.d.closed.Load() || errors.Is(err, os.ErrClosed) {
 			return 0, errClosed
 		}
-		return 0, fmt.Errorf("tap: %s: %w", d.name, err)
+		return 0, fmt.Errorf("tap: %s: %w", q.d.name, err)
 	}
 	return 0, rerr
 }
@@ -188,70 +352,93 @@ func (d *Device) ReadFrames(frames []link.Frame) (int, error) {
 // readBatch is the poller callback of ReadFrames: it reads frames until the
 // batch is full or the kernel has none left, and returns false to wait on
 // the poller when it got none yet.
-func (d *Device) readBatch(fd uintptr) bool {
-	for d.rn < len(d.rframes) {
-		f := &d.rframes[d.rn]
-		room := roomOf(f)
-		// One byte beyond the largest valid frame, so that a frame the
-		// kernel truncated to fit shows up as too long rather than as
-		// valid.
-		limit := min(len(room), d.mtu+headerLen(d.layer)+1)
-		if limit == 0 {
-			d.rerr = errFrameBounds
-			return true
+func (q *queue) readBatch(fd uintptr) bool {
+	d := q.d
+	for q.rn < len(q.rframes) {
+		f := &q.rframes[q.rn]
+		var m int
+		var err error
+		if q.vr != nil {
+			m, err = q.vr.read(int(fd), f)
+		} else {
+			m, err = q.readPlain(int(fd), f)
 		}
-		m, err := unix.Read(int(fd), room[:limit])
 		if err != nil {
 			switch {
+			case err == errFrameBounds:
+				q.rerr = err
+				return true
 			case err == unix.EAGAIN:
-				return d.rn > 0
+				return q.rn > 0
 			case err == unix.EINTR:
 				continue
 			}
 			d.stats.rxErrors.Add(1)
-			if d.transient++; d.transient < maxTransientErrors && (err == unix.ENOBUFS || err == unix.ENOMEM) {
+			if q.transient++; q.transient < maxTransientErrors && (err == unix.ENOBUFS || err == unix.ENOMEM) {
 				continue
 			}
-			d.rerr = fmt.Errorf("tap: %s: read: %w", d.name, err)
+			q.rerr = fmt.Errorf("tap: %s: read: %w", d.name, err)
 			return true
 		}
-		d.transient = 0
+		q.transient = 0
 		if m == 0 {
-			d.rerr = fmt.Errorf("tap: %s: read returned no data: %w", d.name, io.ErrUnexpectedEOF)
+			q.rerr = fmt.Errorf("tap: %s: read returned no data: %w", d.name, io.ErrUnexpectedEOF)
 			return true
 		}
-		if m >= limit {
-			d.stats.rxDrops.Add(1)
+		if q.vr == nil {
+			if m >= min(len(roomOf(f)), d.mtu+headerLen(d.layer)+1) {
+				d.stats.rxDrops.Add(1)
+				continue
+			}
+			f.Len, f.Flags = m, 0
+			d.stats.rx(m)
+			q.rn++
 			continue
 		}
-		f.Len, f.Flags = m, 0
-		d.stats.rx(m)
-		d.rn++
+		q.rn += q.vr.finish(&d.stats, q.rframes[q.rn:], m)
+		if q.vr.pending() {
+			return true // the rest of a super-frame waits for the next call
+		}
 	}
 	return true
 }
 
-// WriteFrames implements link.Device. A TAP write never waits for queue
-// space (the kernel takes the frame or drops it), so it does not block.
-func (d *Device) WriteFrames(frames []link.Frame) (int, error) {
+// readPlain reads one frame without a virtio-net header into f, asking for
+// one byte beyond the largest valid frame, so that a frame the kernel
+// truncated to fit shows up as too long rather than as valid.
+func (q *queue) readPlain(fd int, f *link.Frame) (int, error) {
+	room := roomOf(f)
+	limit := min(len(room), q.d.mtu+headerLen(q.d.layer)+1)
+	if limit == 0 {
+		return 0, errFrameBounds
+	}
+	return unix.Read(fd, room[:limit])
+}
+
+func (q *queue) writeFrames(frames []link.Frame) (int, error) {
 	for i := range frames {
-		if err := d.write(&frames[i]); err != nil {
+		if err := q.write(&frames[i]); err != nil {
 			return i, err
 		}
 	}
 	return len(frames), nil
 }
 
-func (d *Device) write(f *link.Frame) error {
+func (q *queue) write(f *link.Frame) error {
+	d := q.d
 	if f.Off < 0 || f.Len < 0 || f.Off+f.Len > len(f.Buf) {
 		d.stats.txErrors.Add(1)
 		return errFrameBounds
 	}
-	if !checkFrame(f.Len, d.mtu, d.layer) {
-		d.stats.txErrors.Add(1)
-		return errFrameSize
+	var err error
+	if d.off.vnet {
+		err = q.writeVnet(f)
+	} else if !checkFrame(f.Len, d.mtu, d.layer) || f.GSOSize != 0 {
+		err = errFrameSize
+	} else {
+		_, err = q.f.Write(f.Bytes())
 	}
-	if _, err := d.f.Write(f.Bytes()); err != nil {
+	if err != nil {
 		d.stats.txErrors.Add(1)
 		if errors.Is(err, os.ErrClosed) {
 			return errClosed
@@ -261,15 +448,3 @@ func (d *Device) write(f *link.Frame) error {
 	d.stats.tx(f.Len)
 	return nil
 }
-
-// Close implements link.Device: it interrupts a blocked ReadFrames, waits
-// for it to return and closes the file descriptor. It is idempotent.
-func (d *Device) Close() error {
-	if d.closed.Swap(true) {
-		return nil
-	}
-	return d.f.Close()
-}
-
-// Stats returns the device's frame counters.
-func (d *Device) Stats() Stats { return d.stats.snapshot() }

@@ -31,6 +31,11 @@ type Options struct {
 	// the system's ARP for the far side of that prefix, so it must know
 	// it. Unused elsewhere.
 	Network netip.Prefix
+	// Offload, NoUSO and Queues ask for virtio-net offloads and several
+	// queues, which only Linux's driver has: elsewhere they are ignored
+	// (Stats().Offloads stays zero, Info().Queues 1).
+	Offload, NoUSO bool
+	Queues         int
 }
 
 // Device is a TAP or TUN device opened through the system's driver (see

@@ -45,4 +45,36 @@
 //     returns "not implemented"); the nodes support kqueue, so os.OpenFile
 //     puts them in Go's poller and Close interrupts a blocked read.
 //   - Other systems: Open returns an error; Pipe and Hub work everywhere.
+//
+// # Offloads and queues on Linux
+//
+// Opened with Options.Offload, a TAP or TUN device puts a virtio-net header in
+// front of every frame (IFF_VNET_HDR) and asks the kernel for checksum
+// offload and UDP segmentation offload (TUN_F_CSUM, TUN_F_USO4/6; Linux
+// 6.2+). The kernel then hands over a burst a local sender wrote with
+// UDP_SEGMENT as one super-frame of up to 64 KiB, which the device splits
+// into MTU-sized datagrams, one per frame of the stack's batch (the rest
+// waits for the next ReadFrames, with no system call), copying each
+// segment's payload once; frames whose checksum the kernel left partial or
+// already verified arrive with link.FlagChecksumValid. On the way out, the
+// device writes frames with a partial checksum (link.FlagChecksumPartial)
+// and UDP super-frames (Frame.GSOSize) for the kernel to finish and cut,
+// so a batch of datagrams to one destination costs one write. Splitting in
+// the device rather than in the stack keeps the stack's buffers MTU-sized
+// and its receive path unchanged; the copy costs far less than the system
+// calls the super-frame saves. A header that lies (gso_size 0, sizes or
+// checksum offsets beyond the frame) is dropped and counted in
+// Stats.RxBadHeaders.
+//
+// Whatever the kernel refuses is left off and said in Stats().Offloads:
+// a kernel before 6.2 gives checksum offload without segmentation
+// (Options.NoUSO does the same on purpose), and a device that refuses
+// virtio-net headers gives a plain TAP. Info reports what is on, so a
+// stack uses only that. Close turns the kernel's offloads off again, for
+// whoever attaches to a persistent device next.
+//
+// Options.Queues opens a multi-queue device (IFF_MULTI_QUEUE) with one
+// file descriptor per queue; the kernel spreads flows across them, the
+// Device implements link.Queuer, and a stack reads each queue from its own
+// goroutine and spreads its writes by flow.
 package tap

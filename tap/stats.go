@@ -22,6 +22,30 @@ type Stats struct {
 	// TxErrors counts frames WriteFrames failed to send (closed link,
 	// frame size or bounds out of range, device error).
 	TxErrors uint64
+	// RxSuperFrames and TxSuperFrames count UDP super-frames (segmentation
+	// offload) read and split, and written, on a TAP opened with Offload.
+	RxSuperFrames, TxSuperFrames uint64
+	// RxBadHeaders counts received frames dropped for a malformed or lying
+	// virtio-net header (gso_size 0, sizes or checksum offsets beyond the
+	// frame, a super-frame that is not IPv4/UDP).
+	RxBadHeaders uint64
+	// Offloads says which offloads a TAP device runs with; zero on other
+	// links.
+	Offloads OffloadStatus
+}
+
+// OffloadStatus says which offloads a TAP device negotiated with the
+// kernel, and why one that was asked for is off.
+type OffloadStatus struct {
+	// VnetHdr: frames carry virtio-net headers (IFF_VNET_HDR).
+	VnetHdr bool
+	// Checksum: checksum offload both ways (TUN_F_CSUM).
+	Checksum bool
+	// USO: UDP segmentation offload both ways (TUN_F_USO4, Linux 6.2+).
+	USO bool
+	// Fallback explains an offload asked for but not in use; empty when
+	// everything asked for was granted.
+	Fallback string
 }
 
 // counters are a link's live Stats. The receive and transmit halves are
@@ -29,7 +53,10 @@ type Stats struct {
 type counters struct {
 	rxFrames, rxBytes, rxDrops, rxErrors atomic.Uint64
 	_                                    [64]byte
+	rxSuperFrames, rxBadHeaders          atomic.Uint64
+	_                                    [64]byte
 	txFrames, txBytes, txDrops, txErrors atomic.Uint64
+	txSuperFrames                        atomic.Uint64
 }
 
 func (c *counters) rx(n int) {
@@ -48,5 +75,7 @@ func (c *counters) snapshot() Stats {
 		RxDrops: c.rxDrops.Load(), RxErrors: c.rxErrors.Load(),
 		TxFrames: c.txFrames.Load(), TxBytes: c.txBytes.Load(),
 		TxDrops: c.txDrops.Load(), TxErrors: c.txErrors.Load(),
+		RxSuperFrames: c.rxSuperFrames.Load(), TxSuperFrames: c.txSuperFrames.Load(),
+		RxBadHeaders: c.rxBadHeaders.Load(),
 	}
 }

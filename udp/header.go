@@ -113,3 +113,30 @@ func pseudoHeader(src, dst netip.Addr, length int) uint64 {
 	s, d := src.As16(), dst.As16()
 	return checksum.Sum(d[:], checksum.Sum(s[:], 0)) + uint64(uint32(length)) + ProtocolNumber
 }
+
+// ParseHeaderVerified is ParseHeader for a datagram whose checksum a link
+// already verified (or that never left the host's memory): it checks the
+// lengths only.
+func ParseHeaderVerified(b []byte, total int) (Header, error) {
+	if len(b) < HeaderLen || total < HeaderLen {
+		return nil, ErrTooShort
+	}
+	h := Header(b[:HeaderLen])
+	if l := h.Length(); l < HeaderLen || l > total {
+		return nil, ErrLength
+	}
+	return h, nil
+}
+
+// PutHeaderPartial writes a header into b[:8] for a datagram whose payload
+// follows it in b, with only the pseudo-header sum (not complemented) in
+// the checksum field, for a link that completes the checksum by summing the
+// datagram from its header on (checksum offload), over IPv4 or IPv6. For a UDP super-frame,
+// whose payload a link cuts into datagrams, the length is that of the whole.
+func PutHeaderPartial(b []byte, srcPort, dstPort uint16, src, dst netip.Addr) {
+	binary.BigEndian.PutUint16(b[0:2], srcPort)
+	binary.BigEndian.PutUint16(b[2:4], dstPort)
+	binary.BigEndian.PutUint16(b[4:6], uint16(len(b)))
+	sum := pseudoHeader(src, dst, len(b))
+	binary.BigEndian.PutUint16(b[6:8], checksum.Fold(sum))
+}

@@ -121,3 +121,68 @@ func TestEchoWithDHCP(t *testing.T) {
 		t.Fatalf("echo: %q, %v", buf[:m], err)
 	}
 }
+
+// TestEchoBatchOverOffloadTAP serves with -batch on a TAP with offloads: a
+// kernel client's burst of datagrams comes back whole, and the replies left
+// as UDP super-frames.
+func TestEchoBatchOverOffloadTAP(t *testing.T) {
+	netns.RequireRoot(t)
+	ns := netns.New(t)
+	dev := netns.NewTAP(t, ns, "192.0.2.1/24", tap.Options{Offload: true})
+	n, err := (&netsetup.Flags{Addr: "192.0.2.2/24"}).Attach(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	conn, err := gonet.ListenUDP(n.Stack, "udp", &net.UDPAddr{Port: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadBuffer(4 << 20)
+	ns.IP(t, "neigh", "replace", "192.0.2.2", "lladdr", dev.MAC().String(), "dev", dev.Name())
+
+	var k *net.UDPConn
+	if err := ns.Do(func() (err error) {
+		k, err = net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.MustParseAddrPort("192.0.2.2:7")))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	k.SetReadBuffer(4 << 20)
+	// The server resolves the client first (one echo, served alone), then
+	// finds the burst queued and answers it in batches.
+	if _, err := conn.WriteToUDPAddrPort([]byte("x"), netip.MustParseAddrPort("192.0.2.1:9")); err != nil {
+		t.Fatal(err)
+	}
+	const count = 200
+	for i := range count {
+		msg := bytes.Repeat([]byte{byte(i)}, 1400)
+		if _, err := k.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan struct{})
+	go func() { serveBatch(conn, 64); close(done) }()
+	got := make([]byte, 2000)
+	seen := make(map[byte]bool)
+	for range count {
+		k.SetReadDeadline(time.Now().Add(5 * time.Second))
+		m, err := k.Read(got)
+		if err != nil {
+			t.Fatalf("after %d echoes: %v", len(seen), err)
+		}
+		if m != 1400 || !bytes.Equal(got[:m], bytes.Repeat(got[:1], 1400)) {
+			t.Fatalf("echo of %d bytes, mixed content", m)
+		}
+		seen[got[0]] = true
+	}
+	if len(seen) != count {
+		t.Errorf("%d distinct echoes of %d", len(seen), count)
+	}
+	if st := dev.Stats(); st.TxSuperFrames == 0 {
+		t.Errorf("no super-frame written: %+v", st)
+	}
+	conn.Close()
+	<-done
+}

@@ -57,6 +57,7 @@ type options struct {
 	datagram bool
 	gw       string
 	mac      string
+	offload  bool
 	pcap     string
 	pipe     bool
 	streams  int
@@ -80,6 +81,7 @@ func run() error {
 	flag.BoolVar(&o.datagram, "datagram", false, "client mode: send -message as a QUIC datagram instead")
 	flag.StringVar(&o.gw, "gw", "", "default gateway (-net tap)")
 	netsetup.DefineMAC(flag.CommandLine, &o.mac)
+	flag.BoolVar(&o.offload, "offload", false, "use the TAP's checksum and UDP segmentation offloads (-net tap)")
 	flag.StringVar(&o.pcap, "pcap", "", "write every frame to this pcap file (-net tap, -pipe)")
 	flag.BoolVar(&o.pipe, "pipe", false, "no-root mode: server and client on two tapnet stacks joined by an in-memory pipe")
 	flag.IntVar(&o.streams, "streams", 4, "bulk echo: concurrent streams")
@@ -111,7 +113,7 @@ func run() error {
 }
 
 func (o *options) tapConfig(port uint16) (tapConfig, error) {
-	cfg := tapConfig{Tap: o.tapName, Tun: o.tunName, Addr: o.addr, Pcap: o.pcap, Port: port, DHCP: o.dhcp}
+	cfg := tapConfig{Tap: o.tapName, Tun: o.tunName, Addr: o.addr, Pcap: o.pcap, Port: port, DHCP: o.dhcp, Offload: o.offload}
 	var err error
 	if o.dns != "" {
 		if cfg.DNS, err = netip.ParseAddrPort(o.dns); err != nil {

@@ -19,11 +19,13 @@ type tapConfig struct {
 	Port    uint16           // UDP port to bind; 0 means an ephemeral port
 	DHCP    bool             // get Addr, Gateway and DNS from DHCP instead
 	DNS     netip.AddrPort   // name server without DHCP; invalid means none
+	Offload bool             // use the TAP's checksum and segmentation offloads
 }
 
 func (cfg tapConfig) flags() *netsetup.Flags {
 	f := netsetup.FromValues(cfg.Tap, cfg.Tun, cfg.Addr, cfg.Gateway, cfg.MAC, cfg.Pcap)
 	f.DHCP = cfg.DHCP
+	f.Offload = cfg.Offload
 	return f
 }
 

@@ -62,6 +62,10 @@ type Buffer struct {
 	refs  atomic.Int32 // 1 while owned, 0 once released: catches a double Release
 	class int8         // pool index, or -1 when allocated outside the pools
 
+	// Offload is what the link did, or is asked to do, for this packet's
+	// transport checksum and segmentation. Get clears it.
+	Offload Offload
+
 	// Next links the parts of a datagram reassembled from fragments: the
 	// head holds the first part and each Next the following one, in order,
 	// so that a reader copies them straight into its buffer without a
@@ -89,7 +93,21 @@ func Get(size int) *Buffer {
 	b.start, b.end = Headroom, Headroom
 	b.refs.Store(1)
 	b.Next = nil
+	b.Offload = Offload{}
 	return b
+}
+
+// Offload is a packet's checksum and segmentation offload state, the
+// stack's copy of a link.Frame's flags.
+type Offload struct {
+	// ChecksumValid (received): the link verified the transport checksum.
+	ChecksumValid bool
+	// ChecksumPartial (sent): the transport checksum field holds only the
+	// pseudo-header sum, for the link to complete.
+	ChecksumPartial bool
+	// GSOSize (sent): a UDP super-frame to be cut into datagrams of this
+	// many payload bytes.
+	GSOSize uint16
 }
 
 // Bytes returns the packet.

@@ -713,3 +713,28 @@ func (st *sendState) writeOptions(r *stack.Route, wo *WriteOptions) stack.WriteO
 	w.HostOnly = r.Multicast && w.TTL == 0 // IP_MULTICAST_TTL 0
 	return w
 }
+
+// WriteBatch sends each payload of ps as one datagram to to (or the
+// connected peer), like that many Writes, but lets them reach the link
+// together (stack.WriteUDPBatch: one UDP super-frame per run of
+// equal-sized payloads on a link with segmentation offload, one link batch
+// otherwise). It returns how many were sent and the error that stopped it.
+func (e *Endpoint) WriteBatch(ps [][]byte, to netip.AddrPort, wo *WriteOptions) (int, error) {
+	if len(ps) == 0 {
+		return 0, nil
+	}
+	st, err := e.sendSnapshot()
+	if err == errUnbound {
+		if err = e.autobind(); err == nil {
+			st, err = e.sendSnapshot()
+		}
+	}
+	if err != nil {
+		return 0, err
+	}
+	r, dst, err := e.sendRoute(&st, to, wo)
+	if err != nil {
+		return 0, err
+	}
+	return e.s.WriteUDPBatch(&r, st.lport, dst.Port(), ps, st.writeOptions(&r, wo))
+}

@@ -14,6 +14,14 @@
 // that is the unloaded round-trip time). The result is one line of JSON on
 // stdout; progress and errors go to stderr.
 //
+// With -gso, every sendmsg carries up to 64 KiB of datagrams as one buffer
+// that the kernel segments (UDP_SEGMENT, as quic-go sends on Linux); with
+// -gro, the socket takes coalesced replies (UDP_GRO) and splits them by the
+// segment size the kernel reports. With -flows N, N sockets (N source
+// ports, so N flows for a multi-queue device to spread) each keep
+// window/N datagrams in flight from their own thread, and the result sums
+// them.
+//
 // With -probe, it instead sends one datagram every 100ms until one comes back
 // (exit 0) or -probe-timeout passes (exit 1): run.sh uses it to wait for a
 // subject to be ready.
@@ -33,7 +41,9 @@ import (
 	"runtime/debug"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
+	"unsafe"
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
@@ -47,6 +57,7 @@ const (
 
 type result struct {
 	Label     string  `json:"label,omitempty"`
+	Mode      string  `json:"mode,omitempty"` // gso, gro, flows: how the load was sent
 	Target    string  `json:"target"`
 	Size      int     `json:"size"`
 	Window    int     `json:"window"`
@@ -85,6 +96,9 @@ func main() {
 	sockBuf := flag.Int("sockbuf", 4<<20, "SO_RCVBUF/SO_SNDBUF bytes (forced as root)")
 	probe := flag.Bool("probe", false, "only wait until the target answers one datagram")
 	probeTimeout := flag.Duration("probe-timeout", 10*time.Second, "how long -probe waits")
+	gso := flag.Bool("gso", false, "send up to 64 KiB per sendmsg, segmented by the kernel (UDP_SEGMENT)")
+	gro := flag.Bool("gro", false, "receive coalesced datagrams (UDP_GRO)")
+	flows := flag.Int("flows", 1, "sockets (flows) sharing the window, each on its own thread")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("loadgen: ")
@@ -100,6 +114,8 @@ func main() {
 		log.Fatalf("-duration/-warmup out of range")
 	case *timeout <= 0 || *timeout > 10*time.Second:
 		log.Fatalf("-timeout %v: want (0, 10s]", *timeout)
+	case *flows < 1 || *flows > 64 || *flows > *window:
+		log.Fatalf("-flows %d: want 1..64 and at most -window", *flows)
 	}
 
 	runtime.LockOSThread()
@@ -123,25 +139,55 @@ func main() {
 			log.Fatalf("-local: %v", err)
 		}
 	}
-	conn, err := net.DialUDP("udp4", laddr, raddr)
-	if err != nil {
-		log.Fatal(err)
+	conns := make([]*net.UDPConn, *flows)
+	for i := range conns {
+		if conns[i], err = net.DialUDP("udp4", laddr, raddr); err != nil {
+			log.Fatal(err)
+		}
+		defer conns[i].Close()
+		setBuffers(conns[i], *sockBuf)
 	}
-	defer conn.Close()
-	setBuffers(conn, *sockBuf)
+	segs := 0
+	if *gso {
+		segs = max(1, min(65507 / *size, maxGSOSegments))
+	}
+	for _, conn := range conns {
+		if err := setOffloads(conn, *gso, *gro, *size); err != nil {
+			log.Fatal(err)
+		}
+	}
 
 	tag := rand.Uint32()
 	if *probe {
-		os.Exit(runProbe(conn, tag, *size, *probeTimeout))
+		os.Exit(runProbe(conns[0], tag, *size, *probeTimeout))
 	}
 
-	r := run(conn, tag, config{
-		size: *size, window: *window, batch: *batch, duration: *duration,
-		warmup: *warmup, timeout: *timeout, maxSamples: *maxSamples,
-	})
+	c := config{
+		size: *size, window: *window / *flows, batch: *batch, duration: *duration,
+		warmup: *warmup, timeout: *timeout, maxSamples: *maxSamples / *flows,
+		segs: segs, gro: *gro,
+	}
+	r := runFlows(conns, tag, c, *cpu)
+	r.Window = *window
 	r.Label, r.Target, r.CPU = *label, raddr.String(), *cpu
+	r.Mode = modeOf(*gso, *gro, *flows)
 	out, _ := json.Marshal(r)
 	fmt.Println(string(out))
+}
+
+// modeOf names how the load was sent, for the report; "" is plain.
+func modeOf(gso, gro bool, flows int) string {
+	var parts []string
+	if gso {
+		parts = append(parts, "gso")
+	}
+	if gro {
+		parts = append(parts, "gro")
+	}
+	if flows > 1 {
+		parts = append(parts, fmt.Sprintf("%d flows", flows))
+	}
+	return strings.Join(parts, "+")
 }
 
 // pinAll sets the CPU affinity of every thread of the process; threads
@@ -215,6 +261,8 @@ func runProbe(conn *net.UDPConn, tag uint32, size int, limit time.Duration) int 
 }
 
 type config struct {
+	segs                int  // datagrams per sendmsg with UDP_SEGMENT; 0: no GSO
+	gro                 bool // UDP_GRO on receive
 	size, window, batch int
 	duration, warmup    time.Duration
 	timeout             time.Duration
@@ -226,17 +274,117 @@ const (
 	slotPending = 1
 )
 
-func run(conn *net.UDPConn, tag uint32, c config) result {
+// maxGSOSegments is the most datagrams one UDP_SEGMENT sendmsg may carry
+// (UDP_MAX_SEGMENTS on older kernels).
+const maxGSOSegments = 64
+
+// setOffloads turns on UDP_SEGMENT (segments of size bytes) and UDP_GRO.
+func setOffloads(conn *net.UDPConn, gso, gro bool, size int) error {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	err = rc.Control(func(fd uintptr) {
+		if gso {
+			if serr = unix.SetsockoptInt(int(fd), unix.SOL_UDP, unix.UDP_SEGMENT, size); serr != nil {
+				serr = fmt.Errorf("UDP_SEGMENT: %w", serr)
+				return
+			}
+		}
+		if gro {
+			if serr = unix.SetsockoptInt(int(fd), unix.SOL_UDP, unix.UDP_GRO, 1); serr != nil {
+				serr = fmt.Errorf("UDP_GRO: %w", serr)
+			}
+		}
+	})
+	return errors.Join(err, serr)
+}
+
+// groSize returns the segment size in a UDP_GRO control message, or 0.
+func groSize(oob []byte) int {
+	const hdr = unix.SizeofCmsghdr
+	for len(oob) >= hdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		l := int(h.Len)
+		if l < hdr || l > len(oob) {
+			return 0
+		}
+		if h.Level == unix.SOL_UDP && h.Type == unix.UDP_GRO && l >= hdr+4 {
+			return int(binary.NativeEndian.Uint32(oob[hdr:]))
+		}
+		oob = oob[min(unix.CmsgSpace(l-hdr), len(oob)):]
+	}
+	return 0
+}
+
+// runFlows runs one flow per conn, each on its own locked thread (the
+// first on the caller's), and sums their results.
+func runFlows(conns []*net.UDPConn, tag uint32, c config, cpu int) result {
+	rs := make([]result, len(conns))
+	ss := make([][]int64, len(conns))
+	done := make(chan struct{}, len(conns))
+	for i := 1; i < len(conns); i++ {
+		go func() {
+			runtime.LockOSThread()
+			if cpu >= 0 {
+				_ = pinAll(cpu)
+			}
+			rs[i], ss[i] = run(conns[i], tag, c)
+			done <- struct{}{}
+		}()
+	}
+	rs[0], ss[0] = run(conns[0], tag, c)
+	for range len(conns) - 1 {
+		<-done
+	}
+	r := rs[0]
+	for _, x := range rs[1:] {
+		r.Sent += x.Sent
+		r.Received += x.Received
+		r.Lost += x.Lost
+		r.Late += x.Late
+		r.Bad += x.Bad
+		r.SendErrs += x.SendErrs
+		r.PPS += x.PPS
+		r.Mbps += x.Mbps
+	}
+	if r.Sent > 0 {
+		r.LossPct = 100 * float64(r.Lost) / float64(r.Sent)
+	}
+	samples := slices.Concat(ss...)
+	slices.Sort(samples)
+	r.Samples = len(samples)
+	r.P50us = pct(samples, 0.50)
+	r.P90us = pct(samples, 0.90)
+	r.P99us = pct(samples, 0.99)
+	r.P999us = pct(samples, 0.999)
+	if len(samples) > 0 {
+		r.MaxUs = float64(samples[len(samples)-1]) / 1e3
+	}
+	return r
+}
+
+func run(conn *net.UDPConn, tag uint32, c config) (result, []int64) {
 	pc := ipv4.NewPacketConn(conn)
 	batch := min(c.batch, c.window)
+	segs := max(c.segs, 1)
 
 	wms := make([]ipv4.Message, batch)
 	for i := range wms {
-		wms[i].Buffers = [][]byte{make([]byte, c.size)}
+		wms[i].Buffers = [][]byte{make([]byte, c.size*segs)}
 	}
+	wcount := make([]int, batch) // datagrams in each message
 	rms := make([]ipv4.Message, c.batch)
+	rsize := max(c.size, 2048) + 64
+	if c.gro {
+		rsize = 65536
+	}
 	for i := range rms {
-		rms[i].Buffers = [][]byte{make([]byte, max(c.size, 2048)+64)}
+		rms[i].Buffers = [][]byte{make([]byte, rsize)}
+		if c.gro {
+			rms[i].OOB = make([]byte, unix.CmsgSpace(4))
+		}
 	}
 
 	sentAt := make([]int64, ringSize) // ns since t0
@@ -300,14 +448,25 @@ func run(conn *net.UDPConn, tag uint32, c config) result {
 
 		// Fill the window.
 		if sending {
-			k := min(c.window-outstanding, batch, int(ringSize-(next-head)))
+			k := min(c.window-outstanding, batch*segs, int(ringSize-(next-head)))
 			if k > 0 {
-				for j := 0; j < k; j++ {
-					b := wms[j].Buffers[0]
-					binary.LittleEndian.PutUint32(b[0:4], tag)
-					binary.LittleEndian.PutUint64(b[4:12], next+uint64(j))
+				msgs := 0
+				for d := 0; d < k; msgs++ {
+					m := min(segs, k-d)
+					b := wms[msgs].Buffers[0][:m*c.size]
+					wms[msgs].Buffers[0] = b
+					for j := range m {
+						p := b[j*c.size:]
+						binary.LittleEndian.PutUint32(p[0:4], tag)
+						binary.LittleEndian.PutUint64(p[4:12], next+uint64(d+j))
+					}
+					wcount[msgs] = m
+					d += m
 				}
-				n, err := pc.WriteBatch(wms[:k], 0)
+				n, err := pc.WriteBatch(wms[:msgs], 0)
+				for j := range msgs {
+					wms[j].Buffers[0] = wms[j].Buffers[0][:cap(wms[j].Buffers[0])]
+				}
 				if err != nil {
 					sendErrs++
 					if n <= 0 {
@@ -315,13 +474,17 @@ func run(conn *net.UDPConn, tag uint32, c config) result {
 						time.Sleep(time.Millisecond)
 					}
 				}
+				sentN := 0
+				for j := range max(n, 0) {
+					sentN += wcount[j]
+				}
 				ts := now()
-				for j := 0; j < n; j++ {
+				for j := 0; j < sentN; j++ {
 					i := (next + uint64(j)) % ringSize
 					sentAt[i], state[i] = ts, slotPending
 				}
-				next += uint64(max(n, 0))
-				outstanding += max(n, 0)
+				next += uint64(sentN)
+				outstanding += sentN
 			}
 		}
 
@@ -352,28 +515,37 @@ func run(conn *net.UDPConn, tag uint32, c config) result {
 		}
 		for j := 0; j < n; j++ {
 			m := &rms[j]
-			b := m.Buffers[0][:m.N]
-			if m.N != c.size || binary.LittleEndian.Uint32(b[0:4]) != tag {
-				bad++
-				continue
-			}
-			seq := binary.LittleEndian.Uint64(b[4:12])
-			if seq < head || seq >= next || state[seq%ringSize] != slotPending {
-				if inMeas(seq) {
-					late++ // already counted lost, or a duplicate
+			all := m.Buffers[0][:m.N]
+			seg := m.N
+			if c.gro {
+				if g := groSize(m.OOB[:m.NN]); g > 0 {
+					seg = g
 				}
-				continue
 			}
-			i := seq % ringSize
-			state[i] = slotFree
-			outstanding--
-			if measuring {
-				recvInWindow++
-			}
-			if inMeas(seq) {
-				answered++
-				if len(samples) < cap(samples) {
-					samples = append(samples, tr-sentAt[i])
+			for off := 0; off < len(all); off += seg {
+				b := all[off:min(off+seg, len(all))]
+				if len(b) != c.size || binary.LittleEndian.Uint32(b[0:4]) != tag {
+					bad++
+					continue
+				}
+				seq := binary.LittleEndian.Uint64(b[4:12])
+				if seq < head || seq >= next || state[seq%ringSize] != slotPending {
+					if inMeas(seq) {
+						late++ // already counted lost, or a duplicate
+					}
+					continue
+				}
+				i := seq % ringSize
+				state[i] = slotFree
+				outstanding--
+				if measuring {
+					recvInWindow++
+				}
+				if inMeas(seq) {
+					answered++
+					if len(samples) < cap(samples) {
+						samples = append(samples, tr-sentAt[i])
+					}
 				}
 			}
 		}
@@ -404,15 +576,7 @@ func run(conn *net.UDPConn, tag uint32, c config) result {
 		r.PPS = float64(recvInWindow) / secs
 		r.Mbps = r.PPS * float64(c.size) * 8 / 1e6
 	}
-	slices.Sort(samples)
-	r.P50us = pct(samples, 0.50)
-	r.P90us = pct(samples, 0.90)
-	r.P99us = pct(samples, 0.99)
-	r.P999us = pct(samples, 0.999)
-	if len(samples) > 0 {
-		r.MaxUs = float64(samples[len(samples)-1]) / 1e3
-	}
-	return r
+	return r, samples
 }
 
 // pct returns the q-quantile (nearest rank) of sorted, in microseconds.

@@ -18,6 +18,7 @@ type row struct {
 	Size    int     `json:"size"`
 	Window  int     `json:"window"`
 	PPS     float64 `json:"pps"`
+	Mbps    float64 `json:"mbps"`
 	LossPct float64 `json:"loss_pct"`
 	P50     float64 `json:"p50_us"`
 	P99     float64 `json:"p99_us"`
@@ -78,17 +79,38 @@ func read(path string) []row {
 	return rows
 }
 
-type key struct{ size, window int }
+type key struct {
+	mode         string
+	size, window int
+}
+
+func keyOf(r row) key { return key{r.Mode, r.Size, r.Window} }
+
+// ratio formats a/b, or nothing when b is missing.
+func ratio(a float64, b row, ok bool) string {
+	if !ok || b.PPS <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("%.2f", a/b.PPS)
+}
 
 func udpTable(rows []row, base string) {
-	baseRow := map[key]row{}
+	baseRow, floorRow, kernelRow := map[key]row{}, map[key]row{}, map[key]row{}
 	for _, r := range rows {
-		if r.Label == base && r.Skipped == "" && r.Error == "" {
-			baseRow[key{r.Size, r.Window}] = r
+		if r.Skipped != "" || r.Error != "" {
+			continue
+		}
+		switch r.Label {
+		case base:
+			baseRow[keyOf(r)] = r
+		case "floor":
+			floorRow[keyOf(r)] = r
+		case "kernel":
+			kernelRow[keyOf(r)] = r
 		}
 	}
-	fmt.Println("| subject | payload B | window | pps | loss % | p50 µs | p99 µs | p999 µs | pps ÷ " + base + " | p50 ÷ " + base + " |")
-	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Println("| subject | load | payload B | window | pps | Gbit/s | loss % | p50 µs | p99 µs | p999 µs | pps ÷ " + base + " | pps ÷ floor | pps ÷ kernel | p50 ÷ " + base + " |")
+	fmt.Println("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	var notes []string
 	for _, r := range rows {
 		switch {
@@ -96,20 +118,23 @@ func udpTable(rows []row, base string) {
 			notes = append(notes, fmt.Sprintf("- %s skipped: %s", r.Label, r.Skipped))
 			continue
 		case r.Error != "":
-			fmt.Printf("| %s | %d | %d | failed: %s | | | | | | |\n", r.Label, r.Size, r.Window, r.Error)
+			fmt.Printf("| %s | %s | %d | %d | failed: %s | | | | | | | | | |\n", r.Label, r.Mode, r.Size, r.Window, r.Error)
 			continue
 		}
-		ppsRatio, p50Ratio := "", ""
-		if b, ok := baseRow[key{r.Size, r.Window}]; ok {
-			if b.PPS > 0 {
-				ppsRatio = fmt.Sprintf("%.2f", r.PPS/b.PPS)
-			}
-			if b.P50 > 0 && r.P50 > 0 {
-				p50Ratio = fmt.Sprintf("%.2f", r.P50/b.P50)
-			}
+		p50Ratio := ""
+		b, ok := baseRow[keyOf(r)]
+		if ok && b.P50 > 0 && r.P50 > 0 {
+			p50Ratio = fmt.Sprintf("%.2f", r.P50/b.P50)
 		}
-		fmt.Printf("| %s | %d | %d | %.0f | %s | %.1f | %.1f | %.1f | %s | %s |\n",
-			r.Label, r.Size, r.Window, r.PPS, lossStr(r), r.P50, r.P99, r.P999, ppsRatio, p50Ratio)
+		f, fok := floorRow[keyOf(r)]
+		k, kok := kernelRow[keyOf(r)]
+		mode := r.Mode
+		if mode == "" {
+			mode = "plain"
+		}
+		fmt.Printf("| %s | %s | %d | %d | %.0f | %.2f | %s | %.1f | %.1f | %.1f | %s | %s | %s | %s |\n",
+			r.Label, mode, r.Size, r.Window, r.PPS, r.Mbps/1000, lossStr(r), r.P50, r.P99, r.P999,
+			ratio(r.PPS, b, ok), ratio(r.PPS, f, fok), ratio(r.PPS, k, kok), p50Ratio)
 	}
 	for _, n := range notes {
 		fmt.Println(n)

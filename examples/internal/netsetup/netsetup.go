@@ -32,6 +32,9 @@ type Flags struct {
 	GW   string
 	MAC  string
 	Pcap string
+	// Offload and Queues are tap.Options' (Linux only).
+	Offload bool
+	Queues  int
 }
 
 // dhcpTimeout bounds the wait for a first lease.
@@ -46,6 +49,8 @@ func Register(fs *flag.FlagSet, defaultAddr string) *Flags {
 	fs.StringVar(&f.GW, "gw", "", "default gateway (optional)")
 	DefineMAC(fs, &f.MAC)
 	fs.StringVar(&f.Pcap, "pcap", "", "write every frame of the link to this pcap file")
+	fs.BoolVar(&f.Offload, "offload", false, "use the TAP's checksum and UDP segmentation offloads (virtio-net headers)")
+	fs.IntVar(&f.Queues, "queues", 1, "open the TAP with this many queues (IFF_MULTI_QUEUE), one reader each")
 	return f
 }
 
@@ -105,7 +110,7 @@ func (f *Flags) Device() string {
 // Open attaches a stack to the TUN device named by the flags, or else to
 // their TAP device.
 func (f *Flags) Open() (*Net, error) {
-	opts := tap.Options{Mode: tap.ModeTAP}
+	opts := tap.Options{Mode: tap.ModeTAP, Offload: f.Offload, Queues: f.Queues}
 	name := f.Tap
 	if f.Tun != "" {
 		opts.Mode, name = tap.ModeTUN, f.Tun
