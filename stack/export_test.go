@@ -47,3 +47,6 @@ func SendNDP(s *Stack, nic NICID, dst netip.Addr, msg []byte) error {
 	n.sendNDP(b, len(msg), src, dst, [6]byte{})
 	return nil
 }
+
+// ExpireReassembly6 expires incomplete IPv6 reassemblies now.
+func ExpireReassembly6(s *Stack) { s.v6.reasm.Expire() }

@@ -61,7 +61,7 @@ func (s *Stack) handleIPv6(n *NIC, b *buffer.Buffer, loop, linkMcast bool) {
 	}
 	if ext.Fragmented {
 		st.FragmentsIn.Add(1)
-		head := s.v6.reasm.add(n, b, ext, kind)
+		head := s.reassemble6(b, ext)
 		if head == nil {
 			return
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tapnet/tapnet/ethernet"
 	"github.com/tapnet/tapnet/internal/buffer"
+	"github.com/tapnet/tapnet/internal/ipfrag"
 	"github.com/tapnet/tapnet/internal/ratelimit"
 	"github.com/tapnet/tapnet/ipv6"
 )
@@ -19,13 +20,13 @@ type stack6 struct {
 	icmpLimit *ratelimit.Limiter // ICMPv6 errors, limited as Linux's icmpv6 ratelimit
 	fragID    atomic.Uint32
 	pmtu      pmtuCache
-	reasm     reassembler6
+	reasm     *ipfrag.Reassembler
 }
 
 func (s *Stack) initIPv6() {
 	s.v6.icmpLimit = newICMPLimiter(s.opts.ICMPRateLimit)
 	s.v6.fragID.Store(uint32(time.Now().UnixNano()))
-	s.v6.reasm.init(s)
+	s.v6.reasm = s.newReassembler6(s.opts.Reassembly6)
 }
 
 // pmtuCache holds path MTUs learned from Packet Too Big, per destination,

@@ -89,31 +89,32 @@ type Stats struct {
 	IGMP igmp.Stats
 	// IPv6 counts IPv6 packets; every drop reason has its own counter.
 	IPv6 struct {
-		Received          atomic.Uint64
-		Delivered         atomic.Uint64 // to ICMPv6 or a transport
-		TooShort          atomic.Uint64
-		BadVersion        atomic.Uint64
-		BadPayloadLen     atomic.Uint64
-		Jumbogram         atomic.Uint64 // refused (RFC 2675 is not supported)
-		MartianSource     atomic.Uint64 // multicast, loopback or our own source
-		MartianDest       atomic.Uint64 // loopback or unspecified destination from a link
-		ScopeViolation    atomic.Uint64 // link-local destination of another NIC
-		NotForUs          atomic.Uint64 // not an address or group of ours
-		BadExtHeaders     atomic.Uint64 // extension headers malformed, too many or too long
-		UnknownOption     atomic.Uint64 // an option whose type says discard
-		RoutingHeader     atomic.Uint64 // segments left: hosts do not forward
-		NoNextHeader      atomic.Uint64
-		UnknownProtocol   atomic.Uint64
-		FragmentsIn       atomic.Uint64 // fragments handed to reassembly
-		AtomicFragments   atomic.Uint64 // fragment headers describing whole packets
-		Reassembled       atomic.Uint64
-		ReassemblyFailed  atomic.Uint64 // overlaps, bad lengths, timeouts, memory limits
-		ReassemblyTimeout atomic.Uint64
-		Sent              atomic.Uint64 // packets sent (before fragmentation)
-		FragmentsOut      atomic.Uint64
-		NoRoute           atomic.Uint64
-		Loopback          atomic.Uint64 // packets delivered to ourselves without the link
+		Received        atomic.Uint64
+		Delivered       atomic.Uint64 // to ICMPv6 or a transport
+		TooShort        atomic.Uint64
+		BadVersion      atomic.Uint64
+		BadPayloadLen   atomic.Uint64
+		Jumbogram       atomic.Uint64 // refused (RFC 2675 is not supported)
+		MartianSource   atomic.Uint64 // multicast, loopback or our own source
+		MartianDest     atomic.Uint64 // loopback or unspecified destination from a link
+		ScopeViolation  atomic.Uint64 // link-local destination of another NIC
+		NotForUs        atomic.Uint64 // not an address or group of ours
+		BadExtHeaders   atomic.Uint64 // extension headers malformed, too many or too long
+		UnknownOption   atomic.Uint64 // an option whose type says discard
+		RoutingHeader   atomic.Uint64 // segments left: hosts do not forward
+		NoNextHeader    atomic.Uint64
+		UnknownProtocol atomic.Uint64
+		FragmentsIn     atomic.Uint64 // fragments handed to reassembly
+		AtomicFragments atomic.Uint64 // fragment headers describing whole packets
+		Reassembled     atomic.Uint64
+		Sent            atomic.Uint64 // packets sent (before fragmentation)
+		FragmentsOut    atomic.Uint64
+		NoRoute         atomic.Uint64
+		Loopback        atomic.Uint64 // packets delivered to ourselves without the link
 	}
+	// Reassembly6 details what became of the fragments IPv6.FragmentsIn
+	// counts.
+	Reassembly6 ReassemblyStats
 	// ICMPv6 counts ICMPv6 messages other than NDP and MLD, whose own
 	// groups say what became of them.
 	ICMPv6 struct {
