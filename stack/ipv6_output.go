@@ -13,6 +13,7 @@ import (
 	"github.com/tapnet/tapnet/internal/ipfrag"
 	"github.com/tapnet/tapnet/internal/ratelimit"
 	"github.com/tapnet/tapnet/ipv6"
+	"github.com/tapnet/tapnet/neigh"
 )
 
 // stack6 is the stack's IPv6 state shared by NICs.
@@ -21,9 +22,15 @@ type stack6 struct {
 	fragID    atomic.Uint32
 	pmtu      pmtuCache
 	reasm     *ipfrag.Reassembler
+	// now and afterFunc are the clock of neighbour discovery, DAD and
+	// address lifetimes: time's, or a fake one in tests.
+	now       func() time.Time
+	afterFunc func(time.Duration, func()) neigh.Timer
 }
 
 func (s *Stack) initIPv6() {
+	s.v6.now = time.Now
+	s.v6.afterFunc = func(d time.Duration, f func()) neigh.Timer { return time.AfterFunc(d, f) }
 	s.v6.icmpLimit = newICMPLimiter(s.opts.ICMPRateLimit)
 	s.v6.fragID.Store(uint32(time.Now().UnixNano()))
 	s.v6.reasm = s.newReassembler6(s.opts.Reassembly6)

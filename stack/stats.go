@@ -7,6 +7,7 @@ import (
 	"github.com/tapnet/tapnet/arp"
 	"github.com/tapnet/tapnet/igmp"
 	"github.com/tapnet/tapnet/mld"
+	"github.com/tapnet/tapnet/neigh"
 )
 
 // Stats are the stack's counters, grouped by layer. Every field is a live
@@ -130,11 +131,12 @@ type Stats struct {
 		ErrorsSuppressed atomic.Uint64 // not sent: about an error, a multicast, an unspecified source…
 		RateLimited      atomic.Uint64
 		UnknownType      atomic.Uint64 // informational messages we do not handle
+		MLDBadIPHeader   atomic.Uint64 // MLD without a Router Alert option or with a hop limit other than 1 (RFC 3810 §5)
 	}
-	// NDP counts neighbour discovery, and through the embedded arp.Stats
-	// what every NIC's IPv6 neighbour cache did.
+	// NDP counts neighbour discovery, and through the embedded neigh.Stats
+	// what every NIC's IPv6 neighbour table did.
 	NDP struct {
-		arp.Stats
+		neigh.Stats
 		Malformed            atomic.Uint64 // failed RFC 4861's validation
 		SolicitsReceived     atomic.Uint64
 		AdvertsReceived      atomic.Uint64
@@ -142,6 +144,7 @@ type Stats struct {
 		AdvertsSent          atomic.Uint64
 		NotForUs             atomic.Uint64 // solicitations for addresses we do not own
 		DADProbes            atomic.Uint64
+		DADRetries           atomic.Uint64 // stable-private addresses formed again after a duplicate (RFC 7217)
 		DADConflicts         atomic.Uint64 // a tentative address another node has
 		AddressConflicts     atomic.Uint64 // an advertisement for an assigned address of ours
 		RouterSolicits       atomic.Uint64 // sent
@@ -149,6 +152,7 @@ type Stats struct {
 		RouterAdvertsIgnored atomic.Uint64 // received with AcceptRA off
 		SLAACAddresses       atomic.Uint64 // addresses formed from prefixes
 		Redirects            atomic.Uint64 // ignored, as a host without routes to change may
+		NoLinkLayer          atomic.Uint64 // NDP messages on lo or an IP link, which have no neighbours to learn
 	}
 	// MLD is every NIC's IPv6 multicast membership traffic.
 	MLD mld.Stats
