@@ -75,8 +75,8 @@ type addr6 struct {
 	// identifier is stable-private: each duplicate found makes a new one.
 	dadCounter uint8
 	stable     bool
-	done    chan struct{} // closed when DAD ends, either way
-	err     error         // set before done closes: ErrDuplicateAddress
+	done       chan struct{} // closed when DAD ends, either way
+	err        error         // set before done closes: ErrDuplicateAddress
 	// Lifetimes of SLAAC addresses (zero: forever).
 	validUntil, preferredUntil time.Time
 }

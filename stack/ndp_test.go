@@ -78,23 +78,6 @@ func (h *ndHost) next(t *testing.T, typ uint8) ipv6.Header {
 	}
 }
 
-// none checks that the stack sent no ICMPv6 message of type typ (among
-// what it sent so far: the pipe is synchronous up to the reader).
-func (h *ndHost) none(t *testing.T, typ uint8) {
-	t.Helper()
-	for {
-		select {
-		case p := <-h.out:
-			ext, err := ipv6.WalkExtHeaders(p)
-			if err == nil && ext.Protocol == ipv6.ProtocolICMPv6 && ext.Offset < len(p) && p[ext.Offset] == typ {
-				t.Fatalf("unexpected ICMPv6 type %d: %x", typ, p)
-			}
-		case <-time.After(50 * time.Millisecond):
-			return
-		}
-	}
-}
-
 // inject sends an ICMPv6 message (checksum filled here) from src to dst
 // with hop limit hop, from the peer's MAC, behind hbh when not nil.
 func (h *ndHost) inject(t *testing.T, src, dst netip.Addr, hop uint8, hbh, msg []byte) {
