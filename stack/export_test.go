@@ -2,9 +2,11 @@ package stack
 
 import (
 	"net/netip"
+	"time"
 
 	"github.com/tapnet/tapnet/internal/buffer"
 	"github.com/tapnet/tapnet/ipv6"
+	"github.com/tapnet/tapnet/neigh"
 )
 
 // HookUDPInput calls see with the IP header of every UDP datagram delivered
@@ -46,4 +48,13 @@ func SendNDP(s *Stack, nic NICID, dst netip.Addr, msg []byte) error {
 	copy(b.Bytes(), msg)
 	n.sendNDP(b, len(msg), src, dst, [6]byte{})
 	return nil
+}
+
+// ExpireReassembly6 expires incomplete IPv6 reassemblies now.
+func ExpireReassembly6(s *Stack) { s.v6.reasm.Expire() }
+
+// SetIPv6Clock makes neighbour discovery, DAD, router solicitation and
+// address lifetimes of s run on now and afterFunc. Call it before AddNIC.
+func SetIPv6Clock(s *Stack, now func() time.Time, afterFunc func(time.Duration, func()) neigh.Timer) {
+	s.v6.now, s.v6.afterFunc = now, afterFunc
 }

@@ -11,11 +11,12 @@ import (
 	"github.com/tapnet/tapnet/udp"
 )
 
-// handleICMPv6 dispatches an ICMPv6 message that starts off bytes into b
-// (after the IPv6 and extension headers): echo requests are answered,
-// errors go to the socket that caused them, NDP and MLD to the NIC. It
-// releases b.
-func (s *Stack) handleICMPv6(n *NIC, b *buffer.Buffer, off int, kind castKind) {
+// handleICMPv6 dispatches an ICMPv6 message that starts after the IPv6
+// and extension headers ext describes: echo requests are answered, errors
+// go to the socket that caused them, NDP and MLD to the NIC. It releases
+// b.
+func (s *Stack) handleICMPv6(n *NIC, b *buffer.Buffer, ext ipv6.ExtHeaders, kind castKind) {
+	off := ext.Offset
 	st := &s.stats.ICMPv6
 	defer b.ReleaseChain()
 	st.Received.Add(1)
@@ -55,12 +56,23 @@ func (s *Stack) handleICMPv6(n *NIC, b *buffer.Buffer, off int, kind castKind) {
 	case t >= ipv6.ICMPRouterSolicit && t <= ipv6.ICMPRedirect:
 		n.handleNDP(m, h)
 	case t == ipv6.ICMPMLDQuery || t == ipv6.ICMPMLDv1Report || t == ipv6.ICMPMLDv1Done || t == ipv6.ICMPMLDv2Report:
+		if !mldHeaderOK(ext, h) {
+			st.MLDBadIPHeader.Add(1)
+			return
+		}
 		n.handleMLD(m, src)
 	case t == ipv6.ICMPEchoReply:
 		// No ping sockets yet: nothing waits for replies.
 	default:
 		st.UnknownType.Add(1)
 	}
+}
+
+// mldHeaderOK reports whether an MLD message came as RFC 3810 §5 and
+// §6.2 require: with hop limit 1 and a Router Alert option for MLD in a
+// hop-by-hop header (which RFC 2710 asks of MLDv1 too).
+func mldHeaderOK(ext ipv6.ExtHeaders, h ipv6.Header) bool {
+	return ext.RouterAlert && ext.RouterAlertValue == ipv6.RouterAlertMLD && h.HopLimit() == 1
 }
 
 // sendEchoReply6 answers an echo request with its identifier, sequence and

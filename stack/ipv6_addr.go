@@ -13,6 +13,7 @@ import (
 
 	"github.com/tapnet/tapnet/ipv6"
 	"github.com/tapnet/tapnet/mld"
+	"github.com/tapnet/tapnet/neigh"
 )
 
 // This file holds a NIC's IPv6 addresses: the link-local address every
@@ -69,9 +70,13 @@ type addr6 struct {
 	state   addr6State
 	slaac   bool // formed from a router's prefix: removed when its lifetime ends
 	dadLeft int  // solicitations still to send
-	timer   *time.Timer
-	done    chan struct{} // closed when DAD ends, either way
-	err     error         // set before done closes: ErrDuplicateAddress
+	timer   neigh.Timer
+	// dadCounter is RFC 7217's DAD_Counter of an address whose interface
+	// identifier is stable-private: each duplicate found makes a new one.
+	dadCounter uint8
+	stable     bool
+	done       chan struct{} // closed when DAD ends, either way
+	err        error         // set before done closes: ErrDuplicateAddress
 	// Lifetimes of SLAAC addresses (zero: forever).
 	validUntil, preferredUntil time.Time
 }
@@ -98,6 +103,7 @@ type nic6 struct {
 	hopLimit  atomic.Uint32                  // unicast hop limit (a router may set it); 0: default
 	mtu       atomic.Uint32                  // link MTU from a router; 0: the device's
 	ra        raState                        // ndp.go
+	idgen     []neigh.Timer                  // pending RFC 7217 retries (retryStable6)
 }
 
 // setupIPv6 prepares a new NIC's IPv6 state; startIPv6 forms its
@@ -127,9 +133,7 @@ func (n *NIC) startIPv6() {
 	if !n.v6.enabled || n.loopback {
 		return
 	}
-	id, _ := n.interfaceID(ipv6.LinkLocalPrefix, 0)
-	ll := netip.PrefixFrom(ipv6.AddrFromPrefix(ipv6.LinkLocalPrefix, id), 64)
-	if err := n.addAddress6(ll, false, time.Time{}, time.Time{}); err != nil {
+	if err := n.addGenerated6(&addr6{prefix: ipv6.LinkLocalPrefix}, 0); err != nil {
 		n.s.log.Warn("tapnet: no IPv6 link-local address", "nic", n.name, "err", err)
 	}
 	if n.v6.opts.AcceptRA {
@@ -154,10 +158,28 @@ func validIPv6Unicast(p netip.Prefix) bool {
 		!a.IsLoopback() && p.Bits() >= 1 && a.Zone() == ""
 }
 
+// addGenerated6 assigns the address the NIC's interface identifier makes
+// in the /64 prefix of tmpl (its slaac flag and lifetimes kept), with
+// RFC 7217's DAD counter from counter on when the identifier is
+// stable-private.
+func (n *NIC) addGenerated6(tmpl *addr6, counter uint8) error {
+	prefix := tmpl.prefix.Masked()
+	id, used := n.interfaceID(prefix, counter)
+	a := &addr6{prefix: netip.PrefixFrom(ipv6.AddrFromPrefix(prefix, id), 64), slaac: tmpl.slaac,
+		stable: n.v6.secret != nil, dadCounter: used, validUntil: tmpl.validUntil, preferredUntil: tmpl.preferredUntil}
+	return n.addAddr6(a)
+}
+
 // addAddress6 assigns p, tentatively while DAD runs. slaac marks an
 // address formed from a router's prefix, with its lifetimes (zero times:
 // forever). Adding an address twice does nothing.
 func (n *NIC) addAddress6(p netip.Prefix, slaac bool, validUntil, preferredUntil time.Time) error {
+	return n.addAddr6(&addr6{prefix: p, slaac: slaac, validUntil: validUntil, preferredUntil: preferredUntil})
+}
+
+// addAddr6 is addAddress6 for an address a describes.
+func (n *NIC) addAddr6(a *addr6) error {
+	p := a.prefix
 	if !n.v6.enabled {
 		return fmt.Errorf("stack: IPv6 is disabled on %s", n.name)
 	}
@@ -170,8 +192,7 @@ func (n *NIC) addAddress6(p netip.Prefix, slaac bool, validUntil, preferredUntil
 		s.mu.Unlock()
 		return nil
 	}
-	a := &addr6{prefix: p, state: addrTentative, slaac: slaac, dadLeft: n.dadTransmits(),
-		done: make(chan struct{}), validUntil: validUntil, preferredUntil: preferredUntil}
+	a.state, a.dadLeft, a.done = addrTentative, n.dadTransmits(), make(chan struct{})
 	n.v6.addrs[p.Addr()] = a
 	s.mu.Unlock()
 	// Listen for other nodes' DAD probes and for solicitations.
@@ -211,7 +232,7 @@ func (n *NIC) dadStep(a *addr6) {
 		return
 	}
 	a.dadLeft--
-	a.timer = time.AfterFunc(n.v6.opts.RetransTimer, func() { n.dadStep(a) })
+	a.timer = s.v6.afterFunc(n.v6.opts.RetransTimer, func() { n.dadStep(a) })
 	s.mu.Unlock()
 	s.stats.NDP.DADProbes.Add(1)
 	n.sendNeighborSolicit(a.prefix.Addr(), netip.IPv6Unspecified(), ipv6.SolicitedNode(a.prefix.Addr()), [6]byte{})
@@ -227,7 +248,7 @@ func (n *NIC) dadSucceeded(a *addr6) {
 		return
 	}
 	a.state = addrPreferred
-	if !a.preferredUntil.IsZero() && !time.Now().Before(a.preferredUntil) {
+	if !a.preferredUntil.IsZero() && !s.v6.now().Before(a.preferredUntil) {
 		a.state = addrDeprecated
 	}
 	// A host route rather than a prefix route for /128 addresses is
@@ -241,9 +262,18 @@ func (n *NIC) dadSucceeded(a *addr6) {
 	}
 }
 
+// RFC 7217 §6's retries of a duplicate stable-private address, with
+// Linux's defaults (idgen_retries, idgen_delay).
+const (
+	idgenRetries = 3
+	idgenDelay   = time.Second
+)
+
 // dadFailed handles another node using (or probing for) a tentative
 // address: the address is dropped, as Linux does with a duplicate it
-// cannot use, and the conflict is logged and counted.
+// cannot use, and the conflict is logged and counted. A stable-private
+// address is tried again with the next DAD counter after idgenDelay, up
+// to idgenRetries times (RFC 7217 §6, RFC 4862 §5.4.5's IDGEN).
 func (n *NIC) dadFailed(addr netip.Addr) {
 	s := n.s
 	s.mu.Lock()
@@ -262,6 +292,25 @@ func (n *NIC) dadFailed(addr netip.Addr) {
 	s.stats.NDP.DADConflicts.Add(1)
 	s.log.Warn("tapnet: IPv6 duplicate address detected", "nic", n.name, "addr", addr)
 	n.leaveGroup6(ipv6.SolicitedNode(addr))
+	if a.stable && a.dadCounter < idgenRetries {
+		n.retryStable6(a)
+	}
+}
+
+// retryStable6 forms a's next stable-private address after idgenDelay.
+func (n *NIC) retryStable6(a *addr6) {
+	s := n.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return
+	}
+	s.stats.NDP.DADRetries.Add(1)
+	n.v6.idgen = append(n.v6.idgen, s.v6.afterFunc(idgenDelay, func() {
+		if !s.closed.Load() {
+			n.addGenerated6(a, a.dadCounter+1)
+		}
+	}))
 }
 
 // removeAddress6 removes an IPv6 address, tentative or assigned.

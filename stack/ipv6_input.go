@@ -61,7 +61,7 @@ func (s *Stack) handleIPv6(n *NIC, b *buffer.Buffer, loop, linkMcast bool) {
 	}
 	if ext.Fragmented {
 		st.FragmentsIn.Add(1)
-		head := s.v6.reasm.add(n, b, ext, kind)
+		head := s.reassemble6(b, ext)
 		if head == nil {
 			return
 		}
@@ -157,7 +157,7 @@ func (s *Stack) deliver6(n *NIC, b *buffer.Buffer, ext ipv6.ExtHeaders, kind cas
 	switch ext.Protocol {
 	case ipv6.ProtocolICMPv6:
 		st.Delivered.Add(1)
-		s.handleICMPv6(n, b, ext.Offset, kind)
+		s.handleICMPv6(n, b, ext, kind)
 	case udp.ProtocolNumber:
 		st.Delivered.Add(1)
 		s.deliverUDP(n, b, ext.Offset, kind, src, dst, h.HopLimit(), h.TrafficClass())

@@ -10,8 +10,10 @@ import (
 
 	"github.com/tapnet/tapnet/ethernet"
 	"github.com/tapnet/tapnet/internal/buffer"
+	"github.com/tapnet/tapnet/internal/ipfrag"
 	"github.com/tapnet/tapnet/internal/ratelimit"
 	"github.com/tapnet/tapnet/ipv6"
+	"github.com/tapnet/tapnet/neigh"
 )
 
 // stack6 is the stack's IPv6 state shared by NICs.
@@ -19,13 +21,19 @@ type stack6 struct {
 	icmpLimit *ratelimit.Limiter // ICMPv6 errors, limited as Linux's icmpv6 ratelimit
 	fragID    atomic.Uint32
 	pmtu      pmtuCache
-	reasm     reassembler6
+	reasm     *ipfrag.Reassembler
+	// now and afterFunc are the clock of neighbour discovery, DAD and
+	// address lifetimes: time's, or a fake one in tests.
+	now       func() time.Time
+	afterFunc func(time.Duration, func()) neigh.Timer
 }
 
 func (s *Stack) initIPv6() {
+	s.v6.now = time.Now
+	s.v6.afterFunc = func(d time.Duration, f func()) neigh.Timer { return time.AfterFunc(d, f) }
 	s.v6.icmpLimit = newICMPLimiter(s.opts.ICMPRateLimit)
 	s.v6.fragID.Store(uint32(time.Now().UnixNano()))
-	s.v6.reasm.init(s)
+	s.v6.reasm = s.newReassembler6(s.opts.Reassembly6)
 }
 
 // pmtuCache holds path MTUs learned from Packet Too Big, per destination,

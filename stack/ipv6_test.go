@@ -222,8 +222,8 @@ func TestIPv6PingLinkLocalAndGlobal(t *testing.T) {
 			t.Fatalf("reply from %v id %#x seq %d body %q", r.src, m.EchoID(), m.EchoSeq(), m.Body())
 		}
 	}
-	if mac, st, ok := a.nic.NeighborCache().Lookup(b.addr); !ok || mac != b.nic.MAC() {
-		t.Fatalf("B not in A's neighbour cache: %v %v %v", mac, st, ok)
+	if e, ok := a.nic.NeighborCache().Lookup(b.addr); !ok || e.MAC != b.nic.MAC() {
+		t.Fatalf("B not in A's neighbour table: %+v %v", e, ok)
 	}
 }
 

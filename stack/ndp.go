@@ -7,54 +7,73 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tapnet/tapnet/arp"
 	"github.com/tapnet/tapnet/ethernet"
 	"github.com/tapnet/tapnet/internal/buffer"
 	"github.com/tapnet/tapnet/ipv6"
+	"github.com/tapnet/tapnet/neigh"
 )
 
 // This file is neighbour discovery (RFC 4861) on a NIC: answering
-// solicitations, learning neighbours into the NIC's IPv6 neighbour cache,
+// solicitations, learning neighbours into the NIC's neighbour table,
 // duplicate address detection's messages, and, with AcceptRA, router
-// solicitation and advertisements (default routers, on-link prefixes,
-// SLAAC addresses, MTU, DNS servers). Redirects are counted and ignored.
+// solicitation and advertisements (a default router list, on-link
+// prefixes, SLAAC addresses, MTU, DNS servers, the neighbour timers).
+// Redirects are counted and ignored.
 //
-// The neighbour cache is an arp.Cache keyed by IPv6 addresses: the same
-// bounded table, queues and timers as ARP's.
+// The neighbour table is a neigh.Table, the one ARP's cache is built on:
+// NUD states, bounded queues, RFC 4861 §7.2.5's rules for an
+// advertisement's Solicited, Override and Router flags, unicast probes of
+// stale neighbours, and EHOSTUNREACH to the senders of packets whose next
+// hop never answered.
 
 // ndpHopLimit is the hop limit every NDP message is sent with and must
 // arrive with (RFC 4861 §6.1).
 const ndpHopLimit = 255
 
-// newNDPCache makes the NIC's IPv6 neighbour cache (Ethernet links only).
+// newNDPCache makes the NIC's IPv6 neighbour table (Ethernet links only)
+// with the stack's ARP limits, IPv6's timers and no locktime: NDP flags
+// its overrides instead.
 func (n *NIC) newNDPCache() {
 	if !n.hasEthernet() {
 		return
 	}
-	cfg := n.s.opts.ARP
-	cfg.RetransInterval = n.v6.opts.RetransTimer
-	cfg.LockTime = -1 // NDP has no locktime; overrides are flagged instead
-	n.nd = arp.New(cfg, arp.Hooks{
-		SendRequest: n.solicitNeighbor,
-		Resolved:    n.flushResolved, // putLinkHeader types frames by IP version
-		Failed:      n.resolutionFailed6,
+	a := n.s.opts.ARP
+	cfg := neigh.Config{
+		MaxEntries: a.MaxEntries, SoftEntries: a.SoftEntries, MinEntries: a.MinEntries,
+		MaxIncomplete: a.MaxIncomplete, GCMinAge: a.GCMinAge, StaleTime: a.StaleTime,
+		MaxPending: a.MaxPending, MaxPendingBytes: a.MaxPendingBytes,
+		MaxMulticastProbes: a.Retries, MaxUnicastProbes: a.UnicastProbes,
+		RetransTime: n.v6.opts.RetransTimer, DelayFirstProbeTime: a.DelayFirstProbeTime,
+		ReachableTime: a.ReachableTime,
+		Now:           a.Now, AfterFunc: a.AfterFunc,
+	}
+	if cfg.Now == nil {
+		cfg.Now, cfg.AfterFunc = n.s.v6.now, n.s.v6.afterFunc
+	}
+	n.nd = neigh.New(cfg, neigh.Hooks{
+		Solicit:    n.solicitNeighbor,
+		Resolved:   n.flushResolved, // putLinkHeader types frames by IP version
+		Failed:     n.resolutionFailed6,
+		RouterLost: n.routerLost,
 	}, &n.s.stats.NDP.Stats)
 }
 
-// NeighborCache returns the NIC's IPv6 neighbour cache, or nil on an IP
+// NeighborCache returns the NIC's IPv6 neighbour table, or nil on an IP
 // link or with IPv6 disabled.
-func (n *NIC) NeighborCache() *arp.Cache { return n.nd }
+func (n *NIC) NeighborCache() *neigh.Table { return n.nd }
 
 // resolutionFailed6 reports EHOSTUNREACH to the senders of packets whose
 // next hop never answered, as Linux does with a local address
-// unreachable.
-func (n *NIC) resolutionFailed6(_ netip.Addr, pkts []arp.Pending) {
+// unreachable. A default router that stopped answering gives way to the
+// next one (RFC 4861 §6.3.6).
+func (n *NIC) resolutionFailed6(addr netip.Addr, pkts []neigh.Pending) {
 	for _, pending := range pkts {
 		p := pending.(*buffer.Buffer)
 		n.s.reportLocalError6(p.Bytes(), ControlError{Errno: syscall.EHOSTUNREACH, Hard: true,
 			Type: ipv6.ICMPDestUnreachable, Code: ipv6.CodeAddrUnreachable})
 		p.Release()
 	}
+	n.routerUnreachable(addr)
 }
 
 // solicitNeighbor is the cache's request hook: a multicast solicitation to
@@ -86,15 +105,16 @@ func (n *NIC) sendNeighborSolicit(target, src, dst netip.Addr, dstMAC [6]byte) {
 }
 
 // sendNeighborAdvert sends an advertisement for target, with our link
-// address, to dst.
-func (n *NIC) sendNeighborAdvert(target, dst netip.Addr, dstMAC [6]byte, flags uint8) {
+// address, to dst, resolving dst first if it is a neighbour we do not
+// know yet (RFC 4861 §7.2.4).
+func (n *NIC) sendNeighborAdvert(target, dst netip.Addr, flags uint8) {
 	src := target
 	b := n.ndpBuffer()
 	p := b.Bytes()
 	l := ipv6.PutNeighborAdvert(p, flags, target)
 	l += ipv6.PutLinkAddrOption(p[l:], ipv6.OptTargetLinkAddr, n.mac)
 	n.s.stats.NDP.AdvertsSent.Add(1)
-	n.sendNDP(b, l, src, dst, dstMAC)
+	n.sendNDP(b, l, src, dst, [6]byte{})
 }
 
 // ndpBuffer returns a buffer with room for an NDP message.
@@ -105,16 +125,24 @@ func (n *NIC) ndpBuffer() *buffer.Buffer {
 }
 
 // sendNDP completes the NDP message in b's first l bytes and sends it
-// with hop limit 255, without blocking.
+// with hop limit 255, without blocking. A unicast message without dstMAC
+// goes through the neighbour table, which may queue it until dst answers.
 func (n *NIC) sendNDP(b *buffer.Buffer, l int, src, dst netip.Addr, dstMAC [6]byte) {
 	b.Truncate(l)
 	ipv6.PutChecksum(b.Bytes(), src, dst)
 	ipv6.Put(b.Prepend(ipv6.HeaderLen), ipv6.Fields{PayloadLen: l, NextHeader: ipv6.ProtocolICMPv6,
 		HopLimit: ndpHopLimit, Src: src, Dst: dst})
-	if dst.IsMulticast() {
-		dstMAC = ipv6.MulticastMAC(dst)
-	}
 	n.s.stats.IPv6.Sent.Add(1)
+	switch {
+	case dst.IsMulticast():
+		dstMAC = ipv6.MulticastMAC(dst)
+	case dstMAC == [6]byte{}:
+		mac, ok := n.nd.Resolve(dst, b)
+		if !ok {
+			return // queued, or dropped and counted by the table
+		}
+		dstMAC = mac
+	}
 	n.putLinkHeader(b, ethernet.MAC(dstMAC))
 	n.tryWrite(b)
 }
@@ -126,6 +154,10 @@ func (n *NIC) handleNDP(m ipv6.ICMP, h ipv6.Header) {
 	nd, err := ipv6.ParseNDP(m, h.HopLimit(), src, dst)
 	if err != nil {
 		st.Malformed.Add(1)
+		return
+	}
+	if n.nd == nil {
+		st.NoLinkLayer.Add(1) // lo and IP links resolve nothing
 		return
 	}
 	switch nd.Type() {
@@ -169,20 +201,23 @@ func (n *NIC) handleNeighborSolicit(nd ipv6.NDP, src netip.Addr) {
 		return
 	}
 	if src.IsUnspecified() {
-		// Someone probes for an address we have: tell everybody.
-		n.sendNeighborAdvert(target, ipv6.AllNodes, [6]byte{}, ipv6.NAFlagOverride)
+		// Someone probes for an address we have: tell everybody, not
+		// solicited (RFC 4861 §7.2.4).
+		n.sendNeighborAdvert(target, ipv6.AllNodes, ipv6.NAFlagOverride)
 		return
 	}
-	mac, ok := linkAddrOption(nd, ipv6.OptSourceLinkAddr)
-	if ok {
-		n.nd.Learn(src, mac, true)
-	} else if mac, _, ok = n.nd.Lookup(src); !ok {
-		return // a unicast probe from a neighbour we do not know: no way back
+	if mac, ok := linkAddrOption(nd, ipv6.OptSourceLinkAddr); ok {
+		// §7.2.3: a new or changed address makes the entry stale.
+		n.nd.Update(src, neigh.Update{MAC: mac, Create: true, Override: true})
 	}
-	n.sendNeighborAdvert(target, src, mac, ipv6.NAFlagSolicited|ipv6.NAFlagOverride)
+	// Without the option (a unicast probe may omit it) the answer waits
+	// for the solicitor's address, resolved as for any packet, as Linux's
+	// ndisc_send_na does.
+	n.sendNeighborAdvert(target, src, ipv6.NAFlagSolicited|ipv6.NAFlagOverride)
 }
 
-// handleNeighborAdvert completes resolutions and detects duplicates.
+// handleNeighborAdvert completes resolutions and detects duplicates; its
+// flags drive the table as RFC 4861 §7.2.5 says.
 func (n *NIC) handleNeighborAdvert(nd ipv6.NDP) {
 	target := nd.Target()
 	if n.isTentative6(target) {
@@ -197,20 +232,31 @@ func (n *NIC) handleNeighborAdvert(nd ipv6.NDP) {
 		}
 		return
 	}
-	if ok {
-		n.nd.Learn(target, mac, false)
+	flags := nd.Flags()
+	u := neigh.Update{MAC: mac, NoMAC: !ok, Solicited: flags&ipv6.NAFlagSolicited != 0,
+		Override: flags&ipv6.NAFlagOverride != 0, Router: neigh.NotRouter}
+	if flags&ipv6.NAFlagRouter != 0 {
+		u.Router = neigh.IsRouter
 	}
+	n.nd.Update(target, u)
 }
 
 // raState is what router advertisements taught a NIC.
 type raState struct {
 	heard     bool
 	rsLeft    int
-	rsTimer   *time.Timer
-	routers   map[netip.Addr]*time.Timer   // default routers and their expiry
-	prefixes  map[netip.Prefix]*time.Timer // on-link prefixes and their expiry
+	rsTimer   neigh.Timer
+	routers   []*defaultRouter             // the default router list, in the order first heard
+	current   netip.Addr                   // the router the NIC's default route goes through
+	prefixes  map[netip.Prefix]neigh.Timer // on-link prefixes and their expiry (nil: forever)
 	dns       []netip.Addr
 	dnsExpiry time.Time
+}
+
+// defaultRouter is an entry of the default router list (RFC 4861 §6.3.4).
+type defaultRouter struct {
+	addr  netip.Addr
+	timer neigh.Timer // its lifetime
 }
 
 // Router solicitation timers (RFC 4861 §10, Linux's defaults).
@@ -226,7 +272,7 @@ func (n *NIC) startRouterSolicitation() {
 	n.s.mu.Lock()
 	defer n.s.mu.Unlock()
 	n.v6.ra.rsLeft = maxRtrSolicitations
-	n.v6.ra.rsTimer = time.AfterFunc(rand.N(maxRtrSolicitationDelay), n.solicitRouters)
+	n.v6.ra.rsTimer = n.s.v6.afterFunc(rand.N(maxRtrSolicitationDelay), n.solicitRouters)
 }
 
 // solicitRouters sends one router solicitation and schedules the next.
@@ -268,11 +314,22 @@ func (n *NIC) handleRouterAdvert(nd ipv6.NDP, src netip.Addr) {
 		return
 	}
 	st.RouterAdverts.Add(1)
+	// §6.3.4: the sender is a router; its address makes or updates a
+	// stale entry.
+	u := neigh.Update{NoMAC: true, Override: true, Router: neigh.IsRouter}
 	if mac, ok := linkAddrOption(nd, ipv6.OptSourceLinkAddr); ok {
-		n.nd.Learn(src, mac, true)
+		u.MAC, u.NoMAC, u.Create = mac, false, true
 	}
+	n.nd.Update(src, u)
 	if h := nd.CurHopLimit(); h != 0 {
 		n.v6.hopLimit.Store(uint32(h))
+	}
+	n.nd.SetBaseReachableTime(nd.ReachableTime())
+	if d := nd.RetransTimer(); d > 0 {
+		n.nd.SetRetransTime(d)
+		n.s.mu.Lock()
+		n.v6.opts.RetransTimer = d // DAD's too, as Linux's retrans_time
+		n.s.mu.Unlock()
 	}
 	n.s.mu.Lock()
 	n.v6.ra.heard = true
@@ -294,28 +351,124 @@ func (n *NIC) handleRouterAdvert(nd ipv6.NDP, src netip.Addr) {
 	}
 }
 
-// updateDefaultRouter adds, refreshes or removes router as the NIC's
-// default router. The route table holds one default route per NIC: the
-// router heard last.
+// updateDefaultRouter adds, refreshes or (lifetime zero) removes router
+// in the NIC's default router list, then chooses the router the NIC's
+// default route goes through.
 func (n *NIC) updateDefaultRouter(router netip.Addr, lifetime time.Duration) {
 	s := n.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ra := &n.v6.ra
-	if ra.routers == nil {
-		ra.routers = make(map[netip.Addr]*time.Timer)
+	i := slices.IndexFunc(ra.routers, func(r *defaultRouter) bool { return r.addr == router })
+	switch {
+	case lifetime <= 0 && i >= 0:
+		ra.routers[i].timer.Stop()
+		ra.routers = slices.Delete(ra.routers, i, i+1)
+	case lifetime <= 0:
+		return
+	case i >= 0:
+		ra.routers[i].timer.Reset(lifetime)
+	case len(ra.routers) < maxDefaultRouters:
+		ra.routers = append(ra.routers, &defaultRouter{addr: router,
+			timer: s.v6.afterFunc(lifetime, func() { n.updateDefaultRouter(router, 0) })})
+	default:
+		return // a full list keeps the routers it has (Linux's limit is per table too)
 	}
-	def := RouteEntry{Dst: netip.PrefixFrom(netip.IPv6Unspecified(), 0), Gateway: router, NIC: n.id}
-	if t := ra.routers[router]; t != nil {
-		t.Stop()
-		delete(ra.routers, router)
+	n.selectRouterLocked(netip.Addr{})
+}
+
+// maxDefaultRouters bounds the default router list, so that a flood of
+// advertisements from made-up routers cannot grow it without end.
+const maxDefaultRouters = 16
+
+// maxOnLinkPrefixes bounds the on-link prefixes learned from routers.
+const maxOnLinkPrefixes = 64
+
+// routerLost removes a neighbour that said it is no longer a router from
+// the default router list (RFC 4861 §7.2.5).
+func (n *NIC) routerLost(router netip.Addr) { n.updateDefaultRouter(router, 0) }
+
+// routerUnreachable moves the default route off router when its
+// resolution failed: the next router in the list takes over.
+func (n *NIC) routerUnreachable(router netip.Addr) {
+	s := n.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n.v6.ra.current == router {
+		n.selectRouterLocked(router)
 	}
-	if lifetime <= 0 {
-		s.removeRouteLocked(def)
+}
+
+// selectRouterLocked chooses the default router as RFC 4861 §6.3.6 says:
+// the current one while it is (probably) reachable, else the first in the
+// list whose neighbour entry is anything but incomplete, else, round
+// robin, the one after the current (or after avoid, which just failed).
+// It moves the NIC's default route to the choice.
+func (n *NIC) selectRouterLocked(avoid netip.Addr) {
+	ra := &n.v6.ra
+	next := netip.Addr{}
+	if len(ra.routers) > 0 {
+		next = n.pickRouterLocked(avoid)
+	}
+	if next == ra.current {
 		return
 	}
-	s.addRouteLocked(def)
-	ra.routers[router] = time.AfterFunc(lifetime, func() { n.updateDefaultRouter(router, 0) })
+	def := RouteEntry{Dst: netip.PrefixFrom(netip.IPv6Unspecified(), 0), NIC: n.id}
+	if ra.current.IsValid() {
+		old := def
+		old.Gateway = ra.current
+		n.s.removeRouteLocked(old)
+	}
+	ra.current = next
+	if next.IsValid() {
+		def.Gateway = next
+		n.s.addRouteLocked(def)
+	}
+}
+
+// pickRouterLocked is selectRouterLocked's choice among a non-empty list.
+func (n *NIC) pickRouterLocked(avoid netip.Addr) netip.Addr {
+	ra := &n.v6.ra
+	cur := slices.IndexFunc(ra.routers, func(r *defaultRouter) bool { return r.addr == ra.current })
+	if cur >= 0 && ra.current != avoid && n.probablyReachable(ra.current) {
+		return ra.current
+	}
+	for _, r := range ra.routers {
+		if r.addr != avoid && n.probablyReachable(r.addr) {
+			return r.addr
+		}
+	}
+	if cur < 0 {
+		return ra.routers[0].addr
+	}
+	return ra.routers[(cur+1)%len(ra.routers)].addr
+}
+
+// probablyReachable reports whether router has a neighbour entry in any
+// state but incomplete (RFC 4861 §6.3.6's "reachable or probably
+// reachable").
+func (n *NIC) probablyReachable(router netip.Addr) bool {
+	e, ok := n.nd.Lookup(router)
+	return ok && e.State != neigh.Incomplete
+}
+
+// DefaultRouters returns the NIC's default router list, learned from
+// router advertisements, in the order the routers were first heard; the
+// first returned is the one the NIC's default route goes through.
+func (n *NIC) DefaultRouters() []netip.Addr {
+	n.s.mu.Lock()
+	defer n.s.mu.Unlock()
+	ra := &n.v6.ra
+	var out []netip.Addr
+	if ra.current.IsValid() {
+		out = append(out, ra.current)
+	}
+	for _, r := range ra.routers {
+		if r.addr != ra.current {
+			out = append(out, r.addr)
+		}
+	}
+	return out
 }
 
 // applyPrefix applies a prefix information option: an on-link route and,
@@ -353,9 +506,12 @@ func (n *NIC) updateOnLink(prefix netip.Prefix, valid time.Duration) {
 	defer s.mu.Unlock()
 	ra := &n.v6.ra
 	if ra.prefixes == nil {
-		ra.prefixes = make(map[netip.Prefix]*time.Timer)
+		ra.prefixes = make(map[netip.Prefix]neigh.Timer)
 	}
 	r := RouteEntry{Dst: prefix, NIC: n.id}
+	if _, known := ra.prefixes[prefix]; !known && valid >= 0 && len(ra.prefixes) >= maxOnLinkPrefixes {
+		return // bounded, as the router list is
+	}
 	if t := ra.prefixes[prefix]; t != nil {
 		t.Stop()
 	}
@@ -365,16 +521,18 @@ func (n *NIC) updateOnLink(prefix netip.Prefix, valid time.Duration) {
 		return
 	}
 	s.addRouteLocked(r)
-	var t *time.Timer
+	var t neigh.Timer
 	if valid > 0 {
-		t = time.AfterFunc(valid, func() {
+		var self neigh.Timer
+		self = s.v6.afterFunc(valid, func() {
 			s.mu.Lock()
 			defer s.mu.Unlock()
-			if ra.prefixes[prefix] == t {
+			if ra.prefixes[prefix] == self {
 				delete(ra.prefixes, prefix)
 				s.removeRouteLocked(r)
 			}
 		})
+		t = self
 	}
 	ra.prefixes[prefix] = t
 }
@@ -382,7 +540,7 @@ func (n *NIC) updateOnLink(prefix netip.Prefix, valid time.Duration) {
 // slaac forms or refreshes the address of prefix with the NIC's interface
 // identifier (RFC 4862 §5.5.3 d–e, with its two-hour rule).
 func (n *NIC) slaac(prefix netip.Prefix, valid, preferred time.Duration) {
-	now := time.Now()
+	now := n.s.v6.now()
 	until := func(d time.Duration) time.Time {
 		if d == 0 {
 			return time.Time{}
@@ -437,13 +595,13 @@ func (n *NIC) armLifetime(a *addr6) {
 	if next.IsZero() {
 		return
 	}
-	a.timer = time.AfterFunc(time.Until(next), func() { n.lifetimeEvent(a) })
+	a.timer = s.v6.afterFunc(next.Sub(s.v6.now()), func() { n.lifetimeEvent(a) })
 }
 
 // lifetimeEvent deprecates or removes a SLAAC address whose time came.
 func (n *NIC) lifetimeEvent(a *addr6) {
 	s := n.s
-	now := time.Now()
+	now := s.v6.now()
 	s.mu.Lock()
 	if n.v6.addrs[a.prefix.Addr()] != a {
 		s.mu.Unlock()
@@ -477,7 +635,7 @@ func (n *NIC) applyRDNSS(o ipv6.NDPOption) {
 	n.v6.ra.dns = servers
 	n.v6.ra.dnsExpiry = time.Time{}
 	if life != ipv6.InfiniteLifetime {
-		n.v6.ra.dnsExpiry = time.Now().Add(time.Duration(life) * time.Second)
+		n.v6.ra.dnsExpiry = n.s.v6.now().Add(time.Duration(life) * time.Second)
 	}
 }
 
@@ -487,7 +645,7 @@ func (n *NIC) DNSServers() []netip.Addr {
 	n.s.mu.Lock()
 	defer n.s.mu.Unlock()
 	ra := &n.v6.ra
-	if !ra.dnsExpiry.IsZero() && time.Now().After(ra.dnsExpiry) {
+	if !ra.dnsExpiry.IsZero() && n.s.v6.now().After(ra.dnsExpiry) {
 		return nil
 	}
 	return slices.Clone(ra.dns)
@@ -507,7 +665,10 @@ func (n *NIC) stopIPv6() {
 	if ra.rsTimer != nil {
 		ra.rsTimer.Stop()
 	}
-	for _, t := range ra.routers {
+	for _, r := range ra.routers {
+		r.timer.Stop()
+	}
+	for _, t := range n.v6.idgen {
 		t.Stop()
 	}
 	for _, t := range ra.prefixes {

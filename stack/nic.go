@@ -17,6 +17,7 @@ import (
 	"github.com/tapnet/tapnet/ipv4"
 	"github.com/tapnet/tapnet/link"
 	"github.com/tapnet/tapnet/mld"
+	"github.com/tapnet/tapnet/neigh"
 )
 
 // NICID identifies a NIC within its stack, like an interface index
@@ -64,10 +65,10 @@ type NIC struct {
 	igmp      *igmp.Host  // multicast group membership (igmp.go)
 	igmpTimer *time.Timer // calls igmp.Fire; guarded by igmp's lock (scheduleIGMP)
 
-	v6       nic6        // IPv6 state (ipv6_addr.go)
-	nd       *arp.Cache  // IPv6 neighbour cache (ndp.go); nil without Ethernet
-	mld      *mld.Host   // IPv6 group membership (mld.go)
-	mldTimer *time.Timer // calls mld.Fire; guarded by mld's lock
+	v6       nic6         // IPv6 state (ipv6_addr.go)
+	nd       *neigh.Table // IPv6 neighbour table (ndp.go); nil without Ethernet
+	mld      *mld.Host    // IPv6 group membership (mld.go)
+	mldTimer *time.Timer  // calls mld.Fire; guarded by mld's lock
 
 	closing   atomic.Bool    // close started: read errors are expected
 	rxWG      sync.WaitGroup // the receive loops (link.go)

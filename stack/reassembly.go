@@ -8,11 +8,12 @@ import (
 	"github.com/tapnet/tapnet/internal/ratelimit"
 )
 
-// ReassemblyOptions configure IPv4 reassembly. Zero fields take the
-// defaults.
+// ReassemblyOptions configure IPv4 or IPv6 reassembly (Options.Reassembly,
+// Options.Reassembly6). Zero fields take the defaults.
 type ReassemblyOptions struct {
 	// Timeout is how long a datagram may stay incomplete, counted from its
-	// first fragment's arrival (as Linux's ipfrag_time). Default 30s.
+	// first fragment's arrival (as Linux's ipfrag_time and ip6frag_time).
+	// Default 30s for IPv4, 60s for IPv6.
 	Timeout time.Duration
 	// HighThresh is the memory (buffer sizes plus a fixed overhead per
 	// datagram) that reassembly never exceeds; when a fragment would cross
@@ -31,9 +32,10 @@ type ReassemblyOptions struct {
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// OnTimeout, when set, is called for each datagram that expires after
-	// its first fragment arrived, with that fragment's IP header and the
-	// first 8 bytes of its payload (what the stack's ICMP time exceeded
-	// quotes), valid only during the call.
+	// its first fragment arrived, with what the stack's time exceeded
+	// quotes of that fragment, valid only during the call: for IPv4 its
+	// header and the first 8 bytes of its payload, for IPv6 the fragment
+	// from its IPv6 header on, up to 1232 bytes.
 	OnTimeout func(first []byte)
 }
 
@@ -48,8 +50,11 @@ type RateLimitOptions struct {
 	Now          func() time.Time
 }
 
-// ReassemblyStats counts what IPv4 reassembly did with the fragments it was
-// handed (Stats.IP.FragmentsIn); each drop reason has its own counter.
+// ReassemblyStats counts what reassembly did with the fragments it was
+// handed (Stats.Reassembly: IPv4's, Stats.IP.FragmentsIn; Stats.Reassembly6:
+// IPv6's, Stats.IPv6.FragmentsIn); each drop reason has its own counter.
+// For IPv6 every overlap counts as Overlaps (RFC 5722), identical bytes or
+// not.
 // InFlight and MemoryUsed are gauges rather than counters.
 type ReassemblyStats struct {
 	Fragments   atomic.Uint64 // fragments handed to reassembly

@@ -50,6 +50,10 @@ type Options struct {
 	// Reassembly configures IPv4 reassembly (30 s timeout, 4 MiB / 3 MiB
 	// memory thresholds when zero).
 	Reassembly ReassemblyOptions
+	// Reassembly6 configures IPv6 reassembly (60 s timeout, and 4 MiB /
+	// 3 MiB memory thresholds of its own, as Linux's ip6frag_* are apart
+	// from ipfrag_*, when zero).
+	Reassembly6 ReassemblyOptions
 	// EchoBroadcast answers pings sent to broadcast and multicast
 	// addresses (Linux's icmp_echo_ignore_broadcasts=0). Off by default.
 	EchoBroadcast bool
@@ -116,9 +120,9 @@ func (s *Stack) housekeeping() {
 		select {
 		case <-s.done:
 			return
-		case now := <-t.C:
+		case <-t.C:
 			s.reasm.Expire()
-			s.v6.reasm.expire(now)
+			s.v6.reasm.Expire()
 		}
 	}
 }
@@ -145,7 +149,7 @@ func (s *Stack) Close() error {
 		}
 		s.wg.Wait()
 		s.reasm.Close()
-		s.v6.reasm.close()
+		s.v6.reasm.Close()
 	})
 	return nil
 }

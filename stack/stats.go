@@ -7,6 +7,7 @@ import (
 	"github.com/tapnet/tapnet/arp"
 	"github.com/tapnet/tapnet/igmp"
 	"github.com/tapnet/tapnet/mld"
+	"github.com/tapnet/tapnet/neigh"
 )
 
 // Stats are the stack's counters, grouped by layer. Every field is a live
@@ -89,31 +90,32 @@ type Stats struct {
 	IGMP igmp.Stats
 	// IPv6 counts IPv6 packets; every drop reason has its own counter.
 	IPv6 struct {
-		Received          atomic.Uint64
-		Delivered         atomic.Uint64 // to ICMPv6 or a transport
-		TooShort          atomic.Uint64
-		BadVersion        atomic.Uint64
-		BadPayloadLen     atomic.Uint64
-		Jumbogram         atomic.Uint64 // refused (RFC 2675 is not supported)
-		MartianSource     atomic.Uint64 // multicast, loopback or our own source
-		MartianDest       atomic.Uint64 // loopback or unspecified destination from a link
-		ScopeViolation    atomic.Uint64 // link-local destination of another NIC
-		NotForUs          atomic.Uint64 // not an address or group of ours
-		BadExtHeaders     atomic.Uint64 // extension headers malformed, too many or too long
-		UnknownOption     atomic.Uint64 // an option whose type says discard
-		RoutingHeader     atomic.Uint64 // segments left: hosts do not forward
-		NoNextHeader      atomic.Uint64
-		UnknownProtocol   atomic.Uint64
-		FragmentsIn       atomic.Uint64 // fragments handed to reassembly
-		AtomicFragments   atomic.Uint64 // fragment headers describing whole packets
-		Reassembled       atomic.Uint64
-		ReassemblyFailed  atomic.Uint64 // overlaps, bad lengths, timeouts, memory limits
-		ReassemblyTimeout atomic.Uint64
-		Sent              atomic.Uint64 // packets sent (before fragmentation)
-		FragmentsOut      atomic.Uint64
-		NoRoute           atomic.Uint64
-		Loopback          atomic.Uint64 // packets delivered to ourselves without the link
+		Received        atomic.Uint64
+		Delivered       atomic.Uint64 // to ICMPv6 or a transport
+		TooShort        atomic.Uint64
+		BadVersion      atomic.Uint64
+		BadPayloadLen   atomic.Uint64
+		Jumbogram       atomic.Uint64 // refused (RFC 2675 is not supported)
+		MartianSource   atomic.Uint64 // multicast, loopback or our own source
+		MartianDest     atomic.Uint64 // loopback or unspecified destination from a link
+		ScopeViolation  atomic.Uint64 // link-local destination of another NIC
+		NotForUs        atomic.Uint64 // not an address or group of ours
+		BadExtHeaders   atomic.Uint64 // extension headers malformed, too many or too long
+		UnknownOption   atomic.Uint64 // an option whose type says discard
+		RoutingHeader   atomic.Uint64 // segments left: hosts do not forward
+		NoNextHeader    atomic.Uint64
+		UnknownProtocol atomic.Uint64
+		FragmentsIn     atomic.Uint64 // fragments handed to reassembly
+		AtomicFragments atomic.Uint64 // fragment headers describing whole packets
+		Reassembled     atomic.Uint64
+		Sent            atomic.Uint64 // packets sent (before fragmentation)
+		FragmentsOut    atomic.Uint64
+		NoRoute         atomic.Uint64
+		Loopback        atomic.Uint64 // packets delivered to ourselves without the link
 	}
+	// Reassembly6 details what became of the fragments IPv6.FragmentsIn
+	// counts.
+	Reassembly6 ReassemblyStats
 	// ICMPv6 counts ICMPv6 messages other than NDP and MLD, whose own
 	// groups say what became of them.
 	ICMPv6 struct {
@@ -129,11 +131,12 @@ type Stats struct {
 		ErrorsSuppressed atomic.Uint64 // not sent: about an error, a multicast, an unspecified source…
 		RateLimited      atomic.Uint64
 		UnknownType      atomic.Uint64 // informational messages we do not handle
+		MLDBadIPHeader   atomic.Uint64 // MLD without a Router Alert option or with a hop limit other than 1 (RFC 3810 §5)
 	}
-	// NDP counts neighbour discovery, and through the embedded arp.Stats
-	// what every NIC's IPv6 neighbour cache did.
+	// NDP counts neighbour discovery, and through the embedded neigh.Stats
+	// what every NIC's IPv6 neighbour table did.
 	NDP struct {
-		arp.Stats
+		neigh.Stats
 		Malformed            atomic.Uint64 // failed RFC 4861's validation
 		SolicitsReceived     atomic.Uint64
 		AdvertsReceived      atomic.Uint64
@@ -141,6 +144,7 @@ type Stats struct {
 		AdvertsSent          atomic.Uint64
 		NotForUs             atomic.Uint64 // solicitations for addresses we do not own
 		DADProbes            atomic.Uint64
+		DADRetries           atomic.Uint64 // stable-private addresses formed again after a duplicate (RFC 7217)
 		DADConflicts         atomic.Uint64 // a tentative address another node has
 		AddressConflicts     atomic.Uint64 // an advertisement for an assigned address of ours
 		RouterSolicits       atomic.Uint64 // sent
@@ -148,6 +152,7 @@ type Stats struct {
 		RouterAdvertsIgnored atomic.Uint64 // received with AcceptRA off
 		SLAACAddresses       atomic.Uint64 // addresses formed from prefixes
 		Redirects            atomic.Uint64 // ignored, as a host without routes to change may
+		NoLinkLayer          atomic.Uint64 // NDP messages on lo or an IP link, which have no neighbours to learn
 	}
 	// MLD is every NIC's IPv6 multicast membership traffic.
 	MLD mld.Stats

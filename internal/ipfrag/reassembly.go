@@ -1,7 +1,16 @@
 // Package ipfrag reassembles IP datagrams from their fragments. It keys
 // datagrams by addresses of either family and takes the network protocol's
-// header and length limits as configuration (IPv4's by default), so that
-// IPv6 can reuse it; what it knows of a header is only its length.
+// header and length limits as configuration (IPv4's by default); what it
+// knows of a header is only its length. IPv4 and IPv6 each get their own
+// Reassembler, with their own memory thresholds, as Linux keeps
+// ipfrag_high_thresh and ip6frag_high_thresh apart: a flood of one
+// family's fragments cannot starve the other's reassembly.
+//
+// For IPv6 the "header" of a fragment is its unfragmentable part and its
+// fragment header together (RFC 8200 §4.5); AddFragment reports the first
+// fragment's, so that the stack can rebuild the header chain, and
+// Config.StrictOverlap and Config.QuoteLen give RFC 5722's overlap rule
+// and ICMPv6's longer quote.
 package ipfrag
 
 import (
@@ -49,6 +58,18 @@ type Limits struct {
 // IPv4 are IPv4's limits: a 20 to 60-byte header, 65535 bytes in all.
 var IPv4 = Limits{MinHeaderLen: ipv4.HeaderLen, MaxHeaderLen: ipv4.MaxHeaderLen, MaxLen: ipv4.MaxTotalLen}
 
+// IPv6 are IPv6's limits when a fragment's "header" is its unfragmentable
+// part plus the 8-byte fragment header: at least 48 bytes, and a
+// reassembled payload length (everything after the fixed 40-byte header,
+// the fragment header removed) of at most 65535 bytes.
+var IPv6 = Limits{MinHeaderLen: ipv6HeaderLen + ipv6FragHeaderLen, MaxHeaderLen: ipv6MaxLen, MaxLen: ipv6MaxLen}
+
+const (
+	ipv6HeaderLen     = 40
+	ipv6FragHeaderLen = 8
+	ipv6MaxLen        = ipv6HeaderLen + ipv6FragHeaderLen + 65535
+)
+
 // quoteLen is how much of the first fragment OnTimeout receives: the
 // header and the first 8 bytes of its payload, what ICMP time exceeded
 // quotes (RFC 792). A header longer than IPv4's is quoted only in part.
@@ -82,6 +103,17 @@ type Config struct {
 	// stack can send ICMP time exceeded (code 1). first is valid only during
 	// the call.
 	OnTimeout func(key Key, first []byte)
+	// QuoteLen, when positive, makes OnTimeout receive the first fragment
+	// whole, headers included, cut to QuoteLen bytes, rather than its
+	// header and 8 bytes: ICMPv6 quotes as much as fits in 1280 bytes
+	// (RFC 4443 §2.4(c)).
+	QuoteLen int
+	// StrictOverlap applies RFC 5722 (IPv6): a fragment overlapping held
+	// data drops the whole datagram even when the shared bytes agree; only
+	// an exact duplicate of held bytes is dropped alone (RFC 5722 erratum
+	// 3089, as Linux does). Without it identical overlaps are merged, as
+	// IPv4 reassembly does.
+	StrictOverlap bool
 }
 
 // Stats counts what a reassembler did; each drop reason has its own
@@ -156,6 +188,8 @@ type Reassembler struct {
 	maxDatagrams int
 	now          func() time.Time
 	onTimeout    func(Key, []byte)
+	quoteLen     int
+	strict       bool
 	stats        *Stats // may be shared, so updated atomically
 
 	// releaseHook, when set (by tests), sees every buffer the reassembler
@@ -247,6 +281,8 @@ func NewReassembler(cfg Config, stats *Stats) *Reassembler {
 		maxDatagrams: cfg.MaxDatagrams,
 		now:          cfg.Now,
 		onTimeout:    cfg.OnTimeout,
+		quoteLen:     cfg.QuoteLen,
+		strict:       cfg.StrictOverlap,
 		table:        make(map[Key]*fragDatagram),
 		sources:      make(map[netip.Addr]fragSource),
 	}
@@ -297,14 +333,23 @@ func (r *Reassembler) drop(b *buffer.Buffer, why *atomic.Uint64) {
 // the buffer. A packet with Offset 0 and More unset is not a fragment and is
 // returned at once as a one-part chain.
 func (r *Reassembler) Add(f Fragment) (head *buffer.Buffer, ok bool) {
+	head, _, ok = r.AddFragment(f)
+	return head, ok
+}
+
+// AddFragment is Add that also returns, with a completed datagram, the
+// header length of its first fragment: the bytes in front of head that
+// hold that fragment's header (for IPv6, its unfragmentable part and
+// fragment header, which the caller rebuilds into one header chain).
+func (r *Reassembler) AddFragment(f Fragment) (head *buffer.Buffer, headerLen int, ok bool) {
 	b := f.Buf
 	if b == nil {
-		return nil, false
+		return nil, 0, false
 	}
 	b.Next = nil
 	if f.Offset == 0 && !f.More && r.headerFits(f.HeaderLen, b.Len()) {
 		b.TrimFront(f.HeaderLen)
-		return b, true
+		return b, f.HeaderLen, true
 	}
 
 	var expiredArr [4]*fragDatagram
@@ -312,22 +357,22 @@ func (r *Reassembler) Add(f Fragment) (head *buffer.Buffer, ok bool) {
 	if r.closed {
 		r.mu.Unlock()
 		r.free(b)
-		return nil, false
+		return nil, 0, false
 	}
 	r.stats.Fragments.Add(1)
 	n := b.Len() - f.HeaderLen
 	if why := r.misshapen(&f, n); why != nil {
 		r.mu.Unlock()
 		r.drop(b, why)
-		return nil, false
+		return nil, 0, false
 	}
 	now := r.now()
 	expired := r.expireLocked(now, expiredArr[:0])
-	head, ok = r.addLocked(&f, n, now)
+	head, headerLen, ok = r.addLocked(&f, n, now)
 	r.publishLocked()
 	r.mu.Unlock()
 	r.notify(expired)
-	return head, ok
+	return head, headerLen, ok
 }
 
 // headerFits reports whether a header of hl bytes is within the protocol's
@@ -358,34 +403,37 @@ func (r *Reassembler) publishLocked() {
 // addLocked files a fragment that is well formed on its own: it starts a
 // datagram, or checks the fragment against the one it belongs to, merges
 // its new bytes in and hands the datagram back once complete.
-func (r *Reassembler) addLocked(f *Fragment, n int, now time.Time) (*buffer.Buffer, bool) {
+func (r *Reassembler) addLocked(f *Fragment, n int, now time.Time) (*buffer.Buffer, int, bool) {
 	d := r.table[f.Key]
 	switch {
 	case d == nil:
 		r.startLocked(f, n, now)
 		// One fragment cannot complete a datagram: Offset 0 with More
 		// unset is not a fragment and never reaches here.
-		return nil, false
+		return nil, 0, false
 	case d.dead:
 		r.drop(f.Buf, &r.stats.Tombstoned)
-		return nil, false
+		return nil, 0, false
 	case d.conflictsOnLength(f, n):
 		r.killLocked(d)
 		r.drop(f.Buf, &r.stats.LengthConflicts)
-		return nil, false
+		return nil, 0, false
 	}
 	i, j, fit := d.overlap(f, n)
+	if fit == fresh && i < j && r.strict {
+		fit = conflicting // RFC 5722: no partial overlap is merged
+	}
 	switch fit {
 	case conflicting:
 		r.killLocked(d)
 		r.drop(f.Buf, &r.stats.Overlaps)
-		return nil, false
+		return nil, 0, false
 	case duplicate:
 		r.drop(f.Buf, &r.stats.Duplicates)
-		return nil, false
+		return nil, 0, false
 	}
 	if !r.mergeLocked(d, f, n, i, j) {
-		return nil, false
+		return nil, 0, false
 	}
 	return r.completeLocked(d)
 }
@@ -520,15 +568,16 @@ func (r *Reassembler) chargeLocked(d *fragDatagram, b *buffer.Buffer, n int) {
 }
 
 // completeLocked hands d's payload back as a chain once every byte is held.
-func (r *Reassembler) completeLocked(d *fragDatagram) (*buffer.Buffer, bool) {
+func (r *Reassembler) completeLocked(d *fragDatagram) (*buffer.Buffer, int, bool) {
 	if d.total < 0 || d.received != d.total {
-		return nil, false
+		return nil, 0, false
 	}
 	if d.firstHdr+d.total > r.limits.MaxLen {
 		r.stats.Oversize.Add(1)
 		r.killLocked(d)
-		return nil, false
+		return nil, 0, false
 	}
+	hdr := d.firstHdr
 	// The parts tile [0, total) in order; link them.
 	for k := 1; k < len(d.parts); k++ {
 		d.parts[k-1].b.Next = d.parts[k].b
@@ -538,7 +587,7 @@ func (r *Reassembler) completeLocked(d *fragDatagram) (*buffer.Buffer, bool) {
 	d.parts = d.parts[:0]
 	r.stats.Reassembled.Add(1)
 	r.removeLocked(d)
-	return head, true
+	return head, hdr, true
 }
 
 // noteEnds records what an accepted fragment, still untrimmed, says about
@@ -719,22 +768,52 @@ func (r *Reassembler) expireLocked(now time.Time, out []*fragDatagram) []*fragDa
 			continue
 		}
 		r.unlinkLocked(d)
-		for _, p := range d.parts {
-			r.free(p.b)
+		keep := r.keepsHeadForQuote(d)
+		for k, p := range d.parts {
+			if k > 0 || !keep {
+				r.free(p.b)
+			}
 		}
-		clear(d.parts)
-		d.parts = d.parts[:0]
+		clear(d.parts[1:])
+		d.parts = d.parts[:min(len(d.parts), 1)]
+		if !keep {
+			d.parts = d.parts[:0]
+		}
 		out = append(out, d)
 	}
 	return out
 }
 
+// keepsHeadForQuote reports whether d's first fragment, which heads its
+// parts with its header in front, is kept for a QuoteLen quote.
+func (r *Reassembler) keepsHeadForQuote(d *fragDatagram) bool {
+	return r.quoteLen > 0 && len(d.parts) > 0 && d.parts[0].off == 0
+}
+
 // notify makes the OnTimeout calls, without locks, then recycles.
 func (r *Reassembler) notify(expired []*fragDatagram) {
 	for _, d := range expired {
-		r.onTimeout(d.key, d.first[:d.firstLen])
+		r.onTimeout(d.key, r.quote(d))
+		if len(d.parts) > 0 {
+			r.free(d.parts[0].b)
+			d.parts[0] = fragPart{}
+			d.parts = d.parts[:0]
+		}
 		recycleFragDatagram(d)
 	}
+}
+
+// quote is what OnTimeout receives of d's first fragment: with QuoteLen,
+// the held head with its header restored in front, cut to QuoteLen bytes;
+// else the header and 8 bytes copied when it arrived.
+func (r *Reassembler) quote(d *fragDatagram) []byte {
+	if len(d.parts) == 0 {
+		return d.first[:d.firstLen]
+	}
+	b := d.parts[0].b
+	b.Prepend(d.firstHdr)
+	p := b.Bytes()
+	return p[:min(len(p), r.quoteLen)]
 }
 
 // Expire drops the datagrams that have been incomplete for longer than the
