@@ -52,7 +52,7 @@ func (s *Stack) handleICMPv6(n *NIC, b *buffer.Buffer, ext ipv6.ExtHeaders, kind
 			st.ErrorsSuppressed.Add(1)
 			return
 		}
-		s.handleICMPv6Error(src, m)
+		s.handleICMPv6Error(n, src, m)
 	case t >= ipv6.ICMPRouterSolicit && t <= ipv6.ICMPRedirect:
 		n.handleNDP(m, h)
 	case t == ipv6.ICMPMLDQuery || t == ipv6.ICMPMLDv1Report || t == ipv6.ICMPMLDv1Done || t == ipv6.ICMPMLDv2Report:
@@ -167,7 +167,7 @@ func aboutICMPv6Error(pkt []byte) bool {
 
 // handleICMPv6Error learns a path MTU from a Packet Too Big and tells the
 // socket whose datagram caused the error.
-func (s *Stack) handleICMPv6Error(from netip.Addr, m ipv6.ICMP) {
+func (s *Stack) handleICMPv6Error(n *NIC, from netip.Addr, m ipv6.ICMP) {
 	errno, hard := errnoForICMPv6(m.Type(), m.Code())
 	if errno == 0 {
 		return
@@ -189,13 +189,15 @@ func (s *Stack) handleICMPv6Error(from netip.Addr, m ipv6.ICMP) {
 		s.stats.ICMPv6.PacketTooBig.Add(1)
 		s.v6.pmtu.learn(quoted.Dst(), int(m.MTU()), time.Now())
 	}
-	s.reportLocalError6(body, ControlError{Errno: errno, Hard: hard, Type: m.Type(), Code: m.Code(),
+	s.reportLocalError6(n, body, ControlError{Errno: errno, Hard: hard, Type: m.Type(), Code: m.Code(),
 		Info: m.RestOfHeader(), From: from})
 }
 
 // reportLocalError6 delivers e to the endpoint that sent quoted, the start
-// of an IPv6 packet of ours.
-func (s *Stack) reportLocalError6(quoted []byte, e ControlError) {
+// of an IPv6 packet of ours; n is the NIC the error concerns (it came in
+// by it, or the packet was leaving by it), so that sockets bound to a NIC
+// hear of it, as on Linux.
+func (s *Stack) reportLocalError6(n *NIC, quoted []byte, e ControlError) {
 	if len(quoted) < ipv6.HeaderLen {
 		return
 	}
@@ -213,7 +215,7 @@ func (s *Stack) reportLocalError6(quoted []byte, e ControlError) {
 	}
 	local := netip.AddrPortFrom(ih.Src(), binary.BigEndian.Uint16(quoted[off:]))
 	remote := netip.AddrPortFrom(ih.Dst(), binary.BigEndian.Uint16(quoted[off+2:]))
-	ep := s.demux.lookup(udp.ProtocolNumber, local, remote, 0)
+	ep := s.demux.lookup(udp.ProtocolNumber, local, remote, n.id)
 	if ep == nil {
 		return
 	}

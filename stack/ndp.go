@@ -69,7 +69,7 @@ func (n *NIC) NeighborCache() *neigh.Table { return n.nd }
 func (n *NIC) resolutionFailed6(addr netip.Addr, pkts []neigh.Pending) {
 	for _, pending := range pkts {
 		p := pending.(*buffer.Buffer)
-		n.s.reportLocalError6(p.Bytes(), ControlError{Errno: syscall.EHOSTUNREACH, Hard: true,
+		n.s.reportLocalError6(n, p.Bytes(), ControlError{Errno: syscall.EHOSTUNREACH, Hard: true,
 			Type: ipv6.ICMPDestUnreachable, Code: ipv6.CodeAddrUnreachable})
 		p.Release()
 	}
