@@ -94,10 +94,15 @@ type srcCandidate struct {
 // hold assigned IPv6 addresses like IPv4 ones). Fields are guarded by the
 // stack's mutex unless they are atomics.
 type nic6 struct {
-	enabled   bool
-	opts      IPv6Options
-	secret    []byte
-	addrs     map[netip.Addr]*addr6
+	enabled bool
+	opts    IPv6Options
+	secret  []byte
+	addrs   map[netip.Addr]*addr6
+	// failedDAD keeps the outcome of addresses that failed duplicate
+	// address detection, as Linux keeps them flagged dadfailed, so that
+	// WaitAddress called after the failure still reports it. Bounded by
+	// maxDADFailed; an AddAddress or RemoveAddress of the address clears it.
+	failedDAD map[netip.Addr]*addr6
 	sources   atomic.Pointer[[]srcCandidate] // usable sources, for readers without a lock
 	linkLocal atomic.Pointer[netip.Addr]     // the first usable link-local address
 	hopLimit  atomic.Uint32                  // unicast hop limit (a router may set it); 0: default
@@ -113,6 +118,7 @@ func (n *NIC) setupIPv6(o IPv6Options) {
 	v.opts = o
 	v.enabled = !o.Disabled
 	v.addrs = make(map[netip.Addr]*addr6)
+	v.failedDAD = make(map[netip.Addr]*addr6)
 	if v.opts.RetransTimer <= 0 {
 		v.opts.RetransTimer = time.Second
 	}
@@ -192,6 +198,7 @@ func (n *NIC) addAddr6(a *addr6) error {
 		s.mu.Unlock()
 		return nil
 	}
+	delete(n.v6.failedDAD, p.Addr())
 	a.state, a.dadLeft, a.done = addrTentative, n.dadTransmits(), make(chan struct{})
 	n.v6.addrs[p.Addr()] = a
 	s.mu.Unlock()
@@ -287,6 +294,7 @@ func (n *NIC) dadFailed(addr netip.Addr) {
 		a.timer.Stop()
 	}
 	a.err = ErrDuplicateAddress
+	n.rememberDADFailedLocked(addr, a)
 	s.mu.Unlock()
 	close(a.done)
 	s.stats.NDP.DADConflicts.Add(1)
@@ -295,6 +303,21 @@ func (n *NIC) dadFailed(addr netip.Addr) {
 	if a.stable && a.dadCounter < idgenRetries {
 		n.retryStable6(a)
 	}
+}
+
+// maxDADFailed bounds how many failed addresses a NIC remembers.
+const maxDADFailed = 64
+
+// rememberDADFailedLocked records a's failure for WaitAddress, forgetting
+// an arbitrary older one when the record is full.
+func (n *NIC) rememberDADFailedLocked(addr netip.Addr, a *addr6) {
+	if len(n.v6.failedDAD) >= maxDADFailed {
+		for k := range n.v6.failedDAD {
+			delete(n.v6.failedDAD, k)
+			break
+		}
+	}
+	n.v6.failedDAD[addr] = a
 }
 
 // retryStable6 forms a's next stable-private address after idgenDelay.
@@ -317,6 +340,11 @@ func (n *NIC) retryStable6(a *addr6) {
 func (n *NIC) removeAddress6(p netip.Prefix) error {
 	s := n.s
 	s.mu.Lock()
+	if f := n.v6.failedDAD[p.Addr()]; f != nil && f.prefix == p {
+		delete(n.v6.failedDAD, p.Addr())
+		s.mu.Unlock()
+		return nil
+	}
 	a := n.v6.addrs[p.Addr()]
 	if a == nil || a.prefix != p {
 		s.mu.Unlock()
@@ -350,7 +378,8 @@ func (n *NIC) isTentative6(a netip.Addr) bool {
 
 // WaitAddress waits until the NIC's IPv6 address a is usable (duplicate
 // address detection done). It returns ErrDuplicateAddress when another
-// node has it, ctx's error when ctx ends first, and EADDRNOTAVAIL when the
+// node has it (also when asked after the failure, until the address is
+// added or removed again), ctx's error when ctx ends first, and EADDRNOTAVAIL when the
 // NIC has no such address. IPv4 addresses are usable at once.
 func (n *NIC) WaitAddress(ctx context.Context, a netip.Addr) error {
 	if a.Is4() {
@@ -361,6 +390,9 @@ func (n *NIC) WaitAddress(ctx context.Context, a netip.Addr) error {
 	}
 	n.s.mu.Lock()
 	x := n.v6.addrs[a]
+	if x == nil {
+		x = n.v6.failedDAD[a]
+	}
 	n.s.mu.Unlock()
 	if x == nil {
 		return syscall.EADDRNOTAVAIL

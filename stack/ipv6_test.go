@@ -294,27 +294,31 @@ func TestIPv6FragmentedPing(t *testing.T) {
 
 // TestIPv6PortUnreachable: a datagram to a closed port is answered with
 // ICMPv6 port unreachable, which the sender's connected endpoint sees as
-// ECONNREFUSED.
+// ECONNREFUSED, also when the endpoint is bound to the NIC the error comes
+// in by (as on Linux, which looks sockets up by the incoming interface).
 func TestIPv6PortUnreachable(t *testing.T) {
 	a, b := newV6Pair(t, 0, fastDAD, fastDAD)
-	ep := newV6Endpoint()
-	id := stack.TransportID{LocalAddr: a.addr, LocalPort: 4001, RemoteAddr: b.addr, RemotePort: 9}
-	if _, err := a.s.RegisterEndpoint(udp.ProtocolNumber, id, ep, false, 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.send(t, 0, netip.AddrPortFrom(b.addr, 9), 4001, []byte("x")); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case ce := <-ep.errs:
-		if ce.Errno != syscall.ECONNREFUSED || !ce.Hard || ce.Type != ipv6.ICMPDestUnreachable || ce.From != b.addr {
-			t.Fatalf("control error %+v", ce)
+	for i, bindNIC := range []stack.NICID{0, a.nic.ID()} {
+		ep := newV6Endpoint()
+		sport := uint16(4001 + i)
+		id := stack.TransportID{LocalAddr: a.addr, LocalPort: sport, RemoteAddr: b.addr, RemotePort: 9}
+		if _, err := a.s.RegisterEndpoint(udp.ProtocolNumber, id, ep, false, bindNIC); err != nil {
+			t.Fatal(err)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("no error reported")
+		if err := a.send(t, 0, netip.AddrPortFrom(b.addr, 9), sport, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case ce := <-ep.errs:
+			if ce.Errno != syscall.ECONNREFUSED || !ce.Hard || ce.Type != ipv6.ICMPDestUnreachable || ce.From != b.addr {
+				t.Fatalf("bound to NIC %d: control error %+v", bindNIC, ce)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("bound to NIC %d: no error reported", bindNIC)
+		}
 	}
-	if got := b.s.Stats().ICMPv6.ErrorsSent.Load(); got != 1 {
-		t.Fatalf("B sent %d errors", got)
+	if got := b.s.Stats().ICMPv6.ErrorsSent.Load(); got != 2 {
+		t.Fatalf("B sent %d errors, want 2", got)
 	}
 }
 
@@ -389,6 +393,11 @@ func TestIPv6DADConflict(t *testing.T) {
 	defer cancel()
 	if err := nic.WaitAddress(ctx, dup.Addr()); !errors.Is(err, stack.ErrDuplicateAddress) {
 		t.Fatalf("WaitAddress = %v, want ErrDuplicateAddress", err)
+	}
+	// Asked again after the failure (as a caller who comes late does), the
+	// outcome is the same, not "no such address".
+	if err := nic.WaitAddress(ctx, dup.Addr()); !errors.Is(err, stack.ErrDuplicateAddress) {
+		t.Fatalf("WaitAddress after the failure = %v, want ErrDuplicateAddress", err)
 	}
 	if b.s.IsLocalAddress(dup.Addr()) {
 		t.Fatal("duplicate address assigned")
