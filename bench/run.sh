@@ -5,10 +5,12 @@
 #
 # Environment (defaults in brackets):
 #   SUBJECTS       subjects to run, in order; empty: no UDP runs
-#                  [tapnet tapnet-batch tapnet-offload gvisor floor kernel]
+#                  [tapnet tapnet6 tapnet-batch tapnet-offload gvisor floor kernel]
 #                  tapnet: examples/echo one datagram at a time; -batch: with
 #                  -batch 64; -offload: with -batch 64 -offload (virtio-net
-#                  headers: checksum and UDP segmentation offload)
+#                  headers: checksum and UDP segmentation offload);
+#                  tapnet6: tapnet over IPv6, its echo
+#                  at [2001:db8::2]:7 on the same TAP
 #   SIZES          UDP payload sizes in bytes       [64 1400]
 #   WINDOWS        datagrams in flight              [1 64]
 #   GSO            1: add a row per subject with a GSO sender (UDP_SEGMENT,
@@ -51,7 +53,7 @@ log() { echo "run.sh: $*" >&2; }
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(dirname "$BENCH_DIR")
 
-SUBJECTS=${SUBJECTS-"tapnet tapnet-batch tapnet-offload gvisor floor kernel"}
+SUBJECTS=${SUBJECTS-"tapnet tapnet6 tapnet-batch tapnet-offload gvisor floor kernel"}
 SIZES=${SIZES:-"64 1400"}
 WINDOWS=${WINDOWS:-"1 64"}
 GSO=${GSO:-1}
@@ -205,6 +207,15 @@ fresh_tap() {
 }
 fresh_tap
 
+# tap_ipv6: IPv6 on the TAP alone (the tapnet6 subject), with no DAD and
+# no router advertisements taken, at 2001:db8::1/64 facing tapnet's ::2.
+GEN_TAP_IP6=2001:db8::1
+SUBJ_IP6=2001:db8::2
+tap_ipv6() {
+	ip netns exec "$NS_GEN" sysctl -qw "net.ipv6.conf.$TAP.accept_dad=0" "net.ipv6.conf.$TAP.accept_ra=0" "net.ipv6.conf.$TAP.disable_ipv6=0"
+	ip -n "$NS_GEN" addr add "$GEN_TAP_IP6/64" dev "$TAP" nodad
+}
+
 ip link add "$VETH_GEN" netns "$NS_GEN" type veth peer name "$VETH_KRN" netns "$NS_KRN"
 ip -n "$NS_GEN" addr add "$GEN_VETH_IP/24" dev "$VETH_GEN"
 ip -n "$NS_KRN" addr add "$KRN_IP/24" dev "$VETH_KRN"
@@ -283,8 +294,9 @@ udp_subject() {
 		;;
 	esac
 	fresh_tap "${mq[@]}"
+	[[ $s == tapnet6 ]] && tap_ipv6
 	case $s in
-	tapnet | tapnet-*)
+	tapnet | tapnet-* | tapnet6)
 		if [[ -n $TAPNET_SKIP ]]; then
 			json_note "$UDP_JSON" "$s" skipped "$TAPNET_SKIP"
 			return
@@ -295,6 +307,10 @@ udp_subject() {
 			cmd+=(-rcvbuf "$TAPNET_RCVBUF")
 		fi
 		target=$SUBJ_IP:$PORT
+		if [[ $s == tapnet6 ]]; then
+			cmd+=(-addr "$SUBJ_IP6/64")
+			target=[$SUBJ_IP6]:$PORT
+		fi
 		;;
 	gvisor)
 		cmd=("$BIN/gvisor-echo" -tap "$TAP" -addr "$SUBJ_PREFIX" -port "$PORT" -mac "$SUBJ_MAC" -bufsize "$RCVBUF")
@@ -310,7 +326,7 @@ udp_subject() {
 		target=$KRN_IP:$PORT
 		;;
 	*)
-		log "unknown subject $s (want tapnet, gvisor, floor, kernel)"
+		log "unknown subject $s (want tapnet, tapnet-batch, tapnet-offload, tapnet6, gvisor, floor, kernel)"
 		json_note "$UDP_JSON" "$s" skipped "unknown subject"
 		return
 		;;

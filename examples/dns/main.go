@@ -1,8 +1,12 @@
-// Command dns is a small authoritative DNS server for A records, served over
-// UDP through the net.PacketConn interface only. The same server code runs on
-// a kernel UDP socket (-net kernel) or on tapnet, a userspace IPv4 stack on a
-// TAP device (-net tap), which shows that tapnet's sockets drop into code
-// written for the standard library.
+// Command dns is a small authoritative DNS server for A and AAAA records,
+// served over UDP through the net.PacketConn interface only. The same server
+// code runs on a kernel UDP socket (-net kernel) or on tapnet, a userspace
+// stack on a TAP device (-net tap), which shows that tapnet's sockets drop
+// into code written for the standard library. Given an IPv4 and an IPv6
+// -addr, it listens on both:
+//
+//	dns -tap tap0 -addr 192.0.2.2/24 -addr 2001:db8::2/64 -record www.example.test=2001:db8::80
+//	dig -6 @2001:db8::2 www.example.test AAAA
 //
 // It answers authoritatively for the parent domain of each record's name:
 //
@@ -24,6 +28,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/tapnet/tapnet/examples/internal/netsetup"
@@ -60,7 +65,7 @@ func run() error {
 		netMode = flag.String("net", "tap", "network to serve on: tap (tapnet on a TAP or TUN device) or kernel (a kernel UDP socket)")
 		tapName string // -tap and -tun, defined by netsetup
 		tunName string
-		addr    = flag.String("addr", "192.0.2.2/24", "our IPv4 address and prefix; with -net kernel, only the address is used and only when the flag is given")
+		addr    string // -addr, defined by netsetup
 		port    = flag.Uint("port", 53, "UDP port")
 		gw      = flag.String("gw", "", "default gateway (-net tap)")
 		mac     string // -mac, defined by netsetup
@@ -69,18 +74,19 @@ func run() error {
 	)
 	netsetup.DefineDevice(flag.CommandLine, &tapName, &tunName)
 	netsetup.DefineMAC(flag.CommandLine, &mac)
-	flag.Var(recordFlags{zone}, "record", "A record name=ipv4, e.g. www.example.test=192.0.2.80 (repeatable)")
+	netsetup.DefineAddr(flag.CommandLine, &addr, "192.0.2.2/24", "our address and prefix, repeatable (an IPv4 and an IPv6 one); with -net kernel, only the addresses are used and only when the flag is given")
+	flag.Var(recordFlags{zone}, "record", "A or AAAA record name=ip, e.g. www.example.test=192.0.2.80 or www.example.test=2001:db8::80 (repeatable)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", flag.Args())
 	}
 	if len(zone.Names()) == 0 {
-		return fmt.Errorf("no records: give at least one -record name=ipv4")
+		return fmt.Errorf("no records: give at least one -record name=ip")
 	}
 	if *port > 65535 {
 		return fmt.Errorf("-port %d out of range", *port)
 	}
-	prefix, err := netip.ParsePrefix(*addr)
+	prefixes, err := netsetup.ParsePrefixes(addr)
 	if err != nil {
 		return fmt.Errorf("-addr: %w", err)
 	}
@@ -88,22 +94,22 @@ func run() error {
 	flag.Visit(func(f *flag.Flag) { addrGiven = addrGiven || f.Name == "addr" })
 
 	var (
-		pc      net.PacketConn
+		pcs     []net.PacketConn
 		cleanup = func() error { return nil }
 	)
 	switch *netMode {
 	case "kernel":
-		host := ""
-		if addrGiven {
-			host = prefix.Addr().String()
-		}
-		pc, err = net.ListenPacket("udp4", net.JoinHostPort(host, strconv.Itoa(int(*port))))
-		if err != nil {
+		if pcs, err = listenKernel(prefixes, addrGiven, *port); err != nil {
 			return err
 		}
-		cleanup = pc.Close
+		cleanup = func() error {
+			for _, pc := range pcs {
+				pc.Close()
+			}
+			return nil
+		}
 	case "tap":
-		cfg := tapConfig{Tap: tapName, Tun: tunName, Addr: prefix, Pcap: *pcap, Port: uint16(*port)}
+		cfg := tapConfig{Tap: tapName, Tun: tunName, Addrs: prefixes, Pcap: *pcap, Port: uint16(*port)}
 		if *gw != "" {
 			if cfg.Gateway, err = netip.ParseAddr(*gw); err != nil {
 				return fmt.Errorf("-gw: %w", err)
@@ -114,7 +120,7 @@ func run() error {
 				return fmt.Errorf("-mac: %w", err)
 			}
 		}
-		if pc, cleanup, err = openTapnet(cfg); err != nil {
+		if pcs, cleanup, err = openTapnet(cfg); err != nil {
 			return err
 		}
 	default:
@@ -123,12 +129,62 @@ func run() error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	on := make([]string, len(pcs))
+	for i, pc := range pcs {
+		on[i] = pc.LocalAddr().String()
+	}
 	fmt.Printf("serving %d names on udp %s, authoritative for %s\n",
-		len(zone.Names()), pc.LocalAddr(), strings.Join(zone.Apexes(), " "))
+		len(zone.Names()), strings.Join(on, " "), strings.Join(zone.Apexes(), " "))
 	srv := &Server{Zone: zone, UDPSize: *udpSize}
-	serveErr := srv.Serve(ctx, pc)
+	serveErr := serveAll(ctx, srv, pcs)
 	if err := cleanup(); serveErr == nil {
 		serveErr = err
 	}
 	return serveErr
+}
+
+// listenKernel opens a kernel UDP socket on each address, or one on every
+// address when none was given.
+func listenKernel(prefixes []netip.Prefix, given bool, port uint) ([]net.PacketConn, error) {
+	hosts := []string{""}
+	if given {
+		hosts = hosts[:0]
+		for _, p := range prefixes {
+			hosts = append(hosts, p.Addr().String())
+		}
+	}
+	var pcs []net.PacketConn
+	for _, h := range hosts {
+		pc, err := net.ListenPacket("udp", net.JoinHostPort(h, strconv.Itoa(int(port))))
+		if err != nil {
+			for _, pc := range pcs {
+				pc.Close()
+			}
+			return nil, err
+		}
+		pcs = append(pcs, pc)
+	}
+	return pcs, nil
+}
+
+// serveAll serves on every socket until ctx ends or one fails, and
+// returns the first error.
+func serveAll(ctx context.Context, srv *Server, pcs []net.PacketConn) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+	)
+	for _, pc := range pcs {
+		wg.Go(func() {
+			if err := srv.Serve(ctx, pc); err != nil {
+				once.Do(func() { first = err })
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	return first
 }

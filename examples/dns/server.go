@@ -184,9 +184,9 @@ func (s *Server) Handle(query []byte) (resp []byte, ok bool) {
 	case !a.exists:
 		r.hdr.RCode = dnsmessage.RCodeNameError
 		r.soaAuthority = true
-	case q.Type == dnsmessage.TypeA || q.Type == dnsmessage.TypeALL:
-		r.answers = a.addrs
-		r.soaAuthority = len(a.addrs) == 0
+	case q.Type == dnsmessage.TypeA || q.Type == dnsmessage.TypeAAAA || q.Type == dnsmessage.TypeALL:
+		r.answers, r.qtype = a.addrs, q.Type
+		r.soaAuthority = r.answerCount() == 0
 	case q.Type == dnsmessage.TypeSOA && lowerASCII(q.Name.String()) == a.apex:
 		r.soaAnswer = true
 	default: // NODATA: the name exists, the type does not
@@ -199,14 +199,38 @@ func (s *Server) Handle(query []byte) (resp []byte, ok bool) {
 type reply struct {
 	hdr      dnsmessage.Header
 	question *dnsmessage.Question // nil: question section left empty
-	answers  []netip.Addr
-	apex     string // the zone apex, owner of the synthesized SOA
+	answers  []netip.Addr         // the name's addresses, of both families
+	qtype    dnsmessage.Type      // which of answers go out: A, AAAA or both (ANY)
+	apex     string               // the zone apex, owner of the synthesized SOA
 	// soaAnswer/soaAuthority put the apex SOA in that section; in the
 	// authority section it makes negative answers cacheable (RFC 2308).
 	soaAnswer, soaAuthority bool
 	edns                    bool
 	extRCode                dnsmessage.RCode
 	limit                   int
+}
+
+// wants reports whether ip answers the question: an A record an A query,
+// an AAAA record an AAAA query, both an ANY query.
+func (r *reply) wants(ip netip.Addr) bool {
+	switch r.qtype {
+	case dnsmessage.TypeA:
+		return ip.Is4()
+	case dnsmessage.TypeAAAA:
+		return ip.Is6()
+	}
+	return r.qtype == dnsmessage.TypeALL
+}
+
+// answerCount counts the records the answer section gets.
+func (r *reply) answerCount() int {
+	n := 0
+	for _, ip := range r.answers {
+		if r.wants(ip) {
+			n++
+		}
+	}
+	return n
 }
 
 // formErr answers a query whose header parsed but whose body did not. The
@@ -256,8 +280,17 @@ func (s *Server) pack(r *reply, truncated bool) ([]byte, error) {
 			return nil, err
 		}
 		for _, ip := range r.answers {
+			if !r.wants(ip) {
+				continue
+			}
 			h := dnsmessage.ResourceHeader{Name: r.question.Name, Class: dnsmessage.ClassINET, TTL: s.ttl()}
-			if err := b.AResource(h, dnsmessage.AResource{A: ip.As4()}); err != nil {
+			var err error
+			if ip.Is4() {
+				err = b.AResource(h, dnsmessage.AResource{A: ip.As4()})
+			} else {
+				err = b.AAAAResource(h, dnsmessage.AAAAResource{AAAA: ip.As16()})
+			}
+			if err != nil {
 				return nil, err
 			}
 		}

@@ -47,6 +47,9 @@ func testZone(t testing.TB) *Zone {
 		// Apex a.b.example.test., nested in example.test., which makes
 		// b.example.test. an empty non-terminal of the latter.
 		"x.a.b.example.test=192.0.2.9",
+		"dual.example.test=192.0.2.6",
+		"dual.example.test=2001:db8::6",
+		"dual.example.test=2001:db8::7",
 	} {
 		name, ip, err := ParseRecord(r)
 		if err != nil {
@@ -152,11 +155,14 @@ func answerIPs(t *testing.T, m *dnsmessage.Message) []netip.Addr {
 	t.Helper()
 	var ips []netip.Addr
 	for _, rr := range m.Answers {
-		a, ok := rr.Body.(*dnsmessage.AResource)
-		if !ok {
-			t.Fatalf("answer %v is not an A record", rr)
+		switch a := rr.Body.(type) {
+		case *dnsmessage.AResource:
+			ips = append(ips, netip.AddrFrom4(a.A))
+		case *dnsmessage.AAAAResource:
+			ips = append(ips, netip.AddrFrom16(a.AAAA))
+		default:
+			t.Fatalf("answer %v is neither an A nor an AAAA record", rr)
 		}
-		ips = append(ips, netip.AddrFrom4(a.A))
 	}
 	slices.SortFunc(ips, netip.Addr.Compare)
 	return ips
@@ -194,6 +200,7 @@ func TestParseRecord(t *testing.T) {
 		{"example.test.=192.0.2.53", "example.test.", "192.0.2.53"},
 		{"Example.TEST=192.0.2.53", "example.test.", "192.0.2.53"},
 		{"www.example.test=::ffff:192.0.2.7", "www.example.test.", "192.0.2.7"},
+		{"www.example.test=2001:db8::1", "www.example.test.", "2001:db8::1"},
 	} {
 		name, ip, err := ParseRecord(tc.in)
 		if err != nil || name != tc.name || ip != netip.MustParseAddr(tc.ip) {
@@ -201,7 +208,7 @@ func TestParseRecord(t *testing.T) {
 		}
 	}
 	for _, in := range []string{
-		"", "example.test", "=192.0.2.1", ".=192.0.2.1", "example.test=", "example.test=2001:db8::1",
+		"", "example.test", "=192.0.2.1", ".=192.0.2.1", "example.test=", "example.test=fe80::1%eth0",
 		"example.test=300.1.1.1", "a..b=192.0.2.1", fmt.Sprintf("%064d.test=192.0.2.1", 0),
 	} {
 		if name, ip, err := ParseRecord(in); err == nil {
@@ -254,6 +261,22 @@ func TestAnswers(t *testing.T) {
 		want := []netip.Addr{netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("192.0.2.3")}
 		if got := answerIPs(t, m); !slices.Equal(got, want) {
 			t.Errorf("answers %v, want %v", got, want)
+		}
+	})
+
+	t.Run("AAAA", func(t *testing.T) {
+		m := query(t, c, addr, "dual.example.test.", queryOpts{id: 9, typ: dnsmessage.TypeAAAA})
+		want := []netip.Addr{netip.MustParseAddr("2001:db8::6"), netip.MustParseAddr("2001:db8::7")}
+		if got := answerIPs(t, m); !m.Header.Authoritative || !slices.Equal(got, want) {
+			t.Errorf("AAAA: header %+v answers %v, want %v", m.Header, got, want)
+		}
+		m = query(t, c, addr, "dual.example.test.", queryOpts{id: 10})
+		if got := answerIPs(t, m); !slices.Equal(got, []netip.Addr{netip.MustParseAddr("192.0.2.6")}) {
+			t.Errorf("A of a name with both: %v", got)
+		}
+		m = query(t, c, addr, "dual.example.test.", queryOpts{id: 11, typ: dnsmessage.TypeALL})
+		if got := answerIPs(t, m); len(got) != 3 {
+			t.Errorf("ANY of a name with both: %v", got)
 		}
 	})
 
@@ -645,8 +668,11 @@ func TestZoneApexes(t *testing.T) {
 	if a := z.lookup("other."); a.apex != "" {
 		t.Errorf("lookup(other.) = %+v; want not authoritative", a)
 	}
-	if err := z.Add("www.example.test", netip.MustParseAddr("2001:db8::1")); err == nil {
-		t.Error("Add accepted an IPv6 address")
+	if err := z.Add("www.example.test", netip.MustParseAddr("fe80::1%eth0")); err == nil {
+		t.Error("Add accepted an address with a zone")
+	}
+	if err := z.Add("www.example.test", netip.Addr{}); err == nil {
+		t.Error("Add accepted the zero address")
 	}
 }
 

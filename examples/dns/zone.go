@@ -9,8 +9,9 @@ import (
 	"sync"
 )
 
-// Zone is the data the server is authoritative for: A records keyed by
-// canonical name (ASCII lower case, fully qualified, trailing dot).
+// Zone is the data the server is authoritative for: A and AAAA records
+// keyed by canonical name (ASCII lower case, fully qualified, trailing
+// dot).
 //
 // The server is authoritative for the parent domain of every record's name
 // (www.example.test. makes it authoritative for example.test.), or for the
@@ -27,12 +28,14 @@ type Zone struct {
 	apexes  map[string]bool
 }
 
-// ParseRecord parses "name=ipv4", e.g. "example.test.=192.0.2.53". The name
-// may omit the trailing dot; it is returned in canonical form.
+// ParseRecord parses "name=ip", e.g. "example.test.=192.0.2.53" (an A
+// record) or "example.test.=2001:db8::53" (AAAA). The name may omit the
+// trailing dot; it is returned in canonical form. An IPv4-mapped IPv6
+// address is an A record.
 func ParseRecord(s string) (name string, ip netip.Addr, err error) {
 	i := strings.LastIndexByte(s, '=')
 	if i < 0 {
-		return "", netip.Addr{}, fmt.Errorf("record %q: want name=ipv4", s)
+		return "", netip.Addr{}, fmt.Errorf("record %q: want name=ip", s)
 	}
 	name, err = CanonicalName(s[:i])
 	if err != nil {
@@ -42,11 +45,10 @@ func ParseRecord(s string) (name string, ip netip.Addr, err error) {
 	if err != nil {
 		return "", netip.Addr{}, fmt.Errorf("record %q: %w", s, err)
 	}
-	ip = ip.Unmap()
-	if !ip.Is4() {
-		return "", netip.Addr{}, fmt.Errorf("record %q: only IPv4 (A records) are supported", s)
+	if ip.Zone() != "" {
+		return "", netip.Addr{}, fmt.Errorf("record %q: an address with a zone is no record", s)
 	}
-	return name, ip, nil
+	return name, ip.Unmap(), nil
 }
 
 // CanonicalName validates a domain name and returns it in ASCII lower case
@@ -100,15 +102,16 @@ func parent(name string) string {
 	return name[i+1:]
 }
 
-// Add adds an A record. name need not be canonical; ip must be IPv4.
+// Add adds an A record (ip IPv4 or IPv4-mapped) or an AAAA record (ip
+// IPv6). name need not be canonical.
 func (z *Zone) Add(name string, ip netip.Addr) error {
 	canon, err := CanonicalName(name)
 	if err != nil {
 		return err
 	}
 	ip = ip.Unmap()
-	if !ip.Is4() {
-		return fmt.Errorf("%s: only IPv4 (A records) are supported", ip)
+	if !ip.IsValid() || ip.Zone() != "" {
+		return fmt.Errorf("%v: not a record's address", ip)
 	}
 	apex := parent(canon)
 	if apex == "." {

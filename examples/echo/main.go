@@ -22,6 +22,13 @@
 //	sudo ip netns exec demo ping -c 3 192.0.2.2
 //	echo hello | sudo ip netns exec demo nc -u -w1 192.0.2.2 7
 //	sudo ip netns del demo    # when done: removes the TAP too
+//
+// Over IPv6 too: give the kernel side 2001:db8::1/64 (ip -6 addr add
+// 2001:db8::1/64 dev tap0) and the example a second -addr:
+//
+//	sudo ip netns exec demo bin/echo -tap tap0 -addr 192.0.2.2/24 -addr 2001:db8::2/64
+//	sudo ip netns exec demo ping -6 -c 3 2001:db8::2
+//	echo hello | sudo ip netns exec demo nc -6 -u -w1 2001:db8::2 7
 package main
 
 import (
@@ -29,9 +36,11 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"slices"
+	"strings"
 	"syscall"
 
 	"golang.org/x/net/ipv4"
@@ -62,7 +71,11 @@ func main() {
 	if *rcvbuf > 0 {
 		conn.SetReadBuffer(*rcvbuf)
 	}
-	fmt.Printf("echo: serving UDP on %v:%d over %s\n", n.Addr.Addr(), *port, nf.Device())
+	var on []string
+	for _, p := range n.Addrs {
+		on = append(on, netip.AddrPortFrom(p.Addr(), uint16(*port)).String())
+	}
+	fmt.Printf("echo: serving UDP on %s over %s\n", strings.Join(on, " "), nf.Device())
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)

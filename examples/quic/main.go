@@ -12,6 +12,12 @@
 //	quic -connect 192.0.2.2:4433 -message hello -datagram
 //	quic -connect 192.0.2.2:4433 -streams 8 -size 4194304
 //
+// Over IPv6 (the kernel side at 2001:db8::1/64):
+//
+//	quic -addr 2001:db8::2/64 -listen :4433
+//	quic -net kernel -connect [2001:db8::2]:4433 -message hello
+//	quic -addr 192.0.2.2/24 -addr 2001:db8::2/64 -connect [2001:db8::1]:4433
+//
 // Without root, one process with two stacks joined by a pipe:
 //
 //	quic -pipe
@@ -47,7 +53,7 @@ type options struct {
 	netMode  string
 	tapName  string
 	tunName  string
-	addr     netip.Prefix
+	addrs    []netip.Prefix
 	addrSet  bool
 	listen   string
 	connect  string
@@ -72,7 +78,7 @@ func run() error {
 	)
 	flag.StringVar(&o.netMode, "net", "tap", "network: tap (tapnet on a TAP or TUN device) or kernel (kernel UDP sockets)")
 	netsetup.DefineDevice(flag.CommandLine, &o.tapName, &o.tunName)
-	flag.StringVar(&addr, "addr", "192.0.2.2/24", "our IPv4 address and prefix; with -pipe, the server stack's; with -net kernel, only the address is used and only when the flag is given")
+	netsetup.DefineAddr(flag.CommandLine, &addr, "192.0.2.2/24", "our address and prefix, repeatable (an IPv4 and an IPv6 one); with -pipe, the server stack's (the first); with -net kernel, only the first address is used and only when the flag is given")
 	flag.StringVar(&o.listen, "listen", ":4433", "server mode (the default): UDP address to listen on; with -net tap only the port is used")
 	flag.StringVar(&o.connect, "connect", "", "client mode: the server's host:port (a name is resolved over tapnet with -dhcp or -dns)")
 	flag.BoolVar(&o.dhcp, "dhcp", false, "get the address, gateway and DNS server from DHCP instead of -addr and -gw (-net tap)")
@@ -92,7 +98,7 @@ func run() error {
 		return fmt.Errorf("unexpected arguments %q", flag.Args())
 	}
 	var err error
-	if o.addr, err = netip.ParsePrefix(addr); err != nil {
+	if o.addrs, err = netsetup.ParsePrefixes(addr); err != nil {
 		return fmt.Errorf("-addr: %w", err)
 	}
 	flag.Visit(func(f *flag.Flag) { o.addrSet = o.addrSet || f.Name == "addr" })
@@ -113,7 +119,7 @@ func run() error {
 }
 
 func (o *options) tapConfig(port uint16) (tapConfig, error) {
-	cfg := tapConfig{Tap: o.tapName, Tun: o.tunName, Addr: o.addr, Pcap: o.pcap, Port: port, DHCP: o.dhcp, Offload: o.offload}
+	cfg := tapConfig{Tap: o.tapName, Tun: o.tunName, Addrs: o.addrs, Pcap: o.pcap, Port: port, DHCP: o.dhcp, Offload: o.offload}
 	var err error
 	if o.dns != "" {
 		if cfg.DNS, err = netip.ParseAddrPort(o.dns); err != nil {
@@ -146,9 +152,9 @@ func (o *options) open(listen string) (net.PacketConn, *net.Resolver, func() err
 	}
 	if o.netMode == "kernel" {
 		if host == "" && o.addrSet {
-			host = o.addr.Addr().String()
+			host = o.addrs[0].Addr().String()
 		}
-		pc, err := net.ListenPacket("udp4", net.JoinHostPort(host, portStr))
+		pc, err := net.ListenPacket("udp", net.JoinHostPort(host, portStr))
 		if err != nil {
 			return nil, nil, nil, err
 		}

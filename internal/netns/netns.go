@@ -98,6 +98,30 @@ func New(t testing.TB) *NS {
 	return ns
 }
 
+// NewIPv6 is New with IPv6 on, for tests that talk IPv6 to the kernel. The
+// kernel runs no duplicate address detection (accept_dad=0), so that its
+// addresses are usable at once, and accepts no router advertisements
+// (accept_ra=0): it is the host facing tapnet and configures only what the
+// test tells it to.
+func NewIPv6(t testing.TB) *NS {
+	t.Helper()
+	ns := New(t)
+	err := ns.Do(func() error {
+		for _, p := range []string{"all", "default", "lo"} {
+			for _, kv := range [][2]string{{"accept_dad", "0"}, {"accept_ra", "0"}, {"disable_ipv6", "0"}} {
+				if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+p+"/"+kv[0], []byte(kv[1]), 0); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("netns: enabling IPv6 in %s: %v", ns.name, err)
+	}
+	return ns
+}
+
 // Name returns the namespace's name, as `ip netns` knows it.
 func (ns *NS) Name() string { return ns.name }
 

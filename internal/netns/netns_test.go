@@ -259,3 +259,15 @@ func TestRequireRoot(t *testing.T) {
 		}
 	}
 }
+
+func TestNewIPv6(t *testing.T) {
+	ns := netns.NewIPv6(t)
+	for _, k := range []string{"disable_ipv6", "accept_dad", "accept_ra"} {
+		if out := ns.Exec(t, "cat", "/proc/sys/net/ipv6/conf/default/"+k); strings.TrimSpace(out) != "0" {
+			t.Errorf("%s = %q, want 0", k, out)
+		}
+	}
+	if out := ns.IP(t, "-6", "addr", "show", "dev", "lo"); !strings.Contains(out, "::1/128") {
+		t.Errorf("lo has no ::1: %s", out)
+	}
+}

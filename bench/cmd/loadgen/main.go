@@ -125,7 +125,7 @@ func main() {
 		}
 	}
 
-	raddr, err := net.ResolveUDPAddr("udp4", *target)
+	raddr, err := net.ResolveUDPAddr("udp", *target)
 	if err != nil {
 		log.Fatalf("-target: %v", err)
 	}
@@ -135,13 +135,13 @@ func main() {
 		if _, _, err := net.SplitHostPort(l); err != nil {
 			l = net.JoinHostPort(l, "0")
 		}
-		if laddr, err = net.ResolveUDPAddr("udp4", l); err != nil {
+		if laddr, err = net.ResolveUDPAddr("udp", l); err != nil {
 			log.Fatalf("-local: %v", err)
 		}
 	}
 	conns := make([]*net.UDPConn, *flows)
 	for i := range conns {
-		if conns[i], err = net.DialUDP("udp4", laddr, raddr); err != nil {
+		if conns[i], err = net.DialUDP("udp", laddr, raddr); err != nil {
 			log.Fatal(err)
 		}
 		defer conns[i].Close()

@@ -2,6 +2,10 @@
 // -dhcp, -gw, -mac and -pcap flags and the code that turns them into a
 // running tapnet stack on a TAP or TUN device, or on an in-memory pipe for
 // runs without root.
+//
+// -addr may be given more than once, typically an IPv4 and an IPv6 prefix
+// (-addr 192.0.2.2/24 -addr 2001:db8::2/64): the NIC gets them all, and
+// IPv6 ones are usable once duplicate address detection has passed.
 package netsetup
 
 import (
@@ -13,6 +17,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/tapnet/tapnet/dhcpclient"
@@ -27,8 +32,8 @@ import (
 type Flags struct {
 	Tap  string
 	Tun  string // when set, used instead of Tap
-	Addr string
-	DHCP bool // ask DHCP instead of using Addr and GW
+	Addr string // one prefix, or several separated by commas (ParsePrefixes)
+	DHCP bool   // ask DHCP instead of using Addr and GW
 	GW   string
 	MAC  string
 	Pcap string
@@ -40,11 +45,18 @@ type Flags struct {
 // dhcpTimeout bounds the wait for a first lease.
 const dhcpTimeout = time.Minute
 
+// dadTimeout bounds the wait for duplicate address detection on the IPv6
+// addresses of -addr (about a second on an Ethernet link).
+const dadTimeout = 10 * time.Second
+
+// addrUsage is the help text of -addr in every example.
+const addrUsage = "tapnet's address with prefix length; repeat it (or separate with commas) for more, such as an IPv4 and an IPv6 prefix"
+
 // Register adds the shared flags to fs with the given default address.
 func Register(fs *flag.FlagSet, defaultAddr string) *Flags {
 	f := &Flags{}
 	DefineDevice(fs, &f.Tap, &f.Tun)
-	fs.StringVar(&f.Addr, "addr", defaultAddr, "tapnet's IPv4 address with prefix length")
+	DefineAddr(fs, &f.Addr, defaultAddr, addrUsage)
 	fs.BoolVar(&f.DHCP, "dhcp", false, "get the address, gateway and DNS servers from DHCP instead of -addr and -gw")
 	fs.StringVar(&f.GW, "gw", "", "default gateway (optional)")
 	DefineMAC(fs, &f.MAC)
@@ -61,6 +73,57 @@ func DefineDevice(fs *flag.FlagSet, tapName, tunName *string) {
 	fs.StringVar(tunName, "tun", "", "TUN device to attach to instead of a TAP: a point-to-point IP link with no ARP (created if missing; needs root)")
 }
 
+// DefineAddr defines the repeatable -addr flag, for the examples that
+// define their other flags themselves: p starts as def, the first -addr
+// replaces it and later ones are appended with commas. usage "" gives the
+// shared help text.
+func DefineAddr(fs *flag.FlagSet, p *string, def, usage string) {
+	if usage == "" {
+		usage = addrUsage
+	}
+	*p = def
+	fs.Var(&addrFlag{p: p}, "addr", usage)
+}
+
+// addrFlag is a repeatable -addr.
+type addrFlag struct {
+	p   *string
+	set bool // the default has been replaced
+}
+
+func (a *addrFlag) String() string {
+	if a == nil || a.p == nil {
+		return ""
+	}
+	return *a.p
+}
+
+func (a *addrFlag) Set(s string) error {
+	if _, err := ParsePrefixes(s); err != nil {
+		return err
+	}
+	if !a.set {
+		*a.p, a.set = s, true
+		return nil
+	}
+	*a.p += "," + s
+	return nil
+}
+
+// ParsePrefixes parses one prefix or several separated by commas, such as
+// "192.0.2.2/24,2001:db8::2/64".
+func ParsePrefixes(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for f := range strings.SplitSeq(s, ",") {
+		p, err := netip.ParsePrefix(strings.TrimSpace(f))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
 // DefineMAC defines the -mac flag, for the examples that define their other
 // flags themselves: one help text in every example.
 func DefineMAC(fs *flag.FlagSet, p *string) {
@@ -71,7 +134,8 @@ func DefineMAC(fs *flag.FlagSet, p *string) {
 type Net struct {
 	Stack   *stack.Stack
 	NIC     *stack.NIC
-	Addr    netip.Prefix
+	Addr    netip.Prefix       // the first of Addrs (or the DHCP lease's)
+	Addrs   []netip.Prefix     // every address of -addr, in order
 	DHCP    *dhcpclient.Client // with -dhcp
 	closers []io.Closer
 }
@@ -138,15 +202,18 @@ func (f *Flags) Open() (*Net, error) {
 func (f *Flags) Attach(l link.Device) (*Net, error) { return f.attach(l) }
 
 func (f *Flags) attach(l link.Device) (*Net, error) {
-	var p netip.Prefix
+	var addrs []netip.Prefix
 	if !f.DHCP {
 		var err error
-		if p, err = netip.ParsePrefix(f.Addr); err != nil {
+		if addrs, err = ParsePrefixes(f.Addr); err != nil {
 			l.Close()
 			return nil, fmt.Errorf("-addr: %w", err)
 		}
 	}
-	n := &Net{Addr: p}
+	n := &Net{Addrs: addrs}
+	if len(addrs) > 0 {
+		n.Addr = addrs[0]
+	}
 	if f.Pcap != "" {
 		file, err := os.Create(f.Pcap)
 		if err != nil {
@@ -163,13 +230,13 @@ func (f *Flags) attach(l link.Device) (*Net, error) {
 		l = c
 	}
 	n.Stack = stack.New(stack.Options{})
-	var addrs []netip.Prefix
-	if p.IsValid() {
-		addrs = []netip.Prefix{p}
-	}
 	var err error
 	n.NIC, err = n.Stack.AddNIC(l, stack.NICOptions{Addresses: addrs})
 	if err != nil {
+		n.Close()
+		return nil, err
+	}
+	if err := n.waitAddresses(); err != nil {
 		n.Close()
 		return nil, err
 	}
@@ -193,6 +260,20 @@ func (f *Flags) attach(l link.Device) (*Net, error) {
 	return n, nil
 }
 
+// waitAddresses waits until duplicate address detection has passed on
+// every IPv6 address, so that the example announces itself only once it
+// can use them.
+func (n *Net) waitAddresses() error {
+	ctx, cancel := context.WithTimeout(context.Background(), dadTimeout)
+	defer cancel()
+	for _, p := range n.Addrs {
+		if err := n.NIC.WaitAddress(ctx, p.Addr()); err != nil {
+			return fmt.Errorf("-addr %v: %w", p, err)
+		}
+	}
+	return nil
+}
+
 // startDHCP runs a DHCP client on the NIC and waits for its first lease.
 func (n *Net) startDHCP() error {
 	c, err := dhcpclient.Start(n.Stack, n.NIC, dhcpclient.Config{CheckAddress: true, OnEvent: func(e dhcpclient.Event) {
@@ -209,13 +290,18 @@ func (n *Net) startDHCP() error {
 		return fmt.Errorf("-dhcp: no lease: %w", err)
 	}
 	n.Addr = l.Addr
+	n.Addrs = []netip.Prefix{l.Addr}
 	return nil
 }
 
 // FromValues builds Flags from already parsed settings (the examples that
 // parse their own flags). Zero values mean "not set".
-func FromValues(tapName, tunName string, addr netip.Prefix, gw netip.Addr, mac net.HardwareAddr, pcap string) *Flags {
-	f := &Flags{Tap: tapName, Tun: tunName, Addr: addr.String(), Pcap: pcap}
+func FromValues(tapName, tunName string, addrs []netip.Prefix, gw netip.Addr, mac net.HardwareAddr, pcap string) *Flags {
+	s := make([]string, len(addrs))
+	for i, p := range addrs {
+		s[i] = p.String()
+	}
+	f := &Flags{Tap: tapName, Tun: tunName, Addr: strings.Join(s, ","), Pcap: pcap}
 	if gw.IsValid() {
 		f.GW = gw.String()
 	}
@@ -229,10 +315,11 @@ func FromValues(tapName, tunName string, addr netip.Prefix, gw netip.Addr, mac n
 // root: the server has the flags' address (and capture file), the client
 // the next free address of the same prefix.
 func (f *Flags) PipePair() (server, client *Net, err error) {
-	p, err := netip.ParsePrefix(f.Addr)
+	ps, err := ParsePrefixes(f.Addr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("-addr: %w", err)
 	}
+	p := ps[0]
 	peer := p.Addr().Next()
 	if !p.Contains(peer.Next()) { // peer would be the broadcast address
 		peer = p.Addr().Prev()

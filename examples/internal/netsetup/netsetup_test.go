@@ -3,6 +3,7 @@ package netsetup
 import (
 	"flag"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 )
@@ -60,5 +61,48 @@ func TestRegisterTUN(t *testing.T) {
 	}
 	if f.Device() != "TUN tun3" {
 		t.Errorf("with -tun tun3, device %q", f.Device())
+	}
+}
+
+// -addr is repeatable: the first use replaces the default, later ones add
+// prefixes, and the NIC gets them all (IPv6 ones after DAD).
+func TestRegisterRepeatedAddr(t *testing.T) {
+	fs := flag.NewFlagSet("reg", flag.ContinueOnError)
+	f := Register(fs, "192.0.2.2/24")
+	if err := fs.Parse([]string{"-addr", "198.51.100.2/24", "-addr", "2001:db8::2/64"}); err != nil {
+		t.Fatal(err)
+	}
+	want := []netip.Prefix{netip.MustParsePrefix("198.51.100.2/24"), netip.MustParsePrefix("2001:db8::2/64")}
+	got, err := ParsePrefixes(f.Addr)
+	if err != nil || !slices.Equal(got, want) {
+		t.Fatalf("-addr twice gives %v (%v), want %v", got, err, want)
+	}
+	if err := fs.Parse([]string{"-addr", "2001:db8::/129"}); err == nil {
+		t.Error("an invalid -addr was accepted")
+	}
+	server, client, err := f.PipePair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	defer client.Close()
+	if server.Addr != want[0] || !slices.Equal(server.Addrs, want) {
+		t.Errorf("Net.Addr %v, Addrs %v; want %v first of %v", server.Addr, server.Addrs, want[0], want)
+	}
+	for _, p := range want {
+		if !server.Stack.IsLocalAddress(p.Addr()) {
+			t.Errorf("%v not usable once attach returned", p)
+		}
+	}
+}
+
+func TestRegisterDefaultAddr(t *testing.T) {
+	fs := flag.NewFlagSet("reg", flag.ContinueOnError)
+	f := Register(fs, "192.0.2.2/24")
+	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	if f.Addr != "192.0.2.2/24" {
+		t.Errorf("default -addr %q", f.Addr)
 	}
 }
