@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/tapnet/tapnet/ethernet"
 	"github.com/tapnet/tapnet/gonet"
 	"github.com/tapnet/tapnet/internal/udpsock"
 	"github.com/tapnet/tapnet/stack"
@@ -77,7 +78,9 @@ type Config struct {
 	// relays that need it.
 	BroadcastReplies bool
 	// CheckAddress probes an offered address with ARP before using it
-	// (RFC 5227) and DECLINEs it when another host answers.
+	// (RFC 5227) and DECLINEs it when another host answers, or when the
+	// stack later gives it up, defended, to another host that keeps
+	// claiming it.
 	CheckAddress bool
 	// Probe tunes that check (RFC 5227's timers when zero).
 	Probe stack.ACDConfig
@@ -105,15 +108,30 @@ type Client struct {
 	stats Stats
 
 	rx        chan *dhcpv4.DHCPv4
-	probeDone chan bool
+	probeDone chan probeResult
+	conflicts chan netip.Prefix // defended addresses given up (stack.AddressOptions.OnConflict)
 	stop      chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
+
+	// The address check in progress, owned by run: Close cancels it and
+	// waits for it, so that it cannot assign the address afterwards.
+	probeCancel context.CancelFunc
+	probeWG     sync.WaitGroup
 
 	mu     sync.Mutex
 	m      *machine // owned by run; state and lease read under mu
 	bound  chan struct{}
 	routes []stack.RouteEntry // what apply added
+	// mtuBefore is the NIC's MTU before a lease's option 26 changed it,
+	// put back when no lease sets it any more; 0 while unchanged.
+	mtuBefore int
+}
+
+// probeResult is how an address check ended.
+type probeResult struct {
+	p   netip.Prefix
+	err error // nil: the address was free and is now assigned
 }
 
 // Start binds UDP port 68 on nic and begins acquiring a lease in the
@@ -132,7 +150,8 @@ func Start(s *stack.Stack, nic *stack.NIC, cfg Config) (*Client, error) {
 	c := &Client{
 		s: s, nic: nic, cfg: cfg, clock: cfg.Clock, ep: ep,
 		rx:        make(chan *dhcpv4.DHCPv4, 16),
-		probeDone: make(chan bool, 1),
+		probeDone: make(chan probeResult, 1),
+		conflicts: make(chan netip.Prefix, 1),
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
 		bound:     make(chan struct{}),
@@ -185,7 +204,8 @@ func (c *Client) Wait(ctx context.Context) (Lease, error) {
 }
 
 // Close releases the lease (RELEASE to the server, address and routes
-// removed) and stops the client.
+// removed, the MTU put back) and stops the client. An address check in
+// progress is cancelled, and its address removed.
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() { close(c.stop) })
 	<-c.done
@@ -231,9 +251,15 @@ func (c *Client) run() {
 			c.step(func(now time.Time) []action { return c.m.receive(now, msg) })
 		case <-timer:
 			c.step(c.m.timeout)
-		case conflict := <-c.probeDone:
+		case r := <-c.probeDone:
+			c.probeCancel()
+			c.probeCancel = nil
+			conflict := errors.Is(r.err, stack.ErrAddressConflict)
 			c.step(func(now time.Time) []action { return c.m.probed(now, conflict) })
+		case p := <-c.conflicts:
+			c.step(func(now time.Time) []action { return c.m.conflict(now, p) })
 		case <-c.stop:
+			c.abandonProbe()
 			c.step(c.m.release)
 			return
 		}
@@ -251,7 +277,7 @@ func (c *Client) step(f func(now time.Time) []action) {
 		case actSend:
 			c.send(a.msg, a.dst)
 		case actProbe:
-			go c.probeAddress(a.lease.Addr)
+			c.startProbe(a.lease.Addr)
 		case actApply:
 			c.apply(a.lease)
 		case actRemove:
@@ -269,11 +295,45 @@ func (c *Client) send(msg *dhcpv4.DHCPv4, dst netip.Addr) {
 	}
 }
 
-// probeAddress checks the address with RFC 5227's probes; a free address
-// stays assigned (apply then finds it there).
-func (c *Client) probeAddress(p netip.Prefix) {
-	err := c.nic.AddAddressWithOptions(p, stack.AddressOptions{DetectConflicts: true, ACD: c.cfg.Probe})
-	c.probeDone <- errors.Is(err, stack.ErrAddressConflict)
+// startProbe checks the address with RFC 5227's probes in the
+// background; a free address stays assigned (apply then finds it there)
+// and defended: giving it up later reaches run through conflicts.
+func (c *Client) startProbe(p netip.Prefix) {
+	ctx, cancel := context.WithCancel(context.Background())
+	c.probeCancel = cancel
+	c.probeWG.Add(1)
+	go func() {
+		defer c.probeWG.Done()
+		err := c.nic.AddAddressContext(ctx, p, stack.AddressOptions{DetectConflicts: true, ACD: c.cfg.Probe,
+			OnConflict: c.lostAddress})
+		c.probeDone <- probeResult{p, err}
+	}()
+}
+
+// abandonProbe stops an address check in progress and removes the address
+// when it was assigned before the check could be stopped.
+func (c *Client) abandonProbe() {
+	if c.probeCancel == nil {
+		return
+	}
+	c.probeCancel()
+	c.probeWG.Wait()
+	select {
+	case r := <-c.probeDone:
+		if r.err == nil {
+			c.nic.RemoveAddress(r.p)
+		}
+	default:
+	}
+}
+
+// lostAddress is the stack's OnConflict for a leased address: another host
+// kept claiming it, and the stack gave it up.
+func (c *Client) lostAddress(p netip.Prefix, _ ethernet.MAC) {
+	select {
+	case c.conflicts <- p:
+	case <-c.done:
+	}
 }
 
 // apply configures the stack with l: its address and, replacing those of
@@ -283,6 +343,7 @@ func (c *Client) apply(l Lease) {
 	if err := c.nic.AddAddress(l.Addr); err != nil {
 		c.cfg.Logger.Warn("dhcp: add address", "addr", l.Addr, "err", err)
 	}
+	c.applyMTU(l.MTU)
 	c.removeRoutes()
 	var want []stack.RouteEntry
 	for _, r := range l.Routes {
@@ -314,6 +375,42 @@ func (c *Client) removeRoutes() {
 func (c *Client) remove(l Lease) {
 	c.removeRoutes()
 	c.nic.RemoveAddress(l.Addr)
+	c.restoreMTU()
+}
+
+// applyMTU sets the NIC's MTU to a lease's option 26 (0: none), never
+// above the link's MTU, as dhclient and dhcpcd do; a lease without it
+// puts back the MTU the NIC had before.
+func (c *Client) applyMTU(leased int) {
+	if leased < 68 { // RFC 2132 §5.1's minimum
+		c.restoreMTU()
+		return
+	}
+	if dev := c.nic.Link(); dev != nil {
+		leased = min(leased, dev.Info().MTU)
+	}
+	if leased == c.nic.MTU() {
+		return
+	}
+	before := c.nic.MTU()
+	if err := c.nic.SetMTU(leased); err != nil {
+		c.cfg.Logger.Warn("dhcp: set MTU", "mtu", leased, "err", err)
+		return
+	}
+	if c.mtuBefore == 0 {
+		c.mtuBefore = before
+	}
+}
+
+// restoreMTU puts back the MTU the NIC had before a lease changed it.
+func (c *Client) restoreMTU() {
+	if c.mtuBefore == 0 {
+		return
+	}
+	if err := c.nic.SetMTU(c.mtuBefore); err != nil {
+		c.cfg.Logger.Warn("dhcp: restore MTU", "mtu", c.mtuBefore, "err", err)
+	}
+	c.mtuBefore = 0
 }
 
 func (c *Client) notify(e Event) {

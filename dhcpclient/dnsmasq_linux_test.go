@@ -120,10 +120,11 @@ func (e *dnsmasqEnv) await(kind dhcpclient.EventKind, within time.Duration) dhcp
 // TestDnsmasqLeaseRenewRebindExpire walks a lease through its life against
 // dnsmasq: obtained (the kernel pings tapnet at it, names resolve through
 // dnsmasq's DNS), renewed at T1, rebound at T2 when the server comes back
-// with another address, expired when the server is gone.
+// with another address, expired when the server is gone. Its interface MTU
+// (option 26) holds while it lasts.
 func TestDnsmasqLeaseRenewRebindExpire(t *testing.T) {
 	e := newDnsmasqEnv(t)
-	e.startServer("--dhcp-option=option:router,192.0.2.1")
+	e.startServer("--dhcp-option=option:router,192.0.2.1", "--dhcp-option=26,1400")
 	c := e.start(dhcpclient.Config{Clock: fastClock{time.Now(), 10}, Timing: dhcpclient.Timing{MinRenewRetry: 20 * time.Second}})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -138,6 +139,9 @@ func TestDnsmasqLeaseRenewRebindExpire(t *testing.T) {
 	}
 	if got := e.nic.Addresses(); len(got) != 1 || got[0] != l.Addr {
 		t.Fatalf("NIC addresses %v, want %v", got, l.Addr)
+	}
+	if l.MTU != 1400 || e.nic.MTU() != 1400 {
+		t.Fatalf("lease MTU %d, NIC MTU %d, want 1400", l.MTU, e.nic.MTU())
 	}
 	if rs := e.s.Routes(); len(rs) != 2 || rs[1].Gateway != l.Routers[0] {
 		t.Fatalf("routes %v, want the subnet's and a default route via %v", rs, l.Routers[0])
@@ -158,7 +162,7 @@ func TestDnsmasqLeaseRenewRebindExpire(t *testing.T) {
 	e.stopServer()
 	e.ns.IP(t, "addr", "del", "192.0.2.1/24", "dev", e.dev.Name()) // first: it would take its secondaries along
 	e.ns.IP(t, "addr", "add", "192.0.2.2/24", "dev", e.dev.Name())
-	e.startServer("--dhcp-option=option:router,192.0.2.2")
+	e.startServer("--dhcp-option=option:router,192.0.2.2", "--dhcp-option=26,1400")
 	r := e.await(dhcpclient.EventRebound, 60*time.Second)
 	if r.Addr != l.Addr || r.Server != netip.MustParseAddr("192.0.2.2") {
 		t.Fatalf("rebound %v from %v, want %v from 192.0.2.2", r.Addr, r.Server, l.Addr)
@@ -172,6 +176,9 @@ func TestDnsmasqLeaseRenewRebindExpire(t *testing.T) {
 	e.await(dhcpclient.EventExpired, 60*time.Second)
 	if got := e.nic.Addresses(); len(got) != 0 {
 		t.Fatalf("addresses after expiry: %v", got)
+	}
+	if got, link := e.nic.MTU(), e.dev.Info().MTU; got != link {
+		t.Fatalf("MTU %d after expiry, want the link's %d", got, link)
 	}
 	if rs := e.s.Routes(); len(rs) != 0 {
 		t.Fatalf("routes after expiry: %v", rs)

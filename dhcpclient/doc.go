@@ -2,9 +2,12 @@
 // host's DHCP client does: it obtains a lease (DISCOVER, OFFER, REQUEST,
 // ACK), optionally checks the address with ARP probes first (RFC 5227,
 // DECLINE on a conflict), applies the address, the default router or the
-// classless static routes (RFC 3442) to the stack, renews at T1 and
-// rebinds at T2, removes everything when the lease expires or is refused,
-// and releases the lease on Close. A remembered lease is asked for again
+// classless static routes (RFC 3442) and the interface MTU (option 26,
+// never above the link's) to the stack, renews at T1 and rebinds at T2,
+// removes everything (putting the MTU back) when the lease expires or is
+// refused, and releases the lease on Close. A checked address that the
+// stack later gives up to another host is declined, and a new lease asked
+// for 10 s later (RFC 2131 §3.1.5). A remembered lease is asked for again
 // with INIT-REBOOT. Retransmissions back off from 4 s to 64 s with a
 // second of jitter (§4.1).
 //

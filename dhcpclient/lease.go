@@ -30,7 +30,10 @@ type Lease struct {
 	Domain string
 	// Search is the domain search list (option 119).
 	Search []string
-	// MTU is the interface MTU (option 26), 0 when not given.
+	// MTU is the interface MTU (option 26), 0 when not given or below
+	// RFC 2132's minimum of 68. The client sets the NIC's MTU to it, no
+	// higher than the link's (on a NIC with IPv6, no lower than 1280:
+	// see stack.NIC.SetMTU).
 	MTU int
 	// Acquired is when the request that this lease answers was sent: the
 	// lease's times count from then (RFC 2131 §4.4.1).

@@ -341,13 +341,30 @@ func (m *machine) probed(now time.Time, conflict bool) []action {
 	if !conflict {
 		return m.bind(l)
 	}
+	return m.decline(now, l)
+}
+
+// conflict takes the news that the stack gave up p, defended against
+// another host that kept claiming it (RFC 5227 §2.4). When p is the
+// applied lease's address, the lease is declined as if the check had
+// failed (RFC 2131 §3.1.5): DECLINE, then INIT after DeclineWait.
+func (m *machine) conflict(now time.Time, p netip.Prefix) []action {
+	if !m.bound || m.lease.Addr != p {
+		return nil // news of a lease already gone
+	}
+	return m.decline(now, m.lease)
+}
+
+// decline refuses l, which another host uses: its configuration goes, a
+// DECLINE tells the server, and a new DISCOVER waits DeclineWait.
+func (m *machine) decline(now time.Time, l Lease) []action {
 	m.stats.Declines.Add(1)
-	decline := m.message(dhcpv4.MessageTypeDecline, now)
-	decline.UpdateOption(dhcpv4.OptRequestedIPAddress(l.Addr.Addr().AsSlice()))
-	decline.UpdateOption(dhcpv4.OptServerIdentifier(l.Server.AsSlice()))
-	decline.DeleteOption(dhcpv4.OptionParameterRequestList)
+	msg := m.message(dhcpv4.MessageTypeDecline, now)
+	msg.UpdateOption(dhcpv4.OptRequestedIPAddress(l.Addr.Addr().AsSlice()))
+	msg.UpdateOption(dhcpv4.OptServerIdentifier(l.Server.AsSlice()))
+	msg.DeleteOption(dhcpv4.OptionParameterRequestList)
 	acts := m.unbind(EventLost)
-	acts = append(acts, action{kind: actSend, msg: decline, dst: broadcast},
+	acts = append(acts, action{kind: actSend, msg: msg, dst: broadcast},
 		action{kind: actNotify, event: Event{Kind: EventDeclined, Lease: l}})
 	m.state = StateInit
 	m.deadline = now.Add(m.t.DeclineWait)

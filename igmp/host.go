@@ -34,6 +34,10 @@ func New(cfg Config, mtu int, hooks Hooks, stats *Stats) *Host {
 	return h
 }
 
+// SetMTU changes the MTU later reports are packed for, as when the
+// interface's MTU changes (values below the minimum count as it).
+func (h *Host) SetMTU(mtu int) { h.core.SetMTU(mtu) }
+
 // wire describes IGMP's messages to the shared core.
 func (h *Host) wire() mcast.Wire {
 	return mcast.Wire{

@@ -454,6 +454,22 @@ func TestExcludeTruncated(t *testing.T) {
 	x.expect(100*time.Millisecond, "v3 IS_EX(239.1.2.3){198.51.100.1,198.51.100.2,198.51.100.3,198.51.100.4,198.51.100.5,198.51.100.6,198.51.100.7}")
 }
 
+// TestSetMTU: reports are packed for the MTU of the moment, as when the
+// interface's MTU is lowered after the host was made.
+func TestSetMTU(t *testing.T) {
+	x := newHost(t, fast, 68)
+	x.Host = igmp.New(igmp.Config{Now: x.clk.Now}, 1500, igmp.Hooks{Send: x.record(100)}, nil)
+	x.SetMTU(100) // 15 sources per record
+	var srcs []netip.Addr
+	for j := range 20 {
+		srcs = append(srcs, netip.AddrFrom4([4]byte{198, 51, 100, byte(j + 1)}))
+	}
+	x.socket().include(group, srcs...)
+	if got := x.after(0); len(got) != 2 {
+		t.Fatalf("sent %q, want two reports", got)
+	}
+}
+
 // TestTinyMTU: an MTU below the IPv4 minimum is packed for 68 bytes, not
 // looped on.
 func TestTinyMTU(t *testing.T) {

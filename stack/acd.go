@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -91,6 +92,12 @@ type defence struct {
 // giving it up (and calling OnConflict) on a second conflict. It blocks
 // for the probes, about 5 s with the RFC's timers.
 func (n *NIC) AddAddressWithOptions(p netip.Prefix, o AddressOptions) error {
+	return n.AddAddressContext(context.Background(), p, o)
+}
+
+// AddAddressContext is AddAddressWithOptions that stops probing when ctx
+// ends, returning ctx's error with the address not assigned.
+func (n *NIC) AddAddressContext(ctx context.Context, p netip.Prefix, o AddressOptions) error {
 	if !o.DetectConflicts || n.loopback {
 		return n.AddAddress(p)
 	}
@@ -103,8 +110,11 @@ func (n *NIC) AddAddressWithOptions(p netip.Prefix, o AddressOptions) error {
 	cfg := o.ACD.withDefaults()
 	a := p.Addr()
 	conflict := n.startProbe(a)
-	err := n.probe(a, cfg, conflict)
+	err := n.probe(ctx, a, cfg, conflict)
 	n.endProbe(a)
+	if err == nil {
+		err = ctx.Err() // ended with the last wait: still not wanted
+	}
 	if err != nil {
 		return err
 	}
@@ -121,8 +131,9 @@ func (n *NIC) AddAddressWithOptions(p netip.Prefix, o AddressOptions) error {
 }
 
 // probe sends cfg.ProbeNum probes for a at random intervals and waits
-// AnnounceWait after the last, failing as soon as conflict closes.
-func (n *NIC) probe(a netip.Addr, cfg ACDConfig, conflict <-chan struct{}) error {
+// AnnounceWait after the last, failing as soon as conflict closes or ctx
+// ends.
+func (n *NIC) probe(ctx context.Context, a netip.Addr, cfg ACDConfig, conflict <-chan struct{}) error {
 	wait := randDuration(0, cfg.ProbeWait)
 	for i := 0; ; i++ {
 		t := time.NewTimer(wait)
@@ -134,6 +145,9 @@ func (n *NIC) probe(a netip.Addr, cfg ACDConfig, conflict <-chan struct{}) error
 		case <-n.s.done:
 			t.Stop()
 			return ErrStackClosed
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
 		case <-t.C:
 		}
 		if i == cfg.ProbeNum {

@@ -1,6 +1,7 @@
 package stack_test
 
 import (
+	"context"
 	"errors"
 	"net/netip"
 	"testing"
@@ -137,5 +138,33 @@ func TestACDDefendThenGiveUp(t *testing.T) {
 	}
 	if got := nic.Addresses(); len(got) != 0 {
 		t.Fatalf("address kept after the second conflict: %v", got)
+	}
+}
+
+// TestACDCancelledProbe: a check whose context ends stops probing and
+// leaves the address unassigned.
+func TestACDCancelledProbe(t *testing.T) {
+	_, _, nic := newBareNIC(t)
+	p := netip.MustParsePrefix("192.0.2.9/24")
+	slow := fastACD
+	slow.ProbeWait = time.Hour // only the cancellation ends the call
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- nic.AddAddressContext(ctx, p, stack.AddressOptions{DetectConflicts: true, ACD: slow}) }()
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("got %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("probe not stopped by its context")
+	}
+	if got := nic.Addresses(); len(got) != 0 {
+		t.Fatalf("cancelled address assigned: %v", got)
+	}
+	// The address can be checked again.
+	if err := nic.AddAddressWithOptions(p, stack.AddressOptions{DetectConflicts: true, ACD: fastACD}); err != nil {
+		t.Fatal(err)
 	}
 }

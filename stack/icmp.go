@@ -84,11 +84,11 @@ func (s *Stack) sendInternal(r *Route, proto uint8, b *buffer.Buffer, tos uint8)
 		ipv4.Put(b.Prepend(ipv4.HeaderLen), f)
 		s.stats.IP.Loopback.Add(1)
 		s.handleIPv4(r.NIC, b, true, false)
-	case f.TotalLen <= r.NIC.mtu:
+	case f.TotalLen <= r.NIC.MTU():
 		ipv4.Put(b.Prepend(ipv4.HeaderLen), f)
 		s.resolveAndWrite(r, b, false)
 	default:
-		s.fragment(r, b, f, r.NIC.mtu, false)
+		s.fragment(r, b, f, r.NIC.MTU(), false)
 	}
 }
 
@@ -172,13 +172,23 @@ func (s *Stack) sendICMPError(n *NIC, b *buffer.Buffer, typ, code uint8, info ui
 		st.RateLimited.Add(1)
 		return
 	}
-	quote := min(len(pkt), ipv4.MaxErrorLen-ipv4.HeaderLen-ipv4.ICMPHeaderLen)
+	quote := min(len(pkt), errorRoom(&r)-ipv4.HeaderLen-ipv4.ICMPHeaderLen)
 	nb := buffer.Get(ipv4.ICMPHeaderLen + quote)
 	nb.SetLen(ipv4.ICMPHeaderLen)
 	nb.Append(pkt[:quote])
 	ipv4.PutICMPHeader(nb.Bytes(), typ, code, info)
 	st.ErrorsSent.Add(1)
 	s.sendInternal(&r, ipv4.ProtocolICMP, nb, 0)
+}
+
+// errorRoom returns the size of an ICMP error sent along r: at most 576
+// bytes (RFC 1812 4.3.2.3), and no more than the NIC's MTU, so that it
+// never needs fragmenting, as Linux's icmp_send sizes it.
+func errorRoom(r *Route) int {
+	if r.Loopback {
+		return ipv4.MaxErrorLen
+	}
+	return min(ipv4.MaxErrorLen, r.NIC.MTU())
 }
 
 // reassemblyTimeout sends ICMP time exceeded (fragment reassembly time

@@ -24,7 +24,7 @@ func (n *NIC) newIGMPHost(cfg igmp.Config) {
 	if n.loopback {
 		hooks = igmp.Hooks{}
 	}
-	n.igmp = igmp.New(cfg, n.mtu, hooks, &n.s.stats.IGMP)
+	n.igmp = igmp.New(cfg, n.MTU(), hooks, &n.s.stats.IGMP)
 }
 
 // scheduleIGMP is the host's Schedule hook. The host calls it under its

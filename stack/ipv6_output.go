@@ -100,7 +100,7 @@ func (s *Stack) PathMTU(dst netip.Addr) (int, bool) { return s.v6.pmtu.get(dst) 
 // router advertised), or a smaller path MTU.
 func (r *Route) mtu6() int {
 	n := r.NIC
-	mtu := n.mtu
+	mtu := n.MTU()
 	if m := int(n.v6.mtu.Load()); m != 0 {
 		mtu = min(mtu, m)
 	}

@@ -31,6 +31,10 @@ func linkHeaderLen(l link.Layer) int {
 	return ethernet.HeaderLen
 }
 
+// minIPv4MTU is the smallest MTU IPv4 allows (RFC 791: every host must
+// take a 68-byte datagram whole).
+const minIPv4MTU = 68
+
 // checkLink vets what a device says about itself before a NIC is made.
 func checkLink(info link.Info) error {
 	switch info.Layer {
@@ -38,8 +42,8 @@ func checkLink(info link.Info) error {
 	default:
 		return fmt.Errorf("stack: unknown link layer %d", info.Layer)
 	}
-	if info.MTU < 68 {
-		return fmt.Errorf("stack: link MTU %d below the IPv4 minimum of 68", info.MTU)
+	if info.MTU < minIPv4MTU {
+		return fmt.Errorf("stack: link MTU %d below the IPv4 minimum of %d", info.MTU, minIPv4MTU)
 	}
 	if info.MTU+linkHeaderLen(info.Layer) > buffer.MaxSize() {
 		return fmt.Errorf("stack: link MTU %d above the largest frame of %d bytes", info.MTU, buffer.MaxSize())
@@ -95,7 +99,7 @@ type rxLoop struct {
 }
 
 func newRxLoop(n *NIC, dev link.Device, batch int) *rxLoop {
-	r := &rxLoop{n: n, dev: dev, size: n.mtu + n.hdrLen,
+	r := &rxLoop{n: n, dev: dev, size: n.linkMTU + n.hdrLen,
 		bufs: make([]*buffer.Buffer, batch), frames: make([]link.Frame, batch)}
 	for i := range r.bufs {
 		r.refill(i)
@@ -134,7 +138,7 @@ func (r *rxLoop) deliver(i int) {
 	switch {
 	case f.Off < 0 || f.Len < 0 || f.Off+f.Len > len(f.Buf):
 		st.BadFrames.Add(1)
-	case f.Len > n.mtu+n.hdrLen:
+	case f.Len > n.linkMTU+n.hdrLen:
 		st.TooLong.Add(1)
 	case len(f.Buf) != len(raw) || &f.Buf[0] != &raw[0]:
 		// The link stored the frame in memory of its own, against the

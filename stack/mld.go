@@ -23,7 +23,7 @@ func (n *NIC) newMLDHost(cfg mld.Config) {
 	if n.loopback || !n.v6.enabled {
 		hooks = mld.Hooks{}
 	}
-	n.mld = mld.New(cfg, n.mtu, hooks, &n.s.stats.MLD)
+	n.mld = mld.New(cfg, n.MTU(), hooks, &n.s.stats.MLD)
 }
 
 // scheduleMLD is the host's Schedule hook, called under its lock, which

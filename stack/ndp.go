@@ -342,7 +342,7 @@ func (n *NIC) handleRouterAdvert(nd ipv6.NDP, src netip.Addr) {
 				n.applyPrefix(p)
 			}
 		case ipv6.OptMTU:
-			if mtu, ok := o.MTU(); ok && mtu >= ipv6.MinMTU && int(mtu) <= n.mtu {
+			if mtu, ok := o.MTU(); ok && mtu >= ipv6.MinMTU && int(mtu) <= n.MTU() {
 				n.v6.mtu.Store(mtu)
 			}
 		case ipv6.OptRDNSS:

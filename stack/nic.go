@@ -15,6 +15,7 @@ import (
 	"github.com/tapnet/tapnet/igmp"
 	"github.com/tapnet/tapnet/internal/buffer"
 	"github.com/tapnet/tapnet/ipv4"
+	"github.com/tapnet/tapnet/ipv6"
 	"github.com/tapnet/tapnet/link"
 	"github.com/tapnet/tapnet/mld"
 	"github.com/tapnet/tapnet/neigh"
@@ -48,9 +49,12 @@ type NIC struct {
 	txq    []txQueue // the device's queues (link.go)
 	hdrLen int       // link header length: 14 on Ethernet, 0 on IP links
 	mac    ethernet.MAC
-	mtu    int
-	off    link.Offloads // what the link does for the stack (offload.go)
-	arp    *arp.Cache    // nil without Ethernet: nothing to resolve
+	// mtu is the IP MTU packets are sent in (SetMTU), read on every send;
+	// linkMTU is the device's, the most frames may carry either way.
+	mtu     atomic.Int32
+	linkMTU int
+	off     link.Offloads // what the link does for the stack (offload.go)
+	arp     *arp.Cache    // nil without Ethernet: nothing to resolve
 
 	addrs addrBook // the assigned addresses; guarded by s.mu
 	// What the packet paths read without a lock, kept in step with addrs:
@@ -98,8 +102,9 @@ func (s *Stack) AddNIC(dev link.Device, opts NICOptions) (*NIC, error) {
 	}
 	s.mu.Lock()
 	old := *s.nics.Load()
-	n := &NIC{s: s, id: NICID(len(old) + 1), dev: dev, mtu: info.MTU,
+	n := &NIC{s: s, id: NICID(len(old) + 1), dev: dev, linkMTU: info.MTU,
 		hdrLen: linkHeaderLen(info.Layer), txq: linkQueues(dev, info), off: info.Offloads}
+	n.mtu.Store(int32(info.MTU))
 	n.newIGMPHost(opts.IGMP)
 	n.name = opts.Name
 	if n.name == "" {
@@ -130,7 +135,8 @@ func (s *Stack) AddNIC(dev link.Device, opts NICOptions) (*NIC, error) {
 // newLoopback makes the stack's lo, index 1 as on Linux, which owns
 // 127.0.0.0/8. Datagrams to it never leave the stack.
 func newLoopback(s *Stack) *NIC {
-	n := &NIC{s: s, id: 1, name: "lo", mtu: 65536, loopback: true}
+	n := &NIC{s: s, id: 1, name: "lo", linkMTU: loopbackMTU, loopback: true}
+	n.mtu.Store(loopbackMTU)
 	n.newIGMPHost(igmp.Config{})
 	n.setupIPv6(IPv6Options{DADTransmits: -1})
 	// lo's address has no connected route: every 127/8 destination is
@@ -165,8 +171,35 @@ func (n *NIC) Name() string { return n.name }
 // MAC returns the NIC's link address (zero on an IP link).
 func (n *NIC) MAC() ethernet.MAC { return n.mac }
 
-// MTU returns the link MTU.
-func (n *NIC) MTU() int { return n.mtu }
+// loopbackMTU is lo's MTU, as on Linux.
+const loopbackMTU = 65536
+
+// MTU returns the NIC's MTU: the link's, unless SetMTU lowered it.
+func (n *NIC) MTU() int { return int(n.mtu.Load()) }
+
+// SetMTU sets the largest IP packet the NIC sends, as `ip link set mtu`
+// does: datagrams are fragmented to it (or fail with EMSGSIZE when they
+// must not be), IGMP and MLD reports and ICMP errors are sized for it,
+// and Interfaces shows it. Frames up to the link's MTU are still
+// received, as Linux's tun accepts them. It fails with EINVAL below 68,
+// IPv4's minimum, or above the link's MTU (link.Info.MTU). While the NIC
+// has IPv6 the minimum is IPv6's 1280: Linux accepts less and turns the
+// NIC's IPv6 off, which here takes NICOptions.IPv6.Disabled instead.
+func (n *NIC) SetMTU(mtu int) error {
+	lowest := minIPv4MTU
+	if n.v6.enabled {
+		lowest = ipv6.MinMTU
+	}
+	if mtu < lowest || mtu > n.linkMTU {
+		return syscall.EINVAL
+	}
+	n.s.mu.Lock() // one change at a time, so the hosts agree with the NIC
+	defer n.s.mu.Unlock()
+	n.mtu.Store(int32(mtu))
+	n.igmp.SetMTU(mtu)
+	n.mld.SetMTU(mtu)
+	return nil
+}
 
 // Link returns the NIC's link device.
 func (n *NIC) Link() link.Device { return n.dev }
@@ -189,17 +222,17 @@ func (n *NIC) Addresses() []netip.Prefix {
 // (multicast options).
 func (n *NIC) Interface() net.Interface {
 	if n.loopback {
-		return net.Interface{Index: int(n.id), MTU: n.mtu, Name: n.name,
+		return net.Interface{Index: int(n.id), MTU: n.MTU(), Name: n.name,
 			Flags: net.FlagUp | net.FlagLoopback | net.FlagMulticast | net.FlagRunning}
 	}
 	if !n.hasEthernet() {
 		// As Linux shows a tun: POINTOPOINT,MULTICAST,NOARP,UP.
-		return net.Interface{Index: int(n.id), MTU: n.mtu, Name: n.name,
+		return net.Interface{Index: int(n.id), MTU: n.MTU(), Name: n.name,
 			Flags: net.FlagUp | net.FlagPointToPoint | net.FlagMulticast | net.FlagRunning}
 	}
 	return net.Interface{
 		Index:        int(n.id),
-		MTU:          n.mtu,
+		MTU:          n.MTU(),
 		Name:         n.name,
 		HardwareAddr: n.mac.HardwareAddr(),
 		Flags:        net.FlagUp | net.FlagBroadcast | net.FlagMulticast | net.FlagRunning,

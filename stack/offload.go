@@ -25,7 +25,7 @@ func (n *NIC) Offloads() link.Offloads { return n.off }
 // splits itself). IPv6 sends keep computing their checksums for now.
 func (r *Route) CanOffloadChecksum(plen int) bool {
 	return r.RemoteAddr.Is4() && !r.Loopback && !r.Multicast && r.NIC != nil && r.NIC.off.TxChecksum &&
-		ipv4.HeaderLen+plen <= r.NIC.mtu
+		ipv4.HeaderLen+plen <= r.NIC.MTU()
 }
 
 // maxGSOPayload returns the most UDP bytes (header included) a super-frame
@@ -33,7 +33,7 @@ func (r *Route) CanOffloadChecksum(plen int) bool {
 // segmentation offload or the route cannot use it.
 func (r *Route) maxGSOPayload(segSize int) int {
 	if !r.RemoteAddr.Is4() || r.Loopback || r.Multicast || r.Broadcast || r.NIC == nil || r.NIC.off.MaxGSOSize == 0 ||
-		!r.NIC.off.TxChecksum || segSize == 0 || ipv4.HeaderLen+udp.HeaderLen+segSize > r.NIC.mtu {
+		!r.NIC.off.TxChecksum || segSize == 0 || ipv4.HeaderLen+udp.HeaderLen+segSize > r.NIC.MTU() {
 		return 0
 	}
 	return min(r.NIC.off.MaxGSOSize-r.NIC.hdrLen, ipv4.MaxTotalLen) - ipv4.HeaderLen
@@ -200,7 +200,7 @@ func (s *Stack) batchDestination(r *Route, bs []*buffer.Buffer) (ethernet.MAC, b
 		return ethernet.MAC{}, false
 	}
 	for _, b := range bs {
-		if ipv4.HeaderLen+b.Len() > r.NIC.mtu {
+		if ipv4.HeaderLen+b.Len() > r.NIC.MTU() {
 			return ethernet.MAC{}, false
 		}
 	}

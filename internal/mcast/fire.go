@@ -219,7 +219,7 @@ func (h *Host) sendV3Reports(recs []Record) {
 		return
 	}
 	w := &h.wire
-	room := h.mtu - w.HeaderLen - w.ReportHeaderLen
+	room := int(h.mtu.Load()) - w.HeaderLen - w.ReportHeaderLen
 	split := splitRecords(recs, (room-w.RecordHeaderLen)/w.SourceLen)
 	for len(split) > 0 {
 		n, size := 0, w.ReportHeaderLen

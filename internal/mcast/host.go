@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -73,7 +74,7 @@ type Host struct {
 	cfg   Config
 	wire  Wire
 	hooks Hooks
-	mtu   int
+	mtu   atomic.Int32 // reports are packed to fit it (SetMTU)
 	count Counters
 
 	// fireMu serialises Fire, so that messages leave in the order they
@@ -107,9 +108,15 @@ func New(cfg Config, wire Wire, mtu int, hooks Hooks, count Counters) *Host {
 	if cfg.MaxVersion < V1 || cfg.MaxVersion > V3 {
 		cfg.MaxVersion = V3
 	}
-	return &Host{cfg: cfg, wire: wire, hooks: hooks, mtu: max(mtu, wire.MinMTU), count: count,
+	h := &Host{cfg: cfg, wire: wire, hooks: hooks, count: count,
 		groups: make(map[netip.Addr]*group)}
+	h.SetMTU(mtu)
+	return h
 }
+
+// SetMTU changes the MTU later reports are packed for, as when the
+// interface's MTU changes (values below wire.MinMTU count as wire.MinMTU).
+func (h *Host) SetMTU(mtu int) { h.mtu.Store(int32(max(mtu, h.wire.MinMTU))) }
 
 // Close withdraws the Schedule request, waits for a Fire in progress and
 // makes every later call a no-op, so that nothing is sent once it returns.
