@@ -3,6 +3,7 @@ package stack
 import (
 	"github.com/tapnet/tapnet/ethernet"
 	"github.com/tapnet/tapnet/internal/buffer"
+	"github.com/tapnet/tapnet/ipv6"
 	"github.com/tapnet/tapnet/link"
 )
 
@@ -57,4 +58,15 @@ func (n *NIC) putLinkHeader(b *buffer.Buffer, dst ethernet.MAC) {
 		}
 		ethernet.PutHeader(b.Prepend(ethernet.HeaderLen), dst, n.mac, typ)
 	}
+}
+
+// putLinkAddrOption writes NDP's link-layer address option typ with the
+// NIC's MAC and returns its length, or writes nothing on an IP link: RFC
+// 4861 §4 leaves the option out on links without link-layer addresses,
+// as Linux's ndisc does on a tun device (addr_len 0).
+func (n *NIC) putLinkAddrOption(p []byte, typ uint8) int {
+	if !n.hasEthernet() {
+		return 0
+	}
+	return ipv6.PutLinkAddrOption(p, typ, n.mac)
 }

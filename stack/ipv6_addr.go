@@ -46,6 +46,8 @@ type IPv6Options struct {
 	// DNS servers. Linux hosts accept them by default; tapnet does not,
 	// since its NICs mostly face a host's kernel, which is no router, and
 	// a library should not configure itself from the network unasked.
+	// IP links take them too, as Linux's tun: the router is reached over
+	// the link itself, with no neighbour entry.
 	AcceptRA bool
 	// MLD tunes the NIC's multicast listener reports.
 	MLD mld.Config

@@ -246,10 +246,8 @@ func TestIPv6DADSeesKernel(t *testing.T) {
 // TestIPv6RouterAdvertFromKernel: radvd on the kernel side advertises
 // 2001:db8:1::/64; tapnet, accepting advertisements, forms a SLAAC address
 // in it and a default route through the kernel's link-local address, and
-// the kernel reaches that address.
-//
-// TAP only: tapnet ignores advertisements on IP links (a TUN has no
-// neighbour cache), where Linux would take them.
+// the kernel reaches that address. Over a TUN too, where the advertisement
+// carries no link-layer address and tapnet's solicitations none either.
 func TestIPv6RouterAdvertFromKernel(t *testing.T) {
 	radvd, err := exec.LookPath("radvd")
 	if err != nil {
@@ -261,49 +259,66 @@ func TestIPv6RouterAdvertFromKernel(t *testing.T) {
 			t.Skip("radvd is not installed")
 		}
 	}
-	o := v6Quick
-	o.AcceptRA = true
-	h := newKernelV6Host(t, tap.ModeTAP, o)
-	h.ns.IP(t, "addr", "add", "2001:db8:1::1/64", "dev", h.dev)
-	h.ns.Exec(t, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1") // radvd wants a router
-	startRadvd(t, h.ns, radvd, h.dev)
+	forEachMode6(t, func(t *testing.T, mode tap.Mode) {
+		o := v6Quick
+		o.AcceptRA = true
+		h := newKernelV6Host(t, mode, o)
+		h.ns.IP(t, "addr", "add", "2001:db8:1::1/64", "dev", h.dev)
+		h.ns.Exec(t, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1") // radvd wants a router
+		startRadvd(t, h.ns, radvd, h.dev)
 
-	prefix := netip.MustParsePrefix("2001:db8:1::/64")
-	slaac := waitSLAAC(t, h.nic, prefix)
-	h.wait(t, slaac)
-	kll := h.kernelLinkLocal(t)
-	var def bool
-	for _, r := range h.s.Routes() {
-		def = def || r.Dst == netip.MustParsePrefix("::/0") && r.Gateway == kll && r.NIC == h.nic.ID()
-	}
-	if !def {
-		t.Fatalf("no default route via %v: %v", kll, h.s.Routes())
-	}
-	if h.s.Stats().NDP.RouterAdverts.Load() == 0 || h.s.Stats().NDP.SLAACAddresses.Load() != 1 {
-		t.Fatalf("NDP stats: %+v", h.s.Stats().Snapshot())
-	}
-	out := h.ns.Exec(t, "ping", "-6", "-c", "2", "-i", "0.2", "-W", "2", slaac.String())
-	if !strings.Contains(out, "2 received") {
-		t.Fatalf("ping -6 %s:\n%s", slaac, out)
-	}
+		prefix := netip.MustParsePrefix("2001:db8:1::/64")
+		slaac := waitSLAAC(t, h.nic, prefix)
+		h.wait(t, slaac)
+		kll := h.kernelLinkLocal(t)
+		var def bool
+		for _, r := range h.s.Routes() {
+			def = def || r.Dst == netip.MustParsePrefix("::/0") && r.Gateway == kll && r.NIC == h.nic.ID()
+		}
+		if !def {
+			t.Fatalf("no default route via %v: %v", kll, h.s.Routes())
+		}
+		st := h.s.Stats()
+		if st.NDP.RouterAdverts.Load() == 0 || st.NDP.SLAACAddresses.Load() != 1 {
+			t.Fatalf("NDP stats: %+v", st.Snapshot())
+		}
+		far := netip.MustParseAddr("2001:db8:2::1")
+		if r, err := h.s.FindRoute(0, netip.Addr{}, far); err != nil || r.NextHop != kll || r.MaxPayload() != radvdMTU-ipv6.HeaderLen {
+			t.Errorf("route to %v: %+v %v (max payload %d, want radvd's MTU %d less the header)", far, r, err, r.MaxPayload(), radvdMTU)
+		}
+		out := h.ns.Exec(t, "ping", "-6", "-c", "2", "-i", "0.2", "-W", "2", slaac.String())
+		if !strings.Contains(out, "2 received") {
+			t.Fatalf("ping -6 %s:\n%s", slaac, out)
+		}
+		// Off-link, through the router: the kernel (forwarding, with the
+		// address on its loopback) answers for 2001:db8:2::1.
+		h.ns.IP(t, "addr", "add", "2001:db8:2::1/128", "dev", "lo")
+		h.ping(t, far, 2, []byte("via the default route"))
+	})
 }
 
-// startRadvd runs radvd in ns advertising 2001:db8:1::/64 on dev, every
-// few seconds and in answer to solicitations; cleanup stops it.
+// radvdMTU is the link MTU startRadvd advertises.
+const radvdMTU = 1400
+
+// startRadvd runs radvd in ns advertising 2001:db8:1::/64 and the link
+// MTU radvdMTU on dev, every few seconds and in answer to solicitations;
+// cleanup stops it.
 func startRadvd(t *testing.T, ns *netns.NS, radvd, dev string) {
 	t.Helper()
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "radvd.conf")
 	cfg := fmt.Sprintf(`interface %s {
 	AdvSendAdvert on;
+	IgnoreIfMissing on;
 	MinRtrAdvInterval 3;
 	MaxRtrAdvInterval 4;
+	AdvLinkMTU %d;
 	prefix 2001:db8:1::/64 {
 		AdvOnLink on;
 		AdvAutonomous on;
 	};
 };
-`, dev)
+`, dev, radvdMTU)
 	if err := os.WriteFile(conf, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}

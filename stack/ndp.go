@@ -25,6 +25,13 @@ import (
 // advertisement's Solicited, Override and Router flags, unicast probes of
 // stale neighbours, and EHOSTUNREACH to the senders of packets whose next
 // hop never answered.
+//
+// An IP link (a TUN) is point-to-point and has no link-layer addresses,
+// so, as Linux on a tun device: no neighbour table and no address
+// resolution, no link-layer address options in what it sends, no DAD
+// (ipv6_addr.go), solicitations for its addresses answered straight back,
+// and router advertisements taken with the router reached over the link
+// itself.
 
 // ndpHopLimit is the hop limit every NDP message is sent with and must
 // arrive with (RFC 4861 §6.1).
@@ -98,21 +105,21 @@ func (n *NIC) sendNeighborSolicit(target, src, dst netip.Addr, dstMAC [6]byte) {
 	p := b.Bytes()
 	l := ipv6.PutNeighborSolicit(p, target)
 	if !src.IsUnspecified() {
-		l += ipv6.PutLinkAddrOption(p[l:], ipv6.OptSourceLinkAddr, n.mac)
+		l += n.putLinkAddrOption(p[l:], ipv6.OptSourceLinkAddr)
 	}
 	n.s.stats.NDP.SolicitsSent.Add(1)
 	n.sendNDP(b, l, src, dst, dstMAC)
 }
 
 // sendNeighborAdvert sends an advertisement for target, with our link
-// address, to dst, resolving dst first if it is a neighbour we do not
-// know yet (RFC 4861 §7.2.4).
+// address if the link has them, to dst, resolving dst first if it is a
+// neighbour we do not know yet (RFC 4861 §7.2.4).
 func (n *NIC) sendNeighborAdvert(target, dst netip.Addr, flags uint8) {
 	src := target
 	b := n.ndpBuffer()
 	p := b.Bytes()
 	l := ipv6.PutNeighborAdvert(p, flags, target)
-	l += ipv6.PutLinkAddrOption(p[l:], ipv6.OptTargetLinkAddr, n.mac)
+	l += n.putLinkAddrOption(p[l:], ipv6.OptTargetLinkAddr)
 	n.s.stats.NDP.AdvertsSent.Add(1)
 	n.sendNDP(b, l, src, dst, [6]byte{})
 }
@@ -125,8 +132,9 @@ func (n *NIC) ndpBuffer() *buffer.Buffer {
 }
 
 // sendNDP completes the NDP message in b's first l bytes and sends it
-// with hop limit 255, without blocking. A unicast message without dstMAC
-// goes through the neighbour table, which may queue it until dst answers.
+// with hop limit 255, without blocking. On an Ethernet link a unicast
+// message without dstMAC goes through the neighbour table, which may
+// queue it until dst answers; an IP link sends everything as it is.
 func (n *NIC) sendNDP(b *buffer.Buffer, l int, src, dst netip.Addr, dstMAC [6]byte) {
 	b.Truncate(l)
 	ipv6.PutChecksum(b.Bytes(), src, dst)
@@ -136,7 +144,7 @@ func (n *NIC) sendNDP(b *buffer.Buffer, l int, src, dst netip.Addr, dstMAC [6]by
 	switch {
 	case dst.IsMulticast():
 		dstMAC = ipv6.MulticastMAC(dst)
-	case dstMAC == [6]byte{}:
+	case dstMAC == [6]byte{} && n.nd != nil:
 		mac, ok := n.nd.Resolve(dst, b)
 		if !ok {
 			return // queued, or dropped and counted by the table
@@ -156,10 +164,13 @@ func (n *NIC) handleNDP(m ipv6.ICMP, h ipv6.Header) {
 		st.Malformed.Add(1)
 		return
 	}
-	if n.nd == nil {
-		st.NoLinkLayer.Add(1) // lo and IP links resolve nothing
+	if n.loopback {
+		st.NoLinkLayer.Add(1) // lo has no neighbours and no routers
 		return
 	}
+	// An IP link (a TUN) has no neighbour table: it answers solicitations
+	// and takes router advertisements, as Linux does on a tun device, and
+	// learns nothing else.
 	switch nd.Type() {
 	case ipv6.ICMPNeighborSolicit:
 		st.SolicitsReceived.Add(1)
@@ -206,13 +217,13 @@ func (n *NIC) handleNeighborSolicit(nd ipv6.NDP, src netip.Addr) {
 		n.sendNeighborAdvert(target, ipv6.AllNodes, ipv6.NAFlagOverride)
 		return
 	}
-	if mac, ok := linkAddrOption(nd, ipv6.OptSourceLinkAddr); ok {
+	if mac, ok := linkAddrOption(nd, ipv6.OptSourceLinkAddr); ok && n.nd != nil {
 		// §7.2.3: a new or changed address makes the entry stale.
 		n.nd.Update(src, neigh.Update{MAC: mac, Create: true, Override: true})
 	}
 	// Without the option (a unicast probe may omit it) the answer waits
 	// for the solicitor's address, resolved as for any packet, as Linux's
-	// ndisc_send_na does.
+	// ndisc_send_na does. An IP link sends it straight back.
 	n.sendNeighborAdvert(target, src, ipv6.NAFlagSolicited|ipv6.NAFlagOverride)
 }
 
@@ -222,6 +233,10 @@ func (n *NIC) handleNeighborAdvert(nd ipv6.NDP) {
 	target := nd.Target()
 	if n.isTentative6(target) {
 		n.dadFailed(target)
+		return
+	}
+	if n.nd == nil {
+		n.s.stats.NDP.NoLinkLayer.Add(1) // an IP link: nothing to learn
 		return
 	}
 	mac, ok := linkAddrOption(nd, ipv6.OptTargetLinkAddr)
@@ -297,7 +312,7 @@ func (n *NIC) solicitRouters() {
 	p := b.Bytes()
 	l := ipv6.PutRouterSolicit(p)
 	if !src.IsUnspecified() {
-		l += ipv6.PutLinkAddrOption(p[l:], ipv6.OptSourceLinkAddr, n.mac)
+		l += n.putLinkAddrOption(p[l:], ipv6.OptSourceLinkAddr)
 	}
 	s.stats.NDP.RouterSolicits.Add(1)
 	n.sendNDP(b, l, src, ipv6.AllRouters, [6]byte{})
@@ -309,24 +324,18 @@ func (n *NIC) solicitRouters() {
 // MTU and DNS servers are taken.
 func (n *NIC) handleRouterAdvert(nd ipv6.NDP, src netip.Addr) {
 	st := &n.s.stats.NDP
-	if !n.v6.opts.AcceptRA || n.nd == nil {
+	if !n.v6.opts.AcceptRA {
 		st.RouterAdvertsIgnored.Add(1)
 		return
 	}
 	st.RouterAdverts.Add(1)
-	// §6.3.4: the sender is a router; its address makes or updates a
-	// stale entry.
-	u := neigh.Update{NoMAC: true, Override: true, Router: neigh.IsRouter}
-	if mac, ok := linkAddrOption(nd, ipv6.OptSourceLinkAddr); ok {
-		u.MAC, u.NoMAC, u.Create = mac, false, true
+	if n.nd != nil {
+		n.learnRouter(nd, src)
 	}
-	n.nd.Update(src, u)
 	if h := nd.CurHopLimit(); h != 0 {
 		n.v6.hopLimit.Store(uint32(h))
 	}
-	n.nd.SetBaseReachableTime(nd.ReachableTime())
 	if d := nd.RetransTimer(); d > 0 {
-		n.nd.SetRetransTime(d)
 		n.s.mu.Lock()
 		n.v6.opts.RetransTimer = d // DAD's too, as Linux's retrans_time
 		n.s.mu.Unlock()
@@ -348,6 +357,21 @@ func (n *NIC) handleRouterAdvert(nd ipv6.NDP, src netip.Addr) {
 		case ipv6.OptRDNSS:
 			n.applyRDNSS(o)
 		}
+	}
+}
+
+// learnRouter enters an advertising router into the neighbour table
+// (§6.3.4: its address makes or updates a stale entry) and takes the
+// advertisement's neighbour timers. Only links with neighbours have any.
+func (n *NIC) learnRouter(nd ipv6.NDP, src netip.Addr) {
+	u := neigh.Update{NoMAC: true, Override: true, Router: neigh.IsRouter}
+	if mac, ok := linkAddrOption(nd, ipv6.OptSourceLinkAddr); ok {
+		u.MAC, u.NoMAC, u.Create = mac, false, true
+	}
+	n.nd.Update(src, u)
+	n.nd.SetBaseReachableTime(nd.ReachableTime())
+	if d := nd.RetransTimer(); d > 0 {
+		n.nd.SetRetransTime(d)
 	}
 }
 
@@ -446,8 +470,12 @@ func (n *NIC) pickRouterLocked(avoid netip.Addr) netip.Addr {
 
 // probablyReachable reports whether router has a neighbour entry in any
 // state but incomplete (RFC 4861 §6.3.6's "reachable or probably
-// reachable").
+// reachable"). On an IP link every router is: it is reached over the
+// link itself, with nothing to resolve.
 func (n *NIC) probablyReachable(router netip.Addr) bool {
+	if n.nd == nil {
+		return true
+	}
 	e, ok := n.nd.Lookup(router)
 	return ok && e.State != neigh.Incomplete
 }

@@ -152,7 +152,7 @@ type Stats struct {
 		RouterAdvertsIgnored atomic.Uint64 // received with AcceptRA off
 		SLAACAddresses       atomic.Uint64 // addresses formed from prefixes
 		Redirects            atomic.Uint64 // ignored, as a host without routes to change may
-		NoLinkLayer          atomic.Uint64 // NDP messages on lo or an IP link, which have no neighbours to learn
+		NoLinkLayer          atomic.Uint64 // NDP messages on lo, and advertisements on an IP link: no neighbours to learn
 	}
 	// MLD is every NIC's IPv6 multicast membership traffic.
 	MLD mld.Stats
