@@ -266,11 +266,14 @@ func TestIGMPv3Queries(t *testing.T) {
 	w.drain()
 
 	// A general query (max response 0.2 s) is answered once, for every
-	// group, with current-state records.
+	// group, with current-state records. The exact delay is tested on a
+	// manual clock in package igmp; here the bound only tells a 0.2 s
+	// answer from one drawn over the default 10 s, with room for a loaded
+	// machine.
 	start := time.Now()
 	w.v3Query(ipv4.IGMPv3Query{MaxRespCode: 2, QRV: 2, QQIC: 125})
 	w.expect(soon, "v3 IS_EX(239.1.2.3){192.0.2.7} IS_IN(239.1.2.4){192.0.2.8}")
-	if d := time.Since(start); d > time.Second {
+	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("answer took %v for a 0.2 s max response", d)
 	}
 	w.quiet(300 * time.Millisecond)
