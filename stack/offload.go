@@ -87,7 +87,9 @@ const maxUDPBatch = 64
 // segmentation offload, each run of equal-sized payloads (the last may be
 // shorter) leaves as one super-frame that the link cuts into datagrams;
 // otherwise those that go out whole go to the link in one WriteFrames
-// call. It returns how many were sent and the error that stopped it.
+// call. It works alike over IPv4 and IPv6 (whose super-frames stay within
+// the path MTU). It returns how many were sent and the error that stopped
+// it.
 func (s *Stack) WriteUDPBatch(r *Route, srcPort, dstPort uint16, payloads [][]byte, o WriteOptions) (int, error) {
 	if r == nil || r.NIC == nil {
 		return 0, syscall.EINVAL // not a route FindRoute returned
