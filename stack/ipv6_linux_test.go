@@ -56,8 +56,14 @@ func forEachMode6(t *testing.T, test func(t *testing.T, mode tap.Mode)) {
 // side has 2001:db8::1/64, and a tapnet stack on it with addrs (DAD done).
 func newKernelV6Host(t *testing.T, mode tap.Mode, o stack.IPv6Options, addrs ...netip.Prefix) *kernelV6Host {
 	t.Helper()
+	return newKernelV6HostWith(t, tap.Options{Mode: mode}, o, addrs...)
+}
+
+// newKernelV6HostWith is newKernelV6Host with the device opened with opts.
+func newKernelV6HostWith(t *testing.T, opts tap.Options, o stack.IPv6Options, addrs ...netip.Prefix) *kernelV6Host {
+	t.Helper()
 	ns := netns.NewIPv6(t)
-	dev := netns.NewTAP(t, ns, kernelV6.String(), tap.Options{Mode: mode})
+	dev := netns.NewTAP(t, ns, kernelV6.String(), opts)
 	h := &kernelV6Host{ns: ns, dev: dev.Name(), s: stack.New(stack.Options{}),
 		echoes: map[uint32][]byte{}, echoC: make(chan struct{}, 1)}
 	t.Cleanup(func() { h.s.Close() })

@@ -205,6 +205,18 @@ func (n *NIC) hopLimit6() uint8 {
 	return ipv6.DefaultHopLimit
 }
 
+// hopLimit6 returns the hop limit of a datagram written along r with o:
+// the socket's, else 1 for multicast and the NIC's for unicast.
+func hopLimit6(r *Route, o WriteOptions) uint8 {
+	switch {
+	case o.TTL != 0:
+		return o.TTL
+	case r.Multicast:
+		return 1
+	}
+	return r.NIC.hopLimit6()
+}
+
 // writePacket6 is writePacket for IPv6: b holds the transport packet.
 func (s *Stack) writePacket6(r *Route, proto uint8, b *buffer.Buffer, o WriteOptions) error {
 	plen := b.Len()
@@ -212,14 +224,7 @@ func (s *Stack) writePacket6(r *Route, proto uint8, b *buffer.Buffer, o WriteOpt
 		b.Release()
 		return syscall.EMSGSIZE
 	}
-	hop := o.TTL
-	if hop == 0 {
-		hop = r.NIC.hopLimit6()
-		if r.Multicast {
-			hop = 1
-		}
-	}
-	f := ipv6.Fields{TrafficClass: o.TOS, PayloadLen: plen, NextHeader: proto, HopLimit: hop,
+	f := ipv6.Fields{TrafficClass: o.TOS, PayloadLen: plen, NextHeader: proto, HopLimit: hopLimit6(r, o),
 		Src: r.LocalAddr, Dst: r.RemoteAddr}
 	s.stats.IPv6.Sent.Add(1)
 	if r.Loopback {
@@ -261,6 +266,7 @@ const fragmentHeaderLen = 8
 // identification, and a multiple of 8 bytes of the packet but the last.
 func (s *Stack) fragment6(r *Route, b *buffer.Buffer, f ipv6.Fields, mtu int, block bool) error {
 	defer b.Release()
+	finishPartialChecksum(b) // the path MTU fell since the datagram was built
 	payload := b.Bytes()
 	id := s.v6.fragID.Add(1)
 	chunk := (mtu - ipv6.HeaderLen - fragmentHeaderLen) &^ 7
@@ -281,6 +287,28 @@ func (s *Stack) fragment6(r *Route, b *buffer.Buffer, f ipv6.Fields, mtu int, bl
 		}
 	}
 	return nil
+}
+
+// transportOffset6 returns where the upper-layer header of the IPv6 packet
+// in ip starts: after the fixed header and any hop-by-hop, routing or
+// destination options headers (RFC 8200 §4.1), or -1 if they run past ip.
+func transportOffset6(ip []byte) int {
+	off := ipv6.HeaderLen
+	if len(ip) < off {
+		return -1
+	}
+	next := ip[6]
+	for next == ipv6.ProtocolHopByHop || next == ipv6.ProtocolRouting || next == ipv6.ProtocolDestOptions {
+		if len(ip) < off+8 {
+			return -1
+		}
+		next = ip[off]
+		off += (int(ip[off+1]) + 1) * 8
+	}
+	if off > len(ip) {
+		return -1
+	}
+	return off
 }
 
 // putFragmentHeader writes a fragment header (RFC 8200 §4.5).

@@ -56,7 +56,7 @@ func newV6Pair(t *testing.T, mtu int, oa, ob stack.IPv6Options) (a, b *v6Host) {
 	return a, b
 }
 
-func newV6Host(t *testing.T, dev *tap.PipeEnd, p netip.Prefix, o stack.IPv6Options) *v6Host {
+func newV6Host(t *testing.T, dev link.Device, p netip.Prefix, o stack.IPv6Options) *v6Host {
 	t.Helper()
 	h := &v6Host{s: stack.New(stack.Options{}), icmpC: make(chan struct{}, 1024)}
 	t.Cleanup(func() { h.s.Close() })

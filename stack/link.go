@@ -251,16 +251,16 @@ func (n *NIC) queueFor(frame []byte) *txQueue {
 }
 
 // frameOf describes b to the link, with its offload requests: a partial
-// UDP checksum (the field's offset is 6 in the UDP header behind the IPv4
-// header) and the segment size of a super-frame.
+// UDP checksum (the field's offset is 6 in the UDP header behind the IP
+// header and, on IPv6, any extension headers) and the segment size of a
+// super-frame.
 func (n *NIC) frameOf(f *link.Frame, b *buffer.Buffer) {
 	*f = link.Frame{Buf: b.Backing(), Off: b.Start(), Len: b.Len()}
 	if !b.Offload.ChecksumPartial {
 		return
 	}
-	p := b.Bytes()
 	f.Flags = link.FlagChecksumPartial
-	f.CsumStart = uint16(n.hdrLen + int(p[n.hdrLen]&0x0f)*4)
+	f.CsumStart = uint16(n.hdrLen + transportOffset(b.Bytes()[n.hdrLen:]))
 	f.CsumOffset = 6
 	f.GSOSize = b.Offload.GSOSize
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/tapnet/tapnet/ethernet"
 	"github.com/tapnet/tapnet/internal/buffer"
 	"github.com/tapnet/tapnet/ipv4"
+	"github.com/tapnet/tapnet/ipv6"
 	"github.com/tapnet/tapnet/link"
 	"github.com/tapnet/tapnet/udp"
 )
@@ -20,23 +21,62 @@ func (n *NIC) Offloads() link.Offloads { return n.off }
 
 // CanOffloadChecksum reports whether a datagram of plen transport bytes
 // along r may leave with a partial checksum for the link to complete: an
-// IPv4 unicast or broadcast that goes out whole on a link that completes
-// checksums (never a looped or fragmented copy, which the stack reads or
-// splits itself). IPv6 sends keep computing their checksums for now.
+// IPv4 unicast or broadcast, or an IPv6 unicast, that goes out whole (within
+// the path MTU) on a link that completes checksums; never a looped,
+// multicast or fragmented copy, which the stack reads or splits itself.
 func (r *Route) CanOffloadChecksum(plen int) bool {
-	return r.RemoteAddr.Is4() && !r.Loopback && !r.Multicast && r.NIC != nil && r.NIC.off.TxChecksum &&
-		ipv4.HeaderLen+plen <= r.NIC.MTU()
+	if r.Loopback || r.Multicast || r.NIC == nil || !r.NIC.off.TxChecksum {
+		return false
+	}
+	hl, mtu := r.ipHeaderAndMTU()
+	return hl != 0 && hl+plen <= mtu
 }
+
+// ipHeaderAndMTU returns the length of the IP header a datagram along r
+// gets from the stack and the most bytes it may take whole: the NIC's MTU
+// on IPv4, the path MTU on IPv6. Both are 0 for a route of neither family.
+func (r *Route) ipHeaderAndMTU() (int, int) {
+	switch {
+	case r.RemoteAddr.Is4():
+		return ipv4.HeaderLen, r.NIC.MTU()
+	case r.RemoteAddr.Is6():
+		return ipv6.HeaderLen, r.mtu6()
+	}
+	return 0, 0
+}
+
+// maxSuperPacket bounds the IP packet of a super-frame, header included:
+// IPv4's total length, and the TAP's largest frame for IPv6 too (whose
+// payload length alone could reach it).
+const maxSuperPacket = 65535
 
 // maxGSOPayload returns the most UDP bytes (header included) a super-frame
 // of segSize-byte payloads may carry along r, or 0 when the link has no
-// segmentation offload or the route cannot use it.
+// segmentation offload or the route cannot use it: each segment must go
+// out whole, within the NIC's MTU on IPv4 and the path MTU on IPv6.
 func (r *Route) maxGSOPayload(segSize int) int {
-	if !r.RemoteAddr.Is4() || r.Loopback || r.Multicast || r.Broadcast || r.NIC == nil || r.NIC.off.MaxGSOSize == 0 ||
-		!r.NIC.off.TxChecksum || segSize == 0 || ipv4.HeaderLen+udp.HeaderLen+segSize > r.NIC.MTU() {
+	if r.Loopback || r.Multicast || r.Broadcast || r.NIC == nil || r.NIC.off.MaxGSOSize == 0 ||
+		!r.NIC.off.TxChecksum || segSize == 0 {
 		return 0
 	}
-	return min(r.NIC.off.MaxGSOSize-r.NIC.hdrLen, ipv4.MaxTotalLen) - ipv4.HeaderLen
+	hl, mtu := r.ipHeaderAndMTU()
+	if hl == 0 || hl+udp.HeaderLen+segSize > mtu {
+		return 0
+	}
+	return min(r.NIC.off.MaxGSOSize-r.NIC.hdrLen, maxSuperPacket) - hl
+}
+
+// transportOffset returns where the transport header of the IP packet in
+// ip starts. Only packets the stack built with a partial checksum ask, so
+// the headers are there.
+func transportOffset(ip []byte) int {
+	if ip[0]>>4 == 6 {
+		if off := transportOffset6(ip); off >= 0 {
+			return off
+		}
+		return ipv6.HeaderLen
+	}
+	return int(ip[0]&0x0f) * 4
 }
 
 // maxUDPBatch bounds the datagrams WriteUDPBatch hands the link per call.
@@ -47,7 +87,9 @@ const maxUDPBatch = 64
 // segmentation offload, each run of equal-sized payloads (the last may be
 // shorter) leaves as one super-frame that the link cuts into datagrams;
 // otherwise those that go out whole go to the link in one WriteFrames
-// call. It returns how many were sent and the error that stopped it.
+// call. It works alike over IPv4 and IPv6 (whose super-frames stay within
+// the path MTU). It returns how many were sent and the error that stopped
+// it.
 func (s *Stack) WriteUDPBatch(r *Route, srcPort, dstPort uint16, payloads [][]byte, o WriteOptions) (int, error) {
 	if r == nil || r.NIC == nil {
 		return 0, syscall.EINVAL // not a route FindRoute returned
@@ -112,7 +154,8 @@ func superRun(r *Route, ps [][]byte) int {
 		return 0
 	}
 	total, k := udp.HeaderLen, 0
-	for k < len(ps) && len(ps[k]) <= seg && total+len(ps[k]) <= limit {
+	// An empty payload cannot be a segment: it would add nothing to cut.
+	for k < len(ps) && len(ps[k]) > 0 && len(ps[k]) <= seg && total+len(ps[k]) <= limit {
 		total += len(ps[k])
 		k++
 		if len(ps[k-1]) < seg {
@@ -124,8 +167,8 @@ func superRun(r *Route, ps [][]byte) int {
 
 // writeUDPSuper sends ps, a superRun of more than one payload, as one UDP
 // super-frame: one header with a partial checksum over the whole, the IP
-// header built here with the first segment's ID (the link numbers the
-// others on), and the segment size for the link.
+// header built here (on IPv4 with the first segment's ID; the link numbers
+// the others on), and the segment size for the link.
 func (s *Stack) writeUDPSuper(r *Route, srcPort, dstPort uint16, ps [][]byte, o WriteOptions) error {
 	if s.closed.Load() {
 		return ErrStackClosed
@@ -141,12 +184,18 @@ func (s *Stack) writeUDPSuper(r *Route, srcPort, dstPort uint16, ps [][]byte, o 
 	}
 	udp.PutHeaderPartial(b.Bytes(), srcPort, dstPort, r.LocalAddr, r.RemoteAddr)
 	segs := len(ps)
-	f := ipv4.Fields{TOS: o.TOS, TTL: ttlOf(o), Protocol: udp.ProtocolNumber, Src: r.LocalAddr,
-		Dst: r.RemoteAddr, DF: o.DF, TotalLen: ipv4.HeaderLen + total,
-		ID: uint16(s.ipID.Add(uint32(segs))) - uint16(segs) + 1}
-	ipv4.Put(b.Prepend(ipv4.HeaderLen), f)
+	if r.RemoteAddr.Is6() {
+		ipv6.Put(b.Prepend(ipv6.HeaderLen), ipv6.Fields{TrafficClass: o.TOS, PayloadLen: total,
+			NextHeader: udp.ProtocolNumber, HopLimit: hopLimit6(r, o), Src: r.LocalAddr, Dst: r.RemoteAddr})
+		s.stats.IPv6.Sent.Add(uint64(segs))
+	} else {
+		f := ipv4.Fields{TOS: o.TOS, TTL: ttlOf(o), Protocol: udp.ProtocolNumber, Src: r.LocalAddr,
+			Dst: r.RemoteAddr, DF: o.DF, TotalLen: ipv4.HeaderLen + total,
+			ID: uint16(s.ipID.Add(uint32(segs))) - uint16(segs) + 1}
+		ipv4.Put(b.Prepend(ipv4.HeaderLen), f)
+		s.stats.IP.Sent.Add(uint64(segs))
+	}
 	b.Offload = buffer.Offload{ChecksumPartial: true, GSOSize: uint16(len(ps[0]))}
-	s.stats.IP.Sent.Add(uint64(segs))
 	return s.resolveAndWrite(r, b, true)
 }
 
@@ -174,14 +223,10 @@ func (s *Stack) writeBatch(r *Route, proto uint8, bs []*buffer.Buffer, o WriteOp
 		return len(bs), nil
 	}
 	n := r.NIC
-	first := uint16(s.ipID.Add(uint32(len(bs)))) - uint16(len(bs)) + 1
-	for i, b := range bs {
-		f := ipv4.Fields{TOS: o.TOS, TTL: ttlOf(o), Protocol: proto, Src: r.LocalAddr, Dst: r.RemoteAddr,
-			DF: o.DF, ID: first + uint16(i), TotalLen: ipv4.HeaderLen + b.Len()}
-		ipv4.Put(b.Prepend(ipv4.HeaderLen), f)
+	s.putIPHeaders(r, proto, bs, o)
+	for _, b := range bs {
 		n.putLinkHeader(b, dst)
 	}
-	s.stats.IP.Sent.Add(uint64(len(bs)))
 	sent, err := n.writeFrames(bs)
 	s.stats.Link.TxFrames.Add(uint64(sent))
 	if err != nil {
@@ -191,16 +236,42 @@ func (s *Stack) writeBatch(r *Route, proto uint8, bs []*buffer.Buffer, o WriteOp
 	return sent, nil
 }
 
+// putIPHeaders prepends the IP header of each packet of a batch along r,
+// as writePacket would for one that goes out whole, and counts them sent.
+func (s *Stack) putIPHeaders(r *Route, proto uint8, bs []*buffer.Buffer, o WriteOptions) {
+	if r.RemoteAddr.Is6() {
+		f := ipv6.Fields{TrafficClass: o.TOS, NextHeader: proto, HopLimit: hopLimit6(r, o),
+			Src: r.LocalAddr, Dst: r.RemoteAddr}
+		for _, b := range bs {
+			f.PayloadLen = b.Len()
+			ipv6.Put(b.Prepend(ipv6.HeaderLen), f)
+		}
+		s.stats.IPv6.Sent.Add(uint64(len(bs)))
+		return
+	}
+	first := uint16(s.ipID.Add(uint32(len(bs)))) - uint16(len(bs)) + 1
+	for i, b := range bs {
+		f := ipv4.Fields{TOS: o.TOS, TTL: ttlOf(o), Protocol: proto, Src: r.LocalAddr, Dst: r.RemoteAddr,
+			DF: o.DF, ID: first + uint16(i), TotalLen: ipv4.HeaderLen + b.Len()}
+		ipv4.Put(b.Prepend(ipv4.HeaderLen), f)
+	}
+	s.stats.IP.Sent.Add(uint64(len(bs)))
+}
+
 // batchDestination returns the link address a batch along r goes to, when
 // every packet goes out whole to a unicast neighbour already known (on an
 // IP link, there is nothing to know); otherwise the batch takes
 // writePacket's path, one at a time.
 func (s *Stack) batchDestination(r *Route, bs []*buffer.Buffer) (ethernet.MAC, bool) {
-	if s.closed.Load() || !r.RemoteAddr.Is4() || r.Loopback || r.Multicast || r.Broadcast {
+	if s.closed.Load() || r.Loopback || r.Multicast || r.Broadcast {
+		return ethernet.MAC{}, false
+	}
+	hl, mtu := r.ipHeaderAndMTU()
+	if hl == 0 {
 		return ethernet.MAC{}, false
 	}
 	for _, b := range bs {
-		if ipv4.HeaderLen+b.Len() > r.NIC.MTU() {
+		if hl+b.Len() > mtu {
 			return ethernet.MAC{}, false
 		}
 	}
@@ -208,6 +279,9 @@ func (s *Stack) batchDestination(r *Route, bs []*buffer.Buffer) (ethernet.MAC, b
 		return ethernet.MAC{}, true
 	}
 	// Resolve with no packet: known (and probed when stale), or not yet.
+	if r.RemoteAddr.Is6() {
+		return r.NIC.nd.Resolve(r.NextHop, nil)
+	}
 	return r.NIC.arp.Resolve(r.NextHop, nil)
 }
 

@@ -107,6 +107,7 @@ func (s *Stack) loopMulticast(r *Route, b *buffer.Buffer, f ipv4.Fields, hostOnl
 // whether to wait for room in the link's queue (see resolveAndWrite).
 func (s *Stack) fragment(r *Route, b *buffer.Buffer, f ipv4.Fields, mtu int, block bool) error {
 	defer b.Release()
+	finishPartialChecksum(b) // the MTU fell since the datagram was built
 	payload := b.Bytes()
 	chunk := (mtu - ipv4.HeaderLen) &^ 7
 	for off := 0; off < len(payload); off += chunk {

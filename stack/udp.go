@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"syscall"
 
@@ -127,6 +128,25 @@ func udpDatagram(r *Route, srcPort, dstPort uint16, payload []byte) *buffer.Buff
 		udp.PutHeader(pkt, srcPort, dstPort, r.LocalAddr, r.RemoteAddr)
 	}
 	return b
+}
+
+// finishPartialChecksum completes the partial checksum of the UDP datagram
+// in b, as the link would have, for a datagram the stack must fragment or
+// read itself after all; it does nothing to one with a full checksum.
+func finishPartialChecksum(b *buffer.Buffer) {
+	if !b.Offload.ChecksumPartial {
+		return
+	}
+	b.Offload.ChecksumPartial = false
+	pkt := b.Bytes()
+	if len(pkt) < udp.HeaderLen {
+		return
+	}
+	c := ^checksum.Fold(checksum.Sum(pkt, 0))
+	if c == 0 {
+		c = 0xffff // zero would mean no checksum
+	}
+	binary.BigEndian.PutUint16(pkt[6:8], c)
 }
 
 // parseUDP validates the UDP header that starts off bytes into b, after the

@@ -59,7 +59,10 @@
 // already verified arrive with link.FlagChecksumValid. On the way out, the
 // device writes frames with a partial checksum (link.FlagChecksumPartial)
 // and UDP super-frames (Frame.GSOSize) for the kernel to finish and cut,
-// so a batch of datagrams to one destination costs one write. Splitting in
+// so a batch of datagrams to one destination costs one write. Both ways
+// cover IPv4 and IPv6 alike: the header's UDP_L4 type is family-neutral,
+// and its checksum start and header length point behind whichever IP
+// header the frame carries. Splitting in
 // the device rather than in the stack keeps the stack's buffers MTU-sized
 // and its receive path unchanged; the copy costs far less than the system
 // calls the super-frame saves. A header that lies (gso_size 0, sizes or

@@ -56,8 +56,8 @@ func (o *offloads) negotiate(fd int, noUSO bool) {
 		o.fallback = fmt.Sprintf("checksum offload refused: %v", err)
 		return
 	}
-	// IPv6 super-frames, which the kernel may now send, are refused as
-	// bad headers until the stack has IPv6.
+	// Linux grants USO4 and USO6 together: IPv6 super-frames are split
+	// and sent like IPv4 ones.
 	o.csum, o.uso = true, want&tunFUSO4 != 0
 }
 
