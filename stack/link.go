@@ -240,8 +240,20 @@ func (n *NIC) queueFor(frame []byte) *txQueue {
 	if len(n.txq) == 1 {
 		return &n.txq[0]
 	}
-	h := uint32(2166136261) // FNV-1a
-	if ip := frame[n.hdrLen:]; len(ip) >= 20 {
+	h := uint32(2166136261) // FNV-1a over the protocol and both addresses
+	ip := frame[n.hdrLen:]
+	switch {
+	case len(ip) >= 40 && ip[0]>>4 == 6:
+		// Next header and flow label as well as the addresses: a flow
+		// and its fragments keep one queue.
+		h = (h ^ uint32(ip[6])) * 16777619
+		for _, c := range ip[1:4] {
+			h = (h ^ uint32(c&0x0f)) * 16777619
+		}
+		for _, c := range ip[8:40] {
+			h = (h ^ uint32(c)) * 16777619
+		}
+	case len(ip) >= 20:
 		h = (h ^ uint32(ip[9])) * 16777619
 		for _, c := range ip[12:20] {
 			h = (h ^ uint32(c)) * 16777619
