@@ -120,6 +120,27 @@ type Options struct {
 	MulticastAll   bool // IP_MULTICAST_ALL, default true
 	ReceiveTTL     bool // kept for control messages
 	ReceiveDstAddr bool
+
+	// IPv6 options of an AF_INET6 endpoint, kept apart from the IPv4
+	// ones as Linux keeps them: IPv4 datagrams of a dual-stack socket
+	// use the IPv4 options, IPv6 datagrams these.
+	HopLimit           uint8 // IPV6_UNICAST_HOPS; 0 means 64
+	TrafficClass       uint8 // IPV6_TCLASS
+	MulticastHopLimit  uint8 // IPV6_MULTICAST_HOPS, default 1
+	MulticastLoop6     bool  // IPV6_MULTICAST_LOOP, default true
+	MulticastNIC6      stack.NICID
+	ReceiveHopLimit    bool // IPV6_RECVHOPLIMIT
+	ReceivePacketInfo6 bool // IPV6_RECVPKTINFO
+	ReceiveTClass      bool // IPV6_RECVTCLASS
+}
+
+// multicastNIC is the NIC multicast to dst leaves by without a binding
+// (IP_MULTICAST_IF or IPV6_MULTICAST_IF).
+func (o *Options) multicastNIC(dst netip.Addr) stack.NICID {
+	if dst.Is6() {
+		return o.MulticastNIC6
+	}
+	return o.MulticastNIC
 }
 
 // New returns an endpoint on s in the initial state.
@@ -136,7 +157,7 @@ func (e *Endpoint) Init(s *stack.Stack) {
 	e.s = s
 	e.rcvLimit = DefaultReceiveBuffer
 	e.sndBuffer = DefaultSendBuffer
-	e.opts = Options{MulticastTTL: 1, MulticastLoop: true, MulticastAll: true}
+	e.opts = Options{MulticastTTL: 1, MulticastLoop: true, MulticastAll: true, MulticastHopLimit: 1, MulticastLoop6: true}
 }
 
 // Stack returns the endpoint's stack.
@@ -271,8 +292,8 @@ func (e *Endpoint) Connect(raddr netip.AddrPort) error {
 	if raddr.Port() == 0 {
 		return syscall.ECONNREFUSED // Linux's connect() to port 0 works, but no datagram can be sent; refuse early
 	}
-	if ra.IsMulticast() && e.opts.MulticastNIC != 0 {
-		nic = e.opts.MulticastNIC
+	if m := e.opts.multicastNIC(ra); ra.IsMulticast() && m != 0 {
+		nic = m
 	}
 	local := e.id.LocalAddr
 	if !isSpecific(local) {
@@ -360,8 +381,8 @@ func (e *Endpoint) peerLocked(a netip.Addr, nic stack.NICID, required bool) (net
 	if err != nil {
 		return w, nic, err
 	}
-	if l := e.id.LocalAddr; isSpecific(l) && l.Is4() != w.Is4() {
-		return w, nic, syscall.ENETUNREACH
+	if err := familyMismatch(e.id.LocalAddr, w); err != nil {
+		return w, nic, err
 	}
 	if needsScope(w) {
 		nic, err = scopeNIC(zone, nic, required)
@@ -768,8 +789,8 @@ func (e *Endpoint) routeTo(st *sendState, to netip.AddrPort, wo *WriteOptions) (
 	if !isSpecific(src) {
 		src = netip.Addr{}
 	}
-	if ra.IsMulticast() && st.opts.MulticastNIC != 0 {
-		nic = st.opts.MulticastNIC
+	if m := st.opts.multicastNIC(ra); ra.IsMulticast() && m != 0 {
+		nic = m
 	}
 	if wo != nil {
 		if wo.NIC != 0 {
@@ -788,14 +809,14 @@ func (e *Endpoint) routeTo(st *sendState, to netip.AddrPort, wo *WriteOptions) (
 func (e *Endpoint) sendPeer(st *sendState, a netip.Addr) (netip.Addr, stack.NICID, error) {
 	zone, err := e.zoneNIC(a)
 	if err != nil {
-		return a, 0, err
+		return a, 0, syscall.ENETUNREACH // udpv6_sendmsg finds no route through an unknown NIC
 	}
 	w, err := e.wireAddr(a, st.v6only)
 	if err != nil {
 		return w, 0, err
 	}
-	if isSpecific(st.local) && st.local.Is4() != w.Is4() {
-		return w, 0, syscall.ENETUNREACH
+	if err := familyMismatch(st.local, w); err != nil {
+		return w, 0, err
 	}
 	nic := st.bindNIC
 	if needsScope(w) {
@@ -805,11 +826,17 @@ func (e *Endpoint) sendPeer(st *sendState, a netip.Addr) (netip.Addr, stack.NICI
 }
 
 // writeOptions gives the IP settings of a datagram along r: the socket's
-// unicast or multicast TTL and TOS, overridden by wo's TTL.
+// unicast or multicast TTL (hop limit) and TOS (traffic class) of the
+// datagram's family, overridden by wo's TTL.
 func (st *sendState) writeOptions(r *stack.Route, wo *WriteOptions) stack.WriteOptions {
 	o := st.opts
 	w := stack.WriteOptions{TTL: o.TTL, TOS: o.TOS, DF: o.DontFragment}
-	if r.Multicast {
+	switch v6 := r.RemoteAddr.Is6(); {
+	case v6 && r.Multicast:
+		w.TTL, w.TOS, w.Loop = o.MulticastHopLimit, o.TrafficClass, o.MulticastLoop6
+	case v6:
+		w.TTL, w.TOS = o.HopLimit, o.TrafficClass
+	case r.Multicast:
 		w.TTL, w.Loop = o.MulticastTTL, o.MulticastLoop
 	}
 	if wo != nil && wo.TTL > 0 {

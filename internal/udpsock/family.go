@@ -22,9 +22,15 @@ const MaxPayload6 = 65535 - udp.HeaderLen
 // NewIPv6 returns an AF_INET6 endpoint on s; v6only is IPV6_V6ONLY, which
 // net sets for "udp6" and clears for "udp".
 func NewIPv6(s *stack.Stack, v6only bool) *Endpoint {
-	e := New(s)
-	e.v6, e.v6only = true, v6only
+	e := new(Endpoint)
+	e.InitIPv6(s, v6only)
 	return e
+}
+
+// InitIPv6 is Init for an AF_INET6 endpoint embedded in another struct.
+func (e *Endpoint) InitIPv6(s *stack.Stack, v6only bool) {
+	e.Init(s)
+	e.v6, e.v6only = true, v6only
 }
 
 // IPv6 reports whether the endpoint is an AF_INET6 socket.
@@ -166,4 +172,17 @@ func maxPayload(dst netip.Addr) int {
 		return MaxPayload6
 	}
 	return udp.MaxPayload
+}
+
+// familyMismatch is the error of a peer of the other family than a
+// socket's specific local address, as Linux reports it: an IPv6 peer of an
+// IPv4 address is EAFNOSUPPORT, an IPv4 peer of an IPv6 one ENETUNREACH.
+func familyMismatch(local, peer netip.Addr) error {
+	switch {
+	case !isSpecific(local) || local.Is4() == peer.Is4():
+		return nil
+	case local.Is4():
+		return syscall.EAFNOSUPPORT
+	}
+	return syscall.ENETUNREACH
 }
