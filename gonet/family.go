@@ -54,7 +54,8 @@ func dialFamily(network string, laddr, raddr *net.UDPAddr) family {
 }
 
 // sockaddr converts a *net.UDPAddr as net's sockaddr conversion does for
-// the socket's family: a nil IP is the unspecified address; on AF_INET,
+// the socket's family: a nil IP is the unspecified address (0.0.0.0 too,
+// on AF_INET6); on AF_INET,
 // IPv4-mapped addresses are unmapped and IPv6 is an error; on AF_INET6,
 // IPv4 becomes IPv4-mapped and the zone is kept (the endpoint maps it to
 // a NIC). A port outside 0–65535 is EINVAL, as bind, connect and sendto
@@ -79,7 +80,7 @@ func sockaddr(a *net.UDPAddr, v6 bool) (netip.AddrPort, error) {
 		return netip.AddrPortFrom(ip, port), nil
 	}
 	switch {
-	case len(a.IP) == 0:
+	case len(a.IP) == 0 || a.IP.Equal(net.IPv4zero): // net binds 0.0.0.0 as :: on AF_INET6
 		return netip.AddrPortFrom(netip.IPv6Unspecified(), port), nil
 	case len(a.IP) == net.IPv4len:
 		return netip.AddrPortFrom(netip.AddrFrom16([16]byte(a.IP.To16())), port), nil
