@@ -34,10 +34,11 @@
 //     DF bit and so no path-MTU discovery (it sends 1280-byte packets). It
 //     still sizes the buffers through SetReadBuffer and SetWriteBuffer, and
 //     logs nothing.
-//   - IPv4 only. "udp6" (and any other network but "udp" and "udp4") is an
-//     unknown network; IPv6 addresses give *net.AddrError "non-IPv4
-//     address". A conn on "udp" without an address reports 0.0.0.0:port
-//     where the kernel's dual-stack socket reports [::]:port.
+//   - IPv6 sockets follow net on Linux (see "IPv6 and dual stack" below),
+//     but datagrams travel over IPv6 only once the stack routes it; until
+//     then an IPv6 destination fails as the stack's routing reports.
+//   - No IPv6 PacketConn in the shape of x/net/ipv6 yet: the ipv4-style
+//     PacketConn works on AF_INET6 conns for their IPv4 side only.
 //   - Host names other than "localhost" are not resolved: use numeric
 //     addresses.
 //   - SetReadBuffer(n) gives a 2n-byte queue, as Linux does, but without the
@@ -48,6 +49,33 @@
 //   - ReadMsgUDP returns no control messages and WriteMsgUDP ignores oob; use
 //     the ipv4-style PacketConn of this package for TTL, destination address
 //     and interface.
+//
+// # IPv6 and dual stack
+//
+// The networks are net's: "udp4" opens an AF_INET socket, "udp6" an
+// AF_INET6 one with IPV6_V6ONLY, and "udp" picks as net's
+// favoriteAddrFamily does on Linux: a dual-stack AF_INET6 socket when
+// listening on the wildcard (nil, 0.0.0.0 or ::), AF_INET when the
+// addresses are IPv4, AF_INET6 otherwise. So, as with net:
+//
+//   - A "udp" listener on the wildcard reports [::]:port and receives IPv4
+//     too, from IPv4-mapped addresses (ReadFromUDPAddrPort gives
+//     Is4In6 addresses, ReadFromUDP 16-byte IPs); it answers to either
+//     spelling of an IPv4 peer. It holds the port for both families: an
+//     IPv4 bind of the port fails with EADDRINUSE, as on Linux, while a
+//     "udp6" (V6ONLY) wildcard and a "udp4" one share a port.
+//   - Binding a specific IPv6 address makes the socket IPv6-only; an
+//     IPv4-mapped address on a "udp6" socket is EINVAL, an IPv4 peer of
+//     one ENETUNREACH, an IPv6 peer of a socket bound to IPv4
+//     EAFNOSUPPORT. IPv6 payloads go up to 65527 bytes (no jumbograms),
+//     IPv4 ones up to 65507 whatever the socket.
+//   - Zones: link-local addresses take %name (a NIC name, as listed by
+//     stack.Interfaces) or %index (a NIC ID); bind and connect need one
+//     (or a NIC binding), else EINVAL. Link-local peers read back carry
+//     the zone of the NIC they came through, by name.
+//   - A dual-stack socket's IPv4 datagrams use the IPv4 options (TTL,
+//     TOS, IP_MULTICAST_*), its IPv6 ones the IPv6 options, kept apart as
+//     Linux keeps them.
 //
 // # Multicast
 //
