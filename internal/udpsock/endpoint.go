@@ -317,6 +317,11 @@ func (e *Endpoint) Connect(raddr netip.AddrPort) error {
 	e.s.RebindEndpoint(udp.ProtocolNumber, old, id, e)
 	e.id = id
 	e.route = r
+	if needsScope(ra) {
+		// Linux's connect binds the socket to the peer's link for good
+		// (sk_bound_dev_if), which getsockname shows as the zone.
+		e.bindNIC = nic
+	}
 	e.state = StateConnected
 	e.softErr.Store(0)
 	return nil
@@ -676,6 +681,10 @@ type WriteOptions struct {
 	Src netip.Addr // source address; must be ours
 	NIC stack.NICID
 	TTL int // -1 or 0: the socket's
+	// TOS, with SetTOS, is the datagram's TOS or traffic class
+	// (IPV6_TCLASS as a control message) instead of the socket's.
+	TOS    uint8
+	SetTOS bool
 }
 
 // Write sends p to to, or to the connected peer when to is invalid. An
@@ -841,6 +850,9 @@ func (st *sendState) writeOptions(r *stack.Route, wo *WriteOptions) stack.WriteO
 	}
 	if wo != nil && wo.TTL > 0 {
 		w.TTL = uint8(wo.TTL)
+	}
+	if wo != nil && wo.SetTOS {
+		w.TOS = wo.TOS
 	}
 	w.HostOnly = r.Multicast && w.TTL == 0 // IP_MULTICAST_TTL 0
 	return w
