@@ -72,6 +72,32 @@ type Subject struct {
 	// purpose instead of the kernel's. Each entry is a deliberate difference
 	// and must be listed in doc.go.
 	Want map[string]Observation
+
+	// Network is what the env's helpers open ("udp" when empty): the
+	// family dimension of the table (see family).
+	Network string
+}
+
+func (s *Subject) network() string {
+	if s.Network == "" {
+		return "udp"
+	}
+	return s.Network
+}
+
+// family is one way to run the whole table: the network the helpers open
+// and the subjects' addresses of that family. The IPv4 family's kernel run
+// is checked against the table; another family's kernel run is the
+// baseline of its other subjects.
+type family struct {
+	name    string            // subject name suffix: "" for IPv4
+	network string            // what the helpers open
+	skip    map[string]string // scenarios or tags the family cannot run
+}
+
+var families = []family{
+	{name: "", network: "udp"},
+	{name: "-udp6", network: "udp6", skip: map[string]string{"ipv4": "the scenario asks for IPv4 addresses"}},
 }
 
 // Observation is what user code could see during one scenario: one fact per
@@ -95,10 +121,14 @@ func kernelDial(network string, laddr, raddr *net.UDPAddr) (UDPConn, error) {
 	return c, nil
 }
 
-func kernelSubject() Subject {
+func kernelSubject(f family) Subject {
 	lo := netip.MustParseAddr("127.0.0.1")
+	if f.network == "udp6" {
+		lo = netip.IPv6Loopback()
+	}
 	return Subject{
-		Name:    "kernel",
+		Name:    "kernel" + f.name,
+		Network: f.network,
 		AddrA:   lo,
 		AddrB:   lo,
 		ListenA: kernelListen,
@@ -111,15 +141,22 @@ func kernelSubject() Subject {
 
 // subjects returns every subject to test; the kernel must come first because
 // it produces the baseline the others are compared with.
-func subjects(t *testing.T) []Subject {
-	subs := []Subject{kernelSubject()}
+func subjects(f family) []Subject {
+	subs := []Subject{kernelSubject(f)}
 	if *selfCheck {
-		again := kernelSubject()
-		again.Name = "kernel-again"
+		again := kernelSubject(f)
+		again.Name = "kernel-again" + f.name
 		subs = append(subs, again)
 	}
-	subs = append(subs, tapnetPipeSubject(), tapnetTAPSubject())
-	_ = t
+	subs = append(subs, tapnetPipeSubject(f), tapnetTAPSubject(f))
+	for i := range subs {
+		for k, v := range f.skip {
+			if subs[i].Skip == nil {
+				subs[i].Skip = make(map[string]string)
+			}
+			subs[i].Skip[k] = v
+		}
+	}
 	return subs
 }
 
@@ -143,22 +180,26 @@ func TestCompat(t *testing.T) {
 	skipUnlessLinux(t)
 	// When -run filters the kernel out, the baseline stays nil and every
 	// subject is checked against the table instead.
-	var baseline map[string]Observation
-	for i, s := range subjects(t) {
-		t.Run(s.Name, func(t *testing.T) {
-			got := runAll(t, s, baseline)
-			if i == 0 {
-				baseline = got
-			}
-		})
+	for fi, f := range families {
+		var baseline map[string]Observation
+		for i, s := range subjects(f) {
+			t.Run(s.Name, func(t *testing.T) {
+				// Only the IPv4 kernel run has a table to meet; another
+				// family's kernel run is just its baseline.
+				got := runAll(t, s, baseline, fi == 0)
+				if i == 0 {
+					baseline = got
+				}
+			})
+		}
 	}
 }
 
 // runAll runs every scenario against s and returns the observations. With a
 // nil baseline (the kernel run) each observation is checked against the
-// table's expectation; otherwise against the baseline, which is the kernel's
+// table's expectation when table is set; otherwise against the baseline, which is the kernel's
 // actual observation, unless s.Want declares a deliberate difference.
-func runAll(t *testing.T, s Subject, baseline map[string]Observation) map[string]Observation {
+func runAll(t *testing.T, s Subject, baseline map[string]Observation, table bool) map[string]Observation {
 	if s.Settle == 0 {
 		s.Settle = 20 * time.Millisecond
 	}
@@ -185,6 +226,8 @@ func runAll(t *testing.T, s Subject, baseline map[string]Observation) map[string
 			want, from := sc.want, "table"
 			if w, ok := s.Want[sc.name]; ok {
 				want, from = w, "subject's deliberate difference"
+			} else if baseline == nil && !table {
+				return
 			} else if baseline != nil {
 				b, ok := baseline[sc.name]
 				if !ok {

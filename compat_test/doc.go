@@ -17,6 +17,14 @@
 // table, which keeps the table honest, and become the baseline every other
 // subject is compared with.
 //
+// The table runs once per family (families in compat_test.go): the IPv4
+// one, where the helpers open "udp" on IPv4 addresses, and "udp6", where
+// they open "udp6" on IPv6 ones (the kernel on ::1, tapnet on 2001:db8::2
+// and 2001:db8::1, the TAP's kernel side in its namespace). Each family's
+// kernel run is the baseline of that family's other subjects; only the
+// IPv4 one is checked against the table. Scenarios tagged "ipv4" ask for
+// IPv4 addresses and are left out of the IPv6 family.
+//
 // # Adding a subject
 //
 // Write a func returning a Subject and append it in subjects()
@@ -26,8 +34,9 @@
 //     ListenB/DialB open the peer's conns (a second tapnet stack for
 //     "tapnet-pipe", kernel sockets inside the namespace for "tapnet-tap").
 //     Return a nil interface, not a typed nil, on error.
-//   - AddrA/AddrB are the hosts' IPv4 addresses (192.0.2.0/24 or
-//     198.51.100.0/24 for TAP tests).
+//   - AddrA/AddrB are the hosts' addresses of the family (192.0.2.0/24 or
+//     198.51.100.0/24, 2001:db8::/32 for TAP tests); Network is what the
+//     helpers open.
 //   - Setup, if set, runs before every scenario, e.g. to build fresh stacks
 //     so that ICMP rate limits and port reservations do not leak between
 //     scenarios; register teardown with t.Cleanup.
@@ -48,11 +57,11 @@
 //
 // # Deliberate differences from the kernel
 //
-//   - network/udp6: tapnet is IPv4 only and rejects "udp6" with
-//     UnknownNetworkError. The kernel fails too, with an error that depends
-//     on the host (bind EINVAL for 127.0.0.1 on a v6-only socket, connect
-//     ENETUNREACH, or EAFNOSUPPORT without IPv6), so the scenario compares
-//     only the outer *net.OpError and needs no Want entry.
+//   - network/udp6 (IPv4 family) asks "udp6" for IPv4 addresses. The
+//     errors depend on the host (bind EINVAL for an IPv4 address on a
+//     v6-only socket, connect ENETUNREACH, or EAFNOSUPPORT without IPv6),
+//     so the scenario compares only the outer *net.OpError and needs no
+//     Want entry.
 //   - size/65507-max-payload is tagged "frag": on a 1500-byte link it needs
 //     fragmentation and reassembly. Kernel loopback (MTU 65536) does not.
 //   - buffers/receive-overflow-drops compares only the shape (some queued,
@@ -64,9 +73,11 @@
 //     "unexported(<Network()> <String()>)": gonet should use its own
 //     unexported type wrapping netip.AddrPort with Network() "udp".
 //
-// Not covered on purpose: "udp" with an unspecified local address, where
-// the kernel opens a dual-stack [::] socket when the host has IPv6; the
-// table uses "udp4" for wildcard binds.
+// Not covered yet: a dual-stack family ("udp" on the wildcard, IPv4
+// peers seen as IPv4-mapped). Its scenarios would need the hosts' own
+// addresses as destinations where they now use LocalAddr ([::]:port);
+// gonet's family_test.go and udp6_test.go check dual-stack sockets over
+// the wire instead.
 //
 // # Kernel behaviour worth knowing (checked by the table)
 //

@@ -79,25 +79,25 @@ func (e *env) opened(role string, c UDPConn, err error) UDPConn {
 
 func (e *env) listenA(role string) UDPConn {
 	e.t.Helper()
-	c, err := e.s.ListenA("udp", e.udpA(0))
+	c, err := e.s.ListenA(e.s.network(), e.udpA(0))
 	return e.opened(role, c, err)
 }
 
 func (e *env) listenB(role string) UDPConn {
 	e.t.Helper()
-	c, err := e.s.ListenB("udp", e.udpB(0))
+	c, err := e.s.ListenB(e.s.network(), e.udpB(0))
 	return e.opened(role, c, err)
 }
 
 func (e *env) dialA(role string, raddr *net.UDPAddr) UDPConn {
 	e.t.Helper()
-	c, err := e.s.DialA("udp", nil, raddr)
+	c, err := e.s.DialA(e.s.network(), nil, raddr)
 	return e.opened(role, c, err)
 }
 
 func (e *env) dialB(role string, raddr *net.UDPAddr) UDPConn {
 	e.t.Helper()
-	c, err := e.s.DialB("udp", nil, raddr)
+	c, err := e.s.DialB(e.s.network(), nil, raddr)
 	return e.opened(role, c, err)
 }
 
@@ -105,7 +105,7 @@ func (e *env) dialB(role string, raddr *net.UDPAddr) UDPConn {
 // there draws an ICMP port unreachable.
 func (e *env) closedB(role string) *net.UDPAddr {
 	e.t.Helper()
-	c, err := e.s.ListenB("udp", e.udpB(0))
+	c, err := e.s.ListenB(e.s.network(), e.udpB(0))
 	if err != nil {
 		e.t.Fatalf("open %s: %v", role, err)
 	}
@@ -272,7 +272,9 @@ func (e *env) host(ip netip.Addr) string {
 func (e *env) hostIs(name string, ip netip.Addr) { e.hosts[ip] = name }
 
 var (
-	ipInText   = regexp.MustCompile(`\d+\.\d+\.\d+\.\d+(:\d+)?`)
+	// IPv4 addresses (with a port), and the IPv6 ones subjects use:
+	// bracketed with a port, or bare.
+	ipInText   = regexp.MustCompile(`\d+\.\d+\.\d+\.\d+(:\d+)?|\[[0-9a-f:.]+(%\w+)?\]:\d+|\b2001:db8::[0-9a-f]+\b|(^|[^\w:])::1\b`)
 	portInText = regexp.MustCompile(`(^|[ >]):\d+\b`)
 )
 
@@ -285,6 +287,9 @@ func (e *env) msg(s string) string {
 		}
 		if ip, err := netip.ParseAddr(m); err == nil {
 			return e.host(ip)
+		}
+		if i := strings.Index(m, "::1"); i > 0 { // ::1 after a separator
+			return m[:i] + e.host(netip.IPv6Loopback())
 		}
 		return m
 	})

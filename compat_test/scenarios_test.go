@@ -20,6 +20,7 @@ type scenario struct {
 	// tags name features a subject may lack, for Subject.Skip:
 	//   frag: needs IP fragmentation and reassembly both ways.
 	//   udp6: asks for the "udp6" network.
+	//   ipv4: asks for IPv4 addresses ("udp4"), so the IPv6 family skips it.
 	tags []string
 	run  func(e *env)
 	want Observation
@@ -1143,6 +1144,7 @@ var scenarios = []scenario{
 	},
 	{
 		name: "network/udp4",
+		tags: []string{"ipv4"},
 		run: func(e *env) {
 			a, err := e.s.ListenA("udp4", e.udpA(0))
 			if err != nil {

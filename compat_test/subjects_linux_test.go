@@ -17,18 +17,26 @@ import (
 
 // tapnetTAPSubject is tapnet on a real TAP, its peer the kernel in a
 // network namespace made for each scenario.
-func tapnetTAPSubject() Subject {
+func tapnetTAPSubject(f family) Subject {
 	var a *stack.Stack
 	var ns *netns.NS
 	inNS := func(fn func() error) error { return ns.Do(fn) }
+	addrA, pa := hostAddrs(f, false)
+	addrB, pb := hostAddrs(f, true)
 	return Subject{
-		Name:  "tapnet-tap",
-		AddrA: addrA, AddrB: addrB,
+		Name:    "tapnet-tap" + f.name,
+		Network: f.network,
+		AddrA:   addrA, AddrB: addrB,
 		Setup: func(t *testing.T) {
 			netns.RequireRoot(t)
 			ns = netns.New(t)
-			dev := netns.NewTAP(t, ns, "192.0.2.1/24", tap.Options{})
-			a = newStack(t, dev, "192.0.2.2/24")
+			dev := netns.NewTAP(t, ns, pb[0], tap.Options{})
+			for _, p := range pb[1:] {
+				// A new namespace may start with IPv6 off.
+				ns.Exec(t, "sysctl", "-qw", "net.ipv6.conf."+dev.Name()+".disable_ipv6=0")
+				ns.IP(t, "addr", "add", p, "dev", dev.Name(), "nodad")
+			}
+			a = newStack(t, dev, pa...)
 		},
 		ListenA: gonetListen(&a), DialA: gonetDial(&a),
 		ListenB: func(network string, laddr *net.UDPAddr) (c UDPConn, err error) {

@@ -9,8 +9,8 @@ import "testing"
 // TestMulticastCompat skip elsewhere (see linuxTables), these stubs only
 // keep the package building.
 
-func tapnetTAPSubject() Subject {
-	return Subject{Name: "tapnet-tap", Setup: func(t *testing.T) { t.Skip("TAP devices need Linux") }}
+func tapnetTAPSubject(f family) Subject {
+	return Subject{Name: "tapnet-tap" + f.name, Setup: func(t *testing.T) { t.Skip("TAP devices need Linux") }}
 }
 
 func kernelMcSubject() mcSubject {

@@ -14,15 +14,29 @@ import (
 
 var _ UDPConn = (*gonet.UDPConn)(nil)
 
-var (
-	addrA = netip.MustParseAddr("192.0.2.2")
-	addrB = netip.MustParseAddr("192.0.2.1")
-)
+// hostAddrs returns host A's (or B's) address and the prefixes its stack
+// gets for family f: IPv4 alone, or IPv4 and IPv6.
+func hostAddrs(f family, b bool) (netip.Addr, []string) {
+	v4, v6 := "192.0.2.2/24", "2001:db8::2/64"
+	if b {
+		v4, v6 = "192.0.2.1/24", "2001:db8::1/64"
+	}
+	if f.network == "udp6" {
+		return netip.MustParsePrefix(v6).Addr(), []string{v4, v6}
+	}
+	return netip.MustParsePrefix(v4).Addr(), []string{v4}
+}
 
-func newStack(t *testing.T, l link.Device, addr string) *stack.Stack {
+// newStack makes a stack with one NIC on l and the given addresses; IPv6
+// ones are usable at once (no DAD).
+func newStack(t *testing.T, l link.Device, addrs ...string) *stack.Stack {
 	s := stack.New(stack.Options{})
 	t.Cleanup(func() { s.Close() })
-	if _, err := s.AddNIC(l, stack.NICOptions{Addresses: []netip.Prefix{netip.MustParsePrefix(addr)}}); err != nil {
+	var ps []netip.Prefix
+	for _, a := range addrs {
+		ps = append(ps, netip.MustParsePrefix(a))
+	}
+	if _, err := s.AddNIC(l, stack.NICOptions{Addresses: ps, IPv6: stack.IPv6Options{DADTransmits: -1}}); err != nil {
 		t.Fatal(err)
 	}
 	return s
@@ -51,15 +65,18 @@ func gonetDial(s **stack.Stack) func(string, *net.UDPAddr, *net.UDPAddr) (UDPCon
 // tapnetPipeSubject is two tapnet stacks joined by tap.Pipe, rebuilt for
 // every scenario so that no state (ICMP rate limits, ports) leaks between
 // them.
-func tapnetPipeSubject() Subject {
+func tapnetPipeSubject(f family) Subject {
 	var a, b *stack.Stack
+	addrA, pa := hostAddrs(f, false)
+	addrB, pb := hostAddrs(f, true)
 	return Subject{
-		Name:  "tapnet-pipe",
-		AddrA: addrA, AddrB: addrB,
+		Name:    "tapnet-pipe" + f.name,
+		Network: f.network,
+		AddrA:   addrA, AddrB: addrB,
 		Setup: func(t *testing.T) {
 			la, lb := tap.Pipe(tap.PipeOptions{})
-			a = newStack(t, la, "192.0.2.2/24")
-			b = newStack(t, lb, "192.0.2.1/24")
+			a = newStack(t, la, pa...)
+			b = newStack(t, lb, pb...)
 		},
 		ListenA: gonetListen(&a), DialA: gonetDial(&a),
 		ListenB: gonetListen(&b), DialB: gonetDial(&b),

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/net/ipv4"
 
 	"github.com/tapnet/tapnet/internal/udpsock"
+	"github.com/tapnet/tapnet/stack"
 )
 
 // closedChan is an already closed channel: a read that must not block.
@@ -24,6 +25,21 @@ func (p *PacketConn) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
 	if !p.ok() {
 		return 0, errInvalidConn
 	}
+	return p.readBatch(ms, flags, uint(p.flags()), putControlMessages4)
+}
+
+// controlWriter encodes the control messages cf asks for of a received
+// datagram into oob, returning the bytes used and whether some were cut.
+type controlWriter func(s *stack.Stack, oob []byte, cf uint, info *udpsock.ReadInfo) (int, bool)
+
+// putControlMessages4 is the controlWriter of x/net/ipv4's flags.
+func putControlMessages4(s *stack.Stack, oob []byte, cf uint, info *udpsock.ReadInfo) (int, bool) {
+	f := ipv4.ControlFlags(cf)
+	return putControlMessages(s, oob, f&ipv4.FlagTTL != 0, f&pktinfoFlags != 0, info)
+}
+
+// readBatch is ReadBatch for either family: put encodes what cf asks for.
+func (p *PacketConn) readBatch(ms []ipv4.Message, flags int, cf uint, put controlWriter) (int, error) {
 	if len(ms) == 0 {
 		return 0, nil
 	}
@@ -32,7 +48,6 @@ func (p *PacketConn) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
 		return -1, p.ioErr("read", "recvmmsg", nil, syscall.EOPNOTSUPP)
 	}
 	peek := flags&MsgPeek != 0
-	cf := p.flags()
 	var scratch []byte
 	var addrs addrSlab
 	for i := range ms {
@@ -90,7 +105,7 @@ func (p *PacketConn) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
 		}
 		if cf != 0 {
 			var ctrunc bool
-			m.NN, ctrunc = putControlMessages(p.stack(), m.OOB, cf&ipv4.FlagTTL != 0, cf&pktinfoFlags != 0, &info)
+			m.NN, ctrunc = put(p.stack(), m.OOB, cf, &info)
 			if ctrunc {
 				m.Flags |= MsgCtrunc
 			}
@@ -111,6 +126,25 @@ func (p *PacketConn) WriteBatch(ms []ipv4.Message, flags int) (int, error) {
 	if !p.ok() {
 		return 0, errInvalidConn
 	}
+	return p.writeBatch(ms, flags, messageOptions4)
+}
+
+// messageReader reads a message's destination and per-datagram options
+// (from its OOB) for a send.
+type messageReader func(p *PacketConn, m *ipv4.Message) (netip.AddrPort, *udpsock.WriteOptions, error)
+
+// messageOptions4 is the messageReader of an x/net/ipv4 message.
+func messageOptions4(p *PacketConn, m *ipv4.Message) (netip.AddrPort, *udpsock.WriteOptions, error) {
+	to, err := destination(m.Addr)
+	if err != nil {
+		return to, nil, err
+	}
+	wo, err := p.parseControl(m.OOB)
+	return to, wo, err
+}
+
+// writeBatch is WriteBatch for either family: opts reads each message.
+func (p *PacketConn) writeBatch(ms []ipv4.Message, flags int, opts messageReader) (int, error) {
 	if len(ms) == 0 {
 		return 0, nil
 	}
@@ -119,7 +153,7 @@ func (p *PacketConn) WriteBatch(ms []ipv4.Message, flags int) (int, error) {
 	}
 	var scratch []byte
 	for i := 0; i < len(ms); {
-		if k, err := p.writeRun(ms[i:]); k > 0 || err != nil {
+		if k, err := p.writeRun(ms[i:], opts); k > 0 || err != nil {
 			if err != nil {
 				if i > 0 {
 					return i, nil
@@ -144,11 +178,7 @@ func (p *PacketConn) WriteBatch(ms []ipv4.Message, flags int) (int, error) {
 			}
 			b = scratch
 		}
-		to, err := destination(m.Addr)
-		var wo *udpsock.WriteOptions
-		if err == nil {
-			wo, err = p.parseControl(m.OOB)
-		}
+		to, wo, err := opts(p, m)
 		n := 0
 		if err == nil {
 			n, err = p.send(b, to, wo)
@@ -177,15 +207,15 @@ const maxWriteRun = 64
 // on a link with segmentation offload, one link batch otherwise), and
 // returns how many it sent. It sends nothing, returning 0 and no error,
 // unless ms starts with at least two such messages.
-func (p *PacketConn) writeRun(ms []ipv4.Message) (int, error) {
-	to, ok := batchable(&ms[0])
+func (p *PacketConn) writeRun(ms []ipv4.Message, opts messageReader) (int, error) {
+	to, ok := p.batchable(&ms[0], opts)
 	if !ok || len(ms) < 2 {
 		return 0, nil
 	}
 	var bufs [maxWriteRun][]byte
 	k := 0
 	for k < len(ms) && k < len(bufs) {
-		t, ok := batchable(&ms[k])
+		t, ok := p.batchable(&ms[k], opts)
 		if !ok || t != to {
 			break
 		}
@@ -208,12 +238,13 @@ func (p *PacketConn) writeRun(ms []ipv4.Message) (int, error) {
 	return 0, err
 }
 
-// batchable returns a message's destination if it may join a batch.
-func batchable(m *ipv4.Message) (netip.AddrPort, bool) {
+// batchable returns a message's destination, read by opts, if it may
+// join a batch.
+func (p *PacketConn) batchable(m *ipv4.Message, opts messageReader) (netip.AddrPort, bool) {
 	if len(m.Buffers) != 1 || len(m.OOB) != 0 {
 		return netip.AddrPort{}, false
 	}
-	to, err := destination(m.Addr)
+	to, _, err := opts(p, m)
 	return to, err == nil
 }
 
@@ -233,8 +264,12 @@ type udpAddr4 struct {
 const addrSlabChunk = 16
 
 // next returns ap as a fresh *net.UDPAddr; left is how many more a batch
-// may still need, this one included.
+// may still need, this one included. IPv6 (and IPv4-mapped) addresses
+// are made one by one.
 func (s *addrSlab) next(ap netip.AddrPort, left int) *net.UDPAddr {
+	if ap.Addr().Is6() {
+		return newUDPAddr(ap)
+	}
 	if len(s.free) == 0 {
 		s.free = make([]udpAddr4, min(left, addrSlabChunk))
 	}

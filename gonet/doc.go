@@ -6,9 +6,10 @@
 //	conn, err := gonet.ListenUDP(s, "udp", &net.UDPAddr{Port: 53})  // tapnet stack s
 //
 // ListenUDP, DialUDP, ListenPacket, Dial and ListenMulticastUDP mirror
-// their net counterparts; NewPacketConn wraps a *UDPConn in the method set
-// of golang.org/x/net/ipv4's *PacketConn for multicast and per-datagram IP
-// control.
+// their net counterparts; NewPacketConn and NewPacketConn6 wrap a *UDPConn
+// in the method sets of golang.org/x/net/ipv4's and x/net/ipv6's
+// *PacketConn for multicast and per-datagram IP control. InterfaceAddrs
+// lists a NIC's addresses as (*net.Interface).Addrs does.
 // *UDPConn has every method of *net.UDPConn but SyscallConn and File, and
 // implements net.PacketConn and net.Conn. Errors are the ones net returns:
 // *net.OpError with the same Op, Net, Source and Addr, wrapping
@@ -34,10 +35,10 @@
 //     DF bit and so no path-MTU discovery (it sends 1280-byte packets). It
 //     still sizes the buffers through SetReadBuffer and SetWriteBuffer, and
 //     logs nothing.
-//   - IPv4 only. "udp6" (and any other network but "udp" and "udp4") is an
-//     unknown network; IPv6 addresses give *net.AddrError "non-IPv4
-//     address". A conn on "udp" without an address reports 0.0.0.0:port
-//     where the kernel's dual-stack socket reports [::]:port.
+//   - IPv6 sockets follow net on Linux (see "IPv6 and dual stack" below).
+//     No jumbograms, no flow labels, no IPV6_RECVERR, no IPV6_NEXTHOP
+//     (accepted in a control message and left to the routes), and a hop
+//     limit of 0 means the default rather than 0.
 //   - Host names other than "localhost" are not resolved: use numeric
 //     addresses.
 //   - SetReadBuffer(n) gives a 2n-byte queue, as Linux does, but without the
@@ -48,6 +49,49 @@
 //   - ReadMsgUDP returns no control messages and WriteMsgUDP ignores oob; use
 //     the ipv4-style PacketConn of this package for TTL, destination address
 //     and interface.
+//
+// # IPv6 and dual stack
+//
+// The networks are net's: "udp4" opens an AF_INET socket, "udp6" an
+// AF_INET6 one with IPV6_V6ONLY, and "udp" picks as net's
+// favoriteAddrFamily does on Linux: a dual-stack AF_INET6 socket when
+// listening on the wildcard (nil, 0.0.0.0 or ::), AF_INET when the
+// addresses are IPv4, AF_INET6 otherwise. So, as with net:
+//
+//   - A "udp" listener on the wildcard reports [::]:port and receives IPv4
+//     too, from IPv4-mapped addresses (ReadFromUDPAddrPort gives
+//     Is4In6 addresses, ReadFromUDP 16-byte IPs); it answers to either
+//     spelling of an IPv4 peer. It holds the port for both families: an
+//     IPv4 bind of the port fails with EADDRINUSE, as on Linux, while a
+//     "udp6" (V6ONLY) wildcard and a "udp4" one share a port.
+//   - Binding a specific IPv6 address makes the socket IPv6-only; an
+//     IPv4-mapped address on a "udp6" socket is EINVAL, an IPv4 peer of
+//     one ENETUNREACH, an IPv6 peer of a socket bound to IPv4
+//     EAFNOSUPPORT. IPv6 payloads go up to 65527 bytes (no jumbograms),
+//     IPv4 ones up to 65507 whatever the socket.
+//   - Zones: link-local addresses take %name (a NIC name, as listed by
+//     stack.Interfaces) or %index (a NIC ID); bind and connect need one
+//     (or a NIC binding), else EINVAL. Link-local peers read back carry
+//     the zone of the NIC they came through, by name.
+//   - A dual-stack socket's IPv4 datagrams use the IPv4 options (TTL,
+//     TOS, IP_MULTICAST_*), its IPv6 ones the IPv6 options, kept apart as
+//     Linux keeps them.
+//   - Connecting to a link-local peer binds the socket to its NIC, as
+//     Linux's connect sets sk_bound_dev_if: LocalAddr shows the zone.
+//   - An address still in duplicate address detection cannot be bound
+//     (EADDRNOTAVAIL, as on Linux); stack.NIC.WaitAddress waits for it.
+//
+// PacketConn6 maps x/net/ipv6 onto an AF_INET6 socket the same way:
+// HopLimit, TrafficClass, MulticastHopLimit, MulticastLoopback and
+// MulticastInterface are the IPV6_* options; group joins (ff0e::, ff3e::
+// with sources, ff02:: with a NIC) are reported with MLD; ReadFrom and
+// ReadBatch return IPV6_PKTINFO, IPV6_HOPLIMIT and IPV6_TCLASS as Linux
+// encodes them (an IPv4 datagram of a dual-stack socket gets IPV6_PKTINFO
+// only, with the IPv4-mapped destination, as udpv6_recvmsg gives it);
+// WriteTo and WriteBatch take the traffic class, hop limit, source and
+// interface per datagram. ICMPFilter and Checksum fail with ENOPROTOOPT,
+// as they do on a Linux UDP socket; on an AF_INET socket every IPv6
+// option fails as x/net's do there.
 //
 // # Multicast
 //

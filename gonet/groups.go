@@ -111,14 +111,22 @@ func ListenMulticastUDP(s *stack.Stack, network string, ifi *net.Interface, gadd
 	if gaddr == nil || gaddr.IP == nil {
 		return fail(errMissingAddress)
 	}
-	ip := gaddr.IP.To4()
-	if ip == nil {
-		return fail(&net.AddrError{Err: "non-IPv4 address", Addr: gaddr.IP.String()})
-	}
+	// net opens the socket for the network or the group's family, binds
+	// the wildcard and joins with the group's own family's option: an
+	// IPv6 group on an AF_INET socket is ENOPROTOOPT.
+	f := listenFamily(network, &net.UDPAddr{IP: gaddr.IP})
 	if gaddr.Port < 0 || gaddr.Port > 0xffff {
 		return fail(sysErr("bind", syscall.EINVAL))
 	}
-	group := netip.AddrFrom4([4]byte(ip))
+	group, ok := netip.AddrFromSlice(gaddr.IP)
+	if !ok {
+		return fail(&net.AddrError{Err: "invalid IP address", Addr: gaddr.IP.String()})
+	}
+	group = group.Unmap()
+	if group.Is6() && !f.v6 {
+		return fail(setsockopt(syscall.ENOPROTOOPT))
+	}
+	ga := netip.AddrPortFrom(group, uint16(gaddr.Port))
 	var nic *stack.NIC
 	if ifi != nil {
 		var ok bool
@@ -126,16 +134,25 @@ func ListenMulticastUDP(s *stack.Stack, network string, ifi *net.Interface, gadd
 			return fail(setsockopt(syscall.EADDRNOTAVAIL))
 		}
 	}
-	c := newConn(s, network)
+	c := newConn(s, network, f)
 	ep := &c.ep
 	ep.SetReuseAddr(true)
-	if err := ep.Bind(netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(gaddr.Port))); err != nil {
+	if err := ep.Bind(netip.AddrPortFrom(unspecifiedFor(f.v6).Addr(), ga.Port())); err != nil {
 		ep.Close()
 		return fail(sysErr("bind", err))
 	}
 	ep.UpdateOptions(func(o *udpsock.Options) {
-		o.MulticastLoop = false
-		if nic != nil {
+		if group.Is6() {
+			o.MulticastLoop6 = false
+		} else {
+			o.MulticastLoop = false
+		}
+		if nic == nil {
+			return
+		}
+		if group.Is6() {
+			o.MulticastNIC6 = nic.ID()
+		} else {
 			o.MulticastNIC = nic.ID()
 		}
 	})

@@ -8,10 +8,10 @@ import (
 	"github.com/tapnet/tapnet/stack"
 )
 
-// checkNetwork accepts what an IPv4-only UDP stack can serve.
+// checkNetwork accepts the UDP networks.
 func checkNetwork(network string) error {
 	switch network {
-	case "udp", "udp4":
+	case "udp", "udp4", "udp6":
 		return nil
 	}
 	return net.UnknownNetworkError(network)
@@ -35,21 +35,24 @@ func sysErr(name string, err error) error {
 	return mapErr(err, name)
 }
 
-// ListenUDP is net.ListenUDP on stack s: network is "udp" or "udp4"; a nil
-// laddr or one without IP listens on every address of s; port 0 picks an
-// ephemeral port.
+// ListenUDP is net.ListenUDP on stack s: network is "udp", "udp4" or
+// "udp6"; a nil laddr or one without IP listens on every address of s;
+// port 0 picks an ephemeral port. As with net on Linux, "udp" on the
+// wildcard is a dual-stack socket: it receives IPv4 too, from IPv4-mapped
+// addresses, and its LocalAddr is [::]:port.
 func ListenUDP(s *stack.Stack, network string, laddr *net.UDPAddr) (*UDPConn, error) {
 	if err := checkNetwork(network); err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Addr: opAddr(laddr), Err: err}
 	}
-	ap := netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
+	f := listenFamily(network, laddr)
+	ap := unspecifiedFor(f.v6)
 	if laddr != nil {
 		var err error
-		if ap, err = udpAddrToAddrPort(laddr); err != nil {
+		if ap, err = sockaddr(laddr, f.v6); err != nil {
 			return nil, &net.OpError{Op: "listen", Net: network, Addr: laddr, Err: sysErr("bind", err)}
 		}
 	}
-	c := newConn(s, network)
+	c := newConn(s, network, f)
 	if err := c.ep.Bind(ap); err != nil {
 		c.ep.Close()
 		return nil, &net.OpError{Op: "listen", Net: network, Addr: listenAddr(laddr), Err: sysErr("bind", err)}
@@ -81,22 +84,23 @@ func DialUDP(s *stack.Stack, network string, laddr, raddr *net.UDPAddr) (*UDPCon
 		return nil, &net.OpError{Op: "dial", Net: network, Source: opAddr(laddr), Addr: raddr, Err: err}
 	}
 	var err error
+	f := dialFamily(network, laddr, raddr)
 	// The local address is checked first: net binds before it connects.
 	var lap netip.AddrPort
 	if laddr != nil {
-		if lap, err = udpAddrToAddrPort(laddr); err != nil {
+		if lap, err = sockaddr(laddr, f.v6); err != nil {
 			return fail(sysErr("bind", err))
 		}
 	}
-	rap, err := udpAddrToAddrPort(raddr)
+	rap, err := sockaddr(raddr, f.v6)
 	if err != nil {
 		return fail(sysErr("connect", err))
 	}
-	if rap.Addr().IsUnspecified() {
+	if isUnspecified(rap.Addr()) {
 		// Like the kernel, "nowhere" means ourselves.
-		rap = netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), rap.Port())
+		rap = netip.AddrPortFrom(loopbackFor(rap.Addr()), rap.Port())
 	}
-	c := newConn(s, network)
+	c := newConn(s, network, f)
 	if laddr != nil {
 		if err := c.ep.Bind(lap); err != nil {
 			c.ep.Close()
@@ -112,8 +116,10 @@ func DialUDP(s *stack.Stack, network string, laddr, raddr *net.UDPAddr) (*UDPCon
 	return c, nil
 }
 
-// resolve parses "host:port" with a numeric IPv4 host, "localhost" or an
-// empty host; name lookups are not done over the TAP. The port is a number
+// resolve parses "host:port" with a numeric host (an IPv6 one may have a
+// zone), "localhost" (127.0.0.1, ::1 for "udp6") or an empty host; name
+// lookups are not done over the TAP. A host of the wrong family for
+// "udp4" or "udp6" is net's "no suitable address found". The port is a number
 // or a service name, parsed by net.LookupPort as net itself does, so that
 // a bad one gives net's very error ("invalid port", "unknown port").
 func resolve(network, address string) (*net.UDPAddr, error) {
@@ -130,17 +136,23 @@ func resolve(network, address string) (*net.UDPAddr, error) {
 	case "":
 	case "localhost":
 		a.IP = net.IPv4(127, 0, 0, 1)
+		if network == "udp6" {
+			a.IP = net.IPv6loopback
+		}
 	default:
 		ip, err := netip.ParseAddr(host)
 		if err != nil {
-			return nil, &net.DNSError{Err: "tapnet does not resolve host names; use a numeric IPv4 address", Name: host, IsNotFound: true}
+			return nil, &net.DNSError{Err: "tapnet does not resolve host names; use a numeric IP address", Name: host, IsNotFound: true}
 		}
-		a.IP = net.IP(ip.AsSlice())
+		if err := resolveFamily(network, host, ip); err != nil {
+			return nil, err
+		}
+		a.IP, a.Zone = net.IP(ip.AsSlice()), ip.Zone()
 	}
 	return a, nil
 }
 
-// ListenPacket is net.ListenPacket on stack s for "udp" and "udp4".
+// ListenPacket is net.ListenPacket on stack s for "udp", "udp4" and "udp6".
 func ListenPacket(s *stack.Stack, network, address string) (net.PacketConn, error) {
 	if err := checkNetwork(network); err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
@@ -156,7 +168,7 @@ func ListenPacket(s *stack.Stack, network, address string) (net.PacketConn, erro
 	return c, nil
 }
 
-// Dial is net.Dial on stack s for "udp" and "udp4".
+// Dial is net.Dial on stack s for "udp", "udp4" and "udp6".
 func Dial(s *stack.Stack, network, address string) (net.Conn, error) {
 	if err := checkNetwork(network); err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Err: err}

@@ -475,7 +475,7 @@ func TestListenMulticastUDP(t *testing.T) {
 		g    *net.UDPAddr
 		want string
 	}{
-		{"udp6", gaddr, "listen udp6 239.1.2.3:5353: unknown network udp6"},
+		{"udp4", &net.UDPAddr{IP: net.ParseIP("ff0e::1:3"), Port: 5353}, "listen udp4 [ff0e::1:3]:5353: setsockopt: protocol not available"},
 		{"udp", nil, "listen udp: missing address"},
 		{"udp", &net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 1}, "listen udp 192.0.2.1:1: " + setsockoptEINVAL},
 	} {

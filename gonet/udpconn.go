@@ -22,6 +22,7 @@ type UDPConn struct {
 	// closing sockets is cheap.
 	ep        udpsock.Endpoint
 	network   string
+	v6        bool                        // AF_INET6
 	laddr     atomic.Pointer[net.UDPAddr] // made when first asked for
 	raddr     *net.UDPAddr                // nil unless dialed
 	connected bool
@@ -33,10 +34,14 @@ var (
 	_ net.Conn       = (*UDPConn)(nil)
 )
 
-// newConn returns a conn around a new, unbound socket on s.
-func newConn(s *stack.Stack, network string) *UDPConn {
-	c := &UDPConn{network: network}
-	c.ep.Init(s)
+// newConn returns a conn around a new, unbound socket of family f on s.
+func newConn(s *stack.Stack, network string, f family) *UDPConn {
+	c := &UDPConn{network: network, v6: f.v6}
+	if f.v6 {
+		c.ep.InitIPv6(s, f.v6only)
+	} else {
+		c.ep.Init(s)
+	}
 	return c
 }
 
@@ -154,13 +159,25 @@ func (c *UDPConn) ReadFrom(b []byte) (int, net.Addr, error) {
 }
 
 // newUDPAddr builds a *net.UDPAddr with one allocation: the address and
-// the bytes its IP slice points to live in one object.
+// the bytes its IP slice points to live in one object. IPv4 gets a 4-byte
+// IP, IPv6 (and IPv4-mapped, on AF_INET6 sockets) 16 bytes and the zone,
+// as net's sockaddr conversion gives them.
 func newUDPAddr(ap netip.AddrPort) *net.UDPAddr {
+	a := ap.Addr()
+	if a.Is6() {
+		x := new(struct {
+			a  net.UDPAddr
+			ip [16]byte
+		})
+		x.ip = a.As16()
+		x.a.IP, x.a.Port, x.a.Zone = x.ip[:], int(ap.Port()), a.Zone()
+		return &x.a
+	}
 	x := new(struct {
 		a  net.UDPAddr
 		ip [4]byte
 	})
-	x.ip = ap.Addr().As4()
+	x.ip = a.As4()
 	x.a.IP, x.a.Port = x.ip[:], int(ap.Port())
 	return &x.a
 }
@@ -178,7 +195,7 @@ func (c *UDPConn) ReadMsgUDPAddrPort(b, oob []byte) (n, oobn, flags int, addr ne
 	}
 	info, err := c.read(b)
 	if err != nil {
-		return n, 0, 0, netip.AddrPortFrom(netip.IPv4Unspecified(), 0), c.readErr(err, "recvmsg")
+		return n, 0, 0, unspecifiedFor(c.v6), c.readErr(err, "recvmsg")
 	}
 	if info.Truncated {
 		flags |= MsgTrunc
@@ -240,23 +257,13 @@ func (c *UDPConn) Write(b []byte) (int, error) {
 
 var errMissingAddress = errors.New("missing address")
 
-// udpAddrToAddrPort converts like net's sockaddr conversion: a nil IP is
-// the unspecified address; IPv4-mapped addresses are unmapped; IPv6 is an
-// error, and so is a port outside 0–65535 (EINVAL, as the kernel's bind,
-// connect and sendto report it).
-func udpAddrToAddrPort(a *net.UDPAddr) (netip.AddrPort, error) {
-	ip := netip.IPv4Unspecified()
-	if len(a.IP) != 0 {
-		ip4 := a.IP.To4()
-		if ip4 == nil {
-			return netip.AddrPort{}, &net.AddrError{Err: "non-IPv4 address", Addr: a.IP.String()}
-		}
-		ip = netip.AddrFrom4([4]byte(ip4))
+// wrongFamily is the error net gives before any system call for an
+// address an AF_INET socket cannot take.
+func (c *UDPConn) wrongFamily(a netip.Addr) error {
+	if !c.v6 && a.Is6() && !a.Is4In6() {
+		return nonIPv4(a.String())
 	}
-	if a.Port < 0 || a.Port > 0xffff {
-		return netip.AddrPort{}, syscall.EINVAL
-	}
-	return netip.AddrPortFrom(ip, uint16(a.Port)), nil
+	return nil
 }
 
 func (c *UDPConn) writeToUDP(b []byte, addr *net.UDPAddr) (int, error) {
@@ -266,7 +273,7 @@ func (c *UDPConn) writeToUDP(b []byte, addr *net.UDPAddr) (int, error) {
 	if addr == nil {
 		return 0, errMissingAddress
 	}
-	ap, err := udpAddrToAddrPort(addr)
+	ap, err := sockaddr(addr, c.v6)
 	if err == syscall.EINVAL {
 		return 0, c.writeBadAddr(err)
 	}
@@ -308,8 +315,8 @@ func (c *UDPConn) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error)
 		err = net.ErrWriteToConnected
 	case !addr.IsValid():
 		err = errMissingAddress
-	case addr.Addr().Is6() && !addr.Addr().Is4In6():
-		err = &net.AddrError{Err: "non-IPv4 address", Addr: addr.Addr().String()}
+	case c.wrongFamily(addr.Addr()) != nil:
+		err = c.wrongFamily(addr.Addr())
 	default:
 		n, err = c.write(b, addr)
 	}
@@ -329,7 +336,7 @@ func (c *UDPConn) WriteMsgUDP(b, oob []byte, addr *net.UDPAddr) (n, oobn int, er
 	case !c.connected && addr == nil:
 		err = errMissingAddress
 	case addr != nil:
-		to, err = udpAddrToAddrPort(addr)
+		to, err = sockaddr(addr, c.v6)
 		if err == syscall.EINVAL {
 			err = c.writeBadAddr(err)
 		}
@@ -351,8 +358,8 @@ func (c *UDPConn) WriteMsgUDPAddrPort(b, oob []byte, addr netip.AddrPort) (n, oo
 		err = net.ErrWriteToConnected
 	case !c.connected && !addr.IsValid():
 		err = errMissingAddress
-	case addr.Addr().Is6() && !addr.Addr().Is4In6():
-		err = &net.AddrError{Err: "non-IPv4 address", Addr: addr.Addr().String()}
+	case c.wrongFamily(addr.Addr()) != nil:
+		err = c.wrongFamily(addr.Addr())
 	default:
 		n, err = c.write(b, addr)
 	}

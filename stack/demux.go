@@ -28,6 +28,13 @@ import (
 // holds (50,000 connected sockets sharing a server port) or need a
 // persistent hash map; measured, the read lock costs the receive path
 // about as much as one map probe.
+//
+// A binding's local address says which datagrams it takes, as Linux's
+// socket families and IPV6_V6ONLY do: an invalid address takes every
+// datagram of either family (a dual-stack socket on the wildcard), the
+// unspecified address of a family takes that family's (0.0.0.0, or :: with
+// IPV6_V6ONLY), any other address only datagrams to it. IPv4-mapped
+// addresses never reach the demux: the socket layer unmaps them.
 
 const (
 	portsPerGroup = 64 // one word of the used-port bitmap
@@ -83,7 +90,9 @@ type portEntry struct {
 // matches them on; each binding is in exactly one bucket list.
 type portIndex struct {
 	all       useCounts                  // every binding
-	wild      useCounts                  // those on any local address
+	anyFamily useCounts                  // those on any address of either family
+	family    [2]useCounts               // those of one family (by familyIndex), wildcard or not
+	wild      [2]useCounts               // those on any address of one family
 	addrs     map[[16]byte]portAddrEntry // by local address, as bytes like connKey
 	connected map[connKey]*binding       // connected, by 4-tuple
 	wildcard  *binding                   // the rest, on any local address
@@ -141,7 +150,34 @@ type binding struct {
 // narrows the local address, so the other case does not arise in practice;
 // it is kept with the wildcard bindings, where its score still applies.
 func (b *binding) connected() bool {
-	return b.id.LocalAddr.IsValid() && b.id.RemoteAddr.IsValid()
+	return isSpecific(b.id.LocalAddr) && b.id.RemoteAddr.IsValid()
+}
+
+// isSpecific reports whether a binding to local address a takes only
+// datagrams to a, rather than to any address (of one family or both).
+func isSpecific(a netip.Addr) bool { return a.IsValid() && !a.IsUnspecified() }
+
+// familyIndex is 0 for IPv4 addresses and 1 for IPv6.
+func familyIndex(a netip.Addr) int {
+	if a.Is4() {
+		return 0
+	}
+	return 1
+}
+
+// overlaps reports whether bindings to local addresses a and b (invalid:
+// either family) could both take some datagram, which is when they
+// conflict unless both allow reuse.
+func overlaps(a, b netip.Addr) bool {
+	switch {
+	case !a.IsValid() || !b.IsValid():
+		return true
+	case a.Is4() != b.Is4():
+		return false
+	case a.IsUnspecified() || b.IsUnspecified():
+		return true
+	}
+	return a.WithZone("") == b.WithZone("")
 }
 
 func (b *binding) connKey() connKey {
@@ -150,10 +186,21 @@ func (b *binding) connKey() connKey {
 
 // score reports whether b accepts a datagram (-1 if not), and how
 // specifically, as Linux's compute_score.
+//
+// An IPv4 wildcard outranks a dual-stack one by 1 for IPv4, as Linux
+// prefers an AF_INET socket to an AF_INET6 one.
 func (b *binding) score(local, remote netip.AddrPort, nic NICID) int {
 	s := 1
-	if b.id.LocalAddr.IsValid() {
-		if b.id.LocalAddr != local.Addr() {
+	switch la := b.id.LocalAddr; {
+	case !la.IsValid():
+	case la.Is4() != local.Addr().Is4():
+		return -1
+	case la.IsUnspecified():
+		if la.Is4() {
+			s++
+		}
+	default:
+		if la != local.Addr() {
 			return -1
 		}
 		s += 4
@@ -184,7 +231,7 @@ func (b *binding) score(local, remote netip.AddrPort, nic NICID) int {
 // bound to the wildcard, then by score.
 func (b *binding) rank(local, remote netip.AddrPort, nic NICID) int {
 	s := b.score(local, remote, nic)
-	if s >= 0 && b.id.LocalAddr.IsValid() {
+	if s >= 0 && isSpecific(b.id.LocalAddr) {
 		s += 32
 	}
 	return s
@@ -278,28 +325,42 @@ func (pe *portEntry) appendAll(dst []TransportEndpoint, local, remote netip.Addr
 	return appendMatching(dst, x.wildcard, local, remote, nic)
 }
 
-// conflicts reports whether a new binding to addr (invalid: any address)
-// clashes with the port's: overlapping local addresses, unless both sides
-// allow reuse.
+// conflicts reports whether a new binding to addr (invalid: any address
+// of either family) clashes with the port's: overlapping local addresses,
+// unless both sides allow reuse. So a dual-stack wildcard clashes with
+// every IPv4 and IPv6 binding, as on Linux, and 0.0.0.0 with :: only
+// when the latter is dual-stack.
 func (pe *portEntry) conflicts(addr netip.Addr, reuse bool) bool {
 	if pe == nil {
 		return false
 	}
 	if x := pe.idx; x != nil {
-		if !addr.IsValid() {
-			return x.all.conflictsWith(reuse)
-		}
-		return x.wild.conflictsWith(reuse) || x.addrs[addr.As16()].use.conflictsWith(reuse)
+		return x.conflicts(addr, reuse)
 	}
 	for b := pe.list; b != nil; b = b.next {
 		if b.reuse && reuse {
 			continue
 		}
-		if !b.id.LocalAddr.IsValid() || !addr.IsValid() || b.id.LocalAddr == addr {
+		if overlaps(b.id.LocalAddr, addr) {
 			return true
 		}
 	}
 	return false
+}
+
+// conflicts is portEntry.conflicts on a busy port, from its counts.
+func (x *portIndex) conflicts(addr netip.Addr, reuse bool) bool {
+	if !addr.IsValid() {
+		return x.all.conflictsWith(reuse)
+	}
+	f := familyIndex(addr)
+	if x.anyFamily.conflictsWith(reuse) {
+		return true
+	}
+	if addr.IsUnspecified() {
+		return x.family[f].conflictsWith(reuse)
+	}
+	return x.wild[f].conflictsWith(reuse) || x.addrs[addr.As16()].use.conflictsWith(reuse)
 }
 
 // find returns ep's binding, or nil.
@@ -376,9 +437,8 @@ func (pe *portEntry) rebind(b *binding, id TransportID) {
 
 // attach files b in its bucket, counting it.
 func (x *portIndex) attach(b *binding) {
-	x.all.add(b, 1)
-	if !b.id.LocalAddr.IsValid() {
-		x.wild.add(b, 1)
+	x.count(b, 1)
+	if !isSpecific(b.id.LocalAddr) {
 		push(&x.wildcard, b)
 		return
 	}
@@ -402,11 +462,26 @@ func (x *portIndex) attach(b *binding) {
 	x.addrs[a] = ae
 }
 
+// count adds delta to the counts b is in: all, and by its address's
+// family and wildcard kind.
+func (x *portIndex) count(b *binding, delta int) {
+	x.all.add(b, delta)
+	la := b.id.LocalAddr
+	if !la.IsValid() {
+		x.anyFamily.add(b, delta)
+		return
+	}
+	f := familyIndex(la)
+	x.family[f].add(b, delta)
+	if la.IsUnspecified() {
+		x.wild[f].add(b, delta)
+	}
+}
+
 // detach undoes attach.
 func (x *portIndex) detach(b *binding) {
-	x.all.add(b, -1)
-	if !b.id.LocalAddr.IsValid() {
-		x.wild.add(b, -1)
+	x.count(b, -1)
+	if !isSpecific(b.id.LocalAddr) {
 		unlink(&x.wildcard, b)
 		return
 	}

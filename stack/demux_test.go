@@ -26,13 +26,19 @@ var (
 	dmGroup = netip.MustParseAddr("239.1.2.3")
 	dmPeer1 = netip.MustParseAddr("198.51.100.1")
 	dmPeer2 = netip.MustParseAddr("198.51.100.2")
+	dmA6    = netip.MustParseAddr("2001:db8::1")
+	dmGrp6  = netip.MustParseAddr("ff0e::1:3")
+	dmPeer6 = netip.MustParseAddr("2001:db8:1::1")
+	dmAny4  = netip.IPv4Unspecified()
+	dmAny6  = netip.IPv6Unspecified()
 )
 
 // refBinding is a binding of the reference model.
 type refBinding struct {
 	b        binding
 	seq      int
-	bindAddr bool // bound to an address, kept on disconnect
+	bindAddr bool       // bound to an address, kept on disconnect
+	wildcard netip.Addr // the address it was bound to, restored on disconnect
 }
 
 // refDemux is the specification the demux must match: a plain list of
@@ -47,7 +53,32 @@ func (r *refDemux) conflicts(id TransportID, reuse bool) bool {
 		if x.b.id.LocalPort != id.LocalPort || x.b.reuse && reuse {
 			continue
 		}
-		if !x.b.id.LocalAddr.IsValid() || !id.LocalAddr.IsValid() || x.b.id.LocalAddr == id.LocalAddr {
+		if refOverlaps(x.b.id.LocalAddr, id.LocalAddr) {
+			return true
+		}
+	}
+	return false
+}
+
+// refAccepts reports whether a binding to local address la takes
+// datagrams to a, spelled out case by case.
+func refAccepts(la, a netip.Addr) bool {
+	switch {
+	case !la.IsValid():
+		return true
+	case la == netip.IPv4Unspecified():
+		return a.Is4()
+	case la == netip.IPv6Unspecified():
+		return a.Is6()
+	}
+	return la == a
+}
+
+// refOverlaps reports whether two local addresses share a datagram
+// destination: one the model probes, or another of each family.
+func refOverlaps(a, b netip.Addr) bool {
+	for _, d := range []netip.Addr{dmA, dmB, dmGroup, dmA6, dmGrp6, netip.MustParseAddr("192.0.2.200"), netip.MustParseAddr("2001:db8::200")} {
+		if refAccepts(a, d) && refAccepts(b, d) {
 			return true
 		}
 	}
@@ -65,7 +96,10 @@ func (r *refDemux) lookup(local, remote netip.AddrPort, nic NICID) TransportEndp
 			continue
 		}
 		rank := x.b.score(local, remote, nic)
-		if rank >= 0 && x.b.id.LocalAddr.IsValid() {
+		if !refAccepts(x.b.id.LocalAddr, local.Addr()) {
+			rank = -1
+		}
+		if rank >= 0 && isSpecific(x.b.id.LocalAddr) {
 			rank += 100
 		}
 		if rank > topRank || rank == topRank && rank >= 0 && x.seq < top.seq {
@@ -107,16 +141,19 @@ func epNames(eps []TransportEndpoint) []string {
 // bind errors, unicast lookups and multicast/broadcast lookups agree.
 func TestDemuxMatchesReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	locals := []netip.Addr{{}, dmA, dmB, dmGroup}
-	peers := []netip.Addr{dmPeer1, dmPeer2}
+	locals := []netip.Addr{{}, dmAny4, dmAny6, dmA, dmB, dmGroup, dmA6, dmGrp6}
+	peers := []netip.Addr{dmPeer1, dmPeer2, dmPeer6}
 	ports := []uint16{7, 9000}
 	var d demux
 	var ref refDemux
 	var live []*testEP
 	probe := func(step int) {
 		for _, port := range ports {
-			for _, la := range []netip.Addr{dmA, dmB, dmGroup} {
+			for _, la := range []netip.Addr{dmA, dmB, dmGroup, dmA6, dmGrp6} {
 				for _, pa := range peers {
+					if pa.Is4() != la.Is4() {
+						continue
+					}
 					for rp := uint16(1); rp <= 2; rp++ {
 						for nic := NICID(1); nic <= 2; nic++ {
 							local, remote := netip.AddrPortFrom(la, port), netip.AddrPortFrom(pa, rp)
@@ -147,7 +184,7 @@ func TestDemuxMatchesReference(t *testing.T) {
 			}
 			if err == nil {
 				ref.seq++
-				ref.list = append(ref.list, &refBinding{b: binding{id: id, ep: ep, reuse: reuse, nic: nic}, seq: ref.seq, bindAddr: id.LocalAddr.IsValid()})
+				ref.list = append(ref.list, &refBinding{b: binding{id: id, ep: ep, reuse: reuse, nic: nic}, seq: ref.seq, bindAddr: isSpecific(id.LocalAddr), wildcard: id.LocalAddr})
 				live = append(live, ep)
 			}
 		case op < 8: // connect, or disconnect half the time, as udp does
@@ -155,14 +192,20 @@ func TestDemuxMatchesReference(t *testing.T) {
 			x := ref.list[ref.find(ep)]
 			id := x.b.id
 			if rng.IntN(2) == 0 {
-				if !id.LocalAddr.IsValid() {
-					id.LocalAddr = locals[1+rng.IntN(2)]
+				// Connect narrows a wildcard to an address of the
+				// peer's family, as a route's source would be.
+				pa := peers[rng.IntN(len(peers))]
+				if la := id.LocalAddr; la.IsValid() && la.Is4() != pa.Is4() {
+					pa = map[bool]netip.Addr{true: dmPeer1, false: dmPeer6}[la.Is4()]
 				}
-				id.RemoteAddr, id.RemotePort = peers[rng.IntN(len(peers))], uint16(1+rng.IntN(2))
+				if !isSpecific(id.LocalAddr) {
+					id.LocalAddr = map[bool]netip.Addr{true: []netip.Addr{dmA, dmB}[rng.IntN(2)], false: dmA6}[pa.Is4()]
+				}
+				id.RemoteAddr, id.RemotePort = pa, uint16(1+rng.IntN(2))
 			} else {
 				id.RemoteAddr, id.RemotePort = netip.Addr{}, 0
 				if !x.bindAddr {
-					id.LocalAddr = netip.Addr{}
+					id.LocalAddr = x.wildcard
 				}
 			}
 			d.replace(17, x.b.id, id, ep)
@@ -430,5 +473,81 @@ func TestDemuxPortRecordReuse(t *testing.T) {
 	}
 	if got := epNames(d.lookupAll(nil, 17, local, remote, 1)); !slices.Equal(got, []string{"b", "c"}) && !slices.Equal(got, []string{"c", "b"}) {
 		t.Fatalf("lookupAll = %v, want b and c", got)
+	}
+}
+
+// TestDemuxFamilyConflicts is Linux's bind table for the two families,
+// recorded with net on Linux: a dual-stack wildcard ("udp" on ":0", the
+// invalid address here) clashes with any IPv4 or IPv6 binding on the
+// port; an IPV6_V6ONLY wildcard ("udp6", ::) and the IPv4 wildcard share
+// it, and so do :: and an IPv4 address.
+func TestDemuxFamilyConflicts(t *testing.T) {
+	dual := netip.Addr{}
+	for _, tc := range []struct {
+		first, second netip.Addr
+		conflict      bool
+	}{
+		{dual, dmAny4, true},
+		{dual, dmA, true},
+		{dual, dmA6, true},
+		{dual, dual, true},
+		{dmAny6, dmAny4, false},
+		{dmAny6, dual, true},
+		{dmAny6, dmA, false},
+		{dmAny6, dmA6, true},
+		{dmAny4, dual, true},
+		{dmAny4, dmAny6, false},
+		{dmAny4, dmA6, false},
+		{dmA, dual, true},
+		{dmA, dmAny6, false},
+		{dmA6, dual, true},
+		{dmA6, dmAny4, false},
+		{dmA6, dmAny6, true},
+	} {
+		// Once on a quiet port (scanned list), once on a busy one (index).
+		for _, busy := range []bool{false, true} {
+			var d demux
+			if _, err := d.register(17, TransportID{LocalAddr: tc.first, LocalPort: 53}, &testEP{}, false, 0); err != nil {
+				t.Fatalf("busy=%v: first bind %v: %v", busy, tc.first, err)
+			}
+			if busy {
+				g := d.table(17, false).group(53, false)
+				g.mu.Lock()
+				g.ports[53%portsPerGroup].index()
+				g.mu.Unlock()
+			}
+			_, err := d.register(17, TransportID{LocalAddr: tc.second, LocalPort: 53}, &testEP{}, false, 0)
+			if got := errors.Is(err, syscall.EADDRINUSE); got != tc.conflict {
+				t.Errorf("busy=%v: bind %v after %v: %v, want conflict %v", busy, tc.second, tc.first, err, tc.conflict)
+			}
+		}
+	}
+}
+
+// TestDemuxFamilyDelivery: a dual-stack wildcard takes both families, each
+// family wildcard only its own, and with SO_REUSEADDR an IPv4 wildcard is
+// preferred to a dual-stack one for IPv4, as Linux prefers AF_INET.
+func TestDemuxFamilyDelivery(t *testing.T) {
+	var d demux
+	dual, v4, v6 := &testEP{name: "dual"}, &testEP{name: "v4"}, &testEP{name: "v6"}
+	for _, b := range []struct {
+		ep *testEP
+		a  netip.Addr
+	}{{dual, netip.Addr{}}, {v4, dmAny4}, {v6, dmAny6}} {
+		if _, err := d.register(17, TransportID{LocalAddr: b.a, LocalPort: 53}, b.ep, true, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := d.lookup(17, netip.AddrPortFrom(dmA, 53), netip.AddrPortFrom(dmPeer1, 1), 1); got != v4 {
+		t.Errorf("IPv4 datagram went to %v, want v4", got)
+	}
+	if got := d.lookup(17, netip.AddrPortFrom(dmA6, 53), netip.AddrPortFrom(dmPeer6, 1), 1); got != dual {
+		t.Errorf("IPv6 datagram went to %v, want dual (bound first)", got)
+	}
+	if got, want := epNames(d.lookupAll(nil, 17, netip.AddrPortFrom(dmGrp6, 53), netip.AddrPortFrom(dmPeer6, 1), 1)), []string{"dual", "v6"}; !slices.Equal(got, want) {
+		t.Errorf("IPv6 multicast reached %v, want %v", got, want)
+	}
+	if got, want := epNames(d.lookupAll(nil, 17, netip.AddrPortFrom(dmGroup, 53), netip.AddrPortFrom(dmPeer1, 1), 1)), []string{"dual", "v4"}; !slices.Equal(got, want) {
+		t.Errorf("IPv4 multicast reached %v, want %v", got, want)
 	}
 }

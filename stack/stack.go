@@ -161,7 +161,9 @@ func (s *Stack) Done() <-chan struct{} { return s.done }
 // RegisterEndpoint binds ep to id for a transport protocol. A zero local
 // port picks an ephemeral one (32768–60999, random start). reuse allows
 // sharing the port with other reuse bindings (SO_REUSEADDR); nic restricts
-// the binding to one NIC (0: any). It returns the id actually bound, or
+// the binding to one NIC (0: any). The local address picks the family as
+// TransportID says (an unspecified address is not widened to both). It
+// returns the id actually bound, or
 // EADDRINUSE (also when no ephemeral port is left, as Linux's bind) /
 // EADDRNOTAVAIL.
 func (s *Stack) RegisterEndpoint(proto uint8, id TransportID, ep TransportEndpoint, reuse bool, nic NICID) (TransportID, error) {
@@ -170,9 +172,6 @@ func (s *Stack) RegisterEndpoint(proto uint8, id TransportID, ep TransportEndpoi
 	}
 	if a := id.LocalAddr; a.IsValid() && !a.IsUnspecified() && !a.IsMulticast() && a != ipv4.Broadcast && !s.isLocalOrBroadcast(a) {
 		return id, syscall.EADDRNOTAVAIL
-	}
-	if id.LocalAddr.IsValid() && id.LocalAddr.IsUnspecified() {
-		id.LocalAddr = netip.Addr{}
 	}
 	return s.demux.register(proto, id, ep, reuse, nic)
 }

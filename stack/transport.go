@@ -105,8 +105,12 @@ type TransportEndpoint interface {
 	StackClosed()
 }
 
-// TransportID names an endpoint's binding. Zero addresses and ports match
-// anything.
+// TransportID names an endpoint's binding. Zero ports and remote
+// addresses match anything. The local address chooses the datagrams, as a
+// socket's family and IPV6_V6ONLY do: the zero (invalid) address takes
+// both families (a dual-stack wildcard socket), 0.0.0.0 any IPv4 address,
+// :: any IPv6 address, another address only itself. Sockets unmap
+// IPv4-mapped addresses before binding.
 type TransportID struct {
 	LocalAddr  netip.Addr
 	LocalPort  uint16

@@ -15,7 +15,6 @@ import (
 	"sync/atomic"
 	"syscall"
 
-	"github.com/tapnet/tapnet/ipv4"
 	"github.com/tapnet/tapnet/stack"
 	"github.com/tapnet/tapnet/udp"
 )
@@ -65,7 +64,10 @@ type rcvItem struct {
 // is never held with either; while holding it the endpoint calls into the NIC,
 // which takes its own membership lock.
 type Endpoint struct {
-	s *stack.Stack
+	s  *stack.Stack
+	v6 bool // AF_INET6; fixed at creation
+
+	v6only bool // IPV6_V6ONLY, guarded by mu
 
 	// mu guards the binding and the socket's options: state, id,
 	// bindAddr, bindPort, reuse, bindNIC, route, wrShut, opts and
@@ -118,6 +120,27 @@ type Options struct {
 	MulticastAll   bool // IP_MULTICAST_ALL, default true
 	ReceiveTTL     bool // kept for control messages
 	ReceiveDstAddr bool
+
+	// IPv6 options of an AF_INET6 endpoint, kept apart from the IPv4
+	// ones as Linux keeps them: IPv4 datagrams of a dual-stack socket
+	// use the IPv4 options, IPv6 datagrams these.
+	HopLimit           uint8 // IPV6_UNICAST_HOPS; 0 means 64
+	TrafficClass       uint8 // IPV6_TCLASS
+	MulticastHopLimit  uint8 // IPV6_MULTICAST_HOPS, default 1
+	MulticastLoop6     bool  // IPV6_MULTICAST_LOOP, default true
+	MulticastNIC6      stack.NICID
+	ReceiveHopLimit    bool // IPV6_RECVHOPLIMIT
+	ReceivePacketInfo6 bool // IPV6_RECVPKTINFO
+	ReceiveTClass      bool // IPV6_RECVTCLASS
+}
+
+// multicastNIC is the NIC multicast to dst leaves by without a binding
+// (IP_MULTICAST_IF or IPV6_MULTICAST_IF).
+func (o *Options) multicastNIC(dst netip.Addr) stack.NICID {
+	if dst.Is6() {
+		return o.MulticastNIC6
+	}
+	return o.MulticastNIC
 }
 
 // New returns an endpoint on s in the initial state.
@@ -134,7 +157,7 @@ func (e *Endpoint) Init(s *stack.Stack) {
 	e.s = s
 	e.rcvLimit = DefaultReceiveBuffer
 	e.sndBuffer = DefaultSendBuffer
-	e.opts = Options{MulticastTTL: 1, MulticastLoop: true, MulticastAll: true}
+	e.opts = Options{MulticastTTL: 1, MulticastLoop: true, MulticastAll: true, MulticastHopLimit: 1, MulticastLoop6: true}
 }
 
 // Stack returns the endpoint's stack.
@@ -171,14 +194,12 @@ func (e *Endpoint) BindToNIC(id stack.NICID) error {
 // Bind assigns the local address; port 0 picks an ephemeral port. The
 // address must be unspecified, one of the stack's addresses, a broadcast
 // address or a multicast group. Binding twice is EINVAL, as on Linux.
+//
+// On an AF_INET6 endpoint, :: binds both families unless IPV6_V6ONLY; an
+// IPv4-mapped address binds IPv4 (EINVAL with IPV6_V6ONLY); a specific
+// IPv6 address sets IPV6_V6ONLY, and a link-local one needs a NIC, from
+// its zone or BindToNIC (EINVAL without), as Linux's inet6_bind.
 func (e *Endpoint) Bind(addr netip.AddrPort) error {
-	a := addr.Addr()
-	if a.IsValid() {
-		a = a.Unmap()
-		if !a.Is4() {
-			return syscall.EAFNOSUPPORT
-		}
-	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	switch e.state {
@@ -188,16 +209,50 @@ func (e *Endpoint) Bind(addr netip.AddrPort) error {
 	default:
 		return syscall.EINVAL
 	}
+	a, nic, v6only, err := e.bindAddrLocked(addr.Addr())
+	if err != nil {
+		return err
+	}
 	id := stack.TransportID{LocalAddr: a, LocalPort: addr.Port()}
-	got, err := e.s.RegisterEndpoint(udp.ProtocolNumber, id, e, e.reuse, e.bindNIC)
+	got, err := e.s.RegisterEndpoint(udp.ProtocolNumber, id, e, e.reuse, nic)
 	if err != nil {
 		return err
 	}
 	e.id = got
-	e.bindAddr = a.IsValid() && !a.IsUnspecified()
+	e.bindAddr = isSpecific(a)
 	e.bindPort = addr.Port() != 0
+	e.bindNIC, e.v6only = nic, v6only
 	e.state = StateBound
 	return nil
+}
+
+// bindAddrLocked checks a bind address and returns its demux address, the
+// NIC the binding is restricted to and the IPV6_V6ONLY it leaves.
+func (e *Endpoint) bindAddrLocked(a netip.Addr) (netip.Addr, stack.NICID, bool, error) {
+	nic, v6only := e.bindNIC, e.v6only
+	if !a.IsValid() || a.IsUnspecified() && (a.Is4() == !e.v6) {
+		return e.wildcardLocked(), nic, v6only, nil
+	}
+	zone, err := e.zoneNIC(a)
+	if err != nil {
+		return a, nic, v6only, err
+	}
+	w, err := e.wireAddr(a, v6only)
+	if err == syscall.ENETUNREACH {
+		err = syscall.EINVAL // a mapped address on a v6-only socket
+	}
+	if err != nil {
+		return a, nic, v6only, err
+	}
+	if w.Is6() && !w.IsUnspecified() {
+		v6only = true
+		if needsScope(w) {
+			if nic, err = scopeNIC(zone, nic, true); err != nil {
+				return a, nic, v6only, err
+			}
+		}
+	}
+	return w, nic, v6only, nil
 }
 
 // bindEphemeralLocked binds an unbound endpoint to an ephemeral port on any
@@ -205,7 +260,7 @@ func (e *Endpoint) Bind(addr netip.AddrPort) error {
 // inet_autobind, it reports a full port range as EAGAIN, where an explicit
 // bind reports EADDRINUSE.
 func (e *Endpoint) bindEphemeralLocked() error {
-	got, err := e.s.RegisterEndpoint(udp.ProtocolNumber, stack.TransportID{}, e, e.reuse, e.bindNIC)
+	got, err := e.s.RegisterEndpoint(udp.ProtocolNumber, stack.TransportID{LocalAddr: e.wildcardLocked()}, e, e.reuse, e.bindNIC)
 	if err == syscall.EADDRINUSE {
 		return syscall.EAGAIN
 	}
@@ -230,18 +285,21 @@ func (e *Endpoint) Connect(raddr netip.AddrPort) error {
 		e.disconnectLocked()
 		return nil
 	}
-	ra := raddr.Addr().Unmap()
-	if !ra.Is4() {
-		return syscall.EAFNOSUPPORT
+	ra, nic, err := e.peerLocked(raddr.Addr(), e.bindNIC, true)
+	if err != nil {
+		return err
 	}
 	if raddr.Port() == 0 {
 		return syscall.ECONNREFUSED // Linux's connect() to port 0 works, but no datagram can be sent; refuse early
 	}
-	nic := e.bindNIC
-	if ipv4.IsMulticast(ra) && e.opts.MulticastNIC != 0 {
-		nic = e.opts.MulticastNIC
+	if m := e.opts.multicastNIC(ra); ra.IsMulticast() && m != 0 {
+		nic = m
 	}
-	r, err := e.s.FindRoute(nic, e.id.LocalAddr, ra)
+	local := e.id.LocalAddr
+	if !isSpecific(local) {
+		local = netip.Addr{}
+	}
+	r, err := e.s.FindRoute(nic, local, ra)
 	if err != nil {
 		return err
 	}
@@ -252,13 +310,18 @@ func (e *Endpoint) Connect(raddr netip.AddrPort) error {
 	}
 	old := e.id
 	id := old
-	if !id.LocalAddr.IsValid() {
+	if !isSpecific(id.LocalAddr) {
 		id.LocalAddr = r.LocalAddr
 	}
 	id.RemoteAddr, id.RemotePort = ra, raddr.Port()
 	e.s.RebindEndpoint(udp.ProtocolNumber, old, id, e)
 	e.id = id
 	e.route = r
+	if needsScope(ra) {
+		// Linux's connect binds the socket to the peer's link for good
+		// (sk_bound_dev_if), which getsockname shows as the zone.
+		e.bindNIC = nic
+	}
 	e.state = StateConnected
 	e.softErr.Store(0)
 	return nil
@@ -272,7 +335,7 @@ func (e *Endpoint) disconnectLocked() {
 	id := old
 	id.RemoteAddr, id.RemotePort = netip.Addr{}, 0
 	if !e.bindAddr {
-		id.LocalAddr = netip.Addr{}
+		id.LocalAddr = e.wildcardLocked()
 	}
 	e.s.RebindEndpoint(udp.ProtocolNumber, old, id, e)
 	e.id = id
@@ -281,13 +344,20 @@ func (e *Endpoint) disconnectLocked() {
 }
 
 // LocalAddr returns the bound address (unspecified before a bind or
-// connect narrows it) and port (0 before binding).
+// connect narrows it) and port (0 before binding), as getsockname shows
+// it for the endpoint's family.
 func (e *Endpoint) LocalAddr() netip.AddrPort {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	a := e.id.LocalAddr
-	if !a.IsValid() {
+	switch {
+	case !a.IsValid() || a.IsUnspecified() && a.Is6():
 		a = netip.IPv4Unspecified()
+		if e.v6 {
+			a = netip.IPv6Unspecified()
+		}
+	default:
+		a = e.userAddr(a, e.bindNIC)
 	}
 	return netip.AddrPortFrom(a, e.id.LocalPort)
 }
@@ -299,7 +369,30 @@ func (e *Endpoint) RemoteAddr() (netip.AddrPort, bool) {
 	if e.state != StateConnected {
 		return netip.AddrPort{}, false
 	}
-	return netip.AddrPortFrom(e.id.RemoteAddr, e.id.RemotePort), true
+	return netip.AddrPortFrom(e.userAddr(e.id.RemoteAddr, e.route.NIC.ID()), e.id.RemotePort), true
+}
+
+// peerLocked checks a peer or destination address for the socket's family
+// and returns it as on the wire with the NIC its zone or the socket's
+// binding picks: a link-scoped peer needs one when required (connect).
+// An IPv4 peer of a socket bound to an IPv6 address, or the reverse, is
+// ENETUNREACH: no route joins the two.
+func (e *Endpoint) peerLocked(a netip.Addr, nic stack.NICID, required bool) (netip.Addr, stack.NICID, error) {
+	zone, err := e.zoneNIC(a)
+	if err != nil {
+		return a, nic, err
+	}
+	w, err := e.wireAddr(a, e.v6only)
+	if err != nil {
+		return w, nic, err
+	}
+	if err := familyMismatch(e.id.LocalAddr, w); err != nil {
+		return w, nic, err
+	}
+	if needsScope(w) {
+		nic, err = scopeNIC(zone, nic, required)
+	}
+	return w, nic, err
 }
 
 // Shutdown stops reading (queued datagrams are dropped and reads return 0),
@@ -523,6 +616,7 @@ func (e *Endpoint) Read(dst []byte, peek bool, cancel <-chan struct{}) (ReadInfo
 			if peek {
 				info := it.info(dst)
 				e.rcvMu.Unlock()
+				e.showAddrs(&info)
 				return info, nil
 			}
 			e.rcvQ[e.rcvHead] = rcvItem{}
@@ -535,6 +629,7 @@ func (e *Endpoint) Read(dst []byte, peek bool, cancel <-chan struct{}) (ReadInfo
 			e.rcvMu.Unlock()
 			info := it.info(dst)
 			it.payload.Release()
+			e.showAddrs(&info)
 			return info, nil
 		}
 		if e.rcvDead || e.rcvShut {
@@ -566,6 +661,14 @@ func (e *Endpoint) Read(dst []byte, peek bool, cancel <-chan struct{}) (ReadInfo
 	}
 }
 
+// showAddrs converts a datagram's addresses for the endpoint's family.
+func (e *Endpoint) showAddrs(info *ReadInfo) {
+	if e.v6 {
+		info.Src = netip.AddrPortFrom(e.userAddr(info.Src.Addr(), info.NIC), info.Src.Port())
+		info.Dst = e.userAddr(info.Dst, info.NIC)
+	}
+}
+
 func (it *rcvItem) info(dst []byte) ReadInfo {
 	n := it.payload.CopyTo(dst)
 	l := it.payload.Len()
@@ -578,6 +681,10 @@ type WriteOptions struct {
 	Src netip.Addr // source address; must be ours
 	NIC stack.NICID
 	TTL int // -1 or 0: the socket's
+	// TOS, with SetTOS, is the datagram's TOS or traffic class
+	// (IPV6_TCLASS as a control message) instead of the socket's.
+	TOS    uint8
+	SetTOS bool
 }
 
 // Write sends p to to, or to the connected peer when to is invalid. An
@@ -588,7 +695,7 @@ type WriteOptions struct {
 // (sendSnapshot); routing, building and writing the datagram happen
 // outside it.
 func (e *Endpoint) Write(p []byte, to netip.AddrPort, wo *WriteOptions) (int, error) {
-	if len(p) > udp.MaxPayload {
+	if len(p) > MaxPayload6 || !e.v6 && len(p) > udp.MaxPayload {
 		return 0, syscall.EMSGSIZE
 	}
 	st, err := e.sendSnapshot()
@@ -604,6 +711,9 @@ func (e *Endpoint) Write(p []byte, to netip.AddrPort, wo *WriteOptions) (int, er
 	if err != nil {
 		return 0, err
 	}
+	if len(p) > maxPayload(dst.Addr()) {
+		return 0, syscall.EMSGSIZE
+	}
 	if err := e.s.WriteUDP(&r, st.lport, dst.Port(), p, st.writeOptions(&r, wo)); err != nil {
 		return 0, err
 	}
@@ -616,6 +726,7 @@ var errUnbound = errors.New("endpoint not bound")
 // sendState is what a send needs of the endpoint, copied under e.mu.
 type sendState struct {
 	local     netip.Addr // bound address; invalid or unspecified: any
+	v6only    bool
 	lport     uint16
 	bindNIC   stack.NICID
 	opts      Options
@@ -638,7 +749,7 @@ func (e *Endpoint) sendSnapshot() (sendState, error) {
 	case e.wrShut:
 		return sendState{}, syscall.EPIPE
 	}
-	st := sendState{local: e.id.LocalAddr, lport: e.id.LocalPort, bindNIC: e.bindNIC, opts: e.opts}
+	st := sendState{local: e.id.LocalAddr, v6only: e.v6only, lport: e.id.LocalPort, bindNIC: e.bindNIC, opts: e.opts}
 	if e.state == StateConnected {
 		if err := e.takeError(); err != nil {
 			return sendState{}, err
@@ -676,16 +787,19 @@ func (e *Endpoint) sendRoute(st *sendState, to netip.AddrPort, wo *WriteOptions)
 // routeTo finds the route to an explicit destination: through the NIC and
 // from the source that wo, the multicast interface or the binding choose.
 func (e *Endpoint) routeTo(st *sendState, to netip.AddrPort, wo *WriteOptions) (stack.Route, netip.AddrPort, error) {
-	ra := to.Addr().Unmap()
-	if !ra.Is4() {
-		return stack.Route{}, to, syscall.EAFNOSUPPORT
+	ra, nic, err := e.sendPeer(st, to.Addr())
+	if err != nil {
+		return stack.Route{}, to, err
 	}
 	if to.Port() == 0 {
 		return stack.Route{}, to, syscall.EINVAL
 	}
-	nic, src := st.bindNIC, st.local
-	if ipv4.IsMulticast(ra) && st.opts.MulticastNIC != 0 {
-		nic = st.opts.MulticastNIC
+	src := st.local
+	if !isSpecific(src) {
+		src = netip.Addr{}
+	}
+	if m := st.opts.multicastNIC(ra); ra.IsMulticast() && m != 0 {
+		nic = m
 	}
 	if wo != nil {
 		if wo.NIC != 0 {
@@ -699,16 +813,46 @@ func (e *Endpoint) routeTo(st *sendState, to netip.AddrPort, wo *WriteOptions) (
 	return r, netip.AddrPortFrom(ra, to.Port()), err
 }
 
+// sendPeer is peerLocked for a send, from the snapshot: a zone picks the
+// NIC, but none is required (the route decides, as on Linux).
+func (e *Endpoint) sendPeer(st *sendState, a netip.Addr) (netip.Addr, stack.NICID, error) {
+	zone, err := e.zoneNIC(a)
+	if err != nil {
+		return a, 0, syscall.ENETUNREACH // udpv6_sendmsg finds no route through an unknown NIC
+	}
+	w, err := e.wireAddr(a, st.v6only)
+	if err != nil {
+		return w, 0, err
+	}
+	if err := familyMismatch(st.local, w); err != nil {
+		return w, 0, err
+	}
+	nic := st.bindNIC
+	if needsScope(w) {
+		nic, err = scopeNIC(zone, nic, false)
+	}
+	return w, nic, err
+}
+
 // writeOptions gives the IP settings of a datagram along r: the socket's
-// unicast or multicast TTL and TOS, overridden by wo's TTL.
+// unicast or multicast TTL (hop limit) and TOS (traffic class) of the
+// datagram's family, overridden by wo's TTL.
 func (st *sendState) writeOptions(r *stack.Route, wo *WriteOptions) stack.WriteOptions {
 	o := st.opts
 	w := stack.WriteOptions{TTL: o.TTL, TOS: o.TOS, DF: o.DontFragment}
-	if r.Multicast {
+	switch v6 := r.RemoteAddr.Is6(); {
+	case v6 && r.Multicast:
+		w.TTL, w.TOS, w.Loop = o.MulticastHopLimit, o.TrafficClass, o.MulticastLoop6
+	case v6:
+		w.TTL, w.TOS = o.HopLimit, o.TrafficClass
+	case r.Multicast:
 		w.TTL, w.Loop = o.MulticastTTL, o.MulticastLoop
 	}
 	if wo != nil && wo.TTL > 0 {
 		w.TTL = uint8(wo.TTL)
+	}
+	if wo != nil && wo.SetTOS {
+		w.TOS = wo.TOS
 	}
 	w.HostOnly = r.Multicast && w.TTL == 0 // IP_MULTICAST_TTL 0
 	return w

@@ -112,7 +112,7 @@ func (e *Endpoint) groupNIC(nic *stack.NIC, group netip.Addr) (*stack.NIC, error
 // group's default NIC) and takes the membership lock, which the caller
 // releases.
 func (e *Endpoint) lockGroup(nic *stack.NIC, group netip.Addr) (*stack.NIC, error) {
-	if !group.Is4() || !ipv4.IsMulticast(group) {
+	if !isGroup(group) {
 		return nil, syscall.EINVAL
 	}
 	nic, err := e.groupNIC(nic, group)
@@ -123,6 +123,12 @@ func (e *Endpoint) lockGroup(nic *stack.NIC, group netip.Addr) (*stack.NIC, erro
 		return nil, err
 	}
 	return nic, nil
+}
+
+// isGroup reports whether a is an IPv4 or IPv6 multicast group (not
+// IPv4-mapped: sockets unmap first).
+func isGroup(a netip.Addr) bool {
+	return a.Is4() && ipv4.IsMulticast(a) || a.Is6() && !a.Is4In6() && a.IsMulticast()
 }
 
 // lock takes the membership lock unless the endpoint is closed.
