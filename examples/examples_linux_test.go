@@ -36,9 +36,7 @@ import (
 
 	"github.com/quic-go/quic-go"
 
-	"github.com/tapnet/tapnet/gonet"
 	"github.com/tapnet/tapnet/internal/netns"
-	"github.com/tapnet/tapnet/stack"
 	"github.com/tapnet/tapnet/tap"
 )
 
@@ -637,20 +635,6 @@ func dualStackFlags(d device) []string {
 	return append(d.flags(), "-addr", stackCIDR, "-addr", stackCIDR6)
 }
 
-// requireUDP6 skips the test when this tree's gonet has no "udp6" sockets
-// yet (they come with the v6-sock branch; drop this check once they are
-// in, so that CI cannot skip these tests).
-func requireUDP6(t *testing.T) {
-	t.Helper()
-	s := stack.New(stack.Options{})
-	defer s.Close()
-	c, err := gonet.ListenUDP(s, "udp6", &net.UDPAddr{IP: net.IPv6loopback})
-	if err != nil {
-		t.Skipf("gonet has no udp6 sockets yet: %v", err)
-	}
-	c.Close()
-}
-
 // kernelUDP6 opens a kernel UDP socket inside ns bound to
 // [2001:db8::1]:port; cleanup closes it.
 func kernelUDP6(t *testing.T, ns *netns.NS, port int) *net.UDPConn {
@@ -685,7 +669,6 @@ func testEcho6(t *testing.T, bins string, d device) {
 	if out := ns.Exec(t, "ping", "-c", "1", "-W", "2", stackAddr.String()); !strings.Contains(out, "1 received") {
 		t.Errorf("ping 192.0.2.2:\n%s", out)
 	}
-	requireUDP6(t)
 	c := kernelUDP6(t, ns, 0)
 	to := netip.AddrPortFrom(stackAddr6, 7)
 	buf := make([]byte, 64<<10)
@@ -713,7 +696,6 @@ func testEcho6(t *testing.T, bins string, d device) {
 // testDNS6: the dns example with an IPv4 and an IPv6 address answers AAAA
 // (and A) queries from dig -6 over IPv6 and dig over IPv4.
 func testDNS6(t *testing.T, bins string, d device) {
-	requireUDP6(t)
 	ns := newDeviceNamespace6(t, d)
 	p := start(t, ns, filepath.Join(bins, "dns"), append(dualStackFlags(d),
 		"-record", "example.test=192.0.2.53", "-record", "example.test=2001:db8::53",
@@ -745,7 +727,6 @@ func testDNS6(t *testing.T, bins string, d device) {
 // quic-go client on a kernel udp6 socket: 1 MiB echoed on each of 4
 // streams.
 func testQUICServer6(t *testing.T, bins string, d device) {
-	requireUDP6(t)
 	ns := newDeviceNamespace6(t, d)
 	p := start(t, ns, filepath.Join(bins, "quic"), append(d.flags(), "-addr", stackCIDR6, "-listen", ":4433")...)
 	p.waitFor(t, `QUIC echo server (ALPN "quic-echo-example") on udp [2001:db8::2]:4433`)
@@ -779,7 +760,6 @@ func testQUICServer6(t *testing.T, bins string, d device) {
 // [2001:db8::1]:4433 and the quic example, with both families' addresses,
 // connecting to it over IPv6.
 func testQUICClient6(t *testing.T, bins string, d device) {
-	requireUDP6(t)
 	ns := newDeviceNamespace6(t, d)
 	peers := serveKernelQUIC(t, kernelUDP6(t, ns, 4433))
 	args := append(dualStackFlags(d), "-connect", "[2001:db8::1]:4433", "-timeout", "15s", "-streams", "4", "-size", "65536")
