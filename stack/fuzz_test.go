@@ -22,6 +22,7 @@ import (
 //	ctl bit 5:    mode 2: also fix the UDP length; mode 3: force a valid
 //	              Ethernet/IPv4 ARP preamble
 //	ctl bit 6:    inject the frame twice
+//	ctl bit 7:    FuzzStack6 only: an IPv6 record (relFuzzFrame6)
 //
 // Repairing (mode 2) sets version 4, a usable IHL, the total length, the
 // header checksum and, for unfragmented UDP and ICMP, the transport checksum,
@@ -31,7 +32,9 @@ const (
 	relFuzzMaxLen    = 4096
 )
 
-func relFuzzDecode(data []byte) [][]byte {
+// relFuzzDecode turns an input into frames; v6 makes records with bit 7
+// set IPv6 ones.
+func relFuzzDecode(data []byte, v6 bool) [][]byte {
 	var frames [][]byte
 	for len(data) >= 3 && len(frames) < relFuzzMaxFrames {
 		ctl := data[0]
@@ -45,14 +48,16 @@ func relFuzzDecode(data []byte) [][]byte {
 			ethDst = ethernet.Broadcast
 		}
 		var f []byte
-		switch ctl & 3 {
-		case 0:
+		switch {
+		case v6 && ctl&0x80 != 0:
+			f = relFuzzFrame6(ctl, body)
+		case ctl&3 == 0:
 			f = body
-		case 1:
+		case ctl&3 == 1:
 			f = relEther(ethDst, relPeerMAC, ethernet.TypeIPv4, body)
-		case 2:
+		case ctl&3 == 2:
 			f = relEther(ethDst, relPeerMAC, ethernet.TypeIPv4, relFuzzRepair(body, ctl))
-		case 3:
+		default:
 			if ctl&32 != 0 && len(body) >= 6 {
 				copy(body, []byte{0, 1, 8, 0, 6, 4})
 			}
@@ -183,7 +188,7 @@ func FuzzStack(f *testing.F) {
 		if err := conn.Connect(netip.AddrPortFrom(relPeerIP, 53)); err != nil {
 			t.Fatal(err)
 		}
-		for _, fr := range relFuzzDecode(data) {
+		for _, fr := range relFuzzDecode(data, false) {
 			e.link.inject(fr)
 			for _, out := range e.link.take() {
 				relParseSent(t, out)

@@ -21,6 +21,7 @@ import (
 	"github.com/tapnet/tapnet/ethernet"
 	"github.com/tapnet/tapnet/internal/checksum"
 	"github.com/tapnet/tapnet/internal/udpsock"
+	"github.com/tapnet/tapnet/ipv6"
 	"github.com/tapnet/tapnet/link"
 	"github.com/tapnet/tapnet/stack"
 )
@@ -381,8 +382,8 @@ func relUDPFrame(src, dst netip.Addr, sport, dport uint16, data []byte) []byte {
 type relSent struct {
 	ethDst, ethSrc ethernet.MAC
 	etherType      uint16
-	ip             []byte // the IP packet (header included), when IPv4
-	proto          uint8
+	ip             []byte // the IP packet (header included)
+	proto          uint8  // the upper-layer protocol (IPv6: behind the extension headers)
 	src, dst       netip.Addr
 	l4             []byte // the IP payload
 }
@@ -407,6 +408,8 @@ func relParseSent(t testing.TB, f []byte) relSent {
 		}
 		return s
 	case ethernet.TypeIPv4:
+	case ethernet.TypeIPv6:
+		return relParseSent6(t, s, p)
 	default:
 		t.Fatalf("stack sent EtherType %#04x", s.etherType)
 	}
@@ -447,6 +450,91 @@ func relParseSent(t testing.TB, f []byte) relSent {
 		}
 	}
 	return s
+}
+
+// relParseSent6 validates an IPv6 packet the stack sent (p, from the frame
+// in s): a header whose payload length is the packet's, no martian
+// source, the group's MAC for a group, extension headers that walk, NDP
+// with hop limit 255 and MLD with 1 and a Router Alert, correct checksums,
+// and ICMPv6 errors that fit the minimum MTU and never quote an error.
+func relParseSent6(t testing.TB, s relSent, p []byte) relSent {
+	t.Helper()
+	h, err := ipv6.Parse(p)
+	if err != nil || ipv6.HeaderLen+h.PayloadLen() != len(p) {
+		t.Fatalf("bad IPv6 packet sent (%v): %x", err, p)
+	}
+	s.ip, s.src, s.dst = p, h.Src(), h.Dst()
+	if s.src.IsMulticast() || s.src.IsLoopback() || !s.dst.IsValid() || s.dst.IsUnspecified() || s.dst.IsLoopback() {
+		t.Fatalf("stack sent an IPv6 packet from %v to %v", s.src, s.dst)
+	}
+	if s.dst.IsMulticast() && s.ethDst != ethernet.MAC(ipv6.MulticastMAC(s.dst)) {
+		t.Fatalf("packet to %v sent to MAC %v", s.dst, s.ethDst)
+	}
+	ext, err := ipv6.WalkExtHeaders(p)
+	if err != nil {
+		t.Fatalf("sent IPv6 extension headers do not walk (%v): %x", err, p)
+	}
+	s.proto, s.l4 = ext.Protocol, p[ext.Offset:]
+	if ext.Fragmented && !ext.AtomicFragment {
+		if len(p) > 1500 {
+			t.Fatalf("fragment of %d bytes sent", len(p))
+		}
+		return s
+	}
+	switch s.proto {
+	case ipv6.ProtocolICMPv6:
+		m, err := ipv6.ParseICMP(s.l4, s.src, s.dst)
+		if err != nil {
+			t.Fatalf("sent ICMPv6 message malformed (%v): %x", err, s.l4)
+		}
+		relCheckSentICMPv6(t, s, h, ext, m)
+	case 17:
+		if len(s.l4) < 8 || int(binary.BigEndian.Uint16(s.l4[4:])) != len(s.l4) {
+			t.Fatalf("sent UDP length wrong: %x", s.l4)
+		}
+		sum := ipv6.PseudoHeaderSum(s.src, s.dst, 17, len(s.l4))
+		if binary.BigEndian.Uint16(s.l4[6:]) == 0 || checksum.Fold(checksum.Sum(s.l4, sum)) != 0xffff {
+			t.Fatalf("sent UDP checksum wrong: %x", s.l4)
+		}
+	default:
+		t.Fatalf("stack sent IPv6 protocol %d", s.proto)
+	}
+	if s.src.IsUnspecified() && s.proto != ipv6.ProtocolICMPv6 {
+		t.Fatalf("stack sent protocol %d from ::", s.proto)
+	}
+	return s
+}
+
+// relCheckSentICMPv6 checks the rules of the ICMPv6 message m the stack
+// sent.
+func relCheckSentICMPv6(t testing.TB, s relSent, h ipv6.Header, ext ipv6.ExtHeaders, m ipv6.ICMP) {
+	t.Helper()
+	switch typ := m.Type(); {
+	case typ >= ipv6.ICMPRouterSolicit && typ <= ipv6.ICMPRedirect:
+		if h.HopLimit() != 255 {
+			t.Fatalf("NDP type %d sent with hop limit %d", typ, h.HopLimit())
+		}
+	case typ == ipv6.ICMPMLDv1Report || typ == ipv6.ICMPMLDv1Done || typ == ipv6.ICMPMLDv2Report || typ == ipv6.ICMPMLDQuery:
+		if h.HopLimit() != 1 || !ext.RouterAlert {
+			t.Fatalf("MLD type %d sent with hop limit %d, router alert %v", typ, h.HopLimit(), ext.RouterAlert)
+		}
+	case m.IsError():
+		if len(s.ip) > ipv6.MinMTU {
+			t.Fatalf("ICMPv6 error of %d bytes sent", len(s.ip))
+		}
+		if s.dst.IsMulticast() || s.src.IsUnspecified() {
+			t.Fatalf("ICMPv6 error sent from %v to %v", s.src, s.dst)
+		}
+		if q := m.Body(); len(q) > ipv6.HeaderLen && q[6] == ipv6.ProtocolICMPv6 && q[ipv6.HeaderLen] < 128 {
+			t.Fatalf("ICMPv6 error sent about an ICMPv6 error: %x", m)
+		}
+	case typ == ipv6.ICMPEchoRequest:
+		t.Fatalf("stack sent an echo request")
+	}
+	if s.src.IsUnspecified() && m.Type() != ipv6.ICMPNeighborSolicit && m.Type() != ipv6.ICMPMLDv2Report &&
+		m.Type() != ipv6.ICMPMLDv1Report && m.Type() != ipv6.ICMPRouterSolicit {
+		t.Fatalf("ICMPv6 type %d sent from ::", m.Type())
+	}
 }
 
 // Counters.
@@ -508,8 +596,8 @@ func relCheckBalance(t testing.TB, m map[string]uint64) {
 	up += m["ICMPv6.Received"]
 	delivered := m["IP.Delivered"] + m["IPv6.Delivered"]
 	check(delivered == up+igmp, "IP.Delivered+IPv6.Delivered %d != ICMP+ICMPv6+UDP+IGMP+unknown %d", delivered, up+igmp)
-	udpOut := m["UDP.Malformed"] + m["UDP.ChecksumErrors"] + m["UDP.NoPort"] + m["UDP.Delivered"] + m["UDP.BufferErrors"]
-	check(m["UDP.Received"] == udpOut, "UDP.Received %d != malformed+checksum+noport+delivered+buffer %d", m["UDP.Received"], udpOut)
+	udpOut := m["UDP.Malformed"] + m["UDP.ChecksumErrors"] + m["UDP.ZeroChecksum"] + m["UDP.NoPort"] + m["UDP.Delivered"] + m["UDP.BufferErrors"]
+	check(m["UDP.Received"] == udpOut, "UDP.Received %d != malformed+checksum+zero+noport+delivered+buffer %d", m["UDP.Received"], udpOut)
 	icmpOut := m["ICMP.Malformed"] + m["ICMP.BadChecksum"] + m["ICMP.EchoRequests"] + m["ICMP.ErrorsReceived"]
 	check(m["ICMP.Received"] >= icmpOut, "ICMP.Received %d < malformed+checksum+echo+errors %d", m["ICMP.Received"], icmpOut)
 	check(m["ICMP.EchoRequests"] >= m["ICMP.EchoIgnored"]+m["ICMP.EchoReplies"], "ICMP echo requests %d < ignored+replied", m["ICMP.EchoRequests"])
@@ -542,6 +630,21 @@ func relCheckBalance6(check func(bool, string, ...any), m map[string]uint64) {
 	in := m["IPv6.Received"] + m["IPv6.Reassembled"]
 	out := drops + m["IPv6.FragmentsIn"] + m["IPv6.Delivered"]
 	check(in == out, "IPv6.Received+Reassembled %d != drops %d + FragmentsIn %d + Delivered %d", in, drops, m["IPv6.FragmentsIn"], m["IPv6.Delivered"])
+	check(m["IPv6.FragmentsIn"] == m["Reassembly6.Fragments"] && m["IPv6.Reassembled"] == m["Reassembly6.Reassembled"],
+		"IPv6.FragmentsIn %d, Reassembled %d != Reassembly6.Fragments %d, Reassembled %d",
+		m["IPv6.FragmentsIn"], m["IPv6.Reassembled"], m["Reassembly6.Fragments"], m["Reassembly6.Reassembled"])
+	// Every ICMPv6 message ends in at most one of these (echo replies and
+	// router solicitations are not counted; Malformed is left out, as it
+	// also counts errors, already in ErrorsReceived, with a short quote).
+	ndp := m["NDP.Malformed"] + m["NDP.NoLinkLayer"] + m["NDP.SolicitsReceived"] + m["NDP.AdvertsReceived"] +
+		m["NDP.RouterAdverts"] + m["NDP.RouterAdvertsIgnored"] + m["NDP.Redirects"]
+	mldIn := m["MLD.Received"] + m["MLD.Malformed"] + m["ICMPv6.MLDBadIPHeader"]
+	icmpOut := m["ICMPv6.BadChecksum"] + m["ICMPv6.EchoRequests"] + m["ICMPv6.ErrorsReceived"] +
+		m["ICMPv6.UnknownType"] + ndp + mldIn
+	check(m["ICMPv6.Received"] >= icmpOut, "ICMPv6.Received %d < checksum+echo+errors+unknown+NDP+MLD %d", m["ICMPv6.Received"], icmpOut)
+	check(m["ICMPv6.EchoRequests"] >= m["ICMPv6.EchoReplies"], "ICMPv6 echo requests %d < replies %d", m["ICMPv6.EchoRequests"], m["ICMPv6.EchoReplies"])
+	check(m["ICMPv6.ErrorsReceived"] >= max(m["ICMPv6.ErrorsDelivered"], m["ICMPv6.PacketTooBig"]),
+		"ICMPv6 errors received %d < delivered %d or packet too big %d", m["ICMPv6.ErrorsReceived"], m["ICMPv6.ErrorsDelivered"], m["ICMPv6.PacketTooBig"])
 }
 
 func relNonZero(m map[string]uint64) map[string]uint64 {
