@@ -298,8 +298,9 @@ func (n *NIC) dadFailed(addr netip.Addr) {
 	a.err = ErrDuplicateAddress
 	n.rememberDADFailedLocked(addr, a)
 	s.mu.Unlock()
-	close(a.done)
+	// Counted before done closes: a waiter woken by it sees the count.
 	s.stats.NDP.DADConflicts.Add(1)
+	close(a.done)
 	s.log.Warn("tapnet: IPv6 duplicate address detected", "nic", n.name, "addr", addr)
 	n.leaveGroup6(ipv6.SolicitedNode(addr))
 	if a.stable && a.dadCounter < idgenRetries {
