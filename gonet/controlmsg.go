@@ -123,27 +123,38 @@ func cmsgHdr(b []byte) (l int, level, typ uint32) {
 	return l, binary.NativeEndian.Uint32(b[cmsgLevelOff:]), binary.NativeEndian.Uint32(b[cmsgTypeOff:])
 }
 
+// cmsgWriter appends control messages of one level to oob as Linux's
+// put_cmsg does: a message that does not fit whole is cut short, one whose
+// header does not fit is left out, and either sets trunc (MSG_CTRUNC).
+type cmsgWriter struct {
+	oob   []byte
+	level int
+	used  int
+	trunc bool
+}
+
+func (w *cmsgWriter) put(typ int, data []byte) {
+	rest := w.oob[w.used:]
+	if len(rest) < cmsgHdrLen {
+		w.trunc = true
+		return
+	}
+	l := cmsgHdrLen + len(data)
+	if len(rest) < l {
+		w.trunc, l = true, len(rest)
+	}
+	putCmsgHdr(rest, l, w.level, typ)
+	copy(rest[cmsgHdrLen:l], data)
+	w.used += min(cmsgSpace(len(data)), len(rest))
+}
+
 // putControlMessages writes the control messages of a received datagram
 // into oob as Linux does (IP_PKTINFO, then IP_TTL, each with put_cmsg's
 // truncation of what does not fit) and returns the bytes used and whether
 // anything was cut (MSG_CTRUNC). ReadBatch uses it, and so can
 // UDPConn.ReadMsgUDP for the options SetControlMessage turns on.
 func putControlMessages(s *stack.Stack, oob []byte, ttl, pktinfo bool, info *udpsock.ReadInfo) (int, bool) {
-	used, trunc := 0, false
-	put := func(typ int, data []byte) {
-		rest := oob[used:]
-		if len(rest) < cmsgHdrLen {
-			trunc = true
-			return
-		}
-		l := cmsgHdrLen + len(data)
-		if len(rest) < l {
-			trunc, l = true, len(rest)
-		}
-		putCmsgHdr(rest, l, solIP, typ)
-		copy(rest[cmsgHdrLen:l], data)
-		used += min(cmsgSpace(len(data)), len(rest))
-	}
+	w := cmsgWriter{oob: oob, level: solIP}
 	if pktinfo {
 		var pi [sizeofPktinfo]byte
 		binary.NativeEndian.PutUint32(pi[0:], uint32(info.NIC))
@@ -160,14 +171,14 @@ func putControlMessages(s *stack.Stack, oob []byte, ttl, pktinfo bool, info *udp
 		s4, d4 := spec.As4(), info.Dst.As4()
 		copy(pi[4:8], s4[:])
 		copy(pi[8:12], d4[:])
-		put(ipPktinfo, pi[:])
+		w.put(ipPktinfo, pi[:])
 	}
 	if ttl {
 		var v [4]byte
 		binary.NativeEndian.PutUint32(v[:], uint32(info.TTL))
-		put(ipTTL, v[:])
+		w.put(ipTTL, v[:])
 	}
-	return used, trunc
+	return w.used, w.trunc
 }
 
 // parseControl reads IP_PKTINFO (source and interface) and IP_TTL from a

@@ -582,39 +582,25 @@ const (
 // flags.
 func putControlMessages6(_ *stack.Stack, oob []byte, cf uint, info *udpsock.ReadInfo) (int, bool) {
 	pi, hop, tc := controlFor(ipv6.ControlFlags(cf), info)
-	used, trunc := 0, false
-	put := func(typ int, data []byte) {
-		rest := oob[used:]
-		if len(rest) < cmsgHdrLen {
-			trunc = true
-			return
-		}
-		l := cmsgHdrLen + len(data)
-		if len(rest) < l {
-			trunc, l = true, len(rest)
-		}
-		putCmsgHdr(rest, l, solIPv6, typ)
-		copy(rest[cmsgHdrLen:l], data)
-		used += min(cmsgSpace(len(data)), len(rest))
-	}
+	w := cmsgWriter{oob: oob, level: solIPv6}
 	if pi {
 		var b [sizeofIn6Pktinfo]byte
 		d := info.Dst.As16()
 		copy(b[:16], d[:])
 		binary.NativeEndian.PutUint32(b[16:], uint32(info.NIC))
-		put(ipv6Pktinfo, b[:])
+		w.put(ipv6Pktinfo, b[:])
 	}
 	if hop {
 		var b [controlIntLen]byte
 		binary.NativeEndian.PutUint32(b[:], uint32(info.TTL))
-		put(ipv6Hoplimit, b[:])
+		w.put(ipv6Hoplimit, b[:])
 	}
 	if tc {
 		var b [controlIntLen]byte
 		binary.NativeEndian.PutUint32(b[:], uint32(info.TOS))
-		put(ipv6Tclass, b[:])
+		w.put(ipv6Tclass, b[:])
 	}
-	return used, trunc
+	return w.used, w.trunc
 }
 
 // parseControl6 reads a message's IPv6 control messages as Linux's

@@ -1,10 +1,10 @@
 package igmp
 
 import (
-	"net/netip"
 	"time"
 
 	"github.com/tapnet/tapnet/internal/mcast"
+	"github.com/tapnet/tapnet/multicast"
 )
 
 // Config tunes a Host. The zero value gives the RFC and Linux defaults;
@@ -28,22 +28,12 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Hooks connect a Host to the interface it serves.
-type Hooks struct {
-	// Send transmits msg, a complete IGMP message with its checksum, to
-	// dst in an IPv4 datagram with TTL 1, TOS ipv4.IGMPTOS and the Router
-	// Alert option (ipv4.PutRouterAlertHeader). msg is valid only during
-	// the call. Send is called from Fire, without the Host's lock held,
-	// one message at a time. A nil Send makes a silent host, as on a
-	// loopback interface: it tracks membership and never reports.
-	Send func(dst netip.Addr, msg []byte)
-	// Schedule asks for Fire to be called after d, replacing the previous
-	// request; a negative d withdraws it (nothing is pending). Calls are
-	// made with the Host's lock held, hence one at a time: Schedule must
-	// not block or call into the Host (resetting a time.Timer is right).
-	// With a nil Schedule the caller polls Deadline instead.
-	Schedule func(d time.Duration)
-}
+// Hooks connect a Host to the interface it serves (multicast.Hooks
+// describes both). Send's msg is a complete IGMP message with its
+// checksum, which the caller sends to dst in an IPv4 datagram with TTL 1,
+// TOS ipv4.IGMPTOS and the Router Alert option
+// (ipv4.PutRouterAlertHeader).
+type Hooks = multicast.Hooks
 
 // MinQueryResponse is the shortest delay a query may ask for. Linux
 // treats a Max Resp Code of 0 as 1 so that answers stay spread out and a

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tapnet/tapnet/igmp"
 	"github.com/tapnet/tapnet/internal/fakeclock"
+	"github.com/tapnet/tapnet/internal/mcasttest"
 	"github.com/tapnet/tapnet/ipv4"
 )
 
@@ -29,16 +30,16 @@ var fast = igmp.Config{UnsolicitedReportInterval: 30 * time.Millisecond}
 // host is a Host on a manual clock whose messages are collected as
 // summaries; the test plays the timer by calling Fire.
 type host struct {
-	t   *testing.T
-	clk *fakeclock.Clock
+	t *testing.T
+	*mcasttest.Recorder
 	*igmp.Host
-	sent []string
 }
 
 func newHost(t *testing.T, cfg igmp.Config, mtu int) *host {
 	t.Helper()
-	x := &host{t: t, clk: fakeclock.New()}
-	cfg.Now = x.clk.Now
+	x := &host{t: t, Recorder: mcasttest.New(t)}
+	x.Drive(x) // through x, so that a test may replace x.Host
+	cfg.Now = x.Clock.Now
 	x.Host = igmp.New(cfg, mtu, igmp.Hooks{Send: x.record(mtu)}, nil)
 	t.Cleanup(x.Close)
 	return x
@@ -58,7 +59,7 @@ func (x *host) record(mtu int) func(netip.Addr, []byte) {
 		if m.Type() == ipv4.IGMPv3MembershipReport && dst != ipv4.AllIGMPv3RoutersGroup {
 			x.t.Fatalf("v3 report to %v", dst)
 		}
-		x.sent = append(x.sent, summary(dst, m))
+		x.Sent = append(x.Sent, summary(dst, m))
 	}
 }
 
@@ -86,44 +87,6 @@ func summary(dst netip.Addr, m ipv4.IGMP) string {
 		return fmt.Sprintf("leave %v ->%v", m.Group(), dst)
 	}
 	return fmt.Sprintf("type %#x", m.Type())
-}
-
-// after moves the clock by d, fires and returns what was sent.
-func (x *host) after(d time.Duration) []string {
-	x.clk.Advance(d)
-	x.Fire()
-	out := x.sent
-	x.sent = nil
-	return out
-}
-
-// expect checks what is sent within d from now.
-func (x *host) expect(d time.Duration, want ...string) {
-	x.t.Helper()
-	if got := x.after(d); !slices.Equal(got, want) {
-		x.t.Fatalf("sent within %v:\n  %q\nwant\n  %q", d, got, want)
-	}
-}
-
-// settle sends every pending message and checks nothing stays pending.
-func (x *host) settle() {
-	x.t.Helper()
-	for range 20 {
-		if x.Deadline().IsZero() {
-			x.sent = nil
-			return
-		}
-		x.after(time.Second)
-	}
-	x.t.Fatal("messages never stop")
-}
-
-// idle checks nothing is pending.
-func (x *host) idle() {
-	x.t.Helper()
-	if d := x.Deadline(); !d.IsZero() {
-		x.t.Fatalf("pending until %v; sent %q", d.Sub(x.clk.Now()), x.after(time.Hour))
-	}
 }
 
 func (x *host) receive(msg []byte) {
@@ -185,18 +148,18 @@ func TestJoinLeaveAnySource(t *testing.T) {
 	a.join(group)
 	// A join is a filter-mode change, INCLUDE{} to EXCLUDE{}, sent
 	// Robustness (2) times: at once, then within the interval.
-	x.expect(0, "v3 TO_EX(239.1.2.3){}")
-	x.expect(30*time.Millisecond, "v3 TO_EX(239.1.2.3){}")
-	x.idle()
+	x.Expect(0, "v3 TO_EX(239.1.2.3){}")
+	x.Expect(30*time.Millisecond, "v3 TO_EX(239.1.2.3){}")
+	x.Idle()
 	// A second socket joining and leaving changes nothing on the wire.
 	b := x.socket()
 	b.join(group)
 	b.close()
-	x.idle()
+	x.Idle()
 	a.leave(group)
-	x.expect(0, "v3 TO_IN(239.1.2.3){}")
-	x.expect(30*time.Millisecond, "v3 TO_IN(239.1.2.3){}")
-	x.idle()
+	x.Expect(0, "v3 TO_IN(239.1.2.3){}")
+	x.Expect(30*time.Millisecond, "v3 TO_IN(239.1.2.3){}")
+	x.Idle()
 	if g := x.Groups(); len(g) != 0 {
 		t.Fatalf("groups left after leave: %v", g)
 	}
@@ -211,9 +174,9 @@ func TestSourceChanges(t *testing.T) {
 	step := func(change func(), want string) {
 		t.Helper()
 		change()
-		x.expect(0, want)
-		x.expect(30*time.Millisecond, want)
-		x.idle()
+		x.Expect(0, want)
+		x.Expect(30*time.Millisecond, want)
+		x.Idle()
 	}
 	step(func() { a.include(group, s1) }, "v3 ALLOW(239.1.2.3){192.0.2.7}")
 	step(func() { a.include(group, s1, s2) }, "v3 ALLOW(239.1.2.3){192.0.2.8}")
@@ -238,11 +201,11 @@ func TestPendingChangesMerge(t *testing.T) {
 	x := newHost(t, igmp.Config{UnsolicitedReportInterval: 300 * time.Millisecond}, 1500)
 	a := x.socket()
 	a.join(group)
-	x.expect(0, "v3 TO_EX(239.1.2.3){}")
+	x.Expect(0, "v3 TO_EX(239.1.2.3){}")
 	a.join(group, s1)
-	x.expect(0, "v3 BLOCK(239.1.2.3){192.0.2.7} TO_EX(239.1.2.3){192.0.2.7}")
-	x.expect(300*time.Millisecond, "v3 BLOCK(239.1.2.3){192.0.2.7}")
-	x.idle()
+	x.Expect(0, "v3 BLOCK(239.1.2.3){192.0.2.7} TO_EX(239.1.2.3){192.0.2.7}")
+	x.Expect(300*time.Millisecond, "v3 BLOCK(239.1.2.3){192.0.2.7}")
+	x.Idle()
 }
 
 func TestInterfaceStateMerge(t *testing.T) {
@@ -288,39 +251,39 @@ func TestV3Queries(t *testing.T) {
 	asm, ssm := x.socket(), x.socket()
 	asm.join(group, s1)
 	ssm.include(group2, s2)
-	x.settle()
+	x.Settle()
 
 	// A general query (max response 0.2 s) is answered once, for every
 	// group, with current-state records.
 	x.v3Query(ipv4.IGMPv3Query{MaxRespCode: 2, QRV: 2, QQIC: 125})
-	x.expect(200*time.Millisecond, "v3 IS_EX(239.1.2.3){192.0.2.7} IS_IN(239.1.2.4){192.0.2.8}")
-	x.idle()
+	x.Expect(200*time.Millisecond, "v3 IS_EX(239.1.2.3){192.0.2.7} IS_IN(239.1.2.4){192.0.2.8}")
+	x.Idle()
 	// Group-specific: only that group.
 	x.v3Query(ipv4.IGMPv3Query{MaxRespCode: 1, Group: group})
-	x.expect(100*time.Millisecond, "v3 IS_EX(239.1.2.3){192.0.2.7}")
+	x.Expect(100*time.Millisecond, "v3 IS_EX(239.1.2.3){192.0.2.7}")
 	// Group-and-source-specific: the queried sources we want.
 	x.v3Query(ipv4.IGMPv3Query{MaxRespCode: 1, Group: group, Sources: []netip.Addr{s1, s3}})
-	x.expect(100*time.Millisecond, "v3 IS_IN(239.1.2.3){192.0.2.9}")
+	x.Expect(100*time.Millisecond, "v3 IS_IN(239.1.2.3){192.0.2.9}")
 	x.v3Query(ipv4.IGMPv3Query{MaxRespCode: 1, Group: group2, Sources: []netip.Addr{s1, s2}})
-	x.expect(100*time.Millisecond, "v3 IS_IN(239.1.2.4){192.0.2.8}")
+	x.Expect(100*time.Millisecond, "v3 IS_IN(239.1.2.4){192.0.2.8}")
 	// Nothing wanted among the queried sources: no answer.
 	x.v3Query(ipv4.IGMPv3Query{MaxRespCode: 1, Group: group2, Sources: []netip.Addr{s1}})
 	// A group we are not in: no answer.
 	x.v3Query(ipv4.IGMPv3Query{MaxRespCode: 1, Group: netip.MustParseAddr("239.7.7.7")})
 	// A general query listing sources is malformed: no answer.
 	x.v3Query(ipv4.IGMPv3Query{MaxRespCode: 1, Sources: []netip.Addr{s1}})
-	x.idle()
+	x.Idle()
 	if q := x.Stats().Queries.Load(); q != 7 {
 		t.Fatalf("Queries = %d, want 7", q)
 	}
 	// The query's robustness applies to later state changes.
 	x.v3Query(ipv4.IGMPv3Query{MaxRespCode: 0, Group: group, QRV: 3})
-	x.expect(100*time.Millisecond, "v3 IS_EX(239.1.2.3){192.0.2.7}")
+	x.Expect(100*time.Millisecond, "v3 IS_EX(239.1.2.3){192.0.2.7}")
 	ssm.leave(group2)
-	x.expect(0, "v3 BLOCK(239.1.2.4){192.0.2.8}")
-	x.expect(30*time.Millisecond, "v3 BLOCK(239.1.2.4){192.0.2.8}")
-	x.expect(30*time.Millisecond, "v3 BLOCK(239.1.2.4){192.0.2.8}")
-	x.idle()
+	x.Expect(0, "v3 BLOCK(239.1.2.4){192.0.2.8}")
+	x.Expect(30*time.Millisecond, "v3 BLOCK(239.1.2.4){192.0.2.8}")
+	x.Expect(30*time.Millisecond, "v3 BLOCK(239.1.2.4){192.0.2.8}")
+	x.Idle()
 }
 
 func TestV2Compatibility(t *testing.T) {
@@ -329,35 +292,35 @@ func TestV2Compatibility(t *testing.T) {
 	x := newHost(t, cfg, 1500)
 	a := x.socket()
 	a.join(group)
-	x.settle()
+	x.Settle()
 	// A v2 general query (max response 0.1 s): the host falls back to v2
 	// and answers with a v2 report sent to the group.
 	x.v2Message(ipv4.IGMPMembershipQuery, 1, netip.Addr{})
 	if v := x.Version(); v != 2 {
 		t.Fatalf("version %d after a v2 query", v)
 	}
-	x.expect(100*time.Millisecond, "v2report 239.1.2.3 ->239.1.2.3")
+	x.Expect(100*time.Millisecond, "v2report 239.1.2.3 ->239.1.2.3")
 	// Joining in v2 mode: unsolicited v2 reports, twice.
 	a.include(group2, s1)
-	x.expect(0, "v2report 239.1.2.4 ->239.1.2.4")
-	x.expect(30*time.Millisecond, "v2report 239.1.2.4 ->239.1.2.4")
+	x.Expect(0, "v2report 239.1.2.4 ->239.1.2.4")
+	x.Expect(30*time.Millisecond, "v2report 239.1.2.4 ->239.1.2.4")
 	// Source changes mean nothing to v2.
 	a.include(group2, s1, s2)
-	x.idle()
+	x.Idle()
 	// Leaving as the last reporter sends Leave Group to all-routers.
 	a.leave(group2)
-	x.expect(0, "leave 239.1.2.4 ->224.0.0.2")
-	x.idle()
+	x.Expect(0, "leave 239.1.2.4 ->224.0.0.2")
+	x.Idle()
 	if x.Stats().LeavesSent.Load() != 1 {
 		t.Fatalf("LeavesSent = %d", x.Stats().LeavesSent.Load())
 	}
 	// The querier falls silent: back to v3.
-	x.clk.Advance(600 * time.Millisecond)
+	x.Clock.Advance(600 * time.Millisecond)
 	if v := x.Version(); v != 3 {
 		t.Fatalf("version %d after the v2 querier timed out", v)
 	}
 	a.leave(group)
-	x.expect(0, "v3 TO_IN(239.1.2.3){}")
+	x.Expect(0, "v3 TO_IN(239.1.2.3){}")
 }
 
 // TestV2Suppression: another host's report cancels ours (RFC 2236 3),
@@ -366,17 +329,17 @@ func TestV2Suppression(t *testing.T) {
 	x := newHost(t, igmp.Config{Version: 2, UnsolicitedReportInterval: 30 * time.Millisecond}, 1500)
 	a := x.socket()
 	a.join(group)
-	x.expect(0, "v2report 239.1.2.3 ->239.1.2.3")
-	x.expect(30*time.Millisecond, "v2report 239.1.2.3 ->239.1.2.3")
+	x.Expect(0, "v2report 239.1.2.3 ->239.1.2.3")
+	x.Expect(30*time.Millisecond, "v2report 239.1.2.3 ->239.1.2.3")
 	// Query with 0.5 s to answer; another host answers first.
 	x.v2Message(ipv4.IGMPMembershipQuery, 5, group)
 	x.v2Message(ipv4.IGMPv2MembershipReport, 0, group)
-	x.expect(time.Second)
+	x.Expect(time.Second)
 	if x.Stats().OthersReports.Load() != 1 {
 		t.Fatal("the other host's report was not seen")
 	}
 	a.leave(group)
-	x.expect(time.Second)
+	x.Expect(time.Second)
 }
 
 func TestV1Compatibility(t *testing.T) {
@@ -388,16 +351,16 @@ func TestV1Compatibility(t *testing.T) {
 	}
 	a := x.socket()
 	a.join(group)
-	x.expect(0, "v1report 239.1.2.3 ->239.1.2.3")
-	x.expect(30*time.Millisecond, "v1report 239.1.2.3 ->239.1.2.3")
+	x.Expect(0, "v1report 239.1.2.3 ->239.1.2.3")
+	x.Expect(30*time.Millisecond, "v1report 239.1.2.3 ->239.1.2.3")
 	// v1 has no Leave.
 	a.leave(group)
-	x.expect(time.Second)
+	x.Expect(time.Second)
 	// A v3 query heard in v1 mode is answered as a v1 query, within 10 s.
 	a.join(group2)
-	x.settle()
+	x.Settle()
 	x.v3Query(ipv4.IGMPv3Query{MaxRespCode: 1, Group: group2})
-	x.expect(10*time.Second, "v1report 239.1.2.4 ->239.1.2.4")
+	x.Expect(10*time.Second, "v1report 239.1.2.4 ->239.1.2.4")
 }
 
 // TestReportSplitting: records that do not fit one report are spread
@@ -414,9 +377,9 @@ func TestReportSplitting(t *testing.T) {
 		x.socket().include(group, srcs...)
 		all = append(all, srcs...)
 	}
-	x.settle()
+	x.Settle()
 	x.v3Query(ipv4.IGMPv3Query{MaxRespCode: 1})
-	sent := x.after(100 * time.Millisecond)
+	sent := x.After(100 * time.Millisecond)
 	if len(sent) != 2 {
 		t.Fatalf("%d reports, want 2: %q", len(sent), sent)
 	}
@@ -449,23 +412,23 @@ func TestExcludeTruncated(t *testing.T) {
 		blocked = append(blocked, netip.AddrFrom4([4]byte{198, 51, 100, byte(j + 1)}))
 	}
 	x.socket().join(group, blocked...)
-	x.settle()
+	x.Settle()
 	x.v3Query(ipv4.IGMPv3Query{MaxRespCode: 1})
-	x.expect(100*time.Millisecond, "v3 IS_EX(239.1.2.3){198.51.100.1,198.51.100.2,198.51.100.3,198.51.100.4,198.51.100.5,198.51.100.6,198.51.100.7}")
+	x.Expect(100*time.Millisecond, "v3 IS_EX(239.1.2.3){198.51.100.1,198.51.100.2,198.51.100.3,198.51.100.4,198.51.100.5,198.51.100.6,198.51.100.7}")
 }
 
 // TestSetMTU: reports are packed for the MTU of the moment, as when the
 // interface's MTU is lowered after the host was made.
 func TestSetMTU(t *testing.T) {
 	x := newHost(t, fast, 68)
-	x.Host = igmp.New(igmp.Config{Now: x.clk.Now}, 1500, igmp.Hooks{Send: x.record(100)}, nil)
+	x.Host = igmp.New(igmp.Config{Now: x.Clock.Now}, 1500, igmp.Hooks{Send: x.record(100)}, nil)
 	x.SetMTU(100) // 15 sources per record
 	var srcs []netip.Addr
 	for j := range 20 {
 		srcs = append(srcs, netip.AddrFrom4([4]byte{198, 51, 100, byte(j + 1)}))
 	}
 	x.socket().include(group, srcs...)
-	if got := x.after(0); len(got) != 2 {
+	if got := x.After(0); len(got) != 2 {
 		t.Fatalf("sent %q, want two reports", got)
 	}
 }
@@ -474,13 +437,13 @@ func TestSetMTU(t *testing.T) {
 // looped on.
 func TestTinyMTU(t *testing.T) {
 	x := newHost(t, fast, 68)
-	x.Host = igmp.New(igmp.Config{Now: x.clk.Now}, 20, igmp.Hooks{Send: x.record(68)}, nil)
+	x.Host = igmp.New(igmp.Config{Now: x.Clock.Now}, 20, igmp.Hooks{Send: x.record(68)}, nil)
 	var srcs []netip.Addr
 	for j := range 10 {
 		srcs = append(srcs, netip.AddrFrom4([4]byte{198, 51, 100, byte(j + 1)}))
 	}
 	x.socket().include(group, srcs...)
-	if got := x.after(0); len(got) != 2 {
+	if got := x.After(0); len(got) != 2 {
 		t.Fatalf("sent %q, want two reports", got)
 	}
 }
@@ -488,7 +451,7 @@ func TestTinyMTU(t *testing.T) {
 func TestMalformed(t *testing.T) {
 	x := newHost(t, fast, 1500)
 	x.socket().join(group)
-	x.settle()
+	x.Settle()
 	bad := make([]byte, ipv4.IGMPLen)
 	ipv4.PutIGMP(bad, ipv4.IGMPMembershipQuery, 1, netip.IPv4Unspecified())
 	bad[2] ^= 0xff
@@ -498,7 +461,7 @@ func TestMalformed(t *testing.T) {
 	if err := x.Receive([]byte{0x11, 1, 0}); !errors.Is(err, ipv4.ErrIGMPTooShort) {
 		t.Fatalf("short: %v", err)
 	}
-	x.idle()
+	x.Idle()
 	st := x.Stats()
 	if st.BadChecksum.Load() != 1 || st.Malformed.Load() != 1 || st.Queries.Load() != 0 || st.Received.Load() != 0 {
 		t.Fatalf("bad checksum %d, malformed %d, queries %d, received %d",
@@ -530,7 +493,7 @@ func heapAlloc() uint64 {
 func TestSourceQueryFloodBounded(t *testing.T) {
 	x := newHost(t, fast, 1500)
 	x.socket().join(group)
-	x.settle()
+	x.Settle()
 	const queries, perQuery = 3000, 366 // 366 sources fill a 1500-byte frame
 	msg := make([]byte, ipv4.IGMPv3QueryMinLen+4*perQuery)
 	before := heapAlloc()
@@ -551,8 +514,8 @@ func TestSourceQueryFloodBounded(t *testing.T) {
 	if got := st.QuerySourcesIgnored.Load() + st.QuerySourcesDropped.Load(); got != queries*perQuery {
 		t.Errorf("ignored+dropped sources %d, want %d", got, queries*perQuery)
 	}
-	x.expect(time.Second, "v3 IS_EX(239.1.2.3){}")
-	x.idle()
+	x.Expect(time.Second, "v3 IS_EX(239.1.2.3){}")
+	x.Idle()
 	if got := x.PendingQuerySources(); got != 0 {
 		t.Errorf("%d query sources still recorded after the answer", got)
 	}
@@ -571,7 +534,7 @@ func TestSourceQueryCaps(t *testing.T) {
 		groups[i] = netip.AddrFrom4([4]byte{239, 2, 0, byte(i + 1)})
 		sock.join(groups[i], s1)
 	}
-	x.settle()
+	x.Settle()
 	srcs := make([]netip.Addr, perGroup+1)
 	for i := range srcs {
 		srcs[i] = netip.AddrFrom4([4]byte{198, 51, 100, byte(i + 1)})
@@ -614,7 +577,7 @@ func TestSourceQueryCaps(t *testing.T) {
 		}
 		want[rec] = true
 	}
-	for _, m := range x.after(time.Second) {
+	for _, m := range x.After(time.Second) {
 		for _, rec := range strings.Fields(strings.TrimPrefix(m, "v3 ")) {
 			if !want[rec] {
 				t.Fatalf("unexpected record %s", rec)
@@ -625,7 +588,7 @@ func TestSourceQueryCaps(t *testing.T) {
 	if len(want) > 0 {
 		t.Fatalf("answers missing: %v", want)
 	}
-	x.idle()
+	x.Idle()
 	if got := x.PendingQuerySources(); got != 0 {
 		t.Fatalf("%d sources recorded after the answers", got)
 	}
@@ -637,7 +600,7 @@ func TestSourceQueryCaps(t *testing.T) {
 func TestZeroMaxRespFlood(t *testing.T) {
 	x := newHost(t, fast, 1500)
 	x.socket().join(group)
-	x.settle()
+	x.Settle()
 	for _, c := range []struct {
 		name  string
 		query ipv4.IGMPv3Query
@@ -651,12 +614,12 @@ func TestZeroMaxRespFlood(t *testing.T) {
 			x.v3Query(c.query)
 			x.Fire() // the clock stands: nothing is due yet, unless the delay drawn was 0
 		}
-		got := append(x.sent, x.after(igmp.MinQueryResponse)...)
-		x.sent = nil
+		got := append(x.Sent, x.After(igmp.MinQueryResponse)...)
+		x.Sent = nil
 		if !slices.Equal(got, []string{c.want}) {
 			t.Errorf("%s: 2000 queries with code 0 drew %q, want one %s", c.name, got, c.want)
 		}
-		x.idle()
+		x.Idle()
 	}
 }
 
@@ -666,18 +629,18 @@ func TestAllHostsNeverReported(t *testing.T) {
 	x := newHost(t, fast, 1500)
 	a := x.socket()
 	a.join(ipv4.AllHostsGroup)
-	x.idle()
+	x.Idle()
 	a.join(group)
-	x.settle()
+	x.Settle()
 	x.v3Query(ipv4.IGMPv3Query{MaxRespCode: 1, Group: ipv4.AllHostsGroup})
 	x.v3Query(ipv4.IGMPv3Query{MaxRespCode: 1, Group: ipv4.AllHostsGroup, Sources: []netip.Addr{s1}})
 	x.v3Query(ipv4.IGMPv3Query{MaxRespCode: 1})
-	x.expect(time.Second, "v3 IS_EX(239.1.2.3){}")
+	x.Expect(time.Second, "v3 IS_EX(239.1.2.3){}")
 	// Nor in v2 mode.
 	x.v2Message(ipv4.IGMPMembershipQuery, 1, ipv4.AllHostsGroup)
-	x.expect(time.Second)
+	x.Expect(time.Second)
 	a.leave(ipv4.AllHostsGroup)
-	x.expect(time.Second)
+	x.Expect(time.Second)
 }
 
 // TestSilentHost: without a Send hook, as on loopback, a host tracks

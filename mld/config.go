@@ -1,10 +1,10 @@
 package mld
 
 import (
-	"net/netip"
 	"time"
 
 	"github.com/tapnet/tapnet/internal/mcast"
+	"github.com/tapnet/tapnet/multicast"
 )
 
 // Config tunes a Host. The zero value gives the RFC and Linux defaults;
@@ -28,26 +28,14 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Hooks connect a Host to the interface it serves.
-type Hooks struct {
-	// Send transmits msg, an MLD message whose checksum is left zero, to
-	// dst. The caller picks the source address (the interface's
-	// link-local address, or :: while it has none, RFC 3810 5.2.13),
-	// completes the checksum with ipv6.PutChecksum — in place is fine —
-	// and sends it in an IPv6 packet with hop limit 1 and the Router
-	// Alert hop-by-hop header (ipv6.PutRouterAlertHopByHop with
-	// ipv6.RouterAlertMLD). msg is valid only during the call. Send is
-	// called from Fire, without the Host's lock held, one message at a
-	// time. A nil Send makes a silent host, as on a loopback interface:
-	// it tracks membership and never reports.
-	Send func(dst netip.Addr, msg []byte)
-	// Schedule asks for Fire to be called after d, replacing the previous
-	// request; a negative d withdraws it (nothing is pending). Calls are
-	// made with the Host's lock held, hence one at a time: Schedule must
-	// not block or call into the Host (resetting a time.Timer is right).
-	// With a nil Schedule the caller polls Deadline instead.
-	Schedule func(d time.Duration)
-}
+// Hooks connect a Host to the interface it serves (multicast.Hooks
+// describes both). Send's msg is an MLD message whose checksum is left
+// zero. The caller picks the source address (the interface's link-local
+// address, or :: while it has none, RFC 3810 5.2.13), completes the
+// checksum with ipv6.PutChecksum — in place is fine — and sends it to dst
+// in an IPv6 packet with hop limit 1 and the Router Alert hop-by-hop
+// header (ipv6.PutRouterAlertHopByHop with ipv6.RouterAlertMLD).
+type Hooks = multicast.Hooks
 
 // MinQueryResponse is the shortest delay a query may ask for: a Maximum
 // Response Code of 0 (or a few milliseconds) still spreads answers out,

@@ -26,7 +26,7 @@ func New(cfg Config, mtu int, hooks Hooks, stats *Stats) *Host {
 		stats = new(Stats)
 	}
 	h := &Host{stats: stats}
-	h.core = mcast.New(cfg.coreConfig(), h.wire(), mtu, mcast.Hooks(hooks), mcast.Counters{
+	h.core = mcast.New(cfg.coreConfig(), h.wire(), mtu, hooks, mcast.Counters{
 		ReportsSent:         &stats.ReportsSent,
 		LeavesSent:          &stats.DonesSent,
 		QuerySourcesIgnored: &stats.QuerySourcesIgnored,
@@ -104,7 +104,7 @@ func (h *Host) Accepts(addr, src netip.Addr) bool { return h.core.Accepts(addr, 
 // of.
 func (h *Host) Groups() map[netip.Addr]Filter {
 	out := make(map[netip.Addr]Filter)
-	h.core.Groups(func(a netip.Addr, f mcast.Filter) { out[a] = fromCore(f) })
+	h.core.Groups(func(a netip.Addr, f Filter) { out[a] = f })
 	return out
 }
 
@@ -122,7 +122,7 @@ func (h *Host) PendingQuerySources() int { return h.core.PendingQuerySources() }
 // zero Filter when it leaves). Changes of the merged interface state are
 // reported.
 func (h *Host) ChangeMembership(addr netip.Addr, from, to Filter) {
-	h.core.ChangeMembership(addr, from.core(), to.core())
+	h.core.ChangeMembership(addr, from, to)
 }
 
 // Deadline returns when Fire next has something to do; the zero time when

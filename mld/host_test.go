@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tapnet/tapnet/internal/fakeclock"
+	"github.com/tapnet/tapnet/internal/mcasttest"
 	"github.com/tapnet/tapnet/ipv6"
 	"github.com/tapnet/tapnet/mld"
 )
@@ -32,16 +33,16 @@ var fast = mld.Config{UnsolicitedReportInterval: 30 * time.Millisecond}
 // host is a Host on a manual clock whose messages are collected as
 // summaries; the test plays the timer by calling Fire.
 type host struct {
-	t   *testing.T
-	clk *fakeclock.Clock
+	t *testing.T
+	*mcasttest.Recorder
 	*mld.Host
-	sent []string
 }
 
 func newHost(t *testing.T, cfg mld.Config, mtu int) *host {
 	t.Helper()
-	x := &host{t: t, clk: fakeclock.New()}
-	cfg.Now = x.clk.Now
+	x := &host{t: t, Recorder: mcasttest.New(t)}
+	x.Drive(x) // through x, so that a test may replace x.Host
+	cfg.Now = x.Clock.Now
 	x.Host = mld.New(cfg, mtu, mld.Hooks{Send: x.record(mtu)}, nil)
 	t.Cleanup(x.Close)
 	return x
@@ -66,7 +67,7 @@ func (x *host) record(mtu int) func(netip.Addr, []byte) {
 		if m.Type() == ipv6.ICMPMLDv2Report && dst != ipv6.AllMLDv2Routers {
 			x.t.Fatalf("v2 report to %v", dst)
 		}
-		x.sent = append(x.sent, summary(dst, m))
+		x.Sent = append(x.Sent, summary(dst, m))
 	}
 }
 
@@ -92,44 +93,6 @@ func summary(dst netip.Addr, m ipv6.MLD) string {
 		return fmt.Sprintf("done %v ->%v", m.Group(), dst)
 	}
 	return fmt.Sprintf("type %d", m.Type())
-}
-
-// after moves the clock by d, fires and returns what was sent.
-func (x *host) after(d time.Duration) []string {
-	x.clk.Advance(d)
-	x.Fire()
-	out := x.sent
-	x.sent = nil
-	return out
-}
-
-// expect checks what is sent within d from now.
-func (x *host) expect(d time.Duration, want ...string) {
-	x.t.Helper()
-	if got := x.after(d); !slices.Equal(got, want) {
-		x.t.Fatalf("sent within %v:\n  %q\nwant\n  %q", d, got, want)
-	}
-}
-
-// settle sends every pending message and checks nothing stays pending.
-func (x *host) settle() {
-	x.t.Helper()
-	for range 20 {
-		if x.Deadline().IsZero() {
-			x.sent = nil
-			return
-		}
-		x.after(time.Second)
-	}
-	x.t.Fatal("messages never stop")
-}
-
-// idle checks nothing is pending.
-func (x *host) idle() {
-	x.t.Helper()
-	if d := x.Deadline(); !d.IsZero() {
-		x.t.Fatalf("pending until %v; sent %q", d.Sub(x.clk.Now()), x.after(time.Hour))
-	}
 }
 
 func (x *host) receive(msg []byte) {
@@ -193,18 +156,18 @@ func TestJoinLeaveAnySource(t *testing.T) {
 	a.join(group)
 	// A join is a filter-mode change, INCLUDE{} to EXCLUDE{}, sent
 	// Robustness (2) times: at once, then within the interval.
-	x.expect(0, "v2 TO_EX(ff0e::db8:1){}")
-	x.expect(30*time.Millisecond, "v2 TO_EX(ff0e::db8:1){}")
-	x.idle()
+	x.Expect(0, "v2 TO_EX(ff0e::db8:1){}")
+	x.Expect(30*time.Millisecond, "v2 TO_EX(ff0e::db8:1){}")
+	x.Idle()
 	// A second socket joining and leaving changes nothing on the wire.
 	b := x.socket()
 	b.join(group)
 	b.close()
-	x.idle()
+	x.Idle()
 	a.leave(group)
-	x.expect(0, "v2 TO_IN(ff0e::db8:1){}")
-	x.expect(30*time.Millisecond, "v2 TO_IN(ff0e::db8:1){}")
-	x.idle()
+	x.Expect(0, "v2 TO_IN(ff0e::db8:1){}")
+	x.Expect(30*time.Millisecond, "v2 TO_IN(ff0e::db8:1){}")
+	x.Idle()
 	if g := x.Groups(); len(g) != 0 {
 		t.Fatalf("groups left after leave: %v", g)
 	}
@@ -218,12 +181,12 @@ func TestJoinLeaveAnySource(t *testing.T) {
 func TestUnsolicitedInterval(t *testing.T) {
 	x := newHost(t, mld.Config{}, 1500)
 	x.socket().join(group)
-	x.expect(0, "v2 TO_EX(ff0e::db8:1){}")
-	if d := x.Deadline().Sub(x.clk.Now()); d < 0 || d > time.Second {
+	x.Expect(0, "v2 TO_EX(ff0e::db8:1){}")
+	if d := x.Deadline().Sub(x.Clock.Now()); d < 0 || d > time.Second {
 		t.Fatalf("retransmission in %v, want within 1 s", d)
 	}
-	x.expect(time.Second, "v2 TO_EX(ff0e::db8:1){}")
-	x.idle()
+	x.Expect(time.Second, "v2 TO_EX(ff0e::db8:1){}")
+	x.Idle()
 }
 
 func TestSourceChanges(t *testing.T) {
@@ -232,9 +195,9 @@ func TestSourceChanges(t *testing.T) {
 	step := func(change func(), want string) {
 		t.Helper()
 		change()
-		x.expect(0, want)
-		x.expect(30*time.Millisecond, want)
-		x.idle()
+		x.Expect(0, want)
+		x.Expect(30*time.Millisecond, want)
+		x.Idle()
 	}
 	step(func() { a.include(group2, s1) }, "v2 ALLOW(ff3e::db8:2){2001:db8::7}")
 	step(func() { a.include(group2, s1, s2) }, "v2 ALLOW(ff3e::db8:2){2001:db8::8}")
@@ -285,39 +248,39 @@ func TestV2Queries(t *testing.T) {
 	asm, ssm := x.socket(), x.socket()
 	asm.join(group, s1)
 	ssm.include(group2, s2)
-	x.settle()
+	x.Settle()
 
 	// A general query (maximum response 200 ms) is answered once, for
 	// every group, with current-state records.
 	x.v2Query(ipv6.MLDv2Query{MaxRespCode: 200, QRV: 2, QQIC: 125})
-	x.expect(200*time.Millisecond, "v2 IS_EX(ff0e::db8:1){2001:db8::7} IS_IN(ff3e::db8:2){2001:db8::8}")
-	x.idle()
+	x.Expect(200*time.Millisecond, "v2 IS_EX(ff0e::db8:1){2001:db8::7} IS_IN(ff3e::db8:2){2001:db8::8}")
+	x.Idle()
 	// Multicast address specific: only that group.
 	x.v2Query(ipv6.MLDv2Query{MaxRespCode: 100, Group: group})
-	x.expect(100*time.Millisecond, "v2 IS_EX(ff0e::db8:1){2001:db8::7}")
+	x.Expect(100*time.Millisecond, "v2 IS_EX(ff0e::db8:1){2001:db8::7}")
 	// Multicast address and source specific: the queried sources we want.
 	x.v2Query(ipv6.MLDv2Query{MaxRespCode: 100, Group: group, Sources: []netip.Addr{s1, s3}})
-	x.expect(100*time.Millisecond, "v2 IS_IN(ff0e::db8:1){2001:db8::9}")
+	x.Expect(100*time.Millisecond, "v2 IS_IN(ff0e::db8:1){2001:db8::9}")
 	x.v2Query(ipv6.MLDv2Query{MaxRespCode: 100, Group: group2, Sources: []netip.Addr{s1, s2}})
-	x.expect(100*time.Millisecond, "v2 IS_IN(ff3e::db8:2){2001:db8::8}")
+	x.Expect(100*time.Millisecond, "v2 IS_IN(ff3e::db8:2){2001:db8::8}")
 	// Nothing wanted among the queried sources: no answer.
 	x.v2Query(ipv6.MLDv2Query{MaxRespCode: 100, Group: group2, Sources: []netip.Addr{s1}})
 	// A group we are not in: no answer.
 	x.v2Query(ipv6.MLDv2Query{MaxRespCode: 100, Group: netip.MustParseAddr("ff0e::db8:7")})
 	// A general query listing sources is malformed: no answer.
 	x.v2Query(ipv6.MLDv2Query{MaxRespCode: 100, Sources: []netip.Addr{s1}})
-	x.idle()
+	x.Idle()
 	if q := x.Stats().Queries.Load(); q != 7 {
 		t.Fatalf("Queries = %d, want 7", q)
 	}
 	// The query's robustness applies to later state changes.
 	x.v2Query(ipv6.MLDv2Query{MaxRespCode: 0, Group: group, QRV: 3})
-	x.expect(100*time.Millisecond, "v2 IS_EX(ff0e::db8:1){2001:db8::7}")
+	x.Expect(100*time.Millisecond, "v2 IS_EX(ff0e::db8:1){2001:db8::7}")
 	ssm.leave(group2)
-	x.expect(0, "v2 BLOCK(ff3e::db8:2){2001:db8::8}")
-	x.expect(30*time.Millisecond, "v2 BLOCK(ff3e::db8:2){2001:db8::8}")
-	x.expect(30*time.Millisecond, "v2 BLOCK(ff3e::db8:2){2001:db8::8}")
-	x.idle()
+	x.Expect(0, "v2 BLOCK(ff3e::db8:2){2001:db8::8}")
+	x.Expect(30*time.Millisecond, "v2 BLOCK(ff3e::db8:2){2001:db8::8}")
+	x.Expect(30*time.Millisecond, "v2 BLOCK(ff3e::db8:2){2001:db8::8}")
+	x.Idle()
 }
 
 // TestExponentialMaxResp: a Maximum Response Code from 32768 up is the
@@ -325,17 +288,17 @@ func TestV2Queries(t *testing.T) {
 func TestExponentialMaxResp(t *testing.T) {
 	x := newHost(t, fast, 1500)
 	x.socket().join(group)
-	x.settle()
+	x.Settle()
 	code := uint16(0x9000) // mantissa 0, exponent 1: 0x1000 << 4 ms
 	limit := time.Duration(ipv6.DecodeMLDCode(code)) * time.Millisecond
 	if limit != 65536*time.Millisecond {
 		t.Fatalf("code %#x decodes to %v", code, limit)
 	}
 	x.v2Query(ipv6.MLDv2Query{MaxRespCode: code, Group: group})
-	if d := x.Deadline().Sub(x.clk.Now()); d < 0 || d > limit {
+	if d := x.Deadline().Sub(x.Clock.Now()); d < 0 || d > limit {
 		t.Fatalf("answer due in %v, want within %v", d, limit)
 	}
-	x.expect(limit, "v2 IS_EX(ff0e::db8:1){}")
+	x.Expect(limit, "v2 IS_EX(ff0e::db8:1){}")
 }
 
 func TestV1Compatibility(t *testing.T) {
@@ -344,39 +307,39 @@ func TestV1Compatibility(t *testing.T) {
 	x := newHost(t, cfg, 1500)
 	a := x.socket()
 	a.join(group)
-	x.settle()
+	x.Settle()
 	// An MLDv1 general query (maximum response 100 ms): the host falls
 	// back to MLDv1 and answers with a report sent to the group.
 	x.v1Message(ipv6.ICMPMLDQuery, 100, netip.Addr{})
 	if v := x.Version(); v != 1 {
 		t.Fatalf("version %d after an MLDv1 query", v)
 	}
-	x.expect(100*time.Millisecond, "v1report ff0e::db8:1 ->ff0e::db8:1")
+	x.Expect(100*time.Millisecond, "v1report ff0e::db8:1 ->ff0e::db8:1")
 	// Joining in MLDv1 mode: unsolicited reports, twice.
 	a.include(group2, s1)
-	x.expect(0, "v1report ff3e::db8:2 ->ff3e::db8:2")
-	x.expect(30*time.Millisecond, "v1report ff3e::db8:2 ->ff3e::db8:2")
+	x.Expect(0, "v1report ff3e::db8:2 ->ff3e::db8:2")
+	x.Expect(30*time.Millisecond, "v1report ff3e::db8:2 ->ff3e::db8:2")
 	// Source changes mean nothing to MLDv1.
 	a.include(group2, s1, s2)
-	x.idle()
+	x.Idle()
 	// Leaving as the last reporter sends Done to all-routers.
 	a.leave(group2)
-	x.expect(0, "done ff3e::db8:2 ->ff02::2")
-	x.idle()
+	x.Expect(0, "done ff3e::db8:2 ->ff02::2")
+	x.Idle()
 	if x.Stats().DonesSent.Load() != 1 {
 		t.Fatalf("DonesSent = %d", x.Stats().DonesSent.Load())
 	}
 	// An MLDv2 query in MLDv1 mode is answered as MLDv1 would: its code
 	// read as milliseconds.
 	x.v2Query(ipv6.MLDv2Query{MaxRespCode: 300, Group: group})
-	x.expect(300*time.Millisecond, "v1report ff0e::db8:1 ->ff0e::db8:1")
+	x.Expect(300*time.Millisecond, "v1report ff0e::db8:1 ->ff0e::db8:1")
 	// The querier falls silent: back to MLDv2.
-	x.clk.Advance(600 * time.Millisecond)
+	x.Clock.Advance(600 * time.Millisecond)
 	if v := x.Version(); v != 2 {
 		t.Fatalf("version %d after the MLDv1 querier timed out", v)
 	}
 	a.leave(group)
-	x.expect(0, "v2 TO_IN(ff0e::db8:1){}")
+	x.Expect(0, "v2 TO_IN(ff0e::db8:1){}")
 }
 
 // TestV1OlderQuerierTimeout: by default an MLDv1 query holds MLDv1 mode
@@ -385,22 +348,22 @@ func TestV1Compatibility(t *testing.T) {
 func TestV1OlderQuerierTimeout(t *testing.T) {
 	x := newHost(t, mld.Config{}, 1500)
 	x.v1Message(ipv6.ICMPMLDQuery, 100, netip.Addr{})
-	x.clk.Advance(260*time.Second - time.Millisecond)
+	x.Clock.Advance(260*time.Second - time.Millisecond)
 	if v := x.Version(); v != 1 {
 		t.Fatalf("version %d just before 260 s", v)
 	}
-	x.clk.Advance(time.Millisecond)
+	x.Clock.Advance(time.Millisecond)
 	if v := x.Version(); v != 2 {
 		t.Fatalf("version %d after 260 s", v)
 	}
 	// QRV 3 and QQIC 20 s: 3 × 20 + 10 = 70 s.
 	x.v2Query(ipv6.MLDv2Query{MaxRespCode: 100, QRV: 3, QQIC: 20})
 	x.v1Message(ipv6.ICMPMLDQuery, 100, netip.Addr{})
-	x.clk.Advance(70*time.Second - time.Millisecond)
+	x.Clock.Advance(70*time.Second - time.Millisecond)
 	if v := x.Version(); v != 1 {
 		t.Fatalf("version %d just before 70 s", v)
 	}
-	x.clk.Advance(time.Millisecond)
+	x.Clock.Advance(time.Millisecond)
 	if v := x.Version(); v != 2 {
 		t.Fatalf("version %d after 70 s", v)
 	}
@@ -411,12 +374,12 @@ func TestV1OlderQuerierTimeout(t *testing.T) {
 func TestV2QueryLongCodeInV1Mode(t *testing.T) {
 	x := newHost(t, mld.Config{Version: 1, UnsolicitedReportInterval: 30 * time.Millisecond}, 1500)
 	x.socket().join(group)
-	x.settle()
+	x.Settle()
 	x.v2Query(ipv6.MLDv2Query{MaxRespCode: 0xffff, Group: group})
-	if d := x.Deadline().Sub(x.clk.Now()); d < 0 || d > 32767*time.Millisecond {
+	if d := x.Deadline().Sub(x.Clock.Now()); d < 0 || d > 32767*time.Millisecond {
 		t.Fatalf("answer due in %v, want within 32.767 s", d)
 	}
-	x.expect(32767*time.Millisecond, "v1report ff0e::db8:1 ->ff0e::db8:1")
+	x.Expect(32767*time.Millisecond, "v1report ff0e::db8:1 ->ff0e::db8:1")
 }
 
 // TestV1Suppression: another host's report cancels ours (RFC 2710 4), and
@@ -425,8 +388,8 @@ func TestV1Suppression(t *testing.T) {
 	x := newHost(t, mld.Config{Version: 1, UnsolicitedReportInterval: 30 * time.Millisecond}, 1500)
 	a := x.socket()
 	a.join(group)
-	x.expect(0, "v1report ff0e::db8:1 ->ff0e::db8:1")
-	x.expect(30*time.Millisecond, "v1report ff0e::db8:1 ->ff0e::db8:1")
+	x.Expect(0, "v1report ff0e::db8:1 ->ff0e::db8:1")
+	x.Expect(30*time.Millisecond, "v1report ff0e::db8:1 ->ff0e::db8:1")
 	x.v1Message(ipv6.ICMPMLDQuery, 500, group)
 	// Another host's report may come from :: (RFC 3810 5.2.13).
 	b := make([]byte, ipv6.MLDv1Len)
@@ -434,22 +397,22 @@ func TestV1Suppression(t *testing.T) {
 	if err := x.Receive(b, netip.IPv6Unspecified()); err != nil {
 		t.Fatal(err)
 	}
-	x.expect(time.Second)
+	x.Expect(time.Second)
 	if x.Stats().OthersReports.Load() != 1 {
 		t.Fatal("the other host's report was not seen")
 	}
 	a.leave(group)
-	x.expect(time.Second)
+	x.Expect(time.Second)
 }
 
 // TestV2NoSuppression: an MLDv2 host answers whatever others report.
 func TestV2NoSuppression(t *testing.T) {
 	x := newHost(t, fast, 1500)
 	x.socket().join(group)
-	x.settle()
+	x.Settle()
 	x.v2Query(ipv6.MLDv2Query{MaxRespCode: 100, Group: group})
 	x.v1Message(ipv6.ICMPMLDv1Report, 0, group)
-	x.expect(100*time.Millisecond, "v2 IS_EX(ff0e::db8:1){}")
+	x.Expect(100*time.Millisecond, "v2 IS_EX(ff0e::db8:1){}")
 }
 
 // sources returns count sources in 2001:db8::/32, different for every
@@ -474,9 +437,9 @@ func TestReportSplitting(t *testing.T) {
 		x.socket().include(group2, srcs...)
 		all = append(all, srcs...)
 	}
-	x.settle()
+	x.Settle()
 	x.v2Query(ipv6.MLDv2Query{MaxRespCode: 100})
-	sent := x.after(100 * time.Millisecond)
+	sent := x.After(100 * time.Millisecond)
 	if len(sent) != 2 {
 		t.Fatalf("%d reports, want 2: %q", len(sent), sent)
 	}
@@ -505,9 +468,9 @@ func TestExcludeTruncated(t *testing.T) {
 	x := newHost(t, fast, 1280)
 	blocked := sources(0, 80)
 	x.socket().join(group, blocked...)
-	x.settle()
+	x.Settle()
 	x.v2Query(ipv6.MLDv2Query{MaxRespCode: 100})
-	sent := x.after(100 * time.Millisecond)
+	sent := x.After(100 * time.Millisecond)
 	var want []string
 	for _, a := range blocked[:75] {
 		want = append(want, a.String())
@@ -521,10 +484,10 @@ func TestExcludeTruncated(t *testing.T) {
 // not looped on.
 func TestTinyMTU(t *testing.T) {
 	x := newHost(t, fast, 1280)
-	x.Host = mld.New(mld.Config{Now: x.clk.Now}, 20, mld.Hooks{Send: x.record(1280)}, nil)
+	x.Host = mld.New(mld.Config{Now: x.Clock.Now}, 20, mld.Hooks{Send: x.record(1280)}, nil)
 	defer x.Close()
 	x.socket().include(group2, sources(0, 100)...)
-	if got := x.after(0); len(got) != 2 {
+	if got := x.After(0); len(got) != 2 {
 		t.Fatalf("sent %q, want two reports", got)
 	}
 }
@@ -532,7 +495,7 @@ func TestTinyMTU(t *testing.T) {
 func TestMalformed(t *testing.T) {
 	x := newHost(t, fast, 1500)
 	x.socket().join(group)
-	x.settle()
+	x.Settle()
 	query := make([]byte, ipv6.MLDv1Len)
 	ipv6.PutMLDv1(query, ipv6.ICMPMLDQuery, 100, netip.IPv6Unspecified())
 	report := make([]byte, ipv6.MLDv1Len)
@@ -563,7 +526,7 @@ func TestMalformed(t *testing.T) {
 			t.Errorf("%s: %v, want %v", c.name, err, c.err)
 		}
 	}
-	x.idle()
+	x.Idle()
 	st := x.Stats()
 	if st.Malformed.Load() != 5 || st.BadSource.Load() != 4 || st.Queries.Load() != 0 || st.Received.Load() != 0 || st.OthersReports.Load() != 0 {
 		t.Fatalf("malformed %d, bad source %d, queries %d, received %d, others' reports %d",
@@ -576,7 +539,7 @@ func TestMalformed(t *testing.T) {
 	ipv6.PutMLDv2Report(v2report, nil)
 	x.receive(done)
 	x.receive(v2report)
-	x.idle()
+	x.Idle()
 	if st.Received.Load() != 2 {
 		t.Fatalf("received %d", st.Received.Load())
 	}
@@ -595,7 +558,7 @@ func heapAlloc() uint64 {
 func TestSourceQueryFloodBounded(t *testing.T) {
 	x := newHost(t, fast, 1500)
 	x.socket().join(group)
-	x.settle()
+	x.Settle()
 	// 89 sources fill a 1500-byte frame behind the IPv6 and hop-by-hop
 	// headers.
 	const queries, perQuery = 3000, 89
@@ -618,8 +581,8 @@ func TestSourceQueryFloodBounded(t *testing.T) {
 	if got := st.QuerySourcesIgnored.Load() + st.QuerySourcesDropped.Load(); got != queries*perQuery {
 		t.Errorf("ignored+dropped sources %d, want %d", got, queries*perQuery)
 	}
-	x.expect(time.Second, "v2 IS_EX(ff0e::db8:1){}")
-	x.idle()
+	x.Expect(time.Second, "v2 IS_EX(ff0e::db8:1){}")
+	x.Idle()
 	if got := x.PendingQuerySources(); got != 0 {
 		t.Errorf("%d query sources still recorded after the answer", got)
 	}
@@ -638,7 +601,7 @@ func TestSourceQueryCaps(t *testing.T) {
 		groups[i] = netip.AddrFrom16([16]byte{0: 0xff, 1: 0x0e, 2: 0x0d, 3: 0xb8, 15: byte(i + 1)})
 		sock.join(groups[i], s1)
 	}
-	x.settle()
+	x.Settle()
 	srcs := sources(1, perGroup+1)
 	for _, g := range groups[:full] {
 		first := append(slices.Clone(srcs[:perGroup/2]), srcs[0], s1)
@@ -672,7 +635,7 @@ func TestSourceQueryCaps(t *testing.T) {
 		}
 		want[rec] = true
 	}
-	for _, m := range x.after(time.Second) {
+	for _, m := range x.After(time.Second) {
 		for _, rec := range strings.Fields(strings.TrimPrefix(m, "v2 ")) {
 			if !want[rec] {
 				t.Fatalf("unexpected record %s", rec)
@@ -683,7 +646,7 @@ func TestSourceQueryCaps(t *testing.T) {
 	if len(want) > 0 {
 		t.Fatalf("answers missing: %v", want)
 	}
-	x.idle()
+	x.Idle()
 	if got := x.PendingQuerySources(); got != 0 {
 		t.Fatalf("%d sources recorded after the answers", got)
 	}
@@ -695,7 +658,7 @@ func TestSourceQueryCaps(t *testing.T) {
 func TestZeroMaxRespFlood(t *testing.T) {
 	x := newHost(t, fast, 1500)
 	x.socket().join(group)
-	x.settle()
+	x.Settle()
 	for _, c := range []struct {
 		name  string
 		query ipv6.MLDv2Query
@@ -709,12 +672,12 @@ func TestZeroMaxRespFlood(t *testing.T) {
 			x.v2Query(c.query)
 			x.Fire() // the clock stands: nothing is due yet, unless the delay drawn was 0
 		}
-		got := append(x.sent, x.after(mld.MinQueryResponse)...)
-		x.sent = nil
+		got := append(x.Sent, x.After(mld.MinQueryResponse)...)
+		x.Sent = nil
 		if !slices.Equal(got, []string{c.want}) {
 			t.Errorf("%s: 2000 queries with code 0 drew %q, want one %s", c.name, got, c.want)
 		}
-		x.idle()
+		x.Idle()
 	}
 }
 
@@ -728,28 +691,28 @@ func TestUnreportedGroups(t *testing.T) {
 	a := x.socket()
 	for _, g := range []netip.Addr{ipv6.AllNodes, nodeLoc, reserved, netip.MustParseAddr("ff11::db8:1")} {
 		a.join(g)
-		x.idle()
+		x.Idle()
 		if !x.IsMember(g) || !x.Accepts(g, s1) {
 			t.Fatalf("%v joined but not received", g)
 		}
 	}
 	snm := ipv6.SolicitedNode(netip.MustParseAddr("2001:db8::1:2:3"))
 	a.join(snm)
-	x.expect(0, "v2 TO_EX(ff02::1:ff02:3){}")
-	x.settle()
+	x.Expect(0, "v2 TO_EX(ff02::1:ff02:3){}")
+	x.Settle()
 	for _, g := range []netip.Addr{ipv6.AllNodes, nodeLoc, reserved} {
 		x.v2Query(ipv6.MLDv2Query{MaxRespCode: 100, Group: g})
 		x.v2Query(ipv6.MLDv2Query{MaxRespCode: 100, Group: g, Sources: []netip.Addr{s1}})
 	}
 	x.v2Query(ipv6.MLDv2Query{MaxRespCode: 100})
-	x.expect(time.Second, "v2 IS_EX(ff02::1:ff02:3){}")
+	x.Expect(time.Second, "v2 IS_EX(ff02::1:ff02:3){}")
 	// Nor in MLDv1 mode.
 	x.v1Message(ipv6.ICMPMLDQuery, 100, netip.Addr{})
-	x.expect(time.Second, "v1report ff02::1:ff02:3 ->ff02::1:ff02:3")
+	x.Expect(time.Second, "v1report ff02::1:ff02:3 ->ff02::1:ff02:3")
 	a.join(netip.MustParseAddr("ff01::db8:2"))
 	a.leave(nodeLoc)
 	a.leave(ipv6.AllNodes)
-	x.expect(time.Second)
+	x.Expect(time.Second)
 }
 
 // TestSilentHost: without a Send hook, as on loopback, a host tracks
@@ -829,7 +792,7 @@ func BenchmarkAccepts(b *testing.B) {
 func TestQueriesAllocateNothing(t *testing.T) {
 	x := newHost(t, fast, 1500)
 	x.socket().join(group)
-	x.settle()
+	x.Settle()
 	for _, q := range []ipv6.MLDv2Query{
 		{MaxRespCode: 1000},
 		{MaxRespCode: 1000, Group: group, Sources: []netip.Addr{s1, s2}},

@@ -3,6 +3,7 @@ package stack
 import (
 	"encoding/binary"
 	"net/netip"
+	"sync/atomic"
 
 	"github.com/tapnet/tapnet/internal/buffer"
 	"github.com/tapnet/tapnet/ipv4"
@@ -128,10 +129,16 @@ func (s *Stack) reportLocalError(n *NIC, quoted []byte, e ControlError) {
 	if ih.Protocol() != udp.ProtocolNumber {
 		return
 	}
-	sport := binary.BigEndian.Uint16(quoted[hl:])
-	dport := binary.BigEndian.Uint16(quoted[hl+2:])
-	local := netip.AddrPortFrom(ih.Src(), sport)
-	remote := netip.AddrPortFrom(ih.Dst(), dport)
+	s.deliverError(n, ih.Src(), ih.Dst(), quoted[hl:], e, &s.stats.ICMP.ErrorsDelivered)
+}
+
+// deliverError hands e to the UDP socket that sent a datagram from src to
+// dst whose UDP header starts hdr (at least its four bytes of ports),
+// looked up as a datagram arriving on n would be, and counts it in
+// delivered.
+func (s *Stack) deliverError(n *NIC, src, dst netip.Addr, hdr []byte, e ControlError, delivered *atomic.Uint64) {
+	local := netip.AddrPortFrom(src, binary.BigEndian.Uint16(hdr))
+	remote := netip.AddrPortFrom(dst, binary.BigEndian.Uint16(hdr[2:]))
 	ep := s.demux.lookup(udp.ProtocolNumber, local, remote, n.id)
 	if ep == nil {
 		return
@@ -140,7 +147,7 @@ func (s *Stack) reportLocalError(n *NIC, quoted []byte, e ControlError) {
 	if !e.From.IsValid() {
 		e.From = local.Addr()
 	}
-	s.stats.ICMP.ErrorsDelivered.Add(1)
+	delivered.Add(1)
 	ep.HandleError(e)
 }
 

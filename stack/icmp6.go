@@ -213,16 +213,5 @@ func (s *Stack) reportLocalError6(n *NIC, quoted []byte, e ControlError) {
 	if proto != udp.ProtocolNumber || len(quoted) < off+4 {
 		return
 	}
-	local := netip.AddrPortFrom(ih.Src(), binary.BigEndian.Uint16(quoted[off:]))
-	remote := netip.AddrPortFrom(ih.Dst(), binary.BigEndian.Uint16(quoted[off+2:]))
-	ep := s.demux.lookup(udp.ProtocolNumber, local, remote, n.id)
-	if ep == nil {
-		return
-	}
-	e.Remote = remote
-	if !e.From.IsValid() {
-		e.From = local.Addr()
-	}
-	s.stats.ICMPv6.ErrorsDelivered.Add(1)
-	ep.HandleError(e)
+	s.deliverError(n, ih.Src(), ih.Dst(), quoted[off:], e, &s.stats.ICMPv6.ErrorsDelivered)
 }

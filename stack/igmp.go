@@ -117,10 +117,11 @@ func (n *NIC) IGMPVersion() int { return n.igmp.Version() }
 // ChangeMembership replaces one socket's filter for group on the NIC, from
 // what it was (the zero filter when it was not a member) to what it is now
 // (the zero filter when it leaves). Changes of the NIC's merged state are
-// reported with IGMP, or with MLD for an IPv6 group.
+// reported with IGMP, or with MLD for an IPv6 group (igmp.Filter and
+// mld.Filter are both multicast.Filter).
 func (n *NIC) ChangeMembership(group netip.Addr, from, to igmp.Filter) {
 	if group.Is6() {
-		n.mld.ChangeMembership(group, mldFilter(from), mldFilter(to))
+		n.mld.ChangeMembership(group, from, to)
 		return
 	}
 	n.igmp.ChangeMembership(group, from, to)

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/tapnet/tapnet/ethernet"
-	"github.com/tapnet/tapnet/igmp"
 	"github.com/tapnet/tapnet/internal/buffer"
 	"github.com/tapnet/tapnet/ipv6"
 	"github.com/tapnet/tapnet/mld"
@@ -83,10 +82,4 @@ func (n *NIC) joinGroup6(g netip.Addr) {
 
 func (n *NIC) leaveGroup6(g netip.Addr) {
 	n.mld.ChangeMembership(g, mld.Filter{Mode: mld.Exclude}, mld.Filter{})
-}
-
-// mldFilter converts a socket's filter, which the socket layer keeps as
-// igmp.Filter for both families, to MLD's (the modes have the same values).
-func mldFilter(f igmp.Filter) mld.Filter {
-	return mld.Filter{Mode: mld.FilterMode(f.Mode), Sources: f.Sources}
 }

@@ -4,33 +4,23 @@ import (
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/tapnet/tapnet/multicast"
 )
 
-// FilterMode is a multicast source filter mode (RFC 3376 3.1, RFC 3810
-// 4.2).
-type FilterMode uint8
+// The filter types are the public ones, so that igmp and mld hand them
+// through unconverted; their modes' values are the record types
+// ModeIsInclude and ModeIsExclude (wire_test.go checks).
+type (
+	FilterMode = multicast.FilterMode
+	Filter     = multicast.Filter
+)
 
-// Filter modes. The values are the current-state record types
-// MODE_IS_INCLUDE and MODE_IS_EXCLUDE of both IGMPv3 and MLDv2.
+// Filter modes.
 const (
-	Include FilterMode = ModeIsInclude // only the listed sources
-	Exclude FilterMode = ModeIsExclude // all but the listed sources
+	Include = multicast.Include // only the listed sources
+	Exclude = multicast.Exclude // all but the listed sources
 )
-
-// Filter is a socket's (or an interface's) reception state for one group.
-// INCLUDE with no sources, the zero value's meaning, is "not a member".
-type Filter struct {
-	Mode    FilterMode
-	Sources []netip.Addr
-}
-
-// Member reports whether the filter receives anything.
-func (f Filter) Member() bool { return f.Mode == Exclude || len(f.Sources) > 0 }
-
-// Allows reports whether the filter receives datagrams from src.
-func (f Filter) Allows(src netip.Addr) bool {
-	return slices.Contains(f.Sources, src) != (f.Mode == Exclude)
-}
 
 func equalFilter(a, b Filter) bool {
 	return a.Mode == b.Mode && slices.Equal(a.Sources, b.Sources)

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tapnet/tapnet/multicast"
 )
 
 // Config tunes a Host; the codecs fill it from their own Config. Zero
@@ -28,16 +30,8 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Hooks connect a Host to the interface it serves; see igmp.Hooks.
-type Hooks struct {
-	// Send transmits msg, valid only during the call, to dst. It is
-	// called from Fire without the Host's lock held, one message at a
-	// time. A nil Send makes a silent host.
-	Send func(dst netip.Addr, msg []byte)
-	// Schedule asks for Fire after d (negative: withdrawn). It is called
-	// with the Host's lock held.
-	Schedule func(d time.Duration)
-}
+// Hooks connect a Host to the interface it serves.
+type Hooks = multicast.Hooks
 
 // RFC defaults (RFC 3376 8, RFC 2236 8, RFC 3810 9, RFC 2710 7).
 const (

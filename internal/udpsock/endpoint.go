@@ -698,16 +698,7 @@ func (e *Endpoint) Write(p []byte, to netip.AddrPort, wo *WriteOptions) (int, er
 	if len(p) > MaxPayload6 || !e.v6 && len(p) > udp.MaxPayload {
 		return 0, syscall.EMSGSIZE
 	}
-	st, err := e.sendSnapshot()
-	if err == errUnbound {
-		if err = e.autobind(); err == nil {
-			st, err = e.sendSnapshot()
-		}
-	}
-	if err != nil {
-		return 0, err
-	}
-	r, dst, err := e.sendRoute(&st, to, wo)
+	st, r, dst, err := e.prepareSend(to, wo)
 	if err != nil {
 		return 0, err
 	}
@@ -720,7 +711,24 @@ func (e *Endpoint) Write(p []byte, to netip.AddrPort, wo *WriteOptions) (int, er
 	return len(p), nil
 }
 
-// errUnbound tells Write to bind an ephemeral port and look again.
+// prepareSend does what every send does first: it copies the send state,
+// binding an unbound endpoint to an ephemeral port as the kernel does on
+// the first send, and routes the datagram to to (or the connected peer).
+func (e *Endpoint) prepareSend(to netip.AddrPort, wo *WriteOptions) (sendState, stack.Route, netip.AddrPort, error) {
+	st, err := e.sendSnapshot()
+	if err == errUnbound {
+		if err = e.autobind(); err == nil {
+			st, err = e.sendSnapshot()
+		}
+	}
+	if err != nil {
+		return sendState{}, stack.Route{}, netip.AddrPort{}, err
+	}
+	r, dst, err := e.sendRoute(&st, to, wo)
+	return st, r, dst, err
+}
+
+// errUnbound tells prepareSend to bind an ephemeral port and look again.
 var errUnbound = errors.New("endpoint not bound")
 
 // sendState is what a send needs of the endpoint, copied under e.mu.
@@ -867,16 +875,7 @@ func (e *Endpoint) WriteBatch(ps [][]byte, to netip.AddrPort, wo *WriteOptions) 
 	if len(ps) == 0 {
 		return 0, nil
 	}
-	st, err := e.sendSnapshot()
-	if err == errUnbound {
-		if err = e.autobind(); err == nil {
-			st, err = e.sendSnapshot()
-		}
-	}
-	if err != nil {
-		return 0, err
-	}
-	r, dst, err := e.sendRoute(&st, to, wo)
+	st, r, dst, err := e.prepareSend(to, wo)
 	if err != nil {
 		return 0, err
 	}

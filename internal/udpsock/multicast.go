@@ -6,8 +6,8 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/tapnet/tapnet/igmp"
 	"github.com/tapnet/tapnet/ipv4"
+	"github.com/tapnet/tapnet/multicast"
 	"github.com/tapnet/tapnet/stack"
 )
 
@@ -24,7 +24,7 @@ const (
 type membership struct {
 	group  netip.Addr
 	nic    *stack.NIC
-	filter igmp.Filter
+	filter multicast.Filter
 }
 
 // memberships are the groups an endpoint joined. Each change is passed on
@@ -69,7 +69,7 @@ func (m *memberships) leaveAll() {
 	defer m.mu.Unlock()
 	m.closed = true
 	for _, x := range m.list {
-		x.nic.ChangeMembership(x.group, x.filter, igmp.Filter{})
+		x.nic.ChangeMembership(x.group, x.filter, multicast.Filter{})
 	}
 	m.list = nil
 }
@@ -78,7 +78,7 @@ func (m *memberships) leaveAll() {
 type Membership struct {
 	Group  netip.Addr
 	NIC    stack.NICID
-	Filter igmp.Filter
+	Filter multicast.Filter
 }
 
 // Memberships returns the endpoint's memberships in joining order.
@@ -91,7 +91,7 @@ func (e *Endpoint) Memberships() []Membership {
 	defer m.mu.Unlock()
 	out := make([]Membership, len(m.list))
 	for i, x := range m.list {
-		out[i] = Membership{x.group, x.nic.ID(), igmp.Filter{Mode: x.filter.Mode, Sources: slices.Clone(x.filter.Sources)}}
+		out[i] = Membership{x.group, x.nic.ID(), multicast.Filter{Mode: x.filter.Mode, Sources: slices.Clone(x.filter.Sources)}}
 	}
 	return out
 }
@@ -157,9 +157,9 @@ func (e *Endpoint) JoinGroup(nic *stack.NIC, group netip.Addr) error {
 	if len(m.list) >= MaxMemberships {
 		return syscall.ENOBUFS
 	}
-	x := &membership{group: group, nic: nic, filter: igmp.Filter{Mode: igmp.Exclude}}
+	x := &membership{group: group, nic: nic, filter: multicast.Filter{Mode: multicast.Exclude}}
 	m.list = append(m.list, x)
-	nic.ChangeMembership(group, igmp.Filter{}, x.filter)
+	nic.ChangeMembership(group, multicast.Filter{}, x.filter)
 	return nil
 }
 
@@ -180,7 +180,7 @@ func (e *Endpoint) LeaveGroup(nic *stack.NIC, group netip.Addr) error {
 	}
 	x := m.list[i]
 	m.remove(i)
-	x.nic.ChangeMembership(group, x.filter, igmp.Filter{})
+	x.nic.ChangeMembership(group, x.filter, multicast.Filter{})
 	return nil
 }
 
@@ -202,33 +202,33 @@ func (e *Endpoint) JoinSourceGroup(nic *stack.NIC, group, src netip.Addr) error 
 			return syscall.ENOBUFS
 		}
 		// INCLUDE{} is no membership yet; the source added below makes it one.
-		m.list = append(m.list, &membership{group: group, nic: nic, filter: igmp.Filter{Mode: igmp.Include}})
+		m.list = append(m.list, &membership{group: group, nic: nic, filter: multicast.Filter{Mode: multicast.Include}})
 		i = len(m.list) - 1
 	}
-	return m.sourceLocked(i, true, igmp.Include, src)
+	return m.sourceLocked(i, true, multicast.Include, src)
 }
 
 // LeaveSourceGroup removes src from an INCLUDE-mode membership; removing
 // the last source leaves the group. EINVAL without such a membership,
 // EADDRNOTAVAIL when src is not listed.
 func (e *Endpoint) LeaveSourceGroup(nic *stack.NIC, group, src netip.Addr) error {
-	return e.changeSource(nic, group, src, false, igmp.Include)
+	return e.changeSource(nic, group, src, false, multicast.Include)
 }
 
 // BlockSource excludes src from an any-source membership
 // (MCAST_BLOCK_SOURCE). EINVAL without one, EADDRNOTAVAIL when already
 // blocked, ENOBUFS past MaxSourceFilter.
 func (e *Endpoint) BlockSource(nic *stack.NIC, group, src netip.Addr) error {
-	return e.changeSource(nic, group, src, true, igmp.Exclude)
+	return e.changeSource(nic, group, src, true, multicast.Exclude)
 }
 
 // UnblockSource lets src in again (MCAST_UNBLOCK_SOURCE). EINVAL without
 // an any-source membership, EADDRNOTAVAIL when src is not blocked.
 func (e *Endpoint) UnblockSource(nic *stack.NIC, group, src netip.Addr) error {
-	return e.changeSource(nic, group, src, false, igmp.Exclude)
+	return e.changeSource(nic, group, src, false, multicast.Exclude)
 }
 
-func (e *Endpoint) changeSource(nic *stack.NIC, group, src netip.Addr, add bool, mode igmp.FilterMode) error {
+func (e *Endpoint) changeSource(nic *stack.NIC, group, src netip.Addr, add bool, mode multicast.FilterMode) error {
 	nic, err := e.groupNIC(nic, group)
 	if err != nil {
 		return err
@@ -248,18 +248,18 @@ func (e *Endpoint) changeSource(nic *stack.NIC, group, src netip.Addr, add bool,
 // sourceLocked adds or removes one source of membership i in the given
 // mode, like Linux's ip_mc_source. Filters are replaced, never modified,
 // so the NIC sees the old one intact.
-func (m *memberships) sourceLocked(i int, add bool, mode igmp.FilterMode, src netip.Addr) error {
+func (m *memberships) sourceLocked(i int, add bool, mode multicast.FilterMode, src netip.Addr) error {
 	x := m.list[i]
 	old := x.filter
 	if len(old.Sources) > 0 && old.Mode != mode {
 		return syscall.EINVAL
 	}
 	j := slices.Index(old.Sources, src)
-	next := igmp.Filter{Mode: mode}
+	next := multicast.Filter{Mode: mode}
 	switch {
 	case !add && j < 0:
 		return syscall.EADDRNOTAVAIL
-	case !add && len(old.Sources) == 1 && mode == igmp.Include:
+	case !add && len(old.Sources) == 1 && mode == multicast.Include:
 		// INCLUDE{} is no membership: leave the group.
 		m.remove(i)
 	case !add:
