@@ -568,9 +568,10 @@ func FuzzStack6(f *testing.F) {
 			Reassembly6:   reasm,
 			ICMPRateLimit: stack.RateLimitOptions{Now: relTicking()},
 		})
-		// udpsock has no IPv6 yet: the endpoints are the stack's own. The
-		// echo endpoint is a dual-stack wildcard, as [::]:7 is on Linux.
-		echo := e.bind6(stack.TransportID{LocalAddr: netip.IPv6Unspecified(), LocalPort: 7})
+		// The endpoints are the stack's own. The echo endpoint is a
+		// dual-stack wildcard (no local address: both families, as a
+		// "udp" socket on [::]:7 is on Linux; :: alone is IPv6 only).
+		echo := e.bind6(stack.TransportID{LocalPort: 7})
 		conn4 := e.bind6(stack.TransportID{LocalAddr: relOurIP, LocalPort: 5353, RemoteAddr: relPeerIP, RemotePort: 53})
 		conn6 := e.bind6(stack.TransportID{LocalAddr: relOurIP6, LocalPort: 5353, RemoteAddr: relPeerIP6, RemotePort: 53})
 		for _, fr := range relFuzzDecode(data, true) {

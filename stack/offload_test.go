@@ -69,7 +69,12 @@ func newOffEnv(t *testing.T, off link.Offloads) (*stack.Stack, *offLink) {
 	s := stack.New(stack.Options{})
 	t.Cleanup(func() { s.Close() })
 	l := &offLink{relLink: newRelLink(relOurMAC, 1500), off: off}
-	nic, err := s.AddNIC(l, stack.NICOptions{Addresses: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24")}})
+	// IPv4 only: an IPv6 NIC's own DAD and MLD frames would mix with the
+	// frames these tests count.
+	nic, err := s.AddNIC(l, stack.NICOptions{
+		Addresses: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24")},
+		IPv6:      stack.IPv6Options{Disabled: true},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
