@@ -155,7 +155,7 @@ func TestARPRetriesOverLoss(t *testing.T) {
 	b.AddNIC(lossy, stack.NICOptions{Addresses: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24")}, IPv6: stack.IPv6Options{Disabled: true}})
 	// Let the server's gratuitous ARP arrive first: arriving while the
 	// client resolves, it would resolve the entry itself (as on Linux).
-	for i := 0; i < 500 && b.Stats().ARP.Received.Load() == 0; i++ {
+	for i := 0; i < 5000 && b.Stats().ARP.Received.Load() == 0; i++ { // at most 5 s, for a loaded machine
 		time.Sleep(time.Millisecond)
 	}
 	srv, _ := ListenUDP(a, "udp", &net.UDPAddr{Port: 7})
