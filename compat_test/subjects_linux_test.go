@@ -24,9 +24,10 @@ func tapnetTAPSubject(f family) Subject {
 	addrA, pa := hostAddrs(f, false)
 	addrB, pb := hostAddrs(f, true)
 	return Subject{
-		Name:    "tapnet-tap" + f.name,
-		Network: f.network,
-		AddrA:   addrA, AddrB: addrB,
+		Name:     "tapnet-tap" + f.name,
+		Network:  f.network,
+		Wildcard: f.dual,
+		AddrA:    addrA, AddrB: addrB,
 		Setup: func(t *testing.T) {
 			netns.RequireRoot(t)
 			ns = netns.New(t)

@@ -21,8 +21,11 @@ func hostAddrs(f family, b bool) (netip.Addr, []string) {
 	if b {
 		v4, v6 = "192.0.2.1/24", "2001:db8::1/64"
 	}
-	if f.network == "udp6" {
+	switch {
+	case f.v6:
 		return netip.MustParsePrefix(v6).Addr(), []string{v4, v6}
+	case f.dual:
+		return netip.MustParsePrefix(v4).Addr(), []string{v4, v6}
 	}
 	return netip.MustParsePrefix(v4).Addr(), []string{v4}
 }
@@ -70,9 +73,10 @@ func tapnetPipeSubject(f family) Subject {
 	addrA, pa := hostAddrs(f, false)
 	addrB, pb := hostAddrs(f, true)
 	return Subject{
-		Name:    "tapnet-pipe" + f.name,
-		Network: f.network,
-		AddrA:   addrA, AddrB: addrB,
+		Name:     "tapnet-pipe" + f.name,
+		Network:  f.network,
+		Wildcard: f.dual,
+		AddrA:    addrA, AddrB: addrB,
 		Setup: func(t *testing.T) {
 			la, lb := tap.Pipe(tap.PipeOptions{})
 			a = newStack(t, la, pa...)
