@@ -80,6 +80,10 @@ type Subject struct {
 	// Wildcard makes A's listeners bind the unspecified address (a
 	// dual-stack [::]:port for "udp"); peers then send to AddrA.
 	Wildcard bool
+
+	// AltA and AltB are the hosts' addresses of the other IP version,
+	// which scenarios tagged "dual" use to reach a dual-stack A both ways.
+	AltA, AltB netip.Addr
 }
 
 func (s *Subject) network() string {
@@ -136,11 +140,16 @@ func kernelDial(network string, laddr, raddr *net.UDPAddr) (UDPConn, error) {
 }
 
 func kernelSubject(f family) Subject {
-	lo := netip.MustParseAddr("127.0.0.1")
+	lo, alt := netip.MustParseAddr("127.0.0.1"), netip.IPv6Loopback()
 	if f.v6 {
-		lo = netip.IPv6Loopback()
+		lo, alt = alt, lo
+	}
+	if !f.dual {
+		alt = netip.Addr{}
 	}
 	return Subject{
+		AltA:     alt,
+		AltB:     alt,
 		Name:     "kernel" + f.name,
 		Network:  f.network,
 		Wildcard: f.dual,
@@ -165,11 +174,14 @@ func subjects(f family) []Subject {
 	}
 	subs = append(subs, tapnetPipeSubject(f), tapnetTAPSubject(f))
 	for i := range subs {
+		if subs[i].Skip == nil {
+			subs[i].Skip = make(map[string]string)
+		}
 		for k, v := range f.skip {
-			if subs[i].Skip == nil {
-				subs[i].Skip = make(map[string]string)
-			}
 			subs[i].Skip[k] = v
+		}
+		if !f.dual {
+			subs[i].Skip["dual"] = "the scenario needs a dual-stack A"
 		}
 	}
 	return subs

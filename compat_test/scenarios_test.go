@@ -21,6 +21,7 @@ type scenario struct {
 	//   frag: needs IP fragmentation and reassembly both ways.
 	//   udp6: asks for the "udp6" network.
 	//   ipv4: asks for IPv4 addresses ("udp4"), so the IPv6 family skips it.
+	//   dual: talks to a dual-stack A over IPv4 and IPv6 (AltA, AltB).
 	tags []string
 	run  func(e *env)
 	want Observation
@@ -1133,6 +1134,70 @@ var scenarios = []scenario{
 			`A: n=2 data="hi" from=B:peer-5 err=nil`,
 			`A WriteToUDP: n=4 err=nil`,
 			`B: n=4 data="back" from=A:srv err=nil`,
+		},
+	},
+	{
+		name: "dual/IPv4-and-IPv6-peers",
+		tags: []string{"dual"},
+		run: func(e *env) {
+			// One wildcard "udp" socket serves peers of both versions:
+			// IPv4 ones show IPv4-mapped, replies go back over the version
+			// they came in on, from the address they were sent to.
+			a := e.listenA("A:srv")
+			alt := netip.AddrPortFrom(e.s.AltA, uint16(e.at(a).Port))
+			e.nameAddrPort("A:srv-alt", alt)
+			b := e.listenB("B:peer")
+			c, err := e.s.ListenB(e.s.network(), net.UDPAddrFromAddrPort(netip.AddrPortFrom(e.s.AltB, 0)))
+			balt := e.opened("B:alt", e.s.AltB, c, err)
+			buf := make([]byte, 64)
+			for _, p := range []struct {
+				peer UDPConn
+				to   *net.UDPAddr
+			}{{b, e.at(a)}, {balt, net.UDPAddrFromAddrPort(alt)}} {
+				e.send(p.peer, p.to, "hi")
+				a.SetReadDeadline(soon())
+				n, from, err := a.ReadFromUDPAddrPort(buf)
+				e.rec("A ReadFromUDPAddrPort: n=%d from=%s err=%s", n, e.addr(from), e.err(err))
+				n, err = a.WriteToUDPAddrPort([]byte("back"), from)
+				e.rec("A WriteToUDPAddrPort: n=%d err=%s", n, e.err(err))
+				e.recv("peer", p.peer, 64, safety)
+			}
+			// Either form of an IPv4 destination reaches the IPv4 peer.
+			v4 := b
+			if !e.s.AddrB.Is4() {
+				v4 = balt
+			}
+			to := e.at(v4)
+			for _, dst := range []netip.AddrPort{to.AddrPort(), netip.AddrPortFrom(netip.AddrFrom16(to.AddrPort().Addr().As16()), uint16(to.Port))} {
+				n, err := a.WriteToUDPAddrPort([]byte("v4"), dst)
+				e.rec("A WriteToUDPAddrPort %s: n=%d err=%s", e.addr(dst), n, e.err(err))
+				e.recv("IPv4 peer", v4, 64, safety)
+			}
+		},
+	},
+	{
+		name: "dual/bind-across-families",
+		tags: []string{"dual"},
+		run: func(e *env) {
+			// A dual-stack wildcard port is taken for both versions; a
+			// "udp6" (V6ONLY) wildcard leaves the IPv4 side free.
+			a := e.listenA("A:srv")
+			port := e.at(a).Port
+			try := func(label, network string, port int) UDPConn {
+				c, err := e.s.ListenA(network, &net.UDPAddr{Port: port})
+				e.rec("%s: conn=%v err=%s", label, c != nil, e.err(err))
+				if c != nil {
+					e.t.Cleanup(func() { c.Close() })
+				}
+				return c
+			}
+			try("udp4 on a dual-stack port", "udp4", port)
+			try("udp6 on a dual-stack port", "udp6", port)
+			if c := try("udp6 wildcard", "udp6", 0); c != nil {
+				p := e.at(c).Port
+				try("udp4 beside udp6", "udp4", p)
+				try("udp beside both", "udp", p)
+			}
 		},
 	},
 	{

@@ -28,6 +28,7 @@ func tapnetTAPSubject(f family) Subject {
 		Network:  f.network,
 		Wildcard: f.dual,
 		AddrA:    addrA, AddrB: addrB,
+		AltA: altAddr(f, addrA, pa), AltB: altAddr(f, addrB, pb),
 		Setup: func(t *testing.T) {
 			netns.RequireRoot(t)
 			ns = netns.New(t)

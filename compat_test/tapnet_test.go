@@ -30,6 +30,20 @@ func hostAddrs(f family, b bool) (netip.Addr, []string) {
 	return netip.MustParsePrefix(v4).Addr(), []string{v4}
 }
 
+// altAddr is, for a dual-stack family, the host's address of the other IP
+// version among its prefixes; the zero Addr otherwise.
+func altAddr(f family, addr netip.Addr, prefixes []string) netip.Addr {
+	if !f.dual {
+		return netip.Addr{}
+	}
+	for _, p := range prefixes {
+		if a := netip.MustParsePrefix(p).Addr(); a.Is4() != addr.Is4() {
+			return a
+		}
+	}
+	return netip.Addr{}
+}
+
 // newStack makes a stack with one NIC on l and the given addresses; IPv6
 // ones are usable at once (no DAD).
 func newStack(t *testing.T, l link.Device, addrs ...string) *stack.Stack {
@@ -77,6 +91,7 @@ func tapnetPipeSubject(f family) Subject {
 		Network:  f.network,
 		Wildcard: f.dual,
 		AddrA:    addrA, AddrB: addrB,
+		AltA: altAddr(f, addrA, pa), AltB: altAddr(f, addrB, pb),
 		Setup: func(t *testing.T) {
 			la, lb := tap.Pipe(tap.PipeOptions{})
 			a = newStack(t, la, pa...)
