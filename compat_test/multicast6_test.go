@@ -221,14 +221,15 @@ var igmpFamily = &mcFamily{
 	},
 }
 
-// mldFamily runs the table over global-scope IPv6 groups (ff0e::/16, and
-// ff3e::/96 for source-specific ones would do as well: Linux filters both
-// alike), with x/net/ipv6's names: HopLimit for TTL.
+// mldFamily runs the table over global-scope IPv6 groups, G1 any-source
+// (ff0e::), G2 in the source-specific range (ff3e::/96; Linux filters
+// both alike, and G1 there gives the same table), with x/net/ipv6's
+// names: HopLimit for TTL.
 var mldFamily = &mcFamily{
 	suffix:     "-mld",
 	v6:         true,
 	g1:         &net.UDPAddr{IP: net.ParseIP("ff0e::db8:1")},
-	g2:         &net.UDPAddr{IP: net.ParseIP("ff0e::db8:2")},
+	g2:         &net.UDPAddr{IP: net.ParseIP("ff3e::8000:2")},
 	otherGroup: &net.UDPAddr{IP: net.IPv4(239, 1, 2, 3).To4()},
 	names:      strings.NewReplacer("TTL", "HopLimit", "IPv6", "IPv4"),
 	hopsName:   "hops",
