@@ -76,6 +76,14 @@ type Subject struct {
 	// Network is what the env's helpers open ("udp" when empty): the
 	// family dimension of the table (see family).
 	Network string
+
+	// Wildcard makes A's listeners bind the unspecified address (a
+	// dual-stack [::]:port for "udp"); peers then send to AddrA.
+	Wildcard bool
+
+	// AltA and AltB are the hosts' addresses of the other IP version,
+	// which scenarios tagged "dual" use to reach a dual-stack A both ways.
+	AltA, AltB netip.Addr
 }
 
 func (s *Subject) network() string {
@@ -92,12 +100,22 @@ func (s *Subject) network() string {
 type family struct {
 	name    string            // subject name suffix: "" for IPv4
 	network string            // what the helpers open
+	v6      bool              // the hosts talk over IPv6
+	dual    bool              // A listens on the wildcard: a dual-stack socket
 	skip    map[string]string // scenarios or tags the family cannot run
 }
 
+var ipv4Only = map[string]string{"ipv4": "the scenario asks for IPv4 addresses"}
+
+// The dual-stack families open "udp" on the unspecified address for A's
+// listeners, as net.ListenUDP("udp", &net.UDPAddr{Port: p}) does: one
+// AF_INET6 socket without IPV6_V6ONLY, whose IPv4 peers (dual-v4) show as
+// IPv4-mapped addresses and IPv6 peers (dual-v6) as themselves.
 var families = []family{
 	{name: "", network: "udp"},
-	{name: "-udp6", network: "udp6", skip: map[string]string{"ipv4": "the scenario asks for IPv4 addresses"}},
+	{name: "-udp6", network: "udp6", v6: true, skip: ipv4Only},
+	{name: "-dual-v4", network: "udp", dual: true},
+	{name: "-dual-v6", network: "udp", v6: true, dual: true, skip: ipv4Only},
 }
 
 // Observation is what user code could see during one scenario: one fact per
@@ -122,20 +140,26 @@ func kernelDial(network string, laddr, raddr *net.UDPAddr) (UDPConn, error) {
 }
 
 func kernelSubject(f family) Subject {
-	lo := netip.MustParseAddr("127.0.0.1")
-	if f.network == "udp6" {
-		lo = netip.IPv6Loopback()
+	lo, alt := netip.MustParseAddr("127.0.0.1"), netip.IPv6Loopback()
+	if f.v6 {
+		lo, alt = alt, lo
+	}
+	if !f.dual {
+		alt = netip.Addr{}
 	}
 	return Subject{
-		Name:    "kernel" + f.name,
-		Network: f.network,
-		AddrA:   lo,
-		AddrB:   lo,
-		ListenA: kernelListen,
-		DialA:   kernelDial,
-		ListenB: kernelListen,
-		DialB:   kernelDial,
-		Settle:  20 * time.Millisecond,
+		AltA:     alt,
+		AltB:     alt,
+		Name:     "kernel" + f.name,
+		Network:  f.network,
+		Wildcard: f.dual,
+		AddrA:    lo,
+		AddrB:    lo,
+		ListenA:  kernelListen,
+		DialA:    kernelDial,
+		ListenB:  kernelListen,
+		DialB:    kernelDial,
+		Settle:   20 * time.Millisecond,
 	}
 }
 
@@ -150,11 +174,14 @@ func subjects(f family) []Subject {
 	}
 	subs = append(subs, tapnetPipeSubject(f), tapnetTAPSubject(f))
 	for i := range subs {
+		if subs[i].Skip == nil {
+			subs[i].Skip = make(map[string]string)
+		}
 		for k, v := range f.skip {
-			if subs[i].Skip == nil {
-				subs[i].Skip = make(map[string]string)
-			}
 			subs[i].Skip[k] = v
+		}
+		if !f.dual {
+			subs[i].Skip["dual"] = "the scenario needs a dual-stack A"
 		}
 	}
 	return subs

@@ -17,13 +17,36 @@
 // table, which keeps the table honest, and become the baseline every other
 // subject is compared with.
 //
-// The table runs once per family (families in compat_test.go): the IPv4
-// one, where the helpers open "udp" on IPv4 addresses, and "udp6", where
-// they open "udp6" on IPv6 ones (the kernel on ::1, tapnet on 2001:db8::2
-// and 2001:db8::1, the TAP's kernel side in its namespace). Each family's
-// kernel run is the baseline of that family's other subjects; only the
-// IPv4 one is checked against the table. Scenarios tagged "ipv4" ask for
-// IPv4 addresses and are left out of the IPv6 family.
+// The table runs once per family (families in compat_test.go), each
+// family's kernel run the baseline of its other subjects; only the IPv4
+// one is also checked against the expectations written in the table:
+//
+//   - IPv4 (no suffix): the helpers open "udp" on IPv4 addresses (kernel
+//     on 127.0.0.1; tapnet on 192.0.2.2 and 192.0.2.1).
+//   - -udp6: "udp6" on IPv6 addresses (kernel on ::1; tapnet on
+//     2001:db8::2 and 2001:db8::1, the TAP's kernel side in its namespace).
+//   - -dual-v4 and -dual-v6: A's listeners open "udp" on the unspecified
+//     address, as net.ListenUDP("udp", &net.UDPAddr{Port: p}) does: one
+//     dual-stack AF_INET6 socket (IPV6_V6ONLY off) whose LocalAddr is
+//     [::]:port. Its peers are IPv4 (seen as IPv4-mapped addresses,
+//     "/iplen=16" and "/4in6" in observations) or IPv6. Scenarios send to
+//     where a conn is reached (env.at: the host's address for a wildcard
+//     conn), not to its LocalAddr, and a wildcard LocalAddr shows as
+//     "any:srv" for role "A:srv". Scenarios tagged "dual" run only here:
+//     they use the hosts' addresses of the other version (AltA, AltB) to
+//     talk to one socket over both.
+//
+// Scenarios tagged "ipv4" ask for IPv4 addresses and are left out of the
+// IPv6 families.
+//
+// The multicast table (multicast_test.go) runs twice: over IPv4 groups
+// (239.1.2.3, 239.1.2.4) with x/net/ipv4's PacketConn, and over IPv6
+// groups (ff0e::db8:1, ff3e::8000:2) with x/net/ipv6's PacketConn on the
+// kernel and gonet.PacketConn6 on tapnet (the MLD table, want6). The
+// kernel's hosts are namespaces joined by a veth pair, tapnet's three
+// stacks on a hub; scenarios drive both families through mcConn, which
+// names TTL and hop limit alike, and labels read in the family's names
+// (MulticastHopLimit for MulticastTTL).
 //
 // # Adding a subject
 //
@@ -36,7 +59,8 @@
 //     Return a nil interface, not a typed nil, on error.
 //   - AddrA/AddrB are the hosts' addresses of the family (192.0.2.0/24 or
 //     198.51.100.0/24, 2001:db8::/32 for TAP tests); Network is what the
-//     helpers open.
+//     helpers open. Wildcard (A listens on the unspecified address) and
+//     AltA/AltB (the other version's addresses) come from the family.
 //   - Setup, if set, runs before every scenario, e.g. to build fresh stacks
 //     so that ICMP rate limits and port reservations do not leak between
 //     scenarios; register teardown with t.Cleanup.
@@ -52,8 +76,10 @@
 //	go test ./compat_test -run 'TestCompat/kernel/NAME' -compat.print
 //
 // then check each printed line against what Linux and net should do before
-// pasting it in. -compat.selfcheck compares a second kernel run with the
-// first, exercising the comparison path.
+// pasting it in. Send to e.at(conn), never to its LocalAddr, and bind A
+// with e.bindA, so that the row runs on the dual-stack families too.
+// -compat.selfcheck compares a second kernel run with the first,
+// exercising the comparison path.
 //
 // # Deliberate differences from the kernel
 //
@@ -72,12 +98,6 @@
 //     type, so unexported address types are recorded as
 //     "unexported(<Network()> <String()>)": gonet should use its own
 //     unexported type wrapping netip.AddrPort with Network() "udp".
-//
-// Not covered yet: a dual-stack family ("udp" on the wildcard, IPv4
-// peers seen as IPv4-mapped). Its scenarios would need the hosts' own
-// addresses as destinations where they now use LocalAddr ([::]:port);
-// gonet's family_test.go and udp6_test.go check dual-stack sockets over
-// the wire instead.
 //
 // # Kernel behaviour worth knowing (checked by the table)
 //

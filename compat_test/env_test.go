@@ -36,10 +36,14 @@ type env struct {
 	obs   Observation
 	roles map[netip.AddrPort]string
 	hosts map[netip.Addr]string
+	// reach holds where peers send to reach a conn whose LocalAddr is the
+	// unspecified address ([::]:port of a dual-stack listener).
+	reach map[UDPConn]netip.AddrPort
 }
 
 func newEnv(t *testing.T, s Subject) *env {
-	return &env{t: t, s: s, roles: make(map[netip.AddrPort]string), hosts: make(map[netip.Addr]string)}
+	return &env{t: t, s: s, roles: make(map[netip.AddrPort]string), hosts: make(map[netip.Addr]string),
+		reach: make(map[UDPConn]netip.AddrPort)}
 }
 
 func (e *env) rec(format string, args ...any) {
@@ -53,6 +57,10 @@ func (e *env) register(role string, a net.Addr) {
 		e.t.Fatalf("register %s: LocalAddr is %T, not *net.UDPAddr", role, a)
 	}
 	ap := ua.AddrPort()
+	e.nameAddrPort(role, ap)
+}
+
+func (e *env) nameAddrPort(role string, ap netip.AddrPort) {
 	e.roles[netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())] = role
 }
 
@@ -64,41 +72,80 @@ func (e *env) udpB(port int) *net.UDPAddr {
 	return net.UDPAddrFromAddrPort(netip.AddrPortFrom(e.s.AddrB, uint16(port)))
 }
 
-// opened takes a freshly opened conn, fails the scenario if opening failed
-// (setup is not what the scenario observes), names its local address and
-// closes it at cleanup.
-func (e *env) opened(role string, c UDPConn, err error) UDPConn {
+// bindA is what A's listeners bind: A's address, or the unspecified one
+// (a nil IP, as net users write it) when the subject's A listens on the
+// wildcard.
+func (e *env) bindA(port int) *net.UDPAddr {
+	if e.s.Wildcard {
+		return &net.UDPAddr{Port: port}
+	}
+	return e.udpA(port)
+}
+
+// opened takes a freshly opened conn on host, fails the scenario if
+// opening failed (setup is not what the scenario observes), names its
+// local address and where peers reach it, and closes it at cleanup.
+func (e *env) opened(role string, host netip.Addr, c UDPConn, err error) UDPConn {
 	e.t.Helper()
 	if err != nil {
 		e.t.Fatalf("open %s: %v", role, err)
 	}
 	e.t.Cleanup(func() { c.Close() })
-	e.register(role, c.LocalAddr())
+	la := local(c)
+	if la == nil || !la.IP.IsUnspecified() {
+		e.register(role, c.LocalAddr())
+		return c
+	}
+	// Bound to the wildcard: LocalAddr shows as "any:srv" for role
+	// "A:srv", so that it cannot pass for the host's own address, which
+	// peers see and which keeps the role.
+	e.register(wildcardRole(role), c.LocalAddr())
+	ap := netip.AddrPortFrom(host, uint16(la.Port))
+	e.reach[c] = ap
+	e.nameAddrPort(role, ap)
 	return c
+}
+
+// wildcardRole names the unspecified address of a role's port: "any:srv"
+// for "A:srv".
+func wildcardRole(role string) string {
+	if i := strings.IndexByte(role, ':'); i >= 0 {
+		return "any" + role[i:]
+	}
+	return "any:" + role
+}
+
+// at is where a peer sends to reach c: its LocalAddr, or its host's
+// address when it is bound to the unspecified address.
+func (e *env) at(c UDPConn) *net.UDPAddr {
+	if ap, ok := e.reach[c]; ok {
+		return net.UDPAddrFromAddrPort(ap)
+	}
+	return local(c)
 }
 
 func (e *env) listenA(role string) UDPConn {
 	e.t.Helper()
-	c, err := e.s.ListenA(e.s.network(), e.udpA(0))
-	return e.opened(role, c, err)
+	c, err := e.s.ListenA(e.s.network(), e.bindA(0))
+	return e.opened(role, e.s.AddrA, c, err)
 }
 
 func (e *env) listenB(role string) UDPConn {
 	e.t.Helper()
 	c, err := e.s.ListenB(e.s.network(), e.udpB(0))
-	return e.opened(role, c, err)
+	return e.opened(role, e.s.AddrB, c, err)
 }
 
 func (e *env) dialA(role string, raddr *net.UDPAddr) UDPConn {
 	e.t.Helper()
 	c, err := e.s.DialA(e.s.network(), nil, raddr)
-	return e.opened(role, c, err)
+	return e.opened(role, e.s.AddrA, c, err)
 }
 
 func (e *env) dialB(role string, raddr *net.UDPAddr) UDPConn {
 	e.t.Helper()
 	c, err := e.s.DialB(e.s.network(), nil, raddr)
-	return e.opened(role, c, err)
+	return e.opened(role, e.s.AddrB, c, err)
 }
 
 // closedB returns an address on B where nothing listens, so that sending

@@ -67,11 +67,11 @@ type mcHost struct {
 	name string
 	addr netip.Addr
 	ifi  *net.Interface
-	// listen binds ip:port (udp4; the zero ip is 0.0.0.0) and wraps the
-	// conn.
-	listen func(ip netip.Addr, port int) (MulticastConn, error)
+	// listen binds ip:port (udp4 or udp6 by the table's family; the zero
+	// ip is the unspecified address) and wraps the conn.
+	listen func(ip netip.Addr, port int) (mcConn, error)
 	// listenGroup is ListenMulticastUDP(ifi, group:port) wrapped.
-	listenGroup func(group *net.UDPAddr) (MulticastConn, error)
+	listenGroup func(group *net.UDPAddr) (mcConn, error)
 }
 
 // mcSubject builds three hosts on one link for each scenario: A observes,
@@ -89,72 +89,85 @@ const (
 	mcQuiet  = 150 * time.Millisecond
 )
 
-var (
-	mcG1 = &net.UDPAddr{IP: net.IPv4(239, 1, 2, 3).To4()}
-	mcG2 = &net.UDPAddr{IP: net.IPv4(239, 1, 2, 4).To4()}
-)
-
 func mcGroupPort(g *net.UDPAddr, port int) *net.UDPAddr { return &net.UDPAddr{IP: g.IP, Port: port} }
 
-// tapnetMcSubject is three tapnet stacks on an in-memory switch.
-func tapnetMcSubject() mcSubject {
-	return mcSubject{name: "tapnet-hub", hosts: func(t *testing.T) [3]*mcHost {
-		hub := tap.NewHub()
-		var hs [3]*mcHost
-		var ss []*stack.Stack
-		t.Cleanup(func() {
-			for _, s := range ss {
-				s.Close()
-			}
-			hub.Close()
-		})
-		for i, h := range []struct{ name, addr string }{{"A", "192.0.2.2"}, {"B", "192.0.2.1"}, {"C", "192.0.2.3"}} {
-			s := stack.New(stack.Options{})
-			ss = append(ss, s)
-			a := netip.MustParseAddr(h.addr)
-			if _, err := s.AddNIC(hub.Port(tap.HubPortOptions{}), stack.NICOptions{Addresses: []netip.Prefix{netip.PrefixFrom(a, 24)}}); err != nil {
-				t.Fatal(err)
-			}
-			ifi, err := s.InterfaceByName("tap0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			hs[i] = &mcHost{name: h.name, addr: a, ifi: ifi,
-				listen: func(ip netip.Addr, port int) (MulticastConn, error) {
-					c, err := gonet.ListenUDP(s, "udp4", &net.UDPAddr{IP: ip.AsSlice(), Port: port})
-					if err != nil {
-						return nil, err
-					}
-					return gonet.NewPacketConn(c), nil
-				},
-				listenGroup: func(g *net.UDPAddr) (MulticastConn, error) {
-					c, err := gonet.ListenMulticastUDP(s, "udp4", ifi, g)
-					if err != nil {
-						return nil, err
-					}
-					return gonet.NewPacketConn(c), nil
-				},
-			}
+// hubHosts builds three tapnet stacks on an in-memory switch, with the
+// addresses given (A, B, C), and opens sockets on them with open.
+func hubHosts(t *testing.T, addrs [3]netip.Prefix, opts stack.NICOptions,
+	wrap func(s *stack.Stack, ifi *net.Interface, h *mcHost)) [3]*mcHost {
+	hub := tap.NewHub()
+	var hs [3]*mcHost
+	var ss []*stack.Stack
+	t.Cleanup(func() {
+		for _, s := range ss {
+			s.Close()
 		}
-		return hs
+		hub.Close()
+	})
+	for i, name := range []string{"A", "B", "C"} {
+		s := stack.New(stack.Options{})
+		ss = append(ss, s)
+		o := opts
+		o.Addresses = []netip.Prefix{addrs[i]}
+		if _, err := s.AddNIC(hub.Port(tap.HubPortOptions{}), o); err != nil {
+			t.Fatal(err)
+		}
+		ifi, err := s.InterfaceByName("tap0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs[i] = &mcHost{name: name, addr: addrs[i].Addr(), ifi: ifi}
+		wrap(s, ifi, hs[i])
+	}
+	return hs
+}
+
+// tapnetMcSubject is three tapnet stacks on an in-memory switch.
+func tapnetMcSubject(f *mcFamily) mcSubject {
+	if f.v6 {
+		return tapnetMLDSubject()
+	}
+	return mcSubject{name: "tapnet-hub", hosts: func(t *testing.T) [3]*mcHost {
+		addrs := [3]netip.Prefix{netip.MustParsePrefix("192.0.2.2/24"), netip.MustParsePrefix("192.0.2.1/24"), netip.MustParsePrefix("192.0.2.3/24")}
+		return hubHosts(t, addrs, stack.NICOptions{}, func(s *stack.Stack, ifi *net.Interface, h *mcHost) {
+			h.listen = func(ip netip.Addr, port int) (mcConn, error) {
+				c, err := gonet.ListenUDP(s, "udp4", &net.UDPAddr{IP: ip.AsSlice(), Port: port})
+				if err != nil {
+					return nil, err
+				}
+				return mc4{gonet.NewPacketConn(c)}, nil
+			}
+			h.listenGroup = func(g *net.UDPAddr) (mcConn, error) {
+				c, err := gonet.ListenMulticastUDP(s, "udp4", ifi, g)
+				if err != nil {
+					return nil, err
+				}
+				return mc4{gonet.NewPacketConn(c)}, nil
+			}
+		})
 	}}
 }
 
 // mcEnv is one scenario's view of a subject.
 type mcEnv struct {
 	t          *testing.T
+	f          *mcFamily
 	a, b, c    *mcHost
 	obs        []string
 	settleTime time.Duration
 }
 
-func (e *mcEnv) rec(format string, args ...any) { e.obs = append(e.obs, fmt.Sprintf(format, args...)) }
+// rec records a line; the family renames the IPv4 option names in the
+// format (TTL becomes HopLimit for MLD).
+func (e *mcEnv) rec(format string, args ...any) {
+	e.obs = append(e.obs, fmt.Sprintf(e.f.names.Replace(format), args...))
+}
 
 func (e *mcEnv) settle() { time.Sleep(e.settleTime) }
 
 // open takes a new conn, failing the scenario if opening failed, and closes
 // it at cleanup.
-func (e *mcEnv) open(c MulticastConn, err error) MulticastConn {
+func (e *mcEnv) open(c mcConn, err error) mcConn {
 	e.t.Helper()
 	if err != nil {
 		e.t.Fatalf("open: %v", err)
@@ -163,8 +176,8 @@ func (e *mcEnv) open(c MulticastConn, err error) MulticastConn {
 	return c
 }
 
-// receiver opens a socket on h bound to 0.0.0.0:port.
-func (e *mcEnv) receiver(h *mcHost, port int) MulticastConn {
+// receiver opens a socket on h bound to the unspecified address and port.
+func (e *mcEnv) receiver(h *mcHost, port int) mcConn {
 	e.t.Helper()
 	return e.open(h.listen(netip.Addr{}, port))
 }
@@ -172,7 +185,7 @@ func (e *mcEnv) receiver(h *mcHost, port int) MulticastConn {
 // sender opens a socket on h bound to its address (B and C of the kernel
 // share a namespace) whose multicast goes out of h's interface (the
 // namespaces have no multicast route).
-func (e *mcEnv) sender(h *mcHost, port int) MulticastConn {
+func (e *mcEnv) sender(h *mcHost, port int) mcConn {
 	e.t.Helper()
 	c := e.open(h.listen(h.addr, port))
 	if err := c.SetMulticastInterface(h.ifi); err != nil {
@@ -182,19 +195,19 @@ func (e *mcEnv) sender(h *mcHost, port int) MulticastConn {
 }
 
 // send writes msg to group:port; failing breaks the scenario's premise.
-func (e *mcEnv) send(c MulticastConn, g *net.UDPAddr, port int, msg string) {
+func (e *mcEnv) send(c mcConn, g *net.UDPAddr, port int, msg string) {
 	e.t.Helper()
 	if _, err := c.WriteTo([]byte(msg), nil, mcGroupPort(g, port)); err != nil {
 		e.t.Fatalf("send %q: %v", msg, err)
 	}
 }
 
-// must records an operation's error.
-func (e *mcEnv) op(label string, err error) { e.rec("%s: %s", label, e.err(err)) }
+// op records an operation's error.
+func (e *mcEnv) op(label string, err error) { e.rec("%s: %s", e.f.names.Replace(label), e.err(err)) }
 
 // recv reads one datagram within wait and records it with its control
 // message; "timeout" when nothing came.
-func (e *mcEnv) recv(label string, c MulticastConn, wait time.Duration) {
+func (e *mcEnv) recv(label string, c mcConn, wait time.Duration) {
 	b := make([]byte, 64)
 	c.SetReadDeadline(time.Now().Add(wait))
 	n, cm, src, err := c.ReadFrom(b)
@@ -206,8 +219,8 @@ func (e *mcEnv) recv(label string, c MulticastConn, wait time.Duration) {
 	e.rec("%s: n=%d data=%q from=%s cm=%s err=%s", label, n, b[:n], e.addr(src), e.cm(cm), e.err(err))
 }
 
-// drainNone checks that nothing (more) arrives.
-func (e *mcEnv) none(label string, c MulticastConn) { e.recv(label, c, mcQuiet) }
+// none checks that nothing (more) arrives.
+func (e *mcEnv) none(label string, c mcConn) { e.recv(label, c, mcQuiet) }
 
 func (e *mcEnv) host(ip net.IP) string {
 	a, ok := netip.AddrFromSlice(ip)
@@ -221,9 +234,9 @@ func (e *mcEnv) host(ip net.IP) string {
 		}
 	}
 	switch {
-	case ip.Equal(mcG1.IP):
+	case ip.Equal(e.f.g1.IP):
 		return "G1"
-	case ip.Equal(mcG2.IP):
+	case ip.Equal(e.f.g2.IP):
 		return "G2"
 	case a.IsUnspecified():
 		return "any"
@@ -236,7 +249,11 @@ func (e *mcEnv) addr(a net.Addr) string {
 	case nil:
 		return "nil"
 	case *net.UDPAddr:
-		return fmt.Sprintf("%s:%d/iplen=%d", e.host(v.IP), v.Port, len(v.IP))
+		s := fmt.Sprintf("%s:%d/iplen=%d", e.host(v.IP), v.Port, len(v.IP))
+		if v.Zone != "" {
+			s += "%" + v.Zone
+		}
+		return s
 	}
 	return fmt.Sprintf("%T(%v)", a, a)
 }
@@ -250,15 +267,15 @@ func (e *mcEnv) ifindex(i int) string {
 	return fmt.Sprint(i)
 }
 
-func (e *mcEnv) cm(cm *ipv4.ControlMessage) string {
+func (e *mcEnv) cm(cm *mcCM) string {
 	if cm == nil {
 		return "nil"
 	}
 	dst := "nil"
-	if cm.Dst != nil {
-		dst = e.host(cm.Dst)
+	if cm.dst != nil {
+		dst = e.host(cm.dst)
 	}
-	return fmt.Sprintf("{ttl=%d src=%s dst=%s ifindex=%s}", cm.TTL, e.host(cm.Src), dst, e.ifindex(cm.IfIndex))
+	return fmt.Sprintf("{%s=%d src=%s dst=%s ifindex=%s}", e.f.hopsName, cm.hops, e.host(cm.src), dst, e.ifindex(cm.ifindex))
 }
 
 // err renders an error's structure and message, addresses by role.
@@ -302,7 +319,9 @@ func (e *mcEnv) shape(err error) string {
 type mcScenario struct {
 	name string
 	run  func(e *mcEnv)
-	want []string
+	want []string // the IGMP table: IPv4 groups
+	// want6 is the MLD table: the same scenario over IPv6 groups.
+	want6 []string
 }
 
 var mcScenarios = []mcScenario{
@@ -311,13 +330,13 @@ var mcScenarios = []mcScenario{
 		run: func(e *mcEnv) {
 			l := e.receiver(e.a, 5001)
 			tx := e.sender(e.b, 4001)
-			e.send(tx, mcG1, 5001, "before")
+			e.send(tx, e.f.g1, 5001, "before")
 			e.none("A before join", l)
-			e.op("A JoinGroup", l.JoinGroup(e.a.ifi, mcG1))
-			e.send(tx, mcG1, 5001, "joined")
+			e.op("A JoinGroup", l.JoinGroup(e.a.ifi, e.f.g1))
+			e.send(tx, e.f.g1, 5001, "joined")
 			e.recv("A", l, mcSafety)
-			e.op("A LeaveGroup", l.LeaveGroup(e.a.ifi, mcG1))
-			e.send(tx, mcG1, 5001, "left")
+			e.op("A LeaveGroup", l.LeaveGroup(e.a.ifi, e.f.g1))
+			e.send(tx, e.f.g1, 5001, "left")
 			e.none("A after leave", l)
 		},
 		want: []string{
@@ -327,24 +346,31 @@ var mcScenarios = []mcScenario{
 			`A LeaveGroup: nil`,
 			`A after leave: timeout`,
 		},
+		want6: []string{
+			`A before join: timeout`,
+			`A JoinGroup: nil`,
+			`A: n=6 data="joined" from=B:4001/iplen=16 cm=nil err=nil`,
+			`A LeaveGroup: nil`,
+			`A after leave: timeout`,
+		},
 	},
 	{
 		name: "source-specific-include",
 		run: func(e *mcEnv) {
 			l := e.receiver(e.a, 5001)
-			e.op("A JoinSourceSpecificGroup(G1, B)", l.JoinSourceSpecificGroup(e.a.ifi, mcG1, &net.UDPAddr{IP: e.b.addr.AsSlice()}))
+			e.op("A JoinSourceSpecificGroup(G1, B)", l.JoinSourceSpecificGroup(e.a.ifi, e.f.g1, &net.UDPAddr{IP: e.b.addr.AsSlice()}))
 			tb, tc := e.sender(e.b, 4001), e.sender(e.c, 4002)
-			e.send(tc, mcG1, 5001, "from C")
-			e.send(tb, mcG1, 5001, "from B")
+			e.send(tc, e.f.g1, 5001, "from C")
+			e.send(tb, e.f.g1, 5001, "from B")
 			e.recv("A", l, mcSafety)
 			e.none("A", l)
-			e.op("A JoinSourceSpecificGroup(G1, C)", l.JoinSourceSpecificGroup(e.a.ifi, mcG1, &net.UDPAddr{IP: e.c.addr.AsSlice()}))
-			e.op("A JoinSourceSpecificGroup(G1, C) again", l.JoinSourceSpecificGroup(e.a.ifi, mcG1, &net.UDPAddr{IP: e.c.addr.AsSlice()}))
-			e.op("A ExcludeSourceSpecificGroup(G1, C)", l.ExcludeSourceSpecificGroup(e.a.ifi, mcG1, &net.UDPAddr{IP: e.c.addr.AsSlice()}))
-			e.send(tc, mcG1, 5001, "C again")
+			e.op("A JoinSourceSpecificGroup(G1, C)", l.JoinSourceSpecificGroup(e.a.ifi, e.f.g1, &net.UDPAddr{IP: e.c.addr.AsSlice()}))
+			e.op("A JoinSourceSpecificGroup(G1, C) again", l.JoinSourceSpecificGroup(e.a.ifi, e.f.g1, &net.UDPAddr{IP: e.c.addr.AsSlice()}))
+			e.op("A ExcludeSourceSpecificGroup(G1, C)", l.ExcludeSourceSpecificGroup(e.a.ifi, e.f.g1, &net.UDPAddr{IP: e.c.addr.AsSlice()}))
+			e.send(tc, e.f.g1, 5001, "C again")
 			e.recv("A", l, mcSafety)
-			e.op("A LeaveSourceSpecificGroup(G1, B)", l.LeaveSourceSpecificGroup(e.a.ifi, mcG1, &net.UDPAddr{IP: e.b.addr.AsSlice()}))
-			e.send(tb, mcG1, 5001, "B again")
+			e.op("A LeaveSourceSpecificGroup(G1, B)", l.LeaveSourceSpecificGroup(e.a.ifi, e.f.g1, &net.UDPAddr{IP: e.b.addr.AsSlice()}))
+			e.send(tb, e.f.g1, 5001, "B again")
 			e.none("A", l)
 		},
 		want: []string{
@@ -358,23 +384,34 @@ var mcScenarios = []mcScenario{
 			`A LeaveSourceSpecificGroup(G1, B): nil`,
 			`A: timeout`,
 		},
+		want6: []string{
+			`A JoinSourceSpecificGroup(G1, B): nil`,
+			`A: n=6 data="from B" from=B:4001/iplen=16 cm=nil err=nil`,
+			`A: timeout`,
+			`A JoinSourceSpecificGroup(G1, C): nil`,
+			`A JoinSourceSpecificGroup(G1, C) again: SyscallError{setsockopt EADDRNOTAVAIL} "setsockopt: cannot assign requested address"`,
+			`A ExcludeSourceSpecificGroup(G1, C): SyscallError{setsockopt EINVAL} "setsockopt: invalid argument"`,
+			`A: n=7 data="C again" from=C:4002/iplen=16 cm=nil err=nil`,
+			`A LeaveSourceSpecificGroup(G1, B): nil`,
+			`A: timeout`,
+		},
 	},
 	{
 		name: "source-specific-exclude",
 		run: func(e *mcEnv) {
 			l := e.receiver(e.a, 5001)
 			c := &net.UDPAddr{IP: e.c.addr.AsSlice()}
-			e.op("A ExcludeSourceSpecificGroup before join", l.ExcludeSourceSpecificGroup(e.a.ifi, mcG1, c))
-			e.op("A JoinGroup", l.JoinGroup(e.a.ifi, mcG1))
-			e.op("A ExcludeSourceSpecificGroup(G1, C)", l.ExcludeSourceSpecificGroup(e.a.ifi, mcG1, c))
+			e.op("A ExcludeSourceSpecificGroup before join", l.ExcludeSourceSpecificGroup(e.a.ifi, e.f.g1, c))
+			e.op("A JoinGroup", l.JoinGroup(e.a.ifi, e.f.g1))
+			e.op("A ExcludeSourceSpecificGroup(G1, C)", l.ExcludeSourceSpecificGroup(e.a.ifi, e.f.g1, c))
 			tb, tc := e.sender(e.b, 4001), e.sender(e.c, 4002)
-			e.send(tc, mcG1, 5001, "from C")
-			e.send(tb, mcG1, 5001, "from B")
+			e.send(tc, e.f.g1, 5001, "from C")
+			e.send(tb, e.f.g1, 5001, "from B")
 			e.recv("A", l, mcSafety)
 			e.none("A", l)
-			e.op("A IncludeSourceSpecificGroup(G1, C)", l.IncludeSourceSpecificGroup(e.a.ifi, mcG1, c))
-			e.op("A IncludeSourceSpecificGroup(G1, C) again", l.IncludeSourceSpecificGroup(e.a.ifi, mcG1, c))
-			e.send(tc, mcG1, 5001, "C again")
+			e.op("A IncludeSourceSpecificGroup(G1, C)", l.IncludeSourceSpecificGroup(e.a.ifi, e.f.g1, c))
+			e.op("A IncludeSourceSpecificGroup(G1, C) again", l.IncludeSourceSpecificGroup(e.a.ifi, e.f.g1, c))
+			e.send(tc, e.f.g1, 5001, "C again")
 			e.recv("A", l, mcSafety)
 		},
 		want: []string{
@@ -387,24 +424,34 @@ var mcScenarios = []mcScenario{
 			`A IncludeSourceSpecificGroup(G1, C) again: SyscallError{setsockopt EADDRNOTAVAIL} "setsockopt: cannot assign requested address"`,
 			`A: n=7 data="C again" from=C:4002/iplen=4 cm=nil err=nil`,
 		},
+		want6: []string{
+			`A ExcludeSourceSpecificGroup before join: SyscallError{setsockopt EINVAL} "setsockopt: invalid argument"`,
+			`A JoinGroup: nil`,
+			`A ExcludeSourceSpecificGroup(G1, C): nil`,
+			`A: n=6 data="from B" from=B:4001/iplen=16 cm=nil err=nil`,
+			`A: timeout`,
+			`A IncludeSourceSpecificGroup(G1, C): nil`,
+			`A IncludeSourceSpecificGroup(G1, C) again: SyscallError{setsockopt EADDRNOTAVAIL} "setsockopt: cannot assign requested address"`,
+			`A: n=7 data="C again" from=C:4002/iplen=16 cm=nil err=nil`,
+		},
 	},
 	{
 		name: "loopback-on-off",
 		run: func(e *mcEnv) {
 			la := e.receiver(e.a, 5001)
 			lb := e.receiver(e.b, 5001)
-			e.op("A JoinGroup", la.JoinGroup(e.a.ifi, mcG1))
-			e.op("B JoinGroup", lb.JoinGroup(e.b.ifi, mcG1))
+			e.op("A JoinGroup", la.JoinGroup(e.a.ifi, e.f.g1))
+			e.op("B JoinGroup", lb.JoinGroup(e.b.ifi, e.f.g1))
 			tx := e.sender(e.a, 4001)
 			on, err := tx.MulticastLoopback()
 			e.rec("MulticastLoopback: %v %s", on, e.err(err))
-			e.send(tx, mcG1, 5001, "loop on")
+			e.send(tx, e.f.g1, 5001, "loop on")
 			e.recv("A (own host)", la, mcSafety)
 			e.recv("B", lb, mcSafety)
 			e.op("SetMulticastLoopback(false)", tx.SetMulticastLoopback(false))
 			on, err = tx.MulticastLoopback()
 			e.rec("MulticastLoopback: %v %s", on, e.err(err))
-			e.send(tx, mcG1, 5001, "loop off")
+			e.send(tx, e.f.g1, 5001, "loop off")
 			e.recv("B", lb, mcSafety)
 			e.none("A (own host)", la)
 		},
@@ -419,30 +466,41 @@ var mcScenarios = []mcScenario{
 			`B: n=8 data="loop off" from=A:4001/iplen=4 cm=nil err=nil`,
 			`A (own host): timeout`,
 		},
+		want6: []string{
+			`A JoinGroup: nil`,
+			`B JoinGroup: nil`,
+			`MulticastLoopback: true nil`,
+			`A (own host): n=7 data="loop on" from=A:4001/iplen=16 cm=nil err=nil`,
+			`B: n=7 data="loop on" from=A:4001/iplen=16 cm=nil err=nil`,
+			`SetMulticastLoopback(false): nil`,
+			`MulticastLoopback: false nil`,
+			`B: n=8 data="loop off" from=A:4001/iplen=16 cm=nil err=nil`,
+			`A (own host): timeout`,
+		},
 	},
 	{
 		name: "ttl-control-messages",
 		run: func(e *mcEnv) {
 			l := e.receiver(e.a, 5001)
-			e.op("A JoinGroup", l.JoinGroup(e.a.ifi, mcG1))
+			e.op("A JoinGroup", l.JoinGroup(e.a.ifi, e.f.g1))
 			tx := e.sender(e.b, 4001)
-			ttl, err := tx.MulticastTTL()
+			ttl, err := tx.MulticastHops()
 			e.rec("MulticastTTL: %d %s", ttl, e.err(err))
-			e.op("SetControlMessage(TTL|Dst|Interface)", l.SetControlMessage(ipv4.FlagTTL|ipv4.FlagDst|ipv4.FlagInterface, true))
-			e.send(tx, mcG1, 5001, "ttl 1")
+			e.op("SetControlMessage(TTL|Dst|Interface)", l.SetControlMessage(mcHops|mcDst|mcIface, true))
+			e.send(tx, e.f.g1, 5001, "ttl 1")
 			e.recv("A", l, mcSafety)
-			e.op("SetMulticastTTL(5)", tx.SetMulticastTTL(5))
-			e.send(tx, mcG1, 5001, "ttl 5")
+			e.op("SetMulticastTTL(5)", tx.SetMulticastHops(5))
+			e.send(tx, e.f.g1, 5001, "ttl 5")
 			e.recv("A", l, mcSafety)
-			e.op("SetControlMessage(Dst|Interface, false)", l.SetControlMessage(ipv4.FlagDst|ipv4.FlagInterface, false))
-			e.send(tx, mcG1, 5001, "ttl only")
+			e.op("SetControlMessage(Dst|Interface, false)", l.SetControlMessage(mcDst|mcIface, false))
+			e.send(tx, e.f.g1, 5001, "ttl only")
 			e.recv("A", l, mcSafety)
-			e.op("SetControlMessage(TTL, false)", l.SetControlMessage(ipv4.FlagTTL, false))
-			e.send(tx, mcG1, 5001, "none")
+			e.op("SetControlMessage(TTL, false)", l.SetControlMessage(mcHops, false))
+			e.send(tx, e.f.g1, 5001, "none")
 			e.recv("A", l, mcSafety)
-			e.op("SetMulticastTTL(256)", tx.SetMulticastTTL(256))
-			e.op("SetMulticastTTL(-1)", tx.SetMulticastTTL(-1))
-			ttl, err = tx.MulticastTTL()
+			e.op("SetMulticastTTL(256)", tx.SetMulticastHops(256))
+			e.op("SetMulticastTTL(-1)", tx.SetMulticastHops(-1))
+			ttl, err = tx.MulticastHops()
 			e.rec("MulticastTTL: %d %s", ttl, e.err(err))
 		},
 		want: []string{
@@ -460,29 +518,44 @@ var mcScenarios = []mcScenario{
 			`SetMulticastTTL(-1): nil`,
 			`MulticastTTL: 1 nil`,
 		},
+		want6: []string{
+			`A JoinGroup: nil`,
+			`MulticastHopLimit: 1 nil`,
+			`SetControlMessage(HopLimit|Dst|Interface): nil`,
+			`A: n=5 data="ttl 1" from=B:4001/iplen=16 cm={hops=1 src=B dst=G1 ifindex=A.if} err=nil`,
+			`SetMulticastHopLimit(5): nil`,
+			`A: n=5 data="ttl 5" from=B:4001/iplen=16 cm={hops=5 src=B dst=G1 ifindex=A.if} err=nil`,
+			`SetControlMessage(Dst|Interface, false): nil`,
+			`A: n=8 data="ttl only" from=B:4001/iplen=16 cm={hops=5 src=B dst=nil ifindex=0} err=nil`,
+			`SetControlMessage(HopLimit, false): nil`,
+			`A: n=4 data="none" from=B:4001/iplen=16 cm=nil err=nil`,
+			`SetMulticastHopLimit(256): SyscallError{setsockopt EINVAL} "setsockopt: invalid argument"`,
+			`SetMulticastHopLimit(-1): nil`,
+			`MulticastHopLimit: 1 nil`,
+		},
 	},
 	{
 		name: "two-listeners-one-port",
 		run: func(e *mcEnv) {
-			g := mcGroupPort(mcG1, 5353)
+			g := mcGroupPort(e.f.g1, 5353)
 			l1 := e.open(e.a.listenGroup(g))
 			l2 := e.open(e.a.listenGroup(g))
 			e.rec("LocalAddr: %s %s", e.addr(l1.LocalAddr()), e.addr(l2.LocalAddr()))
 			on, err := l1.MulticastLoopback()
 			e.rec("ListenMulticastUDP loopback: %v %s", on, e.err(err))
 			tx := e.sender(e.b, 4001)
-			e.send(tx, mcG1, 5353, "both")
+			e.send(tx, e.f.g1, 5353, "both")
 			e.recv("A l1", l1, mcSafety)
 			e.recv("A l2", l2, mcSafety)
 			// A listener that leaves still gets the group's datagrams
 			// while its neighbour keeps the membership (IP_MULTICAST_ALL).
-			e.op("l2 LeaveGroup", l2.LeaveGroup(e.a.ifi, mcG1))
-			e.send(tx, mcG1, 5353, "after l2 left")
+			e.op("l2 LeaveGroup", l2.LeaveGroup(e.a.ifi, e.f.g1))
+			e.send(tx, e.f.g1, 5353, "after l2 left")
 			e.recv("A l1", l1, mcSafety)
 			e.recv("A l2", l2, mcSafety)
 			// A socket on another port that joined nothing gets it too.
 			other := e.receiver(e.a, 5002)
-			e.send(tx, mcG1, 5002, "other port")
+			e.send(tx, e.f.g1, 5002, "other port")
 			e.recv("A other port", other, mcSafety)
 			e.none("A l1", l1)
 		},
@@ -497,34 +570,44 @@ var mcScenarios = []mcScenario{
 			`A other port: n=10 data="other port" from=B:4001/iplen=4 cm=nil err=nil`,
 			`A l1: timeout`,
 		},
+		want6: []string{
+			`LocalAddr: any:5353/iplen=16 any:5353/iplen=16`,
+			`ListenMulticastUDP loopback: false nil`,
+			`A l1: n=4 data="both" from=B:4001/iplen=16 cm=nil err=nil`,
+			`A l2: n=4 data="both" from=B:4001/iplen=16 cm=nil err=nil`,
+			`l2 LeaveGroup: nil`,
+			`A l1: n=13 data="after l2 left" from=B:4001/iplen=16 cm=nil err=nil`,
+			`A l2: n=13 data="after l2 left" from=B:4001/iplen=16 cm=nil err=nil`,
+			`A other port: n=10 data="other port" from=B:4001/iplen=16 cm=nil err=nil`,
+			`A l1: timeout`,
+		},
 	},
 	{
 		name: "batch-and-oob",
 		run: func(e *mcEnv) {
 			l := e.receiver(e.a, 5001)
-			e.op("A JoinGroup", l.JoinGroup(e.a.ifi, mcG1))
-			e.op("SetControlMessage(TTL|Dst)", l.SetControlMessage(ipv4.FlagTTL|ipv4.FlagDst, true))
+			e.op("A JoinGroup", l.JoinGroup(e.a.ifi, e.f.g1))
+			e.op("SetControlMessage(TTL|Dst)", l.SetControlMessage(mcHops|mcDst, true))
 			tx := e.sender(e.b, 4001)
-			wm := []ipv4.Message{
-				{Buffers: [][]byte{[]byte("a")}, Addr: mcGroupPort(mcG1, 5001)},
-				{Buffers: [][]byte{[]byte("b"), []byte("b")}, Addr: mcGroupPort(mcG1, 5001), OOB: (&ipv4.ControlMessage{IfIndex: e.b.ifi.Index}).Marshal()},
-				{Buffers: [][]byte{[]byte("0123456789abc")}, Addr: mcGroupPort(mcG1, 5001)},
+			wm := []mcMessage{
+				{Buffers: [][]byte{[]byte("a")}, Addr: mcGroupPort(e.f.g1, 5001)},
+				{Buffers: [][]byte{[]byte("b"), []byte("b")}, Addr: mcGroupPort(e.f.g1, 5001), OOB: e.f.ifIndexOOB(e.b.ifi.Index)},
+				{Buffers: [][]byte{[]byte("0123456789abc")}, Addr: mcGroupPort(e.f.g1, 5001)},
 			}
 			n, err := tx.WriteBatch(wm, 0)
 			e.rec("WriteBatch: n=%d err=%s N=%d,%d,%d", n, e.err(err), wm[0].N, wm[1].N, wm[2].N)
 			e.settle()
-			ms := []ipv4.Message{
-				{Buffers: [][]byte{make([]byte, 10)}, OOB: ipv4.NewControlMessage(ipv4.FlagTTL | ipv4.FlagDst)},
+			ms := []mcMessage{
+				{Buffers: [][]byte{make([]byte, 10)}, OOB: e.f.newOOB(mcHops | mcDst)},
 				{Buffers: [][]byte{make([]byte, 1), make([]byte, 2)}},
-				{Buffers: [][]byte{make([]byte, 10)}, OOB: ipv4.NewControlMessage(ipv4.FlagTTL)},
+				{Buffers: [][]byte{make([]byte, 10)}, OOB: e.f.newOOB(mcHops)},
 				{Buffers: [][]byte{make([]byte, 10)}},
 			}
 			l.SetReadDeadline(time.Now().Add(mcSafety))
 			n, err = l.ReadBatch(ms, 0)
 			e.rec("ReadBatch: n=%d err=%s", n, e.err(err))
 			for i, m := range ms[:max(n, 0)] {
-				var cm ipv4.ControlMessage
-				perr := cm.Parse(m.OOB[:m.NN])
+				cm, perr := e.f.parseOOB(m.OOB[:m.NN])
 				// The cmsghdr layout depends on the word size: a full OOB
 				// is recorded as such, not as a byte count.
 				nn := fmt.Sprint(m.NN)
@@ -532,12 +615,12 @@ var mcScenarios = []mcScenario{
 					nn = "len(OOB)"
 				}
 				e.rec("  %d: N=%d data=%q NN=%s flags=%s from=%s cm=%s parse=%s", i, m.N, slices.Concat(m.Buffers...)[:m.N], nn,
-					flagNames(m.Flags), e.addr(m.Addr), e.cm(&cm), e.err(perr))
+					flagNames(m.Flags), e.addr(m.Addr), e.cm(cm), e.err(perr))
 			}
 			l.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
 			n, err = l.ReadBatch(ms, 0)
 			e.rec("ReadBatch empty: n=%d err=%s", n, e.err(err))
-			n, err = tx.WriteBatch([]ipv4.Message{{Buffers: [][]byte{[]byte("x")}}}, 0)
+			n, err = tx.WriteBatch([]mcMessage{{Buffers: [][]byte{[]byte("x")}}}, 0)
 			e.rec("WriteBatch without address: n=%d err=%s", n, e.err(err))
 		},
 		want: []string{
@@ -551,34 +634,45 @@ var mcScenarios = []mcScenario{
 			`ReadBatch empty: n=-1 err=OpError{read udp src=any:5001/iplen=4 addr=nil err=OpError{raw-read udp4 src=any:5001/iplen=4 addr=nil err=ErrDeadlineExceeded}} "read udp any:5001: raw-read udp4 any:5001: i/o timeout"`,
 			`WriteBatch without address: n=-1 err=OpError{write udp src=B:4001/iplen=4 addr=nil err=SyscallError{sendmmsg EDESTADDRREQ}} "write udp B:4001: sendmmsg: destination address required"`,
 		},
+		want6: []string{
+			`A JoinGroup: nil`,
+			`SetControlMessage(HopLimit|Dst): nil`,
+			`WriteBatch: n=3 err=nil N=1,2,13`,
+			`ReadBatch: n=3 err=nil`,
+			`  0: N=1 data="a" NN=len(OOB) flags=0 from=B:4001/iplen=16 cm={hops=1 src=<nil> dst=G1 ifindex=A.if} parse=nil`,
+			`  1: N=2 data="bb" NN=0 flags=MSG_CTRUNC from=B:4001/iplen=16 cm={hops=0 src=<nil> dst=nil ifindex=0} parse=nil`,
+			`  2: N=10 data="0123456789" NN=len(OOB) flags=MSG_TRUNC|MSG_CTRUNC from=B:4001/iplen=16 cm={hops=0 src=<nil> dst=nil ifindex=0} parse=nil`,
+			`ReadBatch empty: n=-1 err=OpError{read udp src=any:5001/iplen=16 addr=nil err=OpError{raw-read udp6 src=any:5001/iplen=16 addr=nil err=ErrDeadlineExceeded}} "read udp any:5001: raw-read udp6 any:5001: i/o timeout"`,
+			`WriteBatch without address: n=-1 err=OpError{write udp src=B:4001/iplen=16 addr=nil err=SyscallError{sendmmsg EDESTADDRREQ}} "write udp B:4001: sendmmsg: destination address required"`,
+		},
 	},
 	{
 		name: "errors-and-close",
 		run: func(e *mcEnv) {
 			l := e.receiver(e.a, 5001)
-			e.op("JoinGroup", l.JoinGroup(e.a.ifi, mcG1))
-			e.op("JoinGroup again", l.JoinGroup(e.a.ifi, mcG1))
+			e.op("JoinGroup", l.JoinGroup(e.a.ifi, e.f.g1))
+			e.op("JoinGroup again", l.JoinGroup(e.a.ifi, e.f.g1))
 			e.op("JoinGroup(unicast)", l.JoinGroup(e.a.ifi, &net.UDPAddr{IP: e.b.addr.AsSlice()}))
-			e.op("JoinGroup(bad interface)", l.JoinGroup(&net.Interface{Index: 999}, mcG2))
-			e.op("JoinGroup(IPv6)", l.JoinGroup(e.a.ifi, &net.UDPAddr{IP: net.ParseIP("ff02::1")}))
-			e.op("LeaveGroup(G2)", l.LeaveGroup(e.a.ifi, mcG2))
-			e.op("LeaveSourceSpecificGroup(G2, B)", l.LeaveSourceSpecificGroup(e.a.ifi, mcG2, &net.UDPAddr{IP: e.b.addr.AsSlice()}))
+			e.op("JoinGroup(bad interface)", l.JoinGroup(&net.Interface{Index: 999}, e.f.g2))
+			e.op("JoinGroup(IPv6)", l.JoinGroup(e.a.ifi, e.f.otherGroup))
+			e.op("LeaveGroup(G2)", l.LeaveGroup(e.a.ifi, e.f.g2))
+			e.op("LeaveSourceSpecificGroup(G2, B)", l.LeaveSourceSpecificGroup(e.a.ifi, e.f.g2, &net.UDPAddr{IP: e.b.addr.AsSlice()}))
 			e.op("SetMulticastInterface(bad)", l.SetMulticastInterface(&net.Interface{Index: 999}))
-			e.op("SetTTL(0)", l.SetTTL(0))
+			e.op("SetTTL(0)", l.SetHops(0))
 			_, err := l.WriteTo([]byte("x"), nil, nil)
 			e.rec("WriteTo(nil): %s", e.err(err))
-			_, err = l.WriteTo([]byte("x"), &ipv4.ControlMessage{IfIndex: 999}, mcGroupPort(mcG1, 5001))
+			_, err = l.WriteTo([]byte("x"), &mcCM{ifindex: 999}, mcGroupPort(e.f.g1, 5001))
 			e.rec("WriteTo(bad IfIndex): %s", e.err(err))
 			l.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
 			_, _, _, err = l.ReadFrom(make([]byte, 10))
 			e.rec("ReadFrom timeout: %s", e.err(err))
 			e.op("Close", l.Close())
-			e.op("JoinGroup after close", l.JoinGroup(e.a.ifi, mcG2))
-			_, err = l.MulticastTTL()
+			e.op("JoinGroup after close", l.JoinGroup(e.a.ifi, e.f.g2))
+			_, err = l.MulticastHops()
 			e.rec("MulticastTTL after close: %s", e.err(err))
 			_, _, _, err = l.ReadFrom(make([]byte, 10))
 			e.rec("ReadFrom after close: %s", e.err(err))
-			_, err = l.WriteTo([]byte("x"), nil, mcGroupPort(mcG1, 5001))
+			_, err = l.WriteTo([]byte("x"), nil, mcGroupPort(e.f.g1, 5001))
 			e.rec("WriteTo after close: %s", e.err(err))
 			e.op("Close again", l.Close())
 		},
@@ -602,38 +696,67 @@ var mcScenarios = []mcScenario{
 			`WriteTo after close: OpError{write udp src=any:5001/iplen=4 addr=G1:5001/iplen=4 err=OpError{raw-write udp4 src=any:5001/iplen=4 addr=nil err=ErrClosed}} "write udp any:5001->G1:5001: raw-write udp4 any:5001: use of closed network connection"`,
 			`Close again: OpError{close udp4 src=any:5001/iplen=4 addr=nil err=ErrClosed} "close udp4 any:5001: use of closed network connection"`,
 		},
+		want6: []string{
+			`JoinGroup: nil`,
+			`JoinGroup again: SyscallError{setsockopt EADDRINUSE} "setsockopt: address already in use"`,
+			`JoinGroup(unicast): SyscallError{setsockopt EINVAL} "setsockopt: invalid argument"`,
+			`JoinGroup(bad interface): SyscallError{setsockopt Errno(19)} "setsockopt: no such device"`,
+			`JoinGroup(IPv4): *errors.errorString "missing address"`,
+			`LeaveGroup(G2): SyscallError{setsockopt EADDRNOTAVAIL} "setsockopt: cannot assign requested address"`,
+			`LeaveSourceSpecificGroup(G2, B): SyscallError{setsockopt EINVAL} "setsockopt: invalid argument"`,
+			`SetMulticastInterface(bad): SyscallError{setsockopt Errno(19)} "setsockopt: no such device"`,
+			`SetHopLimit(0): nil`,
+			`WriteTo(nil): OpError{write udp src=any:5001/iplen=16 addr=nil err=SyscallError{sendmsg EDESTADDRREQ}} "write udp any:5001: sendmsg: destination address required"`,
+			`WriteTo(bad IfIndex): OpError{write udp src=any:5001/iplen=16 addr=G1:5001/iplen=16 err=SyscallError{sendmsg Errno(19)}} "write udp any:5001->G1:5001: sendmsg: no such device"`,
+			`ReadFrom timeout: OpError{read udp src=any:5001/iplen=16 addr=nil err=OpError{raw-read udp6 src=any:5001/iplen=16 addr=nil err=ErrDeadlineExceeded}} "read udp any:5001: raw-read udp6 any:5001: i/o timeout"`,
+			`Close: nil`,
+			`JoinGroup after close: OpError{raw-control udp6 src=nil addr=any:5001/iplen=16 err=ErrClosed} "raw-control udp6 any:5001: use of closed network connection"`,
+			`MulticastHopLimit after close: OpError{raw-control udp6 src=nil addr=any:5001/iplen=16 err=ErrClosed} "raw-control udp6 any:5001: use of closed network connection"`,
+			`ReadFrom after close: OpError{read udp src=any:5001/iplen=16 addr=nil err=OpError{raw-read udp6 src=any:5001/iplen=16 addr=nil err=ErrClosed}} "read udp any:5001: raw-read udp6 any:5001: use of closed network connection"`,
+			`WriteTo after close: OpError{write udp src=any:5001/iplen=16 addr=G1:5001/iplen=16 err=OpError{raw-write udp6 src=any:5001/iplen=16 addr=nil err=ErrClosed}} "write udp any:5001->G1:5001: raw-write udp6 any:5001: use of closed network connection"`,
+			`Close again: OpError{close udp6 src=any:5001/iplen=16 addr=nil err=ErrClosed} "close udp6 any:5001: use of closed network connection"`,
+		},
 	},
 }
 
 // TestMulticastCompat runs the multicast table against the kernel (root:
-// two namespaces and a veth pair) and tapnet (three stacks on a hub). Each
-// subject is checked against the table, which was written from the
-// kernel's behaviour; a difference must be a want entry of the subject.
+// two namespaces and a veth pair) and tapnet (three stacks on a hub), once
+// over IPv4 groups (IGMP, x/net/ipv4) and once over IPv6 groups (MLD,
+// x/net/ipv6). Each subject is checked against the family's table, which
+// was written from the kernel's behaviour; a difference must be a want
+// entry of the subject.
 func TestMulticastCompat(t *testing.T) {
 	skipUnlessLinux(t)
-	for _, s := range []mcSubject{kernelMcSubject(), tapnetMcSubject()} {
-		t.Run(s.name, func(t *testing.T) {
-			for _, sc := range mcScenarios {
-				t.Run(sc.name, func(t *testing.T) {
-					hs := s.hosts(t)
-					e := &mcEnv{t: t, a: hs[0], b: hs[1], c: hs[2], settleTime: 50 * time.Millisecond}
-					sc.run(e)
-					want := sc.want
-					if w, ok := s.want[sc.name]; ok {
-						want = w
-					}
-					if *printObs {
-						var b strings.Builder
-						for _, l := range e.obs {
-							fmt.Fprintf(&b, "\t\t\t`%s`,\n", l)
-						}
-						t.Logf("observation:\n%s", b.String())
-					}
-					if !slices.Equal(e.obs, want) {
-						t.Errorf("observation differs from the table:\n%s", diff(want, e.obs))
-					}
-				})
-			}
-		})
+	for _, f := range []*mcFamily{igmpFamily, mldFamily} {
+		for _, s := range []mcSubject{kernelMcSubject(f), tapnetMcSubject(f)} {
+			t.Run(s.name+f.suffix, func(t *testing.T) {
+				for _, sc := range mcScenarios {
+					t.Run(sc.name, func(t *testing.T) { runMcScenario(t, f, s, sc) })
+				}
+			})
+		}
+	}
+}
+
+func runMcScenario(t *testing.T, f *mcFamily, s mcSubject, sc mcScenario) {
+	hs := s.hosts(t)
+	e := &mcEnv{t: t, f: f, a: hs[0], b: hs[1], c: hs[2], settleTime: 50 * time.Millisecond}
+	sc.run(e)
+	want := sc.want
+	if f.v6 {
+		want = sc.want6
+	}
+	if w, ok := s.want[sc.name]; ok {
+		want = w
+	}
+	if *printObs {
+		var b strings.Builder
+		for _, l := range e.obs {
+			fmt.Fprintf(&b, "\t\t\t`%s`,\n", l)
+		}
+		t.Logf("observation:\n%s", b.String())
+	}
+	if !slices.Equal(e.obs, want) {
+		t.Errorf("observation differs from the table:\n%s", diff(want, e.obs))
 	}
 }

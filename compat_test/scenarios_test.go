@@ -21,9 +21,17 @@ type scenario struct {
 	//   frag: needs IP fragmentation and reassembly both ways.
 	//   udp6: asks for the "udp6" network.
 	//   ipv4: asks for IPv4 addresses ("udp4"), so the IPv6 family skips it.
+	//   dual: talks to a dual-stack A over IPv4 and IPv6 (AltA, AltB).
 	tags []string
 	run  func(e *env)
 	want Observation
+}
+
+// sameAddrPort compares addresses as a peer would: an IPv4-mapped
+// address (as a dual-stack socket reports IPv4 peers) equals its IPv4 form.
+func sameAddrPort(a, b *net.UDPAddr) bool {
+	x, y := a.AddrPort(), b.AddrPort()
+	return x.Addr().Unmap() == y.Addr().Unmap() && x.Port() == y.Port()
 }
 
 func isTimeout(err error) bool {
@@ -43,7 +51,7 @@ var scenarios = []scenario{
 		name: "echo/A-listens",
 		run: func(e *env) {
 			a := e.listenA("A:srv")
-			b := e.dialB("B:cli", local(a))
+			b := e.dialB("B:cli", e.at(a))
 			e.send(b, nil, "ping")
 			from := e.recv("A ReadFromUDP", a, 64, safety)
 			n, err := a.WriteToUDP([]byte("pong"), from)
@@ -60,7 +68,7 @@ var scenarios = []scenario{
 		name: "echo/A-dials",
 		run: func(e *env) {
 			b := e.listenB("B:srv")
-			a := e.dialA("A:cli", local(b))
+			a := e.dialA("A:cli", e.at(b))
 			n, err := a.Write([]byte("ping"))
 			e.rec("A Write: n=%d err=%s", n, e.err(err))
 			from := e.recv("B ReadFromUDP", b, 64, safety)
@@ -77,7 +85,7 @@ var scenarios = []scenario{
 		name: "read/ReadFrom",
 		run: func(e *env) {
 			a, b := e.listenA("A:srv"), e.listenB("B:peer")
-			e.send(b, local(a), "hello")
+			e.send(b, e.at(a), "hello")
 			buf := make([]byte, 64)
 			a.SetReadDeadline(soon())
 			n, from, err := a.ReadFrom(buf)
@@ -91,7 +99,7 @@ var scenarios = []scenario{
 		name: "read/ReadFromUDP",
 		run: func(e *env) {
 			a, b := e.listenA("A:srv"), e.listenB("B:peer")
-			e.send(b, local(a), "hello")
+			e.send(b, e.at(a), "hello")
 			buf := make([]byte, 64)
 			a.SetReadDeadline(soon())
 			n, from, err := a.ReadFromUDP(buf)
@@ -106,7 +114,7 @@ var scenarios = []scenario{
 		name: "read/ReadFromUDPAddrPort",
 		run: func(e *env) {
 			a, b := e.listenA("A:srv"), e.listenB("B:peer")
-			e.send(b, local(a), "hello")
+			e.send(b, e.at(a), "hello")
 			buf := make([]byte, 64)
 			a.SetReadDeadline(soon())
 			n, from, err := a.ReadFromUDPAddrPort(buf)
@@ -120,7 +128,7 @@ var scenarios = []scenario{
 		name: "read/ReadMsgUDP",
 		run: func(e *env) {
 			a, b := e.listenA("A:srv"), e.listenB("B:peer")
-			e.send(b, local(a), "hello")
+			e.send(b, e.at(a), "hello")
 			buf := make([]byte, 64)
 			a.SetReadDeadline(soon())
 			n, oobn, flags, from, err := a.ReadMsgUDP(buf, nil)
@@ -134,7 +142,7 @@ var scenarios = []scenario{
 		name: "read/ReadMsgUDPAddrPort",
 		run: func(e *env) {
 			a, b := e.listenA("A:srv"), e.listenB("B:peer")
-			e.send(b, local(a), "hello")
+			e.send(b, e.at(a), "hello")
 			buf := make([]byte, 64)
 			a.SetReadDeadline(soon())
 			n, oobn, flags, from, err := a.ReadMsgUDPAddrPort(buf, nil)
@@ -150,7 +158,7 @@ var scenarios = []scenario{
 			// No socket option asks for control messages, so none come back
 			// even with room for them.
 			a, b := e.listenA("A:srv"), e.listenB("B:peer")
-			e.send(b, local(a), "hello")
+			e.send(b, e.at(a), "hello")
 			buf, oob := make([]byte, 64), make([]byte, 128)
 			a.SetReadDeadline(soon())
 			n, oobn, flags, from, err := a.ReadMsgUDP(buf, oob)
@@ -165,9 +173,9 @@ var scenarios = []scenario{
 		run: func(e *env) {
 			a := e.listenA("A:srv")
 			b1, b2 := e.listenB("B:one"), e.listenB("B:two")
-			e.send(b1, local(a), "1a")
-			e.send(b2, local(a), "2a")
-			e.send(b1, local(a), "1b")
+			e.send(b1, e.at(a), "1a")
+			e.send(b2, e.at(a), "2a")
+			e.send(b1, e.at(a), "1b")
 			for range 3 {
 				e.recv("A", a, 64, safety)
 			}
@@ -182,9 +190,9 @@ var scenarios = []scenario{
 		name: "write/WriteTo-WriteToUDPAddrPort",
 		run: func(e *env) {
 			a, b := e.listenA("A:srv"), e.listenB("B:peer")
-			n, err := a.WriteTo([]byte("one"), local(b))
+			n, err := a.WriteTo([]byte("one"), e.at(b))
 			e.rec("WriteTo: n=%d err=%s", n, e.err(err))
-			n, err = a.WriteToUDPAddrPort([]byte("two"), local(b).AddrPort())
+			n, err = a.WriteToUDPAddrPort([]byte("two"), e.at(b).AddrPort())
 			e.rec("WriteToUDPAddrPort: n=%d err=%s", n, e.err(err))
 			e.recv("B", b, 64, safety)
 			e.recv("B", b, 64, safety)
@@ -200,9 +208,9 @@ var scenarios = []scenario{
 		name: "write/WriteMsgUDP-WriteMsgUDPAddrPort",
 		run: func(e *env) {
 			a, b := e.listenA("A:srv"), e.listenB("B:peer")
-			n, oobn, err := a.WriteMsgUDP([]byte("one"), nil, local(b))
+			n, oobn, err := a.WriteMsgUDP([]byte("one"), nil, e.at(b))
 			e.rec("WriteMsgUDP: n=%d oobn=%d err=%s", n, oobn, e.err(err))
-			n, oobn, err = a.WriteMsgUDPAddrPort([]byte("two"), nil, local(b).AddrPort())
+			n, oobn, err = a.WriteMsgUDPAddrPort([]byte("two"), nil, e.at(b).AddrPort())
 			e.rec("WriteMsgUDPAddrPort: n=%d oobn=%d err=%s", n, oobn, e.err(err))
 			e.recv("B", b, 64, safety)
 			e.recv("B", b, 64, safety)
@@ -220,7 +228,7 @@ var scenarios = []scenario{
 			// Destinations in IPv6 form (16-byte net.IP, ::ffff:a.b.c.d
 			// netip) are unmapped and sent over IPv4.
 			a, b := e.listenA("A:srv"), e.listenB("B:peer")
-			to := local(b)
+			to := e.at(b)
 			ip16 := &net.UDPAddr{IP: to.IP.To16(), Port: to.Port}
 			n, err := a.WriteToUDP([]byte("ip16"), ip16)
 			e.rec("WriteToUDP 16-byte IP: n=%d err=%s", n, e.err(err))
@@ -285,8 +293,8 @@ var scenarios = []scenario{
 		name: "truncate/ReadFromUDP",
 		run: func(e *env) {
 			a, b := e.listenA("A:srv"), e.listenB("B:peer")
-			e.send(b, local(a), "0123456789")
-			e.send(b, local(a), "next")
+			e.send(b, e.at(a), "0123456789")
+			e.send(b, e.at(a), "next")
 			e.recv("A 4-byte buffer", a, 4, safety)
 			e.recv("A", a, 64, safety)
 			e.recv("A nothing left", a, 64, quiet)
@@ -301,8 +309,8 @@ var scenarios = []scenario{
 		name: "truncate/ReadMsgUDP-MSG_TRUNC",
 		run: func(e *env) {
 			a, b := e.listenA("A:srv"), e.listenB("B:peer")
-			e.send(b, local(a), "0123456789")
-			e.send(b, local(a), "next")
+			e.send(b, e.at(a), "0123456789")
+			e.send(b, e.at(a), "next")
 			for _, size := range []int{4, 64} {
 				buf := make([]byte, size)
 				a.SetReadDeadline(soon())
@@ -319,9 +327,9 @@ var scenarios = []scenario{
 		name: "truncate/Read-dialed",
 		run: func(e *env) {
 			b := e.listenB("B:srv")
-			a := e.dialA("A:cli", local(b))
-			e.send(b, local(a), "0123456789")
-			e.send(b, local(a), "next")
+			a := e.dialA("A:cli", e.at(b))
+			e.send(b, e.at(a), "0123456789")
+			e.send(b, e.at(a), "next")
 			e.read("A Read 4-byte buffer", a, 4, safety)
 			e.read("A Read", a, 64, safety)
 		},
@@ -334,8 +342,8 @@ var scenarios = []scenario{
 		name: "empty/datagram",
 		run: func(e *env) {
 			a, b := e.listenA("A:srv"), e.listenB("B:peer")
-			e.send(b, local(a), "")
-			e.send(b, local(a), "")
+			e.send(b, e.at(a), "")
+			e.send(b, e.at(a), "")
 			e.recv("A ReadFromUDP", a, 64, safety)
 			buf := make([]byte, 64)
 			a.SetReadDeadline(soon())
@@ -353,9 +361,9 @@ var scenarios = []scenario{
 			// A zero-length buffer still receives (and so consumes) a
 			// whole datagram; only ReadMsgUDP says it was truncated.
 			a, b := e.listenA("A:srv"), e.listenB("B:peer")
-			e.send(b, local(a), "one")
-			e.send(b, local(a), "two")
-			e.send(b, local(a), "three")
+			e.send(b, e.at(a), "one")
+			e.send(b, e.at(a), "two")
+			e.send(b, e.at(a), "three")
 			a.SetReadDeadline(soon())
 			n, from, err := a.ReadFrom(nil)
 			e.rec("ReadFrom(nil): n=%d from=%s err=%s", n, e.addr(from), e.err(err))
@@ -375,13 +383,13 @@ var scenarios = []scenario{
 			// net's Read returns 0, nil at once for an empty buffer without
 			// waiting or consuming anything (internal/poll short-circuits).
 			b := e.listenB("B:srv")
-			a := e.dialA("A:cli", local(b))
+			a := e.dialA("A:cli", e.at(b))
 			o := e.await("Read(nil) with nothing queued", background(func() (int, any, error) {
 				n, err := a.Read(nil)
 				return n, nil, err
 			}))
 			e.rec("Read(nil): n=%d err=%s", o.n, e.err(o.err))
-			e.send(b, local(a), "x")
+			e.send(b, e.at(a), "x")
 			e.settle()
 			n, err := a.Read(nil)
 			e.rec("Read(nil) with a datagram queued: n=%d err=%s", n, e.err(err))
@@ -398,12 +406,12 @@ var scenarios = []scenario{
 		name: "empty/zero-length-writes",
 		run: func(e *env) {
 			b := e.listenB("B:srv")
-			a := e.dialA("A:cli", local(b))
+			a := e.dialA("A:cli", e.at(b))
 			n, err := a.Write(nil)
 			e.rec("dialed Write(nil): n=%d err=%s", n, e.err(err))
 			e.recv("B", b, 64, safety)
 			l := e.listenA("A:srv")
-			n, err = l.WriteToUDP(nil, local(b))
+			n, err = l.WriteToUDP(nil, e.at(b))
 			e.rec("WriteToUDP(nil, B): n=%d err=%s", n, e.err(err))
 			e.recv("B", b, 64, safety)
 		},
@@ -423,12 +431,12 @@ var scenarios = []scenario{
 			// Resolve addresses first: the kernel may reorder datagrams it
 			// flushes from its neighbour queue, which is not what this
 			// scenario is about.
-			e.send(b, local(a), "warm-up")
+			e.send(b, e.at(a), "warm-up")
 			a.SetReadDeadline(time.Now().Add(safety))
 			a.ReadFromUDP(make([]byte, 16))
 			const count = 100
 			for i := range count {
-				e.send(b, local(a), fmt.Sprintf("%03d", i))
+				e.send(b, e.at(a), fmt.Sprintf("%03d", i))
 			}
 			got, inOrder := 0, true
 			buf := make([]byte, 64)
@@ -479,7 +487,7 @@ var scenarios = []scenario{
 			// An expired deadline fails reads even when a datagram waits;
 			// the datagram stays queued.
 			a, b := e.listenA("A:srv"), e.listenB("B:peer")
-			e.send(b, local(a), "queued")
+			e.send(b, e.at(a), "queued")
 			e.settle()
 			a.SetReadDeadline(past())
 			n, from, err := a.ReadFromUDP(make([]byte, 64))
@@ -515,7 +523,7 @@ var scenarios = []scenario{
 		name: "deadline/read-fires-dialed",
 		run: func(e *env) {
 			b := e.listenB("B:srv")
-			a := e.dialA("A:cli", local(b))
+			a := e.dialA("A:cli", e.at(b))
 			a.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
 			o := e.await("Read", background(func() (int, any, error) {
 				n, err := a.Read(make([]byte, 64))
@@ -538,7 +546,7 @@ var scenarios = []scenario{
 			a, b := e.listenA("A:srv"), e.listenB("B:peer")
 			a.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
 			e.rec("SetReadDeadline(zero): %s", e.err(a.SetReadDeadline(time.Time{})))
-			to := local(a)
+			to := e.at(a)
 			t := time.AfterFunc(200*time.Millisecond, func() { b.WriteToUDP([]byte("late"), to) })
 			defer t.Stop()
 			buf := make([]byte, 64)
@@ -597,7 +605,7 @@ var scenarios = []scenario{
 			time.Sleep(50 * time.Millisecond)
 			a.SetReadDeadline(soon())
 			time.Sleep(400 * time.Millisecond)
-			e.send(b, local(a), "late")
+			e.send(b, e.at(a), "late")
 			o := e.await("blocked ReadFromUDP", ch)
 			e.rec("ReadFromUDP: n=%d from=%s err=%s", o.n, e.addr(o.from), e.err(o.err))
 		},
@@ -613,7 +621,7 @@ var scenarios = []scenario{
 			a.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
 			_, _, err := a.ReadFromUDP(make([]byte, 64))
 			e.rec("first read: timeout=%v", isTimeout(err))
-			e.send(b, local(a), "again")
+			e.send(b, e.at(a), "again")
 			e.recv("after a new deadline", a, 64, safety)
 		},
 		want: Observation{
@@ -652,10 +660,10 @@ var scenarios = []scenario{
 			e.rec("SetDeadline(past): %s", e.err(a.SetDeadline(past())))
 			n, from, err := a.ReadFrom(make([]byte, 64))
 			e.rec("ReadFrom: n=%d from=%s err=%s", n, e.addr(from), e.err(err))
-			n, err = a.WriteToUDP([]byte("x"), local(b))
+			n, err = a.WriteToUDP([]byte("x"), e.at(b))
 			e.rec("WriteToUDP: n=%d err=%s", n, e.err(err))
 			a.SetDeadline(time.Time{})
-			n, err = a.WriteToUDP([]byte("after"), local(b))
+			n, err = a.WriteToUDP([]byte("after"), e.at(b))
 			e.rec("WriteToUDP after SetDeadline(zero): n=%d err=%s", n, e.err(err))
 			e.recv("B", b, 64, safety)
 			e.recv("B nothing more", b, 64, quiet)
@@ -673,7 +681,7 @@ var scenarios = []scenario{
 		name: "deadline/write-past-dialed",
 		run: func(e *env) {
 			b := e.listenB("B:srv")
-			a := e.dialA("A:cli", local(b))
+			a := e.dialA("A:cli", e.at(b))
 			e.rec("SetWriteDeadline(past): %s", e.err(a.SetWriteDeadline(past())))
 			n, err := a.Write([]byte("dropped"))
 			e.rec("Write: n=%d err=%s", n, e.err(err))
@@ -699,12 +707,12 @@ var scenarios = []scenario{
 		run: func(e *env) {
 			a, b := e.listenA("A:srv"), e.listenB("B:peer")
 			a.SetReadDeadline(past())
-			n, err := a.WriteToUDP([]byte("w"), local(b))
+			n, err := a.WriteToUDP([]byte("w"), e.at(b))
 			e.rec("WriteToUDP with read deadline past: n=%d err=%s", n, e.err(err))
 			e.recv("B", b, 64, safety)
 			a.SetReadDeadline(time.Time{})
 			a.SetWriteDeadline(past())
-			e.send(b, local(a), "r")
+			e.send(b, e.at(a), "r")
 			e.recv("A ReadFromUDP with write deadline past", a, 64, safety)
 		},
 		want: Observation{
@@ -735,7 +743,7 @@ var scenarios = []scenario{
 		name: "close/during-blocked-read-dialed",
 		run: func(e *env) {
 			b := e.listenB("B:srv")
-			a := e.dialA("A:cli", local(b))
+			a := e.dialA("A:cli", e.at(b))
 			a.SetReadDeadline(soon()) // a deadline set does not change the outcome
 			ch := background(func() (int, any, error) {
 				n, err := a.Read(make([]byte, 64))
@@ -756,7 +764,7 @@ var scenarios = []scenario{
 		name: "close/operations-after-close",
 		run: func(e *env) {
 			a, b := e.listenA("A:srv"), e.listenB("B:peer")
-			e.send(b, local(a), "queued before close")
+			e.send(b, e.at(a), "queued before close")
 			e.settle()
 			a.Close()
 			buf := make([]byte, 64)
@@ -764,9 +772,9 @@ var scenarios = []scenario{
 			e.rec("ReadFrom: n=%d from=%s err=%s", n, e.addr(from), e.err(err))
 			n, err = a.Read(buf)
 			e.rec("Read: n=%d err=%s", n, e.err(err))
-			n, err = a.WriteToUDP([]byte("x"), local(b))
+			n, err = a.WriteToUDP([]byte("x"), e.at(b))
 			e.rec("WriteToUDP: n=%d err=%s", n, e.err(err))
-			n, oobn, err := a.WriteMsgUDPAddrPort([]byte("x"), nil, local(b).AddrPort())
+			n, oobn, err := a.WriteMsgUDPAddrPort([]byte("x"), nil, e.at(b).AddrPort())
 			e.rec("WriteMsgUDPAddrPort: n=%d oobn=%d err=%s", n, oobn, e.err(err))
 			e.rec("SetReadDeadline: %s", e.err(a.SetReadDeadline(soon())))
 			e.rec("SetDeadline: %s", e.err(a.SetDeadline(soon())))
@@ -794,7 +802,7 @@ var scenarios = []scenario{
 		name: "close/operations-after-close-dialed",
 		run: func(e *env) {
 			b := e.listenB("B:srv")
-			a := e.dialA("A:cli", local(b))
+			a := e.dialA("A:cli", e.at(b))
 			a.Close()
 			n, err := a.Read(make([]byte, 64))
 			e.rec("Read: n=%d err=%s", n, e.err(err))
@@ -815,7 +823,7 @@ var scenarios = []scenario{
 			e.rec("first Close: %s", e.err(a.Close()))
 			e.rec("second Close: %s", e.err(a.Close()))
 			b := e.listenB("B:srv")
-			d := e.dialA("A:cli", local(b))
+			d := e.dialA("A:cli", e.at(b))
 			d.Close()
 			e.rec("dialed second Close: %s", e.err(d.Close()))
 		},
@@ -829,9 +837,9 @@ var scenarios = []scenario{
 		name: "close/frees-port",
 		run: func(e *env) {
 			a := e.listenA("A:srv")
-			port := local(a).Port
+			port := e.at(a).Port
 			a.Close()
-			c, err := e.s.ListenA("udp", e.udpA(port))
+			c, err := e.s.ListenA("udp", e.bindA(port))
 			e.rec("rebind same port: err=%s", e.err(err))
 			if err == nil {
 				defer c.Close()
@@ -849,9 +857,9 @@ var scenarios = []scenario{
 		name: "dialed/ignores-other-senders",
 		run: func(e *env) {
 			b, other := e.listenB("B:srv"), e.listenB("B:other")
-			a := e.dialA("A:cli", local(b))
-			e.send(other, local(a), "from other")
-			e.send(b, local(a), "from raddr")
+			a := e.dialA("A:cli", e.at(b))
+			e.send(other, e.at(a), "from other")
+			e.send(b, e.at(a), "from raddr")
 			e.recv("A", a, 64, safety)
 			e.recv("A nothing more", a, 64, quiet)
 		},
@@ -864,9 +872,9 @@ var scenarios = []scenario{
 		name: "dialed/read-methods-report-raddr",
 		run: func(e *env) {
 			b := e.listenB("B:srv")
-			a := e.dialA("A:cli", local(b))
+			a := e.dialA("A:cli", e.at(b))
 			for range 3 {
-				e.send(b, local(a), "x")
+				e.send(b, e.at(a), "x")
 			}
 			buf := make([]byte, 64)
 			a.SetReadDeadline(soon())
@@ -887,13 +895,13 @@ var scenarios = []scenario{
 		name: "dialed/WriteTo-ErrWriteToConnected",
 		run: func(e *env) {
 			b := e.listenB("B:srv")
-			a := e.dialA("A:cli", local(b))
+			a := e.dialA("A:cli", e.at(b))
 			// Even the connected address itself is refused.
-			n, err := a.WriteTo([]byte("x"), local(b))
+			n, err := a.WriteTo([]byte("x"), e.at(b))
 			e.rec("WriteTo raddr: n=%d err=%s", n, e.err(err))
-			n, err = a.WriteToUDP([]byte("x"), local(b))
+			n, err = a.WriteToUDP([]byte("x"), e.at(b))
 			e.rec("WriteToUDP raddr: n=%d err=%s", n, e.err(err))
-			n, err = a.WriteToUDPAddrPort([]byte("x"), local(b).AddrPort())
+			n, err = a.WriteToUDPAddrPort([]byte("x"), e.at(b).AddrPort())
 			e.rec("WriteToUDPAddrPort raddr: n=%d err=%s", n, e.err(err))
 			e.recv("B gets nothing", b, 64, quiet)
 		},
@@ -908,10 +916,10 @@ var scenarios = []scenario{
 		name: "dialed/WriteMsg-with-and-without-addr",
 		run: func(e *env) {
 			b := e.listenB("B:srv")
-			a := e.dialA("A:cli", local(b))
-			n, oobn, err := a.WriteMsgUDP([]byte("x"), nil, local(b))
+			a := e.dialA("A:cli", e.at(b))
+			n, oobn, err := a.WriteMsgUDP([]byte("x"), nil, e.at(b))
 			e.rec("WriteMsgUDP with addr: n=%d oobn=%d err=%s", n, oobn, e.err(err))
-			n, oobn, err = a.WriteMsgUDPAddrPort([]byte("x"), nil, local(b).AddrPort())
+			n, oobn, err = a.WriteMsgUDPAddrPort([]byte("x"), nil, e.at(b).AddrPort())
 			e.rec("WriteMsgUDPAddrPort with addr: n=%d oobn=%d err=%s", n, oobn, e.err(err))
 			n, oobn, err = a.WriteMsgUDP([]byte("nil addr"), nil, nil)
 			e.rec("WriteMsgUDP nil addr: n=%d oobn=%d err=%s", n, oobn, e.err(err))
@@ -953,7 +961,7 @@ var scenarios = []scenario{
 			a := e.listenA("A:srv")
 			b := e.listenB("B:peer")
 			e.hostIs("B", e.s.AddrB)
-			ipAddr := &net.IPAddr{IP: local(b).IP}
+			ipAddr := &net.IPAddr{IP: e.at(b).IP}
 			n, err := a.WriteTo([]byte("x"), ipAddr)
 			e.rec("WriteTo *net.IPAddr: n=%d err=%s", n, e.err(err))
 			n, err = a.WriteTo([]byte("x"), nil)
@@ -1036,7 +1044,7 @@ var scenarios = []scenario{
 	{
 		name: "addr/listen-ephemeral",
 		run: func(e *env) {
-			c, err := e.s.ListenA("udp", e.udpA(0))
+			c, err := e.s.ListenA("udp", e.bindA(0))
 			if err != nil {
 				e.t.Fatal(err)
 			}
@@ -1060,7 +1068,7 @@ var scenarios = []scenario{
 			// raddr given with a 16-byte IP: RemoteAddr comes back in the
 			// 4-byte form the kernel reports.
 			b := e.listenB("B:srv")
-			r := local(b)
+			r := e.at(b)
 			c, err := e.s.DialA("udp", nil, &net.UDPAddr{IP: r.IP.To16(), Port: r.Port})
 			if err != nil {
 				e.t.Fatal(err)
@@ -1079,13 +1087,13 @@ var scenarios = []scenario{
 		run: func(e *env) {
 			b := e.listenB("B:srv")
 			l := e.listenA("A:taken")
-			c, err := e.s.DialA("udp", e.udpA(0), local(b))
+			c, err := e.s.DialA("udp", e.udpA(0), e.at(b))
 			e.rec("DialUDP laddr A:0: err=%s", e.err(err))
 			if err == nil {
 				e.rec("LocalAddr: %s", e.addr(c.LocalAddr()))
 				c.Close()
 			}
-			c, err = e.s.DialA("udp", local(l), local(b))
+			c, err = e.s.DialA("udp", local(l), e.at(b))
 			e.rec("DialUDP laddr taken: conn=%v err=%s", c != nil, e.err(err))
 		},
 		want: Observation{
@@ -1096,6 +1104,7 @@ var scenarios = []scenario{
 	},
 	{
 		name: "addr/listen-unspecified-udp4",
+		tags: []string{"ipv4"},
 		run: func(e *env) {
 			for _, laddr := range []*net.UDPAddr{{}, nil} {
 				c, err := e.s.ListenA("udp4", laddr)
@@ -1106,7 +1115,7 @@ var scenarios = []scenario{
 				e.rec("ListenUDP(udp4, %v): LocalAddr=%s", laddr, e.addr(c.LocalAddr()))
 				e.register("A:any", c.LocalAddr())
 				// Reachable at A's address; replies come from it too.
-				to := e.udpA(local(c).Port)
+				to := e.udpA(e.at(c).Port)
 				e.register("A:srv", to)
 				b := e.listenB(fmt.Sprintf("B:peer-%d", len(e.obs)))
 				e.send(b, to, "hi")
@@ -1128,13 +1137,77 @@ var scenarios = []scenario{
 		},
 	},
 	{
+		name: "dual/IPv4-and-IPv6-peers",
+		tags: []string{"dual"},
+		run: func(e *env) {
+			// One wildcard "udp" socket serves peers of both versions:
+			// IPv4 ones show IPv4-mapped, replies go back over the version
+			// they came in on, from the address they were sent to.
+			a := e.listenA("A:srv")
+			alt := netip.AddrPortFrom(e.s.AltA, uint16(e.at(a).Port))
+			e.nameAddrPort("A:srv-alt", alt)
+			b := e.listenB("B:peer")
+			c, err := e.s.ListenB(e.s.network(), net.UDPAddrFromAddrPort(netip.AddrPortFrom(e.s.AltB, 0)))
+			balt := e.opened("B:alt", e.s.AltB, c, err)
+			buf := make([]byte, 64)
+			for _, p := range []struct {
+				peer UDPConn
+				to   *net.UDPAddr
+			}{{b, e.at(a)}, {balt, net.UDPAddrFromAddrPort(alt)}} {
+				e.send(p.peer, p.to, "hi")
+				a.SetReadDeadline(soon())
+				n, from, err := a.ReadFromUDPAddrPort(buf)
+				e.rec("A ReadFromUDPAddrPort: n=%d from=%s err=%s", n, e.addr(from), e.err(err))
+				n, err = a.WriteToUDPAddrPort([]byte("back"), from)
+				e.rec("A WriteToUDPAddrPort: n=%d err=%s", n, e.err(err))
+				e.recv("peer", p.peer, 64, safety)
+			}
+			// Either form of an IPv4 destination reaches the IPv4 peer.
+			v4 := b
+			if !e.s.AddrB.Is4() {
+				v4 = balt
+			}
+			to := e.at(v4)
+			for _, dst := range []netip.AddrPort{to.AddrPort(), netip.AddrPortFrom(netip.AddrFrom16(to.AddrPort().Addr().As16()), uint16(to.Port))} {
+				n, err := a.WriteToUDPAddrPort([]byte("v4"), dst)
+				e.rec("A WriteToUDPAddrPort %s: n=%d err=%s", e.addr(dst), n, e.err(err))
+				e.recv("IPv4 peer", v4, 64, safety)
+			}
+		},
+	},
+	{
+		name: "dual/bind-across-families",
+		tags: []string{"dual"},
+		run: func(e *env) {
+			// A dual-stack wildcard port is taken for both versions; a
+			// "udp6" (V6ONLY) wildcard leaves the IPv4 side free.
+			a := e.listenA("A:srv")
+			port := e.at(a).Port
+			try := func(label, network string, port int) UDPConn {
+				c, err := e.s.ListenA(network, &net.UDPAddr{Port: port})
+				e.rec("%s: conn=%v err=%s", label, c != nil, e.err(err))
+				if c != nil {
+					e.t.Cleanup(func() { c.Close() })
+				}
+				return c
+			}
+			try("udp4 on a dual-stack port", "udp4", port)
+			try("udp6 on a dual-stack port", "udp6", port)
+			if c := try("udp6 wildcard", "udp6", 0); c != nil {
+				p := e.at(c).Port
+				try("udp4 beside udp6", "udp4", p)
+				try("udp beside both", "udp", p)
+			}
+		},
+	},
+	{
 		name: "bind/EADDRINUSE",
 		run: func(e *env) {
 			a := e.listenA("A:srv")
 			c, err := e.s.ListenA("udp", local(a))
 			e.rec("ListenUDP same addr: conn=%v err=%s", c != nil, e.err(err))
 			// The unspecified address overlaps every specific one.
-			c, err = e.s.ListenA("udp4", &net.UDPAddr{Port: local(a).Port})
+			c, err = e.s.ListenA("udp4", &net.UDPAddr{Port: e.at(a).Port})
 			e.rec("ListenUDP 0.0.0.0 same port: conn=%v err=%s", c != nil, e.err(err))
 		},
 		want: Observation{
@@ -1154,10 +1227,10 @@ var scenarios = []scenario{
 			e.register("A:srv", a.LocalAddr())
 			b := e.listenB("B:peer")
 			e.rec("LocalAddr network=%q", a.LocalAddr().Network())
-			e.send(b, local(a), "four")
+			e.send(b, e.at(a), "four")
 			e.recv("A", a, 64, safety)
 			e.recv("A nothing more", a, 64, 30*time.Millisecond)
-			d, err := e.s.DialA("udp4", nil, local(b))
+			d, err := e.s.DialA("udp4", nil, e.at(b))
 			if err != nil {
 				e.t.Fatal(err)
 			}
@@ -1180,7 +1253,7 @@ var scenarios = []scenario{
 				e.rec("ListenUDP(%q): conn=%v err=%s", network, c != nil, e.err(err))
 			}
 			b := e.listenB("B:srv")
-			c, err := e.s.DialA("udp7", nil, local(b))
+			c, err := e.s.DialA("udp7", nil, e.at(b))
 			e.rec("DialUDP(udp7): conn=%v err=%s", c != nil, e.err(err))
 		},
 		want: Observation{
@@ -1204,7 +1277,7 @@ var scenarios = []scenario{
 				c.Close()
 			}
 			b := e.listenB("B:srv")
-			c, err = e.s.DialA("udp6", nil, local(b))
+			c, err = e.s.DialA("udp6", nil, e.at(b))
 			e.rec("DialUDP(udp6, B): conn=%v err=%s", c != nil, e.opOnly(err))
 			if c != nil {
 				c.Close()
@@ -1235,11 +1308,11 @@ var scenarios = []scenario{
 		run: func(e *env) {
 			a, b := e.listenA("A:srv"), e.listenB("B:srv")
 			big := make([]byte, 65508) // 65535 - 20 (IPv4) - 8 (UDP) + 1
-			n, err := a.WriteToUDP(big, local(b))
+			n, err := a.WriteToUDP(big, e.at(b))
 			e.rec("WriteToUDP: n=%d err=%s", n, e.err(err))
-			n, oobn, err := a.WriteMsgUDP(big, nil, local(b))
+			n, oobn, err := a.WriteMsgUDP(big, nil, e.at(b))
 			e.rec("WriteMsgUDP: n=%d oobn=%d err=%s", n, oobn, e.err(err))
-			d := e.dialA("A:cli", local(b))
+			d := e.dialA("A:cli", e.at(b))
 			n, err = d.Write(big)
 			e.rec("dialed Write: n=%d err=%s", n, e.err(err))
 			e.recv("B gets nothing", b, 1<<16, quiet)
@@ -1260,13 +1333,13 @@ var scenarios = []scenario{
 			for i := range big {
 				big[i] = byte(i * 7)
 			}
-			n, err := a.WriteToUDP(big, local(b))
+			n, err := a.WriteToUDP(big, e.at(b))
 			e.rec("A WriteToUDP: n=%d err=%s", n, e.err(err))
 			buf := make([]byte, 1<<16)
 			b.SetReadDeadline(soon())
 			n, from, err := b.ReadFromUDP(buf)
 			e.rec("B ReadFromUDP: n=%d intact=%v from=%s err=%s", n, bytes.Equal(buf[:n], big), e.addr(from), e.err(err))
-			e.send(b, local(a), string(big))
+			e.send(b, e.at(a), string(big))
 			a.SetReadDeadline(soon())
 			n, from, err = a.ReadFromUDP(buf)
 			e.rec("A ReadFromUDP: n=%d intact=%v from=%s err=%s", n, bytes.Equal(buf[:n], big), e.addr(from), e.err(err))
@@ -1310,7 +1383,7 @@ var scenarios = []scenario{
 		name: "iface/net.Conn-and-net.PacketConn",
 		run: func(e *env) {
 			b := e.listenB("B:srv")
-			d := e.dialA("A:cli", local(b))
+			d := e.dialA("A:cli", e.at(b))
 			var c net.Conn = d
 			_, isPC := any(d).(net.PacketConn)
 			e.rec("net.Conn=true net.PacketConn=%v", isPC)
@@ -1372,7 +1445,7 @@ func concurrentReadersWriters(e *env) {
 	count := func(t *tally, data []byte, from *net.UDPAddr) {
 		t.mu.Lock()
 		defer t.mu.Unlock()
-		if from == nil || from.AddrPort() != t.wantSender.AddrPort() {
+		if from == nil || !sameAddrPort(from, t.wantSender) {
 			t.wrongPeer++
 		}
 		t.seen[string(data)]++
@@ -1380,8 +1453,8 @@ func concurrentReadersWriters(e *env) {
 			t.dups++
 		}
 	}
-	atA := &tally{seen: map[string]int{}, wantSender: local(src)}
-	atB := &tally{seen: map[string]int{}, wantSender: local(a)}
+	atA := &tally{seen: map[string]int{}, wantSender: e.at(src)}
+	atB := &tally{seen: map[string]int{}, wantSender: e.at(a)}
 
 	var received atomic.Int32
 	var wg sync.WaitGroup
@@ -1406,7 +1479,7 @@ func concurrentReadersWriters(e *env) {
 		go func() {
 			defer wg.Done()
 			for i := range perDir / 4 {
-				if _, err := a.WriteToUDP(fmt.Appendf(nil, "w%d-%d", w, i), local(sink)); err != nil {
+				if _, err := a.WriteToUDP(fmt.Appendf(nil, "w%d-%d", w, i), e.at(sink)); err != nil {
 					writeErrs.Add(1)
 				}
 			}
@@ -1416,7 +1489,7 @@ func concurrentReadersWriters(e *env) {
 	go func() {
 		defer wg.Done()
 		for i := range perDir {
-			src.WriteToUDP(fmt.Appendf(nil, "r%d", i), local(a))
+			src.WriteToUDP(fmt.Appendf(nil, "r%d", i), e.at(a))
 		}
 	}()
 	sinkDone := background(func() (int, any, error) {
@@ -1475,13 +1548,13 @@ func receiveOverflow(e *env) {
 		}
 		// One datagram first, so that address resolution on a real link
 		// is done before the flood: it is not what this scenario tests.
-		b.WriteToUDP([]byte("warm-up"), local(a))
+		b.WriteToUDP([]byte("warm-up"), e.at(a))
 		a.SetReadDeadline(time.Now().Add(safety))
 		a.ReadFromUDP(make([]byte, 16))
 		payload := make([]byte, size)
 		for i := range sent {
 			payload[0], payload[1] = byte(i>>8), byte(i)
-			b.WriteToUDP(payload, local(a))
+			b.WriteToUDP(payload, e.at(a))
 		}
 		time.Sleep(50*time.Millisecond + e.s.Settle)
 		buf := make([]byte, size)

@@ -5,10 +5,12 @@ package compat
 import (
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 
 	"github.com/tapnet/tapnet/internal/netns"
 	"github.com/tapnet/tapnet/stack"
@@ -24,9 +26,11 @@ func tapnetTAPSubject(f family) Subject {
 	addrA, pa := hostAddrs(f, false)
 	addrB, pb := hostAddrs(f, true)
 	return Subject{
-		Name:    "tapnet-tap" + f.name,
-		Network: f.network,
-		AddrA:   addrA, AddrB: addrB,
+		Name:     "tapnet-tap" + f.name,
+		Network:  f.network,
+		Wildcard: f.dual,
+		AddrA:    addrA, AddrB: addrB,
+		AltA: altAddr(f, addrA, pa), AltB: altAddr(f, addrB, pb),
 		Setup: func(t *testing.T) {
 			netns.RequireRoot(t)
 			ns = netns.New(t)
@@ -64,39 +68,56 @@ func tapnetTAPSubject(f family) Subject {
 }
 
 // kernelMcSubject is the kernel in two network namespaces joined by a veth
-// pair: A (192.0.2.2) in one, B (192.0.2.1) and C (192.0.2.3) sharing the
-// other.
-func kernelMcSubject() mcSubject {
+// pair: A (192.0.2.2 or 2001:db8::2) in one, B (.1, ::1) and C (.3, ::3)
+// sharing the other. IPv6 runs without DAD, so that addresses are usable
+// at once.
+func kernelMcSubject(f *mcFamily) mcSubject {
+	addrs := [3]string{"192.0.2.2/24", "192.0.2.1/24", "192.0.2.3/24"}
+	newNS, network := netns.New, "udp4"
+	if f.v6 {
+		addrs = [3]string{"2001:db8::2/64", "2001:db8::1/64", "2001:db8::3/64"}
+		newNS, network = netns.NewIPv6, "udp6"
+	}
 	return mcSubject{name: "kernel", hosts: func(t *testing.T) [3]*mcHost {
 		netns.RequireRoot(t)
-		nsA, nsB := netns.New(t), netns.New(t)
+		nsA, nsB := newNS(t), newNS(t)
 		va, vb := netns.UniqueIfName("mca"), netns.UniqueIfName("mcb")
 		nsA.IP(t, "link", "add", va, "type", "veth", "peer", "name", vb, "netns", nsB.Name())
-		nsA.IP(t, "addr", "add", "192.0.2.2/24", "dev", va)
+		nsA.IP(t, "addr", "add", addrs[0], "dev", va, "nodad")
 		nsA.IP(t, "link", "set", va, "up")
-		nsB.IP(t, "addr", "add", "192.0.2.1/24", "dev", vb)
-		nsB.IP(t, "addr", "add", "192.0.2.3/24", "dev", vb)
+		nsB.IP(t, "addr", "add", addrs[1], "dev", vb, "nodad")
+		nsB.IP(t, "addr", "add", addrs[2], "dev", vb, "nodad")
 		nsB.IP(t, "link", "set", vb, "up")
+		if f.v6 {
+			awaitMulticastRoute(t, nsA, va)
+			awaitMulticastRoute(t, nsB, vb)
+		}
 		host := func(name, addr string, ns *netns.NS, ifname string) *mcHost {
-			h := &mcHost{name: name, addr: netip.MustParseAddr(addr)}
+			h := &mcHost{name: name, addr: netip.MustParsePrefix(addr).Addr()}
 			if err := ns.Do(func() (err error) { h.ifi, err = net.InterfaceByName(ifname); return err }); err != nil {
 				t.Fatal(err)
 			}
-			h.listen = func(ip netip.Addr, port int) (c MulticastConn, err error) {
+			wrap := func(c *net.UDPConn) mcConn {
+				if f.v6 {
+					return mc6{ipv6.NewPacketConn(c)}
+				}
+				return mc4{ipv4.NewPacketConn(c)}
+			}
+			h.listen = func(ip netip.Addr, port int) (c mcConn, err error) {
 				err = ns.Do(func() error {
-					pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: ip.AsSlice(), Port: port})
+					uc, err := net.ListenUDP(network, &net.UDPAddr{IP: ip.AsSlice(), Port: port})
 					if err == nil {
-						c = ipv4.NewPacketConn(pc)
+						c = wrap(uc)
 					}
 					return err
 				})
 				return c, err
 			}
-			h.listenGroup = func(g *net.UDPAddr) (c MulticastConn, err error) {
+			h.listenGroup = func(g *net.UDPAddr) (c mcConn, err error) {
 				err = ns.Do(func() error {
-					uc, err := net.ListenMulticastUDP("udp4", h.ifi, g)
+					uc, err := net.ListenMulticastUDP(network, h.ifi, g)
 					if err == nil {
-						c = ipv4.NewPacketConn(uc)
+						c = wrap(uc)
 					}
 					return err
 				})
@@ -104,6 +125,20 @@ func kernelMcSubject() mcSubject {
 			}
 			return h
 		}
-		return [3]*mcHost{host("A", "192.0.2.2", nsA, va), host("B", "192.0.2.1", nsB, vb), host("C", "192.0.2.3", nsB, vb)}
+		return [3]*mcHost{host("A", addrs[0], nsA, va), host("B", addrs[1], nsB, vb), host("C", addrs[2], nsB, vb)}
 	}}
+}
+
+// awaitMulticastRoute waits until IPv6 is up on ifname: the kernel adds
+// the ff00::/8 route once the link has its carrier, and until then sends to
+// a group fail with ENETUNREACH however IPV6_MULTICAST_IF is set.
+func awaitMulticastRoute(t *testing.T, ns *netns.NS, ifname string) {
+	t.Helper()
+	for range 300 {
+		if strings.Contains(ns.IP(t, "-6", "route", "show", "table", "local", "dev", ifname), "ff00::/8") {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no IPv6 multicast route on %s after 3s", ifname)
 }

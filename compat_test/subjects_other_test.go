@@ -13,7 +13,7 @@ func tapnetTAPSubject(f family) Subject {
 	return Subject{Name: "tapnet-tap" + f.name, Setup: func(t *testing.T) { t.Skip("TAP devices need Linux") }}
 }
 
-func kernelMcSubject() mcSubject {
+func kernelMcSubject(*mcFamily) mcSubject {
 	return mcSubject{name: "kernel", hosts: func(t *testing.T) [3]*mcHost {
 		t.Skip("network namespaces need Linux")
 		return [3]*mcHost{}

@@ -21,10 +21,27 @@ func hostAddrs(f family, b bool) (netip.Addr, []string) {
 	if b {
 		v4, v6 = "192.0.2.1/24", "2001:db8::1/64"
 	}
-	if f.network == "udp6" {
+	switch {
+	case f.v6:
 		return netip.MustParsePrefix(v6).Addr(), []string{v4, v6}
+	case f.dual:
+		return netip.MustParsePrefix(v4).Addr(), []string{v4, v6}
 	}
 	return netip.MustParsePrefix(v4).Addr(), []string{v4}
+}
+
+// altAddr is, for a dual-stack family, the host's address of the other IP
+// version among its prefixes; the zero Addr otherwise.
+func altAddr(f family, addr netip.Addr, prefixes []string) netip.Addr {
+	if !f.dual {
+		return netip.Addr{}
+	}
+	for _, p := range prefixes {
+		if a := netip.MustParsePrefix(p).Addr(); a.Is4() != addr.Is4() {
+			return a
+		}
+	}
+	return netip.Addr{}
 }
 
 // newStack makes a stack with one NIC on l and the given addresses; IPv6
@@ -70,9 +87,11 @@ func tapnetPipeSubject(f family) Subject {
 	addrA, pa := hostAddrs(f, false)
 	addrB, pb := hostAddrs(f, true)
 	return Subject{
-		Name:    "tapnet-pipe" + f.name,
-		Network: f.network,
-		AddrA:   addrA, AddrB: addrB,
+		Name:     "tapnet-pipe" + f.name,
+		Network:  f.network,
+		Wildcard: f.dual,
+		AddrA:    addrA, AddrB: addrB,
+		AltA: altAddr(f, addrA, pa), AltB: altAddr(f, addrB, pb),
 		Setup: func(t *testing.T) {
 			la, lb := tap.Pipe(tap.PipeOptions{})
 			a = newStack(t, la, pa...)
