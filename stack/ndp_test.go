@@ -359,3 +359,35 @@ func TestDefaultRouterList(t *testing.T) {
 		t.Fatalf("default routers after their lifetime: %v", got)
 	}
 }
+
+// TestIPv6OffBelowMinMTU checks Linux's addrconf rule: a link whose MTU
+// is below IPv6's 1280 gets no IPv6 (no link-local address, no neighbour
+// table, no IPv6 addresses, IPv6 frames dropped), counted; IPv4 still
+// runs and SetMTU takes IPv4's minimum. At 1280 IPv6 runs.
+func TestIPv6OffBelowMinMTU(t *testing.T) {
+	for _, mtu := range []int{1279, 1280} {
+		la, lb := tap.Pipe(tap.PipeOptions{MTU: mtu})
+		s := stack.New(stack.Options{})
+		nic, err := s.AddNIC(la, stack.NICOptions{Addresses: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24")},
+			IPv6: stack.IPv6Options{DADTransmits: -1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ll, _ := nic.LinkLocalAddress()
+		v6err := nic.AddAddress(v6A)
+		on := mtu >= ipv6.MinMTU
+		if got := ll.IsValid(); got != on || (nic.NeighborCache() != nil) != on || (v6err == nil) != on {
+			t.Errorf("MTU %d: link-local %v, neighbour table %v, AddAddress(%v) = %v; want IPv6 %v",
+				mtu, ll, nic.NeighborCache() != nil, v6A, v6err, on)
+		}
+		wantCount := map[bool]uint64{true: 0, false: 1}[on]
+		if got := s.Stats().IPv6.LinkMTUTooSmall.Load(); got != wantCount {
+			t.Errorf("MTU %d: IPv6.LinkMTUTooSmall %d, want %d", mtu, got, wantCount)
+		}
+		if err := nic.SetMTU(600); (err == nil) == on {
+			t.Errorf("MTU %d: SetMTU(600) = %v with IPv6 %v", mtu, err, on)
+		}
+		s.Close()
+		lb.Close()
+	}
+}

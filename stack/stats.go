@@ -112,6 +112,7 @@ type Stats struct {
 		FragmentsOut    atomic.Uint64
 		NoRoute         atomic.Uint64
 		Loopback        atomic.Uint64 // packets delivered to ourselves without the link
+		LinkMTUTooSmall atomic.Uint64 // NICs left without IPv6: link MTU below 1280, as Linux's addrconf
 	}
 	// Reassembly6 details what became of the fragments IPv6.FragmentsIn
 	// counts.
