@@ -219,14 +219,32 @@ func (n *NIC) handleNeighborSolicit(nd ipv6.NDP, src, dst netip.Addr) {
 		n.sendNeighborAdvert(target, ipv6.AllNodes, ipv6.NAFlagOverride, true)
 		return
 	}
-	if mac, ok := linkAddrOption(nd, ipv6.OptSourceLinkAddr); ok && n.nd != nil {
+	mac, hasMAC := linkAddrOption(nd, ipv6.OptSourceLinkAddr)
+	if hasMAC && n.nd != nil {
 		// §7.2.3: a new or changed address makes the entry stale.
 		n.nd.Update(src, neigh.Update{MAC: mac, Create: true, Override: true})
+	}
+	if !hasMAC && dst.IsMulticast() && n.unknownNeighbor(src) {
+		// Nowhere to answer without resolving the solicitor first, which
+		// Linux does not do for a multicast solicitation.
+		n.s.stats.NDP.SolicitsUnanswered.Add(1)
+		return
 	}
 	// Without the option (a unicast probe may omit it) the answer waits
 	// for the solicitor's address, resolved as for any packet, as Linux's
 	// ndisc_send_na does. An IP link sends it straight back.
 	n.sendNeighborAdvert(target, src, naFlagsFor(dst), dst.IsMulticast())
+}
+
+// unknownNeighbor reports whether addr has no entry in the NIC's
+// neighbour table; on an IP link, which has none, every neighbour is
+// known: it is the link's far end.
+func (n *NIC) unknownNeighbor(addr netip.Addr) bool {
+	if n.nd == nil {
+		return false
+	}
+	_, ok := n.nd.Lookup(addr)
+	return !ok
 }
 
 // naFlagsFor returns the flags of our answer to a solicitation sent to

@@ -224,6 +224,29 @@ func TestNeighborAdvertForUnicastSolicit(t *testing.T) {
 	}
 }
 
+// TestMulticastSolicitWithoutSourceLinkAddr checks Linux's ndisc_recv_ns:
+// a multicast solicitation without the solicitor's link-layer address is
+// answered only when the solicitor has an entry already; from an unknown
+// one it is counted and left unanswered, with nothing resolved.
+func TestMulticastSolicitWithoutSourceLinkAddr(t *testing.T) {
+	h := newNDHost(t, stack.IPv6Options{DADTransmits: -1}, v6A)
+	group := ipv6.SolicitedNode(v6A.Addr())
+	h.inject(t, ndPeer, group, 255, nil, neighborSolicit(v6A.Addr(), false))
+	h.waitStat(t, "NDP.SolicitsUnanswered", 1)
+	if _, ok := h.nic.NeighborCache().Lookup(ndPeer); ok || h.s.Stats().NDP.SolicitsSent.Load() != 0 {
+		t.Fatalf("unknown solicitor: entry %v, %d solicitations sent; want none", ok, h.s.Stats().NDP.SolicitsSent.Load())
+	}
+	// Once known (from a unicast solicitation with its address), it is
+	// answered, at the address it has.
+	h.inject(t, ndPeer, v6A.Addr(), 255, nil, neighborSolicit(v6A.Addr(), true))
+	h.next(t, ipv6.ICMPNeighborAdvert)
+	h.inject(t, ndPeer, group, 255, nil, neighborSolicit(v6A.Addr(), false))
+	na := h.next(t, ipv6.ICMPNeighborAdvert)
+	if na.Dst() != ndPeer || h.s.Stats().NDP.SolicitsUnanswered.Load() != 1 {
+		t.Fatalf("known solicitor: answer to %v, %d unanswered; want %v, 1", na.Dst(), h.s.Stats().NDP.SolicitsUnanswered.Load(), ndPeer)
+	}
+}
+
 // linkAddr returns nd's link-layer address option typ.
 func linkAddr(nd ipv6.NDP, typ uint8) (ethernet.MAC, bool) {
 	o, ok := nd.Options().Find(typ)
