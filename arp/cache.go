@@ -114,10 +114,11 @@ type Hooks struct {
 // collection thresholds and the eviction order.
 //
 // ARP carries no flags, so the cache maps packets onto neighbour
-// discovery's rules: every packet with our attention confirms its sender
-// (Linux makes requests stale instead; tapnet keeps them reachable, as it
-// always has), a reply overrides a cached MAC once LockTime has passed,
-// and a request aimed at us or a gratuitous ARP overrides it at once.
+// discovery's rules as Linux's arp_process does: a reply confirms its
+// sender (the entry becomes reachable) and overrides a cached MAC once
+// LockTime has passed; a request aimed at us only says where its sender
+// is, so it makes or updates a stale entry (neigh_event_ns), overriding
+// the MAC at once; a gratuitous ARP overrides it at once too.
 type Cache struct {
 	tab *neigh.Table
 }
@@ -148,17 +149,26 @@ func (c *Cache) Resolve(ip netip.Addr, pkt Pending) (ethernet.MAC, bool) {
 }
 
 // Learn records that ip is at mac, from an ARP packet addressed to us or
-// answering our request. create says whether a new entry may be made (true
-// for requests aimed at us and replies to requests); otherwise only an
+// answering our request. create says whether a new entry may be made:
+// true for a request aimed at us, false for replies. Otherwise only an
 // existing entry is updated, so that unsolicited traffic cannot fill the
 // cache (Linux's arp_accept=0).
 //
-// A resolved entry keeps its MAC against a packet claiming another within
-// LockTime of its last change, as Linux keeps the first of several
-// competing replies; a request aimed at us (create) replaces it at once,
-// as Linux's neigh_event_ns does, since we answer that sender anyway.
+// A request aimed at us (create) is what Linux's neigh_event_ns makes of
+// it: no proof that the sender hears us, so a new entry, or one whose MAC
+// it changes, is stale, and one it confirms keeps its state; the first
+// packet sent to a stale entry starts the Delay that leads to unicast
+// probes. It replaces a cached MAC at once, since we answer that sender
+// anyway. A reply (create false) confirms its sender, which becomes
+// reachable, but keeps a resolved entry's MAC against one claiming another
+// within LockTime of its last change, as Linux keeps the first of several
+// competing replies.
 func (c *Cache) Learn(ip netip.Addr, mac ethernet.MAC, create bool) {
-	c.tab.Update(ip, neigh.Update{MAC: mac, Solicited: true, Override: true, IgnoreLockTime: create, Create: create})
+	if create {
+		c.tab.Update(ip, neigh.Update{MAC: mac, Override: true, IgnoreLockTime: true, Create: true})
+		return
+	}
+	c.tab.Update(ip, neigh.Update{MAC: mac, Solicited: true, Override: true})
 }
 
 // Announce records a gratuitous ARP (sender and target address both ip):

@@ -66,6 +66,13 @@ func (h *cacheHooks) nRequests() int {
 	return len(h.requests)
 }
 
+// learnReachable makes ip a reachable neighbour at mac the way a NIC
+// does: a request of ours, then its reply.
+func learnReachable(c *Cache, ip netip.Addr, mac ethernet.MAC) {
+	c.Resolve(ip, nil)
+	c.Learn(ip, mac, false)
+}
+
 func cacheIP(i int) netip.Addr { return netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}) }
 
 func cacheMAC(i int) ethernet.MAC { return ethernet.MAC{0x02, 0, 0, 0, byte(i >> 8), byte(i)} }
@@ -94,8 +101,9 @@ func TestCacheBoundedBySources(t *testing.T) {
 		t.Fatalf("evicted %d, want 192", got)
 	}
 	for i := 193; i <= 200; i++ {
-		if mac, st, ok := c.Lookup(cacheIP(i)); !ok || mac != cacheMAC(i) || st != Reachable {
-			t.Fatalf("recent entry %d: %v %v %v", i, mac, st, ok)
+		// A request's sender is stale, as Linux's neigh_event_ns makes it.
+		if mac, st, ok := c.Lookup(cacheIP(i)); !ok || mac != cacheMAC(i) || st != Stale {
+			t.Fatalf("recent entry %d: %v %v %v, want stale", i, mac, st, ok)
 		}
 	}
 	// Without create, unknown sources are only counted.
@@ -211,6 +219,47 @@ func fakeTimers(clk *fakeclock.Clock, cfg Config) Config {
 	cfg.Now = clk.Now
 	cfg.AfterFunc = func(d time.Duration, f func()) neigh.Timer { return clk.AfterFunc(d, f) }
 	return cfg
+}
+
+// TestCacheRequestForUsMakesStale checks Linux's neigh_event_ns: a request
+// aimed at us makes its sender a stale entry, not a reachable one, so the
+// first packet to it starts Delay and, unconfirmed, a unicast probe; on a
+// reachable entry with the same MAC it changes nothing, and a new MAC
+// replaces the old at once (within LockTime too) and is stale.
+func TestCacheRequestForUsMakesStale(t *testing.T) {
+	clk := fakeclock.New()
+	h := newCacheHooks()
+	c := New(fakeTimers(clk, Config{ReachableTime: 30 * time.Second}), h.hooks(), nil)
+	defer c.Close()
+	ip := cacheIP(5)
+	c.Learn(ip, cacheMAC(5), true)
+	if mac, st, ok := c.Lookup(ip); !ok || mac != cacheMAC(5) || st != Stale {
+		t.Fatalf("request's sender: %v %v %v, want stale", mac, st, ok)
+	}
+	if mac, ok := c.Resolve(ip, nil); !ok || mac != cacheMAC(5) {
+		t.Fatal("stale entry not usable")
+	}
+	if _, st, _ := c.Lookup(ip); st != Delay || h.nRequests() != 0 {
+		t.Fatalf("after a send: %v, %d requests; want delay, none", st, h.nRequests())
+	}
+	clk.Advance(5 * time.Second)
+	h.mu.Lock()
+	reqs := append([]cacheRequest(nil), h.requests...)
+	h.mu.Unlock()
+	if _, st, _ := c.Lookup(ip); st != Probe || len(reqs) != 1 || reqs[0].dst != cacheMAC(5) {
+		t.Fatalf("after DelayFirstProbeTime: %v, requests %+v; want probe, one unicast", st, reqs)
+	}
+
+	other := cacheIP(6)
+	learnReachable(c, other, cacheMAC(6))
+	c.Learn(other, cacheMAC(6), true)
+	if _, st, _ := c.Lookup(other); st != Reachable {
+		t.Fatalf("request confirming a reachable entry's MAC: %v, want reachable kept", st)
+	}
+	c.Learn(other, cacheMAC(7), true)
+	if mac, st, _ := c.Lookup(other); mac != cacheMAC(7) || st != Stale {
+		t.Fatalf("request with a new MAC within LockTime: %v %v, want the new MAC, stale", mac, st)
+	}
 }
 
 // TestCacheStaleDelayThenProbe checks what became of the stale probe: an
@@ -456,7 +505,7 @@ func TestCacheLockTimeAfterStale(t *testing.T) {
 	c := New(Config{Now: clk.Now, ReachableTime: 30 * time.Second}, newCacheHooks().hooks(), nil)
 	defer c.Close()
 	ip := cacheIP(4)
-	c.Learn(ip, cacheMAC(1), true)
+	learnReachable(c, ip, cacheMAC(1))
 	clk.Advance(30*time.Second + 500*time.Millisecond)
 	c.Learn(ip, cacheMAC(2), false)
 	if mac, st, _ := c.Lookup(ip); mac != cacheMAC(1) || st != Stale {
@@ -550,7 +599,7 @@ func TestCacheUnresolvedFloodKeepsNeighbours(t *testing.T) {
 	c := New(Config{MaxEntries: 16, MaxPending: 2, Now: clk.Now, RetransInterval: time.Hour}, h.hooks(), nil)
 	defer c.Close()
 	for i := 1; i <= 8; i++ {
-		c.Learn(cacheIP(i), cacheMAC(i), true)
+		learnReachable(c, cacheIP(i), cacheMAC(i))
 	}
 	var tracked []*trackedPkt
 	for i := 100; i < 250; i++ {
@@ -572,9 +621,10 @@ func TestCacheUnresolvedFloodKeepsNeighbours(t *testing.T) {
 		}
 	}
 	st := c.Stats()
-	// 8 resolutions, each keeping its 2 newest packets of 3.
-	if st.Requests.Load() != 8 || st.CacheFullDrops.Load() != 3*(150-8) || st.PendingDropped.Load() != 8 {
-		t.Fatalf("requests %d, cache-full drops %d, pending dropped %d; want 8, %d, 8",
+	// 8 resolutions, each keeping its 2 newest packets of 3, after the 8
+	// that found the neighbours.
+	if st.Requests.Load() != 8+8 || st.CacheFullDrops.Load() != 3*(150-8) || st.PendingDropped.Load() != 8 {
+		t.Fatalf("requests %d, cache-full drops %d, pending dropped %d; want 16, %d, 8",
 			st.Requests.Load(), st.CacheFullDrops.Load(), st.PendingDropped.Load(), 3*(150-8))
 	}
 	if !released(tracked[0]) {
@@ -659,7 +709,7 @@ func TestCacheCollectsIdle(t *testing.T) {
 	defer c.Close()
 	learn := func(from, to int) {
 		for i := from; i <= to; i++ {
-			c.Learn(cacheIP(i), cacheMAC(i), true)
+			learnReachable(c, cacheIP(i), cacheMAC(i))
 		}
 	}
 	learn(1, 3)

@@ -16,7 +16,9 @@
 //     entry starts Delay; unconfirmed after DelayFirstProbeTime (5s) it
 //     is probed with UnicastProbes unicast requests, and removed if none
 //     is answered, so a neighbour that went away is forgotten as on Linux.
-//   - Unsolicited replies make no entry (arp_accept=0). A reply claiming a
+//   - A request aimed at us makes its sender's entry stale, not reachable,
+//     as Linux's neigh_event_ns: the first packet to it starts Delay.
+//     Unsolicited replies make no entry (arp_accept=0). A reply claiming a
 //     new MAC for a resolved entry within LockTime (1s) of its last change
 //     is ignored, so the first of competing replies wins (locktime); a
 //     request aimed at us and a gratuitous ARP move it at once.

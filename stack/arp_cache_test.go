@@ -118,3 +118,45 @@ func TestARPStaleNeighbourProbed(t *testing.T) {
 		})
 	}
 }
+
+// TestARPRequestSenderStaleThenProbed checks Linux's arp_process on the
+// wire: the sender of a request aimed at us becomes stale, not reachable
+// (neigh_event_ns), so the reply to its first packet goes out at once and
+// starts Delay, and DelayFirstProbeTime later a unicast request probes
+// it. tapnet made such senders reachable, and probed them only once
+// ReachableTime had passed.
+func TestARPRequestSenderStaleThenProbed(t *testing.T) {
+	clk := fakeclock.New()
+	e := newRelEnv(t, stack.Options{ARP: arp.Config{Now: clk.Now, ReachableTime: 30 * time.Second,
+		AfterFunc: func(d time.Duration, f func()) neigh.Timer { return clk.AfterFunc(d, f) }}})
+	c := e.nic.ARP()
+	state := func() arp.State { _, st, _ := c.Lookup(relPeerIP); return st }
+	if state() != arp.Stale {
+		t.Fatalf("request's sender %v, want stale", state())
+	}
+	e.link.inject(relEther(relOurMAC, relPeerMAC, ethernet.TypeIPv4,
+		relIPv4(relIP{ttl: 64, proto: 1, src: relPeerIP, dst: relOurIP, payload: relICMP(8, 0, 1, []byte("nud"))})))
+	var replies, probes int
+	count := func() {
+		for _, f := range e.link.take() {
+			s := relParseSent(t, f)
+			switch {
+			case s.etherType == ethernet.TypeIPv4 && s.ethDst == relPeerMAC:
+				replies++
+			case s.etherType == ethernet.TypeARP && s.ethDst == relPeerMAC:
+				probes++
+			default:
+				t.Fatalf("unexpected frame %+v", s)
+			}
+		}
+	}
+	count()
+	if replies != 1 || probes != 0 || state() != arp.Delay {
+		t.Fatalf("ping from the requester: %d replies, %d probes, %v; want 1, 0, delay", replies, probes, state())
+	}
+	clk.Advance(5 * time.Second)
+	count()
+	if probes != 1 || state() != arp.Probe {
+		t.Fatalf("after DelayFirstProbeTime: %d unicast probes, %v; want 1, probe", probes, state())
+	}
+}

@@ -40,9 +40,10 @@ type kernelV6Host struct {
 	s   *stack.Stack
 	nic *stack.NIC
 
-	mu     sync.Mutex
-	echoes map[uint32][]byte // echo replies by identifier<<16 | sequence
-	echoC  chan struct{}
+	mu      sync.Mutex
+	echoes  map[uint32][]byte // echo replies by identifier<<16 | sequence
+	echoC   chan struct{}
+	adverts chan []byte // neighbour advertisements received
 }
 
 // forEachMode6 runs test once per device mode.
@@ -65,7 +66,7 @@ func newKernelV6HostWith(t *testing.T, opts tap.Options, o stack.IPv6Options, ad
 	ns := netns.NewIPv6(t)
 	dev := netns.NewTAP(t, ns, kernelV6.String(), opts)
 	h := &kernelV6Host{ns: ns, dev: dev.Name(), s: stack.New(stack.Options{}),
-		echoes: map[uint32][]byte{}, echoC: make(chan struct{}, 1)}
+		echoes: map[uint32][]byte{}, echoC: make(chan struct{}, 1), adverts: make(chan []byte, 16)}
 	t.Cleanup(func() { h.s.Close() })
 	stack.HookICMPv6Input(h.s, h.recordEcho)
 	var err error
@@ -100,6 +101,13 @@ func (h *kernelV6Host) wait(t *testing.T, a netip.Addr) {
 }
 
 func (h *kernelV6Host) recordEcho(_ netip.Addr, m []byte) {
+	if len(m) > 0 && m[0] == ipv6.ICMPNeighborAdvert {
+		select {
+		case h.adverts <- bytes.Clone(m):
+		default:
+		}
+		return
+	}
 	if len(m) < ipv6.ICMPHeaderLen || m[0] != ipv6.ICMPEchoReply {
 		return
 	}
@@ -374,4 +382,42 @@ func (s *syncWriter) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.String()
+}
+
+// TestIPv6KernelAnswersSolicits pins down the reference tapnet's answers
+// follow (TestNeighborAdvertForUnicastSolicit): the kernel answers a
+// unicast solicitation with Solicited alone and no target link-layer
+// address, a multicast one with Solicited, Override and the option.
+func TestIPv6KernelAnswersSolicits(t *testing.T) {
+	h := newKernelV6Host(t, tap.ModeTAP, v6Quick)
+	kernel := h.kernelLinkLocal(t)
+	for _, tc := range []struct {
+		dst       netip.Addr
+		wantFlags uint8
+		wantTLLA  bool
+	}{
+		{kernel, ipv6.NAFlagSolicited, false},
+		{ipv6.SolicitedNode(kernel), ipv6.NAFlagSolicited | ipv6.NAFlagOverride, true},
+	} {
+		for len(h.adverts) > 0 {
+			<-h.adverts
+		}
+		msg := make([]byte, 32)
+		l := ipv6.PutNeighborSolicit(msg, kernel)
+		l += ipv6.PutLinkAddrOption(msg[l:], ipv6.OptSourceLinkAddr, h.nic.MAC())
+		if err := stack.SendNDP(h.s, h.nic.ID(), tc.dst, msg[:l]); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case m := <-h.adverts:
+			na := ipv6.NDP(m)
+			_, hasTLLA := linkAddr(na, ipv6.OptTargetLinkAddr)
+			if na.Target() != kernel || na.Flags() != tc.wantFlags || hasTLLA != tc.wantTLLA {
+				t.Errorf("solicitation to %v: kernel answered for %v, flags %#x, option %v; want flags %#x, option %v",
+					tc.dst, na.Target(), na.Flags(), hasTLLA, tc.wantFlags, tc.wantTLLA)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no advertisement from the kernel for a solicitation to %v", tc.dst)
+		}
+	}
 }

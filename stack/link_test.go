@@ -205,9 +205,10 @@ func newRelEnv(t testing.TB, opts stack.Options) *relEnv {
 		t.Fatal(err)
 	}
 	e.nic = nic
-	// The peer asks for us: the stack learns it and answers.
+	// The peer asks for us: the stack learns it, stale as Linux's
+	// neigh_event_ns makes it, and answers.
 	e.link.inject(relARP(1, relPeerMAC, relPeerIP, ethernet.MAC{}, relOurIP, ethernet.Broadcast))
-	if _, st, ok := nic.ARP().Lookup(relPeerIP); !ok || st.String() != "reachable" {
+	if _, st, ok := nic.ARP().Lookup(relPeerIP); !ok || st.String() != "stale" {
 		t.Fatalf("peer not learned from its ARP request: %v %v", st, ok)
 	}
 	e.link.take()

@@ -111,15 +111,17 @@ func (n *NIC) sendNeighborSolicit(target, src, dst netip.Addr, dstMAC [6]byte) {
 	n.sendNDP(b, l, src, dst, dstMAC)
 }
 
-// sendNeighborAdvert sends an advertisement for target, with our link
-// address if the link has them, to dst, resolving dst first if it is a
-// neighbour we do not know yet (RFC 4861 §7.2.4).
-func (n *NIC) sendNeighborAdvert(target, dst netip.Addr, flags uint8) {
+// sendNeighborAdvert sends an advertisement for target to dst, with our
+// link address when withAddr and the link has them, resolving dst first
+// if it is a neighbour we do not know yet (RFC 4861 §7.2.4).
+func (n *NIC) sendNeighborAdvert(target, dst netip.Addr, flags uint8, withAddr bool) {
 	src := target
 	b := n.ndpBuffer()
 	p := b.Bytes()
 	l := ipv6.PutNeighborAdvert(p, flags, target)
-	l += n.putLinkAddrOption(p[l:], ipv6.OptTargetLinkAddr)
+	if withAddr {
+		l += n.putLinkAddrOption(p[l:], ipv6.OptTargetLinkAddr)
+	}
 	n.s.stats.NDP.AdvertsSent.Add(1)
 	n.sendNDP(b, l, src, dst, [6]byte{})
 }
@@ -174,7 +176,7 @@ func (n *NIC) handleNDP(m ipv6.ICMP, h ipv6.Header) {
 	switch nd.Type() {
 	case ipv6.ICMPNeighborSolicit:
 		st.SolicitsReceived.Add(1)
-		n.handleNeighborSolicit(nd, src)
+		n.handleNeighborSolicit(nd, src, dst)
 	case ipv6.ICMPNeighborAdvert:
 		st.AdvertsReceived.Add(1)
 		n.handleNeighborAdvert(nd)
@@ -199,7 +201,7 @@ func linkAddrOption(nd ipv6.NDP, typ uint8) (ethernet.MAC, bool) {
 // handleNeighborSolicit answers a solicitation for one of our addresses
 // and learns the solicitor. A solicitation from :: for a tentative address
 // is another node's DAD: the address is a duplicate (RFC 4862 §5.4.3).
-func (n *NIC) handleNeighborSolicit(nd ipv6.NDP, src netip.Addr) {
+func (n *NIC) handleNeighborSolicit(nd ipv6.NDP, src, dst netip.Addr) {
 	target := nd.Target()
 	if n.isTentative6(target) {
 		if src.IsUnspecified() {
@@ -214,17 +216,47 @@ func (n *NIC) handleNeighborSolicit(nd ipv6.NDP, src netip.Addr) {
 	if src.IsUnspecified() {
 		// Someone probes for an address we have: tell everybody, not
 		// solicited (RFC 4861 §7.2.4).
-		n.sendNeighborAdvert(target, ipv6.AllNodes, ipv6.NAFlagOverride)
+		n.sendNeighborAdvert(target, ipv6.AllNodes, ipv6.NAFlagOverride, true)
 		return
 	}
-	if mac, ok := linkAddrOption(nd, ipv6.OptSourceLinkAddr); ok && n.nd != nil {
+	mac, hasMAC := linkAddrOption(nd, ipv6.OptSourceLinkAddr)
+	if hasMAC && n.nd != nil {
 		// §7.2.3: a new or changed address makes the entry stale.
 		n.nd.Update(src, neigh.Update{MAC: mac, Create: true, Override: true})
+	}
+	if !hasMAC && dst.IsMulticast() && n.unknownNeighbor(src) {
+		// Nowhere to answer without resolving the solicitor first, which
+		// Linux does not do for a multicast solicitation.
+		n.s.stats.NDP.SolicitsUnanswered.Add(1)
+		return
 	}
 	// Without the option (a unicast probe may omit it) the answer waits
 	// for the solicitor's address, resolved as for any packet, as Linux's
 	// ndisc_send_na does. An IP link sends it straight back.
-	n.sendNeighborAdvert(target, src, ipv6.NAFlagSolicited|ipv6.NAFlagOverride)
+	n.sendNeighborAdvert(target, src, naFlagsFor(dst), dst.IsMulticast())
+}
+
+// unknownNeighbor reports whether addr has no entry in the NIC's
+// neighbour table; on an IP link, which has none, every neighbour is
+// known: it is the link's far end.
+func (n *NIC) unknownNeighbor(addr netip.Addr) bool {
+	if n.nd == nil {
+		return false
+	}
+	_, ok := n.nd.Lookup(addr)
+	return !ok
+}
+
+// naFlagsFor returns the flags of our answer to a solicitation sent to
+// dst. As Linux's ndisc_recv_ns, only the answer to a multicast one sets
+// Override and carries our link address: a unicast solicitation is a
+// probe of an entry its sender already has, which RFC 4861 §7.2.4 lets us
+// confirm without overriding.
+func naFlagsFor(dst netip.Addr) uint8 {
+	if dst.IsMulticast() {
+		return ipv6.NAFlagSolicited | ipv6.NAFlagOverride
+	}
+	return ipv6.NAFlagSolicited
 }
 
 // handleNeighborAdvert completes resolutions and detects duplicates; its

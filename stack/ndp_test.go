@@ -192,6 +192,93 @@ func TestNeighborSolicitWithoutSourceLinkAddr(t *testing.T) {
 	}
 }
 
+// sentNDP returns the NDP message of the packet h (no extension headers:
+// the stack sends NDP without them).
+func sentNDP(h ipv6.Header) ipv6.NDP {
+	return ipv6.NDP(h[ipv6.HeaderLen : ipv6.HeaderLen+h.PayloadLen()])
+}
+
+// TestNeighborAdvertForUnicastSolicit checks the answer to a solicitation
+// against Linux's ndisc_recv_ns: to a unicast one Solicited alone and no
+// target link-layer address option (RFC 4861 §7.2.4 lets it go: the
+// solicitor has our address); to a multicast one Solicited and Override
+// with the option.
+func TestNeighborAdvertForUnicastSolicit(t *testing.T) {
+	h := newNDHost(t, stack.IPv6Options{DADTransmits: -1}, v6A)
+	for _, tc := range []struct {
+		name      string
+		dst       netip.Addr
+		wantFlags uint8
+		wantTLLA  bool
+	}{
+		{"unicast", v6A.Addr(), ipv6.NAFlagSolicited, false},
+		{"multicast", ipv6.SolicitedNode(v6A.Addr()), ipv6.NAFlagSolicited | ipv6.NAFlagOverride, true},
+	} {
+		h.inject(t, ndPeer, tc.dst, 255, nil, neighborSolicit(v6A.Addr(), true))
+		na := sentNDP(h.next(t, ipv6.ICMPNeighborAdvert))
+		mac, hasTLLA := linkAddr(na, ipv6.OptTargetLinkAddr)
+		if na.Flags() != tc.wantFlags || hasTLLA != tc.wantTLLA || hasTLLA && mac != h.nic.MAC() {
+			t.Errorf("%s solicitation: flags %#x, target link address %v %v; want flags %#x, option %v",
+				tc.name, na.Flags(), mac, hasTLLA, tc.wantFlags, tc.wantTLLA)
+		}
+	}
+}
+
+// TestMulticastSolicitWithoutSourceLinkAddr checks Linux's ndisc_recv_ns:
+// a multicast solicitation without the solicitor's link-layer address is
+// answered only when the solicitor has an entry already; from an unknown
+// one it is counted and left unanswered, with nothing resolved.
+func TestMulticastSolicitWithoutSourceLinkAddr(t *testing.T) {
+	h := newNDHost(t, stack.IPv6Options{DADTransmits: -1}, v6A)
+	group := ipv6.SolicitedNode(v6A.Addr())
+	h.inject(t, ndPeer, group, 255, nil, neighborSolicit(v6A.Addr(), false))
+	h.waitStat(t, "NDP.SolicitsUnanswered", 1)
+	if _, ok := h.nic.NeighborCache().Lookup(ndPeer); ok || h.s.Stats().NDP.SolicitsSent.Load() != 0 {
+		t.Fatalf("unknown solicitor: entry %v, %d solicitations sent; want none", ok, h.s.Stats().NDP.SolicitsSent.Load())
+	}
+	// Once known (from a unicast solicitation with its address), it is
+	// answered, at the address it has.
+	h.inject(t, ndPeer, v6A.Addr(), 255, nil, neighborSolicit(v6A.Addr(), true))
+	h.next(t, ipv6.ICMPNeighborAdvert)
+	h.inject(t, ndPeer, group, 255, nil, neighborSolicit(v6A.Addr(), false))
+	na := h.next(t, ipv6.ICMPNeighborAdvert)
+	if na.Dst() != ndPeer || h.s.Stats().NDP.SolicitsUnanswered.Load() != 1 {
+		t.Fatalf("known solicitor: answer to %v, %d unanswered; want %v, 1", na.Dst(), h.s.Stats().NDP.SolicitsUnanswered.Load(), ndPeer)
+	}
+}
+
+// linkAddr returns nd's link-layer address option typ.
+func linkAddr(nd ipv6.NDP, typ uint8) (ethernet.MAC, bool) {
+	o, ok := nd.Options().Find(typ)
+	if !ok {
+		return ethernet.MAC{}, false
+	}
+	mac, ok := o.LinkAddr()
+	return ethernet.MAC(mac), ok
+}
+
+// TestNeighborEntriesFromSolicitsNotAdverts checks RFC 4861 §7.2.3 and
+// §7.2.5 as Linux applies them: a solicitation from a unicast address
+// with its link-layer address makes a stale entry (no proof the solicitor
+// hears us), and an advertisement nobody asked for makes none.
+func TestNeighborEntriesFromSolicitsNotAdverts(t *testing.T) {
+	h := newNDHost(t, stack.IPv6Options{DADTransmits: -1}, v6A)
+	stranger := netip.MustParseAddr("2001:db8::77")
+	h.inject(t, stranger, v6A.Addr(), 255, nil, neighborAdvert(stranger, ipv6.NAFlagSolicited|ipv6.NAFlagOverride))
+	h.inject(t, stranger, ipv6.AllNodes, 255, nil, neighborAdvert(stranger, ipv6.NAFlagOverride))
+	h.waitStat(t, "NDP.AdvertsReceived", 2)
+	if e, ok := h.nic.NeighborCache().Lookup(stranger); ok {
+		t.Fatalf("unsolicited advertisements made an entry: %+v", e)
+	}
+	h.inject(t, ndPeer, ipv6.SolicitedNode(v6A.Addr()), 255, nil, neighborSolicit(v6A.Addr(), true))
+	h.next(t, ipv6.ICMPNeighborAdvert)
+	// Stale, then used by our answer: Delay, as `ip -6 neigh` shows on
+	// Linux. A reachable entry would have stayed reachable.
+	if e, ok := h.nic.NeighborCache().Lookup(ndPeer); !ok || e.MAC != ndPeerMAC || e.State != neigh.Delay {
+		t.Fatalf("solicitor's entry %+v %v, want %v delay", e, ok, ndPeerMAC)
+	}
+}
+
 // TestNeighborAdvertFlags checks RFC 4861 §7.2.5 through the table: an
 // unsolicited override moves a known neighbour to a new address and makes
 // it stale; one without Override does not change the address.
@@ -293,5 +380,37 @@ func TestDefaultRouterList(t *testing.T) {
 	h.clk.Advance(1800 * time.Second)
 	if got := h.nic.DefaultRouters(); len(got) != 0 {
 		t.Fatalf("default routers after their lifetime: %v", got)
+	}
+}
+
+// TestIPv6OffBelowMinMTU checks Linux's addrconf rule: a link whose MTU
+// is below IPv6's 1280 gets no IPv6 (no link-local address, no neighbour
+// table, no IPv6 addresses, IPv6 frames dropped), counted; IPv4 still
+// runs and SetMTU takes IPv4's minimum. At 1280 IPv6 runs.
+func TestIPv6OffBelowMinMTU(t *testing.T) {
+	for _, mtu := range []int{1279, 1280} {
+		la, lb := tap.Pipe(tap.PipeOptions{MTU: mtu})
+		s := stack.New(stack.Options{})
+		nic, err := s.AddNIC(la, stack.NICOptions{Addresses: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24")},
+			IPv6: stack.IPv6Options{DADTransmits: -1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ll, _ := nic.LinkLocalAddress()
+		v6err := nic.AddAddress(v6A)
+		on := mtu >= ipv6.MinMTU
+		if got := ll.IsValid(); got != on || (nic.NeighborCache() != nil) != on || (v6err == nil) != on {
+			t.Errorf("MTU %d: link-local %v, neighbour table %v, AddAddress(%v) = %v; want IPv6 %v",
+				mtu, ll, nic.NeighborCache() != nil, v6A, v6err, on)
+		}
+		wantCount := map[bool]uint64{true: 0, false: 1}[on]
+		if got := s.Stats().IPv6.LinkMTUTooSmall.Load(); got != wantCount {
+			t.Errorf("MTU %d: IPv6.LinkMTUTooSmall %d, want %d", mtu, got, wantCount)
+		}
+		if err := nic.SetMTU(600); (err == nil) == on {
+			t.Errorf("MTU %d: SetMTU(600) = %v with IPv6 %v", mtu, err, on)
+		}
+		s.Close()
+		lb.Close()
 	}
 }

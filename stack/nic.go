@@ -92,6 +92,10 @@ type NIC struct {
 // with a prefix makes the whole prefix reachable through the link, and a
 // /32 address with a route to its peer (AddRoute with no gateway) works
 // too.
+//
+// A link whose MTU is below 1280 gets no IPv6, as on Linux: its NIC runs
+// as if NICOptions.IPv6.Disabled were set, and Stats().IPv6.LinkMTUTooSmall
+// counts it.
 func (s *Stack) AddNIC(dev link.Device, opts NICOptions) (*NIC, error) {
 	if s.closed.Load() {
 		return nil, ErrStackClosed
@@ -118,7 +122,7 @@ func (s *Stack) AddNIC(dev link.Device, opts NICOptions) (*NIC, error) {
 			Failed:      n.resolutionFailed,
 		}, &s.stats.ARP.Stats)
 	}
-	n.setupIPv6(opts.IPv6)
+	n.setupIPv6(n.ipv6FitsLink(opts.IPv6))
 	nics := append(slices.Clip(old), n)
 	s.nics.Store(&nics)
 	s.mu.Unlock()
@@ -130,6 +134,20 @@ func (s *Stack) AddNIC(dev link.Device, opts NICOptions) (*NIC, error) {
 	n.startReceiving(info.BatchSize)
 	n.startIPv6()
 	return n, nil
+}
+
+// ipv6FitsLink returns o, with IPv6 disabled when the link's MTU is below
+// IPv6's minimum of 1280: as Linux's addrconf does, such a NIC gets no
+// IPv6 rather than one that cannot carry it. It is counted and logged.
+func (n *NIC) ipv6FitsLink(o IPv6Options) IPv6Options {
+	if o.Disabled || n.linkMTU >= ipv6.MinMTU {
+		return o
+	}
+	n.s.stats.IPv6.LinkMTUTooSmall.Add(1)
+	n.s.log.Warn("tapnet: link MTU below IPv6's minimum; IPv6 off on this NIC",
+		"nic", n.name, "mtu", n.linkMTU, "min", ipv6.MinMTU)
+	o.Disabled = true
+	return o
 }
 
 // newLoopback makes the stack's lo, index 1 as on Linux, which owns
@@ -183,8 +201,11 @@ func (n *NIC) MTU() int { return int(n.mtu.Load()) }
 // and Interfaces shows it. Frames up to the link's MTU are still
 // received, as Linux's tun accepts them. It fails with EINVAL below 68,
 // IPv4's minimum, or above the link's MTU (link.Info.MTU). While the NIC
-// has IPv6 the minimum is IPv6's 1280: Linux accepts less and turns the
-// NIC's IPv6 off, which here takes NICOptions.IPv6.Disabled instead.
+// has IPv6 the minimum is IPv6's 1280, and SetMTU fails with EINVAL below
+// it. This differs from Linux, which accepts less and turns the NIC's
+// IPv6 off (and back on once the MTU is raised again); here a NIC that
+// should run IPv4 alone below 1280 takes NICOptions.IPv6.Disabled, or a
+// link whose own MTU is that small, on which AddNIC leaves IPv6 off.
 func (n *NIC) SetMTU(mtu int) error {
 	lowest := minIPv4MTU
 	if n.v6.enabled {

@@ -112,6 +112,7 @@ type Stats struct {
 		FragmentsOut    atomic.Uint64
 		NoRoute         atomic.Uint64
 		Loopback        atomic.Uint64 // packets delivered to ourselves without the link
+		LinkMTUTooSmall atomic.Uint64 // NICs left without IPv6: link MTU below 1280, as Linux's addrconf
 	}
 	// Reassembly6 details what became of the fragments IPv6.FragmentsIn
 	// counts.
@@ -143,6 +144,7 @@ type Stats struct {
 		SolicitsSent         atomic.Uint64 // resolution and DAD
 		AdvertsSent          atomic.Uint64
 		NotForUs             atomic.Uint64 // solicitations for addresses we do not own
+		SolicitsUnanswered   atomic.Uint64 // multicast, without a source link-layer address, from an unknown neighbour (as Linux)
 		DADProbes            atomic.Uint64
 		DADRetries           atomic.Uint64 // stable-private addresses formed again after a duplicate (RFC 7217)
 		DADConflicts         atomic.Uint64 // a tentative address another node has
