@@ -22,6 +22,9 @@
 #   MQ_FLOWS       flows (sockets) of those rows    [4]
 #   DURATION       measured time per run            [5s]
 #   WARMUP         warm-up time per run             [1s]
+#   SETTLE         pause before the first subject   [10s] (a fresh namespace
+#                  is busy for a while: the first subject measured at once
+#                  showed millisecond stalls that later subjects did not)
 #   GEN_CPU        CPU for the load generator       [0]   (empty: no pinning)
 #   SUBJ_CPU       CPU for the subject              [1]   (empty: no pinning)
 #   QUIC           1: also run the QUIC transfer    [0]
@@ -63,6 +66,7 @@ MQ=${MQ:-1}
 MQ_FLOWS=${MQ_FLOWS:-4}
 DURATION=${DURATION:-5s}
 WARMUP=${WARMUP:-1s}
+SETTLE=${SETTLE:-10s}
 GEN_CPU=${GEN_CPU-0}
 SUBJ_CPU=${SUBJ_CPU-1}
 QUIC=${QUIC:-0}
@@ -449,6 +453,8 @@ quic_subject() {
 }
 
 # ---------------------------------------------------------------- run
+log "settling for $SETTLE before the first subject"
+sleep "$SETTLE"
 for s in $SUBJECTS; do
 	udp_subject "$s"
 done
