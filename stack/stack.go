@@ -84,7 +84,8 @@ type Stack struct {
 	ipID      atomic.Uint32
 	icmpLimit *ratelimit.Limiter
 	reasm     *ipfrag.Reassembler
-	v6        stack6 // IPv6's shared state (ipv6_output.go)
+	v6        stack6    // IPv6's shared state (ipv6_output.go)
+	pmtu      pmtuCache // path MTUs learned from ICMP (pmtu.go)
 	stats     Stats
 
 	closed    atomic.Bool
