@@ -8,8 +8,9 @@ import (
 
 // SetDontFragment mirrors IP_MTU_DISCOVER = IP_PMTUDISC_DO: datagrams are
 // sent with the DF bit and never fragmented locally, so a datagram larger
-// than the route's MTU fails with EMSGSIZE instead (what path-MTU discovery
-// relies on). Off by default, as on Linux for UDP.
+// than the path MTU (the link's, or a smaller one learned from an ICMP
+// "fragmentation needed" or Packet Too Big in the last 10 minutes) fails
+// with EMSGSIZE instead (what path-MTU discovery relies on). Off by default, as on Linux for UDP.
 func (c *UDPConn) SetDontFragment(on bool) error {
 	if c.ep.State() == udpsock.StateClosed {
 		return c.setErr(net.ErrClosed)

@@ -58,3 +58,6 @@ func ExpireReassembly6(s *Stack) { s.v6.reasm.Expire() }
 func SetIPv6Clock(s *Stack, now func() time.Time, afterFunc func(time.Duration, func()) neigh.Timer) {
 	s.v6.now, s.v6.afterFunc = now, afterFunc
 }
+
+// SetPathMTUClock makes the path MTU cache of s expire entries by now.
+func SetPathMTUClock(s *Stack, now func() time.Time) { s.pmtu.now = now }

@@ -73,7 +73,7 @@ func (s *Stack) sendEchoReply(n *NIC, h ipv4.Header, m ipv4.ICMP) {
 }
 
 // sendInternal sends a packet the stack itself generated (replies, errors),
-// in fragments when it exceeds the MTU. It never blocks on the link: it
+// in fragments when it exceeds the path MTU. It never blocks on the link: it
 // usually runs on a link's receive path, so a full link queue drops (and
 // counts) instead. It takes ownership of b.
 func (s *Stack) sendInternal(r *Route, proto uint8, b *buffer.Buffer, tos uint8) {
@@ -85,11 +85,11 @@ func (s *Stack) sendInternal(r *Route, proto uint8, b *buffer.Buffer, tos uint8)
 		ipv4.Put(b.Prepend(ipv4.HeaderLen), f)
 		s.stats.IP.Loopback.Add(1)
 		s.handleIPv4(r.NIC, b, true, false)
-	case f.TotalLen <= r.NIC.MTU():
+	case f.TotalLen <= r.mtu4():
 		ipv4.Put(b.Prepend(ipv4.HeaderLen), f)
 		s.resolveAndWrite(r, b, false)
 	default:
-		s.fragment(r, b, f, r.NIC.MTU(), false)
+		s.fragment(r, b, f, r.mtu4(), false)
 	}
 }
 
@@ -109,7 +109,25 @@ func (s *Stack) handleICMPError(n *NIC, from netip.Addr, m ipv4.ICMP) {
 			return
 		}
 	}
-	s.reportLocalError(n, m.Body(), ControlError{Errno: errno, Hard: hard, Type: m.Type(), Code: m.Code(), Info: m.RestOfHeader(), From: from})
+	e := ControlError{Errno: errno, Hard: hard, Type: m.Type(), Code: m.Code(), Info: m.RestOfHeader(), From: from}
+	if m.Type() == ipv4.ICMPDestUnreachable && m.Code() == ipv4.CodeFragNeeded {
+		s.handleFragNeeded(n, m.Body(), e)
+		return
+	}
+	s.reportLocalError(n, m.Body(), e)
+}
+
+// handleFragNeeded lowers the path MTU to the destination of the datagram a
+// "fragmentation needed" quotes, then tells its sender. As Linux's
+// __udp4_lib_err, it believes only a message that quotes a datagram one of
+// our sockets could have sent: anyone can forge one to shrink our packets.
+func (s *Stack) handleFragNeeded(n *NIC, quoted []byte, e ControlError) {
+	ep, local, remote := s.quotedSender(n, quoted)
+	if ep == nil {
+		return
+	}
+	s.learnFragNeeded(local.Addr(), remote.Addr(), int(uint16(e.Info)))
+	s.handTo(ep, local, remote, e, &s.stats.ICMP.ErrorsDelivered)
 }
 
 // reportLocalError delivers e to the endpoint that sent quoted, the start of
@@ -118,18 +136,25 @@ func (s *Stack) handleICMPError(n *NIC, from netip.Addr, m ipv4.ICMP) {
 // n would be, as Linux's __udp4_lib_err does with the error's incoming
 // interface, so that a socket bound to n gets it.
 func (s *Stack) reportLocalError(n *NIC, quoted []byte, e ControlError) {
+	if ep, local, remote := s.quotedSender(n, quoted); ep != nil {
+		s.handTo(ep, local, remote, e, &s.stats.ICMP.ErrorsDelivered)
+	}
+}
+
+// quotedSender returns the UDP socket that sent quoted, the start of an
+// IPv4 packet (its header and at least the ports), and the datagram's
+// source and destination; nil when quoted is not the first fragment of a
+// UDP datagram some socket of ours could have sent.
+func (s *Stack) quotedSender(n *NIC, quoted []byte) (ep TransportEndpoint, local, remote netip.AddrPort) {
 	if len(quoted) < ipv4.HeaderLen {
-		return
+		return nil, local, remote
 	}
 	ih := ipv4.Header(quoted)
 	hl := ih.HeaderLen()
-	if hl < ipv4.HeaderLen || len(quoted) < hl+4 || ih.FragmentOffset() != 0 {
-		return
+	if hl < ipv4.HeaderLen || len(quoted) < hl+4 || ih.FragmentOffset() != 0 || ih.Protocol() != udp.ProtocolNumber {
+		return nil, local, remote
 	}
-	if ih.Protocol() != udp.ProtocolNumber {
-		return
-	}
-	s.deliverError(n, ih.Src(), ih.Dst(), quoted[hl:], e, &s.stats.ICMP.ErrorsDelivered)
+	return s.errorEndpoint(n, ih.Src(), ih.Dst(), quoted[hl:])
 }
 
 // deliverError hands e to the UDP socket that sent a datagram from src to
@@ -137,12 +162,24 @@ func (s *Stack) reportLocalError(n *NIC, quoted []byte, e ControlError) {
 // looked up as a datagram arriving on n would be, and counts it in
 // delivered.
 func (s *Stack) deliverError(n *NIC, src, dst netip.Addr, hdr []byte, e ControlError, delivered *atomic.Uint64) {
-	local := netip.AddrPortFrom(src, binary.BigEndian.Uint16(hdr))
-	remote := netip.AddrPortFrom(dst, binary.BigEndian.Uint16(hdr[2:]))
-	ep := s.demux.lookup(udp.ProtocolNumber, local, remote, n.id)
-	if ep == nil {
-		return
+	if ep, local, remote := s.errorEndpoint(n, src, dst, hdr); ep != nil {
+		s.handTo(ep, local, remote, e, delivered)
 	}
+}
+
+// errorEndpoint returns the UDP socket that sent a datagram from src to
+// dst whose UDP header starts hdr, looked up as a datagram arriving on n
+// would be, with the datagram's two socket addresses.
+func (s *Stack) errorEndpoint(n *NIC, src, dst netip.Addr, hdr []byte) (ep TransportEndpoint, local, remote netip.AddrPort) {
+	local = netip.AddrPortFrom(src, binary.BigEndian.Uint16(hdr))
+	remote = netip.AddrPortFrom(dst, binary.BigEndian.Uint16(hdr[2:]))
+	ep = s.demux.lookup(udp.ProtocolNumber, local, remote, n.id)
+	return ep, local, remote
+}
+
+// handTo gives e, about a datagram from local to remote, to ep and counts
+// it in delivered.
+func (s *Stack) handTo(ep TransportEndpoint, local, remote netip.AddrPort, e ControlError, delivered *atomic.Uint64) {
 	e.Remote = remote
 	if !e.From.IsValid() {
 		e.From = local.Addr()
@@ -189,13 +226,13 @@ func (s *Stack) sendICMPError(n *NIC, b *buffer.Buffer, typ, code uint8, info ui
 }
 
 // errorRoom returns the size of an ICMP error sent along r: at most 576
-// bytes (RFC 1812 4.3.2.3), and no more than the NIC's MTU, so that it
+// bytes (RFC 1812 4.3.2.3), and no more than the path MTU, so that it
 // never needs fragmenting, as Linux's icmp_send sizes it.
 func errorRoom(r *Route) int {
 	if r.Loopback {
 		return ipv4.MaxErrorLen
 	}
-	return min(ipv4.MaxErrorLen, r.NIC.MTU())
+	return min(ipv4.MaxErrorLen, r.mtu4())
 }
 
 // reassemblyTimeout sends ICMP time exceeded (fragment reassembly time

@@ -3,7 +3,6 @@ package stack
 import (
 	"encoding/binary"
 	"net/netip"
-	"time"
 
 	"github.com/tapnet/tapnet/internal/buffer"
 	"github.com/tapnet/tapnet/ipv4"
@@ -187,7 +186,7 @@ func (s *Stack) handleICMPv6Error(n *NIC, from netip.Addr, m ipv6.ICMP) {
 			return // not about a packet of ours
 		}
 		s.stats.ICMPv6.PacketTooBig.Add(1)
-		s.v6.pmtu.learn(quoted.Dst(), int(m.MTU()), time.Now())
+		s.pmtu.learn(quoted.Dst(), int(m.MTU()))
 	}
 	s.reportLocalError6(n, body, ControlError{Errno: errno, Hard: hard, Type: m.Type(), Code: m.Code(),
 		Info: m.RestOfHeader(), From: from})

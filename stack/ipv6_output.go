@@ -3,7 +3,6 @@ package stack
 import (
 	"encoding/binary"
 	"net/netip"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -20,7 +19,6 @@ import (
 type stack6 struct {
 	icmpLimit *ratelimit.Limiter // ICMPv6 errors, limited as Linux's icmpv6 ratelimit
 	fragID    atomic.Uint32
-	pmtu      pmtuCache
 	reasm     *ipfrag.Reassembler
 	// now and afterFunc are the clock of neighbour discovery, DAD and
 	// address lifetimes: time's, or a fake one in tests.
@@ -36,66 +34,6 @@ func (s *Stack) initIPv6() {
 	s.v6.reasm = s.newReassembler6(s.opts.Reassembly6)
 }
 
-// pmtuCache holds path MTUs learned from Packet Too Big, per destination,
-// for 10 minutes (Linux's mtu_expires), bounded in size.
-type pmtuCache struct {
-	n  atomic.Int32 // entries: senders skip the lock while there are none
-	mu sync.Mutex
-	m  map[netip.Addr]pmtuEntry
-}
-
-type pmtuEntry struct {
-	mtu     int
-	expires time.Time
-}
-
-const (
-	pmtuExpiry     = 10 * time.Minute
-	pmtuMaxEntries = 4096
-)
-
-// learn records mtu (at least IPv6's minimum) for dst.
-func (c *pmtuCache) learn(dst netip.Addr, mtu int, now time.Time) {
-	mtu = max(mtu, ipv6.MinMTU)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = make(map[netip.Addr]pmtuEntry)
-	}
-	if _, ok := c.m[dst]; !ok && len(c.m) >= pmtuMaxEntries {
-		for k := range c.m { // evict one at random: bounded, O(1)
-			delete(c.m, k)
-			break
-		}
-	}
-	c.m[dst] = pmtuEntry{mtu, now.Add(pmtuExpiry)}
-	c.n.Store(int32(len(c.m)))
-}
-
-// get returns dst's path MTU if one was learned and has not expired.
-func (c *pmtuCache) get(dst netip.Addr) (int, bool) {
-	if c.n.Load() == 0 {
-		return 0, false
-	}
-	now := time.Now()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.m[dst]
-	if !ok {
-		return 0, false
-	}
-	if now.After(e.expires) {
-		delete(c.m, dst)
-		c.n.Store(int32(len(c.m)))
-		return 0, false
-	}
-	return e.mtu, true
-}
-
-// PathMTU returns the path MTU to an IPv6 destination learned from Packet
-// Too Big messages, or false when none is known (the link MTU applies).
-func (s *Stack) PathMTU(dst netip.Addr) (int, bool) { return s.v6.pmtu.get(dst) }
-
 // mtu6 returns the MTU packets along r fit in: the link's (or what a
 // router advertised), or a smaller path MTU.
 func (r *Route) mtu6() int {
@@ -104,7 +42,7 @@ func (r *Route) mtu6() int {
 	if m := int(n.v6.mtu.Load()); m != 0 {
 		mtu = min(mtu, m)
 	}
-	if p, ok := n.s.v6.pmtu.get(r.RemoteAddr); ok {
+	if p, ok := n.s.pmtu.get(r.RemoteAddr); ok {
 		mtu = min(mtu, p)
 	}
 	return mtu

@@ -33,12 +33,12 @@ func (r *Route) CanOffloadChecksum(plen int) bool {
 }
 
 // ipHeaderAndMTU returns the length of the IP header a datagram along r
-// gets from the stack and the most bytes it may take whole: the NIC's MTU
-// on IPv4, the path MTU on IPv6. Both are 0 for a route of neither family.
+// gets from the stack and the most bytes it may take whole: the path MTU.
+// Both are 0 for a route of neither family.
 func (r *Route) ipHeaderAndMTU() (int, int) {
 	switch {
 	case r.RemoteAddr.Is4():
-		return ipv4.HeaderLen, r.NIC.MTU()
+		return ipv4.HeaderLen, r.mtu4()
 	case r.RemoteAddr.Is6():
 		return ipv6.HeaderLen, r.mtu6()
 	}
@@ -53,7 +53,7 @@ const maxSuperPacket = 65535
 // maxGSOPayload returns the most UDP bytes (header included) a super-frame
 // of segSize-byte payloads may carry along r, or 0 when the link has no
 // segmentation offload or the route cannot use it: each segment must go
-// out whole, within the NIC's MTU on IPv4 and the path MTU on IPv6.
+// out whole, within the path MTU.
 func (r *Route) maxGSOPayload(segSize int) int {
 	if r.Loopback || r.Multicast || r.Broadcast || r.NIC == nil || r.NIC.off.MaxGSOSize == 0 ||
 		!r.NIC.off.TxChecksum || segSize == 0 {

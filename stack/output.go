@@ -29,7 +29,7 @@ func (r *Route) MaxPayload() int {
 	if r.Loopback {
 		return ipv4.MaxTotalLen - ipv4.HeaderLen
 	}
-	return r.NIC.MTU() - ipv4.HeaderLen
+	return r.mtu4() - ipv4.HeaderLen
 }
 
 // writePacket sends a transport packet along r. b holds the transport header
@@ -77,7 +77,7 @@ func (s *Stack) writePacket(r *Route, proto uint8, b *buffer.Buffer, o WriteOpti
 		b.Release()
 		return nil
 	}
-	mtu := r.NIC.MTU()
+	mtu := r.mtu4()
 	if ipv4.HeaderLen+plen <= mtu {
 		f.TotalLen = ipv4.HeaderLen + plen
 		ipv4.Put(b.Prepend(ipv4.HeaderLen), f)

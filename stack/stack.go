@@ -4,6 +4,13 @@
 // for an ICMP error), each NIC's IGMP host (package igmp, framed and timed
 // here), UDP (parsed and built with package udp's wire functions), the
 // demultiplexer, ephemeral ports and the counters.
+//
+// Path MTU discovery works as on Linux: an ICMP "fragmentation needed"
+// quoting a datagram one of our sockets sent (or an ICMPv6 Packet Too Big)
+// lowers the MTU to that destination for 10 minutes, to no less than 552
+// bytes (1280 on IPv6), on IPv4 never above the current one. Datagrams
+// there are fragmented to fit, or fail with EMSGSIZE when sent with DF;
+// PathMTU reports what was learned.
 // Socket endpoints plug in through the small interfaces in transport.go;
 // user-facing sockets live in gonet.
 //
@@ -84,7 +91,8 @@ type Stack struct {
 	ipID      atomic.Uint32
 	icmpLimit *ratelimit.Limiter
 	reasm     *ipfrag.Reassembler
-	v6        stack6 // IPv6's shared state (ipv6_output.go)
+	v6        stack6    // IPv6's shared state (ipv6_output.go)
+	pmtu      pmtuCache // path MTUs learned from ICMP (pmtu.go)
 	stats     Stats
 
 	closed    atomic.Bool

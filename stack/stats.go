@@ -82,6 +82,7 @@ type Stats struct {
 		EchoIgnored      atomic.Uint64 // broadcast or multicast pings
 		ErrorsReceived   atomic.Uint64
 		ErrorsDelivered  atomic.Uint64 // to a socket
+		FragNeeded       atomic.Uint64 // path MTUs learned
 		ErrorsSent       atomic.Uint64
 		ErrorsSuppressed atomic.Uint64 // not sent: about an error, a broadcast, a fragment…
 		RateLimited      atomic.Uint64
