@@ -114,11 +114,12 @@ type Hooks struct {
 // collection thresholds and the eviction order.
 //
 // ARP carries no flags, so the cache maps packets onto neighbour
-// discovery's rules as Linux's arp_process does: a reply confirms its
-// sender (the entry becomes reachable) and overrides a cached MAC once
-// LockTime has passed; a request aimed at us only says where its sender
-// is, so it makes or updates a stale entry (neigh_event_ns), overriding
-// the MAC at once; a gratuitous ARP overrides it at once too.
+// discovery's rules as Linux's arp_process does (see Learn): a reply
+// unicast to us confirms its sender (the entry becomes reachable); other
+// packets only say where their sender is, so they leave or make the entry
+// stale; a request aimed at us makes an entry. A new MAC replaces a
+// cached one once LockTime has passed, or at once from a request aimed at
+// us or a gratuitous ARP.
 type Cache struct {
 	tab *neigh.Table
 }
@@ -148,35 +149,55 @@ func (c *Cache) Resolve(ip netip.Addr, pkt Pending) (ethernet.MAC, bool) {
 	return c.tab.Resolve(ip, pkt)
 }
 
-// Learn records that ip is at mac, from an ARP packet addressed to us or
-// answering our request. create says whether a new entry may be made:
-// true for a request aimed at us, false for replies. Otherwise only an
-// existing entry is updated, so that unsolicited traffic cannot fill the
-// cache (Linux's arp_accept=0).
-//
-// A request aimed at us (create) is what Linux's neigh_event_ns makes of
-// it: no proof that the sender hears us, so a new entry, or one whose MAC
-// it changes, is stale, and one it confirms keeps its state; the first
-// packet sent to a stale entry starts the Delay that leads to unicast
-// probes. It replaces a cached MAC at once, since we answer that sender
-// anyway. A reply (create false) confirms its sender, which becomes
-// reachable, but keeps a resolved entry's MAC against one claiming another
-// within LockTime of its last change, as Linux keeps the first of several
-// competing replies.
-func (c *Cache) Learn(ip netip.Addr, mac ethernet.MAC, create bool) {
-	if create {
-		c.tab.Update(ip, neigh.Update{MAC: mac, Override: true, IgnoreLockTime: true, Create: true})
-		return
-	}
-	c.tab.Update(ip, neigh.Update{MAC: mac, Solicited: true, Override: true})
+// Heard says how an ARP packet reached us, which decides what it proves
+// about its sender (Linux's arp_process).
+type Heard struct {
+	// Op is the packet's operation, OpRequest or OpReply.
+	Op uint16
+	// ForUs: a request whose target address is ours, which we answer.
+	ForUs bool
+	// Unicast: the frame was sent to our MAC, not broadcast or multicast
+	// (Linux's PACKET_HOST). Only a reply so sent answers us.
+	Unicast bool
+	// Gratuitous: the sender announces its own address (sender and target
+	// address equal, and for a reply sender and target MAC too; Linux's
+	// arp_is_garp).
+	Gratuitous bool
 }
 
-// Announce records a gratuitous ARP (sender and target address both ip):
-// like Learn without create it only updates an existing entry, but it
-// replaces the MAC even within LockTime, as Linux does for a host that
-// announces it has moved.
-func (c *Cache) Announce(ip netip.Addr, mac ethernet.MAC) {
-	c.tab.Update(ip, neigh.Update{MAC: mac, Solicited: true, Override: true, IgnoreLockTime: true})
+// Learn records that ip is at mac, from an ARP packet heard as h says.
+// Only a request aimed at us makes a new entry: anything else only updates
+// an existing one, so that unsolicited traffic cannot fill the cache
+// (Linux's arp_accept=0).
+//
+// A request aimed at us is what Linux's neigh_event_ns makes of it: no
+// proof that the sender hears us, so a new entry, or one whose MAC it
+// changes, is stale, and one it confirms keeps its state; the first packet
+// sent to a stale entry starts the Delay that leads to unicast probes. It
+// replaces a cached MAC at once, since we answer that sender anyway.
+//
+// Only a reply unicast to us confirms its sender, which becomes reachable.
+// Other packets (requests for other hosts, broadcast replies) do not
+// assert reachability: a MAC they change, or an entry they resolve, is
+// stale, and an entry whose MAC they repeat keeps its state. Except for a
+// gratuitous ARP, which moves a host at once, none of these replaces a
+// resolved entry's MAC within LockTime of its last change, as Linux keeps
+// the first of several competing replies.
+func (c *Cache) Learn(ip netip.Addr, mac ethernet.MAC, h Heard) {
+	c.tab.Update(ip, h.update(mac))
+}
+
+// update maps a packet heard as h onto the neighbour table's rules.
+func (h Heard) update(mac ethernet.MAC) neigh.Update {
+	if h.Op == OpRequest && h.ForUs {
+		return neigh.Update{MAC: mac, Override: true, IgnoreLockTime: true, Create: true}
+	}
+	return neigh.Update{
+		MAC:            mac,
+		Solicited:      h.Op == OpReply && h.Unicast,
+		Override:       true,
+		IgnoreLockTime: h.Gratuitous,
+	}
 }
 
 // Confirm tells the cache that ip is reachable, from an upper layer that

@@ -62,7 +62,7 @@ func benchmarkResolve(b *testing.B, max, peers int) {
 	send := func(i int) {
 		ip := ips[i%peers]
 		if _, ok := c.Resolve(ip, nil); !ok {
-			c.Learn(ip, ethernet.MAC{0x02, 0, 0, byte(i >> 16), byte(i >> 8), byte(i)}, false)
+			c.Learn(ip, ethernet.MAC{0x02, 0, 0, byte(i >> 16), byte(i >> 8), byte(i)}, unicastReply)
 		}
 	}
 	for i := 0; i < peers; i++ {
@@ -89,7 +89,7 @@ func BenchmarkResolveHit(b *testing.B) {
 	defer c.Close()
 	ip := benchIP(1)
 	c.Resolve(ip, nil)
-	c.Learn(ip, ethernet.MAC{0x02, 0, 0, 0, 0, 1}, false)
+	c.Learn(ip, ethernet.MAC{0x02, 0, 0, 0, 0, 1}, unicastReply)
 	pkt := &benchPkt{n: 100}
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -70,8 +70,15 @@ func (h *cacheHooks) nRequests() int {
 // does: a request of ours, then its reply.
 func learnReachable(c *Cache, ip netip.Addr, mac ethernet.MAC) {
 	c.Resolve(ip, nil)
-	c.Learn(ip, mac, false)
+	c.Learn(ip, mac, unicastReply)
 }
+
+// How the tests' packets reach the cache.
+var (
+	requestForUs      = Heard{Op: OpRequest, ForUs: true}
+	unicastReply      = Heard{Op: OpReply, Unicast: true}
+	gratuitousRequest = Heard{Op: OpRequest, Gratuitous: true}
+)
 
 func cacheIP(i int) netip.Addr { return netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}) }
 
@@ -92,7 +99,7 @@ func TestCacheBoundedBySources(t *testing.T) {
 	defer c.Close()
 	for i := 1; i <= 200; i++ {
 		clk.Advance(time.Millisecond)
-		c.Learn(cacheIP(i), cacheMAC(i), true)
+		c.Learn(cacheIP(i), cacheMAC(i), requestForUs)
 		if c.Len() > 8 {
 			t.Fatalf("%d entries, limit 8", c.Len())
 		}
@@ -107,7 +114,7 @@ func TestCacheBoundedBySources(t *testing.T) {
 		}
 	}
 	// Without create, unknown sources are only counted.
-	c.Learn(cacheIP(250), cacheMAC(250), false)
+	c.Learn(cacheIP(250), cacheMAC(250), unicastReply)
 	if _, _, ok := c.Lookup(cacheIP(250)); ok || c.Stats().UnsolicitedSeen.Load() != 1 {
 		t.Fatal("unsolicited information created an entry")
 	}
@@ -131,12 +138,12 @@ func TestCacheBoundedByDestinations(t *testing.T) {
 		t.Fatalf("requests %d (hook %d), cache-full drops %d; want 4, 4, 96", st.Requests.Load(), h.nRequests(), st.CacheFullDrops.Load())
 	}
 	// A request aimed at us still finds room.
-	c.Learn(cacheIP(200), cacheMAC(200), true)
+	c.Learn(cacheIP(200), cacheMAC(200), requestForUs)
 	if _, _, ok := c.Lookup(cacheIP(200)); !ok {
 		t.Fatal("no entry for a request aimed at us in a cache full of incomplete entries")
 	}
 	// An answer completes one; its packet goes out.
-	c.Learn(cacheIP(3), cacheMAC(3), false)
+	c.Learn(cacheIP(3), cacheMAC(3), unicastReply)
 	h.mu.Lock()
 	got := h.resolved[cacheIP(3)]
 	h.mu.Unlock()
@@ -167,7 +174,7 @@ func TestCachePendingBounded(t *testing.T) {
 	if h.nRequests() != 1 {
 		t.Fatalf("%d requests for one neighbour, want 1", h.nRequests())
 	}
-	c.Learn(cacheIP(9), cacheMAC(9), false)
+	c.Learn(cacheIP(9), cacheMAC(9), unicastReply)
 	h.mu.Lock()
 	got := h.resolved[cacheIP(9)]
 	h.mu.Unlock()
@@ -232,7 +239,7 @@ func TestCacheRequestForUsMakesStale(t *testing.T) {
 	c := New(fakeTimers(clk, Config{ReachableTime: 30 * time.Second}), h.hooks(), nil)
 	defer c.Close()
 	ip := cacheIP(5)
-	c.Learn(ip, cacheMAC(5), true)
+	c.Learn(ip, cacheMAC(5), requestForUs)
 	if mac, st, ok := c.Lookup(ip); !ok || mac != cacheMAC(5) || st != Stale {
 		t.Fatalf("request's sender: %v %v %v, want stale", mac, st, ok)
 	}
@@ -252,11 +259,11 @@ func TestCacheRequestForUsMakesStale(t *testing.T) {
 
 	other := cacheIP(6)
 	learnReachable(c, other, cacheMAC(6))
-	c.Learn(other, cacheMAC(6), true)
+	c.Learn(other, cacheMAC(6), requestForUs)
 	if _, st, _ := c.Lookup(other); st != Reachable {
 		t.Fatalf("request confirming a reachable entry's MAC: %v, want reachable kept", st)
 	}
-	c.Learn(other, cacheMAC(7), true)
+	c.Learn(other, cacheMAC(7), requestForUs)
 	if mac, st, _ := c.Lookup(other); mac != cacheMAC(7) || st != Stale {
 		t.Fatalf("request with a new MAC within LockTime: %v %v, want the new MAC, stale", mac, st)
 	}
@@ -271,7 +278,7 @@ func TestCacheStaleDelayThenProbe(t *testing.T) {
 	h := newCacheHooks()
 	c := New(fakeTimers(clk, Config{ReachableTime: 30 * time.Second}), h.hooks(), nil)
 	defer c.Close()
-	c.Learn(cacheIP(5), cacheMAC(5), true)
+	c.Learn(cacheIP(5), cacheMAC(5), requestForUs)
 	clk.Advance(31 * time.Second)
 	if _, st, _ := c.Lookup(cacheIP(5)); st != Stale {
 		t.Fatalf("state %v after ReachableTime, want stale", st)
@@ -288,7 +295,7 @@ func TestCacheStaleDelayThenProbe(t *testing.T) {
 	if _, st, _ := c.Lookup(cacheIP(5)); st != Probe || h.nRequests() != 1 || h.requests[0].dst != cacheMAC(5) {
 		t.Fatalf("after DelayFirstProbeTime: %v, requests %+v; want probe, one unicast", st, h.requests)
 	}
-	c.Learn(cacheIP(5), cacheMAC(5), false)
+	c.Learn(cacheIP(5), cacheMAC(5), unicastReply)
 	if mac, st, _ := c.Lookup(cacheIP(5)); st != Reachable || mac != cacheMAC(5) {
 		t.Fatalf("after the reply: %v %v", mac, st)
 	}
@@ -315,7 +322,7 @@ func TestCacheStaleNeighbourFails(t *testing.T) {
 	}
 	c := New(fakeTimers(clk, Config{ReachableTime: 30 * time.Second}), hooks, nil)
 	defer c.Close()
-	c.Learn(cacheIP(5), cacheMAC(5), true)
+	c.Learn(cacheIP(5), cacheMAC(5), requestForUs)
 	clk.Advance(31 * time.Second)
 	c.Resolve(cacheIP(5), nil)
 	clk.Advance(5*time.Second + 3*time.Second)
@@ -359,7 +366,7 @@ func TestCacheClose(t *testing.T) {
 	if _, ok := c.Resolve(cacheIP(1), cachePkt(1)); ok || c.Stats().PendingDropped.Load() != dropped+1 || c.Len() != 0 {
 		t.Fatal("closed cache accepted a packet")
 	}
-	c.Learn(cacheIP(1), cacheMAC(1), true)
+	c.Learn(cacheIP(1), cacheMAC(1), requestForUs)
 	if c.Len() != 0 {
 		t.Fatal("closed cache learned an entry")
 	}
@@ -403,7 +410,7 @@ func TestCacheConcurrent(t *testing.T) {
 				case 0:
 					c.Resolve(ip, cachePkt(byte(i)))
 				case 1:
-					c.Learn(ip, cacheMAC(i), g%2 == 0)
+					c.Learn(ip, cacheMAC(i), [2]Heard{requestForUs, unicastReply}[g%2])
 				case 2:
 					c.Lookup(ip)
 				case 3:
@@ -432,33 +439,33 @@ func TestCacheLockTime(t *testing.T) {
 	defer c.Close()
 	ip, a, b := cacheIP(4), cacheMAC(0xa), cacheMAC(0xb)
 	c.Resolve(ip, nil)
-	c.Learn(ip, a, false) // the reply to our request
+	c.Learn(ip, a, unicastReply) // the reply to our request
 	st := c.Stats()
 
 	clk.Advance(500 * time.Millisecond)
-	c.Learn(ip, b, false)
+	c.Learn(ip, b, unicastReply)
 	if mac, _, _ := c.Lookup(ip); mac != a || st.LockTimeIgnored.Load() != 1 {
 		t.Fatalf("competing reply within LockTime: mac %v, ignored %d; want A, 1", mac, st.LockTimeIgnored.Load())
 	}
 	updates := st.Updates.Load()
-	c.Learn(ip, a, false)
+	c.Learn(ip, a, unicastReply)
 	if st.Updates.Load() != updates+1 || st.LockTimeIgnored.Load() != 1 {
 		t.Fatal("a reply with the same MAC did not confirm the entry")
 	}
 	// A confirmation is no change: the window still ends 1s after the
 	// reply that resolved the entry, and Linux overrides only after it.
 	clk.Advance(500 * time.Millisecond)
-	c.Learn(ip, b, false)
+	c.Learn(ip, b, unicastReply)
 	if mac, _, _ := c.Lookup(ip); mac != a || st.LockTimeIgnored.Load() != 2 {
 		t.Fatalf("competing reply at exactly LockTime: mac %v, ignored %d; want A, 2", mac, st.LockTimeIgnored.Load())
 	}
 	clk.Advance(time.Millisecond)
-	c.Learn(ip, b, false)
+	c.Learn(ip, b, unicastReply)
 	if mac, st2, _ := c.Lookup(ip); mac != b || st2 != Reachable {
 		t.Fatalf("competing reply after LockTime: %v %v, want B reachable", mac, st2)
 	}
 	// The change restarts the window: A cannot take it straight back.
-	c.Learn(ip, a, false)
+	c.Learn(ip, a, unicastReply)
 	if mac, _, _ := c.Lookup(ip); mac != b || st.LockTimeIgnored.Load() != 3 {
 		t.Fatalf("reply right after a change: mac %v, ignored %d; want B, 3", mac, st.LockTimeIgnored.Load())
 	}
@@ -472,16 +479,16 @@ func TestCacheLockTimeOverrides(t *testing.T) {
 	c := New(Config{Now: clk.Now}, newCacheHooks().hooks(), nil)
 	defer c.Close()
 	ip := cacheIP(4)
-	c.Learn(ip, cacheMAC(1), true)
-	c.Learn(ip, cacheMAC(2), true)
+	c.Learn(ip, cacheMAC(1), requestForUs)
+	c.Learn(ip, cacheMAC(2), requestForUs)
 	if mac, _, _ := c.Lookup(ip); mac != cacheMAC(2) {
 		t.Fatalf("request aimed at us: mac %v, want 2", mac)
 	}
-	c.Announce(ip, cacheMAC(3))
+	c.Learn(ip, cacheMAC(3), gratuitousRequest)
 	if mac, _, _ := c.Lookup(ip); mac != cacheMAC(3) {
 		t.Fatalf("gratuitous ARP: mac %v, want 3", mac)
 	}
-	c.Announce(cacheIP(5), cacheMAC(5))
+	c.Learn(cacheIP(5), cacheMAC(5), gratuitousRequest)
 	if _, _, ok := c.Lookup(cacheIP(5)); ok {
 		t.Fatal("gratuitous ARP created an entry")
 	}
@@ -491,8 +498,8 @@ func TestCacheLockTimeOverrides(t *testing.T) {
 
 	off := New(Config{Now: clk.Now, LockTime: -1}, newCacheHooks().hooks(), nil)
 	defer off.Close()
-	off.Learn(ip, cacheMAC(1), true)
-	off.Learn(ip, cacheMAC(2), false)
+	off.Learn(ip, cacheMAC(1), requestForUs)
+	off.Learn(ip, cacheMAC(2), unicastReply)
 	if mac, _, _ := off.Lookup(ip); mac != cacheMAC(2) {
 		t.Fatalf("LockTime off: mac %v, want 2", mac)
 	}
@@ -507,12 +514,12 @@ func TestCacheLockTimeAfterStale(t *testing.T) {
 	ip := cacheIP(4)
 	learnReachable(c, ip, cacheMAC(1))
 	clk.Advance(30*time.Second + 500*time.Millisecond)
-	c.Learn(ip, cacheMAC(2), false)
+	c.Learn(ip, cacheMAC(2), unicastReply)
 	if mac, st, _ := c.Lookup(ip); mac != cacheMAC(1) || st != Stale {
 		t.Fatalf("reply 0.5s after going stale: %v %v, want 1 stale", mac, st)
 	}
 	clk.Advance(time.Second)
-	c.Learn(ip, cacheMAC(2), false)
+	c.Learn(ip, cacheMAC(2), unicastReply)
 	if mac, st, _ := c.Lookup(ip); mac != cacheMAC(2) || st != Reachable {
 		t.Fatalf("reply 1.5s after going stale: %v %v, want 2 reachable", mac, st)
 	}
@@ -559,7 +566,7 @@ func TestCacheEvictsLeastRecentlyUsed(t *testing.T) {
 	defer c.Close()
 	for i := 1; i <= 8; i++ {
 		clk.Advance(time.Millisecond)
-		c.Learn(cacheIP(i), cacheMAC(i), true)
+		c.Learn(cacheIP(i), cacheMAC(i), requestForUs)
 	}
 	// Use all but 3, then 1 before the rest: 3 is the least recently
 	// used, then 1.
@@ -569,7 +576,7 @@ func TestCacheEvictsLeastRecentlyUsed(t *testing.T) {
 			t.Fatalf("neighbour %d not resolved", i)
 		}
 	}
-	c.Learn(cacheIP(9), cacheMAC(9), true)
+	c.Learn(cacheIP(9), cacheMAC(9), requestForUs)
 	if _, _, ok := c.Lookup(cacheIP(3)); ok {
 		t.Fatal("least recently used entry 3 kept")
 	}
@@ -668,14 +675,14 @@ func TestCacheEvictionPreference(t *testing.T) {
 	clk := fakeclock.New()
 	c := New(Config{MaxEntries: 4, MaxIncomplete: 2, Now: clk.Now, RetransInterval: time.Hour, ReachableTime: 30 * time.Second}, newCacheHooks().hooks(), nil)
 	defer c.Close()
-	c.Learn(cacheIP(1), cacheMAC(1), true)
-	c.Learn(cacheIP(2), cacheMAC(2), true)
+	c.Learn(cacheIP(1), cacheMAC(1), requestForUs)
+	c.Learn(cacheIP(2), cacheMAC(2), requestForUs)
 	c.Resolve(cacheIP(3), cachePkt(3))
 	clk.Advance(time.Second)
 	c.Resolve(cacheIP(4), cachePkt(4))
 	// 1 goes stale; 2 is confirmed again, and used.
 	clk.Advance(30 * time.Second)
-	c.Learn(cacheIP(2), cacheMAC(2), false)
+	c.Learn(cacheIP(2), cacheMAC(2), unicastReply)
 	c.Resolve(cacheIP(1), nil)
 	c.Resolve(cacheIP(2), nil)
 	want := func(gone int, kept ...int) {
@@ -690,13 +697,13 @@ func TestCacheEvictionPreference(t *testing.T) {
 		}
 		checkCache(t, c)
 	}
-	c.Learn(cacheIP(5), cacheMAC(5), true)
+	c.Learn(cacheIP(5), cacheMAC(5), requestForUs)
 	want(1, 2, 3, 4, 5) // the least recently used, stale: before the old resolutions
-	c.Learn(cacheIP(6), cacheMAC(6), true)
+	c.Learn(cacheIP(6), cacheMAC(6), requestForUs)
 	want(3, 2, 4, 5, 6) // the oldest resolution
-	c.Learn(cacheIP(7), cacheMAC(7), true)
+	c.Learn(cacheIP(7), cacheMAC(7), requestForUs)
 	want(4, 2, 5, 6, 7) // the next one
-	c.Learn(cacheIP(8), cacheMAC(8), true)
+	c.Learn(cacheIP(8), cacheMAC(8), requestForUs)
 	want(2, 5, 6, 7, 8) // the least recently used
 }
 
@@ -760,7 +767,7 @@ func TestCacheResolveHitAllocs(t *testing.T) {
 	c := New(Config{MaxEntries: 4}, newCacheHooks().hooks(), nil)
 	defer c.Close()
 	for i := 1; i <= 4; i++ {
-		c.Learn(cacheIP(i), cacheMAC(i), true)
+		c.Learn(cacheIP(i), cacheMAC(i), requestForUs)
 	}
 	i := 0
 	if a := testing.AllocsPerRun(1000, func() {
@@ -768,5 +775,80 @@ func TestCacheResolveHitAllocs(t *testing.T) {
 		c.Resolve(cacheIP(1+i%4), nil)
 	}); a != 0 {
 		t.Fatalf("%v allocations per lookup", a)
+	}
+}
+
+// TestCacheOnlyUnicastRepliesConfirm checks Linux's arp_process: "request
+// packets do not assert neighbour reachability", nor do broadcast
+// replies. A request for another host or a broadcast reply leaves a stale
+// entry stale, resolves an incomplete one as stale and makes a MAC it
+// changes stale; only a reply unicast to us makes the entry reachable.
+// tapnet confirmed the sender of every packet but requests aimed at us.
+func TestCacheOnlyUnicastRepliesConfirm(t *testing.T) {
+	overheard := map[string]Heard{
+		"request for another host":       {Op: OpRequest},
+		"broadcast reply":                {Op: OpReply},
+		"gratuitous request":             gratuitousRequest,
+		"broadcast gratuitous reply":     {Op: OpReply, Gratuitous: true},
+		"request for another, unicast":   {Op: OpRequest, Unicast: true},
+		"gratuitous request, unicast":    {Op: OpRequest, Unicast: true, Gratuitous: true},
+		"broadcast reply to our address": {Op: OpReply, ForUs: true},
+	}
+	for name, h := range overheard {
+		t.Run(name, func(t *testing.T) {
+			clk := fakeclock.New()
+			c := New(Config{Now: clk.Now, ReachableTime: 30 * time.Second, LockTime: -1}, newCacheHooks().hooks(), nil)
+			defer c.Close()
+			ip := cacheIP(4)
+
+			learnReachable(c, ip, cacheMAC(1))
+			clk.Advance(31 * time.Second)
+			c.Learn(ip, cacheMAC(1), h)
+			if _, st, _ := c.Lookup(ip); st != Stale {
+				t.Fatalf("stale entry, same MAC: %v, want stale", st)
+			}
+			c.Learn(ip, cacheMAC(2), h)
+			if mac, st, _ := c.Lookup(ip); mac != cacheMAC(2) || st != Stale {
+				t.Fatalf("new MAC: %v %v, want 2 stale", mac, st)
+			}
+			c.Learn(ip, cacheMAC(2), unicastReply)
+			c.Learn(ip, cacheMAC(3), h)
+			if mac, st, _ := c.Lookup(ip); mac != cacheMAC(3) || st != Stale {
+				t.Fatalf("reachable entry, new MAC: %v %v, want 3 stale", mac, st)
+			}
+			c.Learn(ip, cacheMAC(3), unicastReply)
+			c.Learn(ip, cacheMAC(3), h)
+			if _, st, _ := c.Lookup(ip); st != Reachable {
+				t.Fatalf("reachable entry, same MAC: %v, want reachable kept", st)
+			}
+
+			other := cacheIP(5)
+			c.Resolve(other, nil)
+			c.Learn(other, cacheMAC(5), h)
+			if mac, st, _ := c.Lookup(other); mac != cacheMAC(5) || st != Stale {
+				t.Fatalf("incomplete entry: %v %v, want resolved stale", mac, st)
+			}
+			c.Learn(cacheIP(6), cacheMAC(6), h)
+			if _, _, ok := c.Lookup(cacheIP(6)); ok {
+				t.Fatal("overheard packet created an entry")
+			}
+		})
+	}
+	for name, h := range map[string]Heard{
+		"unicast reply":            unicastReply,
+		"unicast gratuitous reply": {Op: OpReply, Unicast: true, Gratuitous: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			clk := fakeclock.New()
+			c := New(Config{Now: clk.Now, ReachableTime: 30 * time.Second}, newCacheHooks().hooks(), nil)
+			defer c.Close()
+			ip := cacheIP(4)
+			learnReachable(c, ip, cacheMAC(1))
+			clk.Advance(31 * time.Second)
+			c.Learn(ip, cacheMAC(1), h)
+			if _, st, _ := c.Lookup(ip); st != Reachable {
+				t.Fatalf("stale entry: %v, want reachable", st)
+			}
+		})
 	}
 }

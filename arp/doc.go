@@ -16,9 +16,13 @@
 //     entry starts Delay; unconfirmed after DelayFirstProbeTime (5s) it
 //     is probed with UnicastProbes unicast requests, and removed if none
 //     is answered, so a neighbour that went away is forgotten as on Linux.
-//   - A request aimed at us makes its sender's entry stale, not reachable,
+//   - Only a reply unicast to us confirms its sender (reachable). A
+//     request aimed at us makes its sender's entry stale, not reachable,
 //     as Linux's neigh_event_ns: the first packet to it starts Delay.
-//     Unsolicited replies make no entry (arp_accept=0). A reply claiming a
+//     Requests for other hosts and broadcast replies do not assert
+//     reachability either (arp_process): they only update an existing
+//     entry, stale when they change or resolve it. Unsolicited replies
+//     make no entry (arp_accept=0). A reply claiming a
 //     new MAC for a resolved entry within LockTime (1s) of its last change
 //     is ignored, so the first of competing replies wins (locktime); a
 //     request aimed at us and a gratuitous ARP move it at once.

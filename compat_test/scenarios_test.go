@@ -839,7 +839,7 @@ var scenarios = []scenario{
 			a := e.listenA("A:srv")
 			port := e.at(a).Port
 			a.Close()
-			c, err := e.s.ListenA("udp", e.bindA(port))
+			c, err := e.s.ListenA(e.s.network(), e.bindA(port))
 			e.rec("rebind same port: err=%s", e.err(err))
 			if err == nil {
 				defer c.Close()
@@ -1044,7 +1044,7 @@ var scenarios = []scenario{
 	{
 		name: "addr/listen-ephemeral",
 		run: func(e *env) {
-			c, err := e.s.ListenA("udp", e.bindA(0))
+			c, err := e.s.ListenA(e.s.network(), e.bindA(0))
 			if err != nil {
 				e.t.Fatal(err)
 			}
@@ -1069,7 +1069,7 @@ var scenarios = []scenario{
 			// 4-byte form the kernel reports.
 			b := e.listenB("B:srv")
 			r := e.at(b)
-			c, err := e.s.DialA("udp", nil, &net.UDPAddr{IP: r.IP.To16(), Port: r.Port})
+			c, err := e.s.DialA(e.s.network(), nil, &net.UDPAddr{IP: r.IP.To16(), Port: r.Port})
 			if err != nil {
 				e.t.Fatal(err)
 			}
@@ -1087,13 +1087,13 @@ var scenarios = []scenario{
 		run: func(e *env) {
 			b := e.listenB("B:srv")
 			l := e.listenA("A:taken")
-			c, err := e.s.DialA("udp", e.udpA(0), e.at(b))
+			c, err := e.s.DialA(e.s.network(), e.udpA(0), e.at(b))
 			e.rec("DialUDP laddr A:0: err=%s", e.err(err))
 			if err == nil {
 				e.rec("LocalAddr: %s", e.addr(c.LocalAddr()))
 				c.Close()
 			}
-			c, err = e.s.DialA("udp", local(l), e.at(b))
+			c, err = e.s.DialA(e.s.network(), local(l), e.at(b))
 			e.rec("DialUDP laddr taken: conn=%v err=%s", c != nil, e.err(err))
 		},
 		want: Observation{
@@ -1204,15 +1204,19 @@ var scenarios = []scenario{
 		name: "bind/EADDRINUSE",
 		run: func(e *env) {
 			a := e.listenA("A:srv")
-			c, err := e.s.ListenA("udp", local(a))
+			c, err := e.s.ListenA(e.s.network(), local(a))
 			e.rec("ListenUDP same addr: conn=%v err=%s", c != nil, e.err(err))
-			// The unspecified address overlaps every specific one.
-			c, err = e.s.ListenA("udp4", &net.UDPAddr{Port: e.at(a).Port})
-			e.rec("ListenUDP 0.0.0.0 same port: conn=%v err=%s", c != nil, e.err(err))
+			// The unspecified address of A's version overlaps every
+			// specific one.
+			c, err = e.s.ListenA(e.versionNetwork(), &net.UDPAddr{Port: e.at(a).Port})
+			e.rec("ListenUDP unspecified same port: conn=%v err=%s", c != nil, e.err(err))
+			if err == nil {
+				c.Close()
+			}
 		},
 		want: Observation{
 			`ListenUDP same addr: conn=false err=OpError{listen udp src=nil addr=A:srv err=SyscallError{bind EADDRINUSE}} timeout=false msg="listen udp A:srv: bind: address already in use"`,
-			`ListenUDP 0.0.0.0 same port: conn=false err=OpError{listen udp4 src=nil addr=:eph/iplen=0 err=SyscallError{bind EADDRINUSE}} timeout=false msg="listen udp4 :eph: bind: address already in use"`,
+			`ListenUDP unspecified same port: conn=false err=OpError{listen udp4 src=nil addr=:eph/iplen=0 err=SyscallError{bind EADDRINUSE}} timeout=false msg="listen udp4 :eph: bind: address already in use"`,
 		},
 	},
 	{
@@ -1291,9 +1295,9 @@ var scenarios = []scenario{
 	{
 		name: "dial/missing-raddr",
 		run: func(e *env) {
-			c, err := e.s.DialA("udp", nil, nil)
+			c, err := e.s.DialA(e.s.network(), nil, nil)
 			e.rec("DialUDP(nil raddr): conn=%v err=%s", c != nil, e.err(err))
-			c, err = e.s.DialA("udp", e.udpA(0), nil)
+			c, err = e.s.DialA(e.s.network(), e.udpA(0), nil)
 			e.rec("DialUDP(A:0, nil raddr): conn=%v err=%s", c != nil, e.err(err))
 		},
 		want: Observation{
@@ -1583,4 +1587,13 @@ func receiveOverflow(e *env) {
 	e.rec("large buffer: queued some=%v dropped some=%v starts at #0=%v in order=%v", large > 0, large < sent, l0, lOrd)
 	e.rec("large buffer queued more=%v", large > small)
 	e.t.Logf("queued of %d: default buffer %d, SetReadBuffer(16KiB) %d, SetReadBuffer(256KiB) %d", sent, def, small, large)
+}
+
+// versionNetwork is the network of A's IP version alone: "udp6" when the
+// subject's A is an IPv6 host, else "udp4".
+func (e *env) versionNetwork() string {
+	if e.s.AddrA.Is6() && !e.s.AddrA.Is4In6() {
+		return "udp6"
+	}
+	return "udp4"
 }

@@ -10,7 +10,10 @@ import (
 	"github.com/tapnet/tapnet/ipv4"
 )
 
-func (n *NIC) handleARP(b *buffer.Buffer, ethSrc ethernet.MAC) {
+// handleARP processes an ARP packet whose frame came from ethSrc; unicast
+// says it was sent to our MAC rather than broadcast, which decides whether
+// a reply proves its sender reachable.
+func (n *NIC) handleARP(b *buffer.Buffer, ethSrc ethernet.MAC, unicast bool) {
 	st := &n.s.stats
 	defer b.Release()
 	st.ARP.Received.Add(1)
@@ -40,17 +43,12 @@ func (n *NIC) handleARP(b *buffer.Buffer, ethSrc ethernet.MAC) {
 	tip := p.TargetIP()
 	forUs := n.hasAddress(tip)
 	if !sip.IsUnspecified() {
-		// A request aimed at us makes an entry (we are about to answer
-		// it); anything else, replies included, only refreshes one we
-		// have, such as the entry waiting for that reply. Unsolicited
-		// replies cannot fill the cache (Linux's arp_accept=0).
-		// A gratuitous ARP moves a known neighbour at once; other
-		// packets wait out the cache's LockTime.
-		if isGratuitous(p) {
-			n.arp.Announce(sip, smac)
-		} else {
-			n.arp.Learn(sip, smac, forUs && p.Op() == arp.OpRequest)
-		}
+		n.arp.Learn(sip, smac, arp.Heard{
+			Op:         p.Op(),
+			ForUs:      forUs,
+			Unicast:    unicast,
+			Gratuitous: isGratuitous(p),
+		})
 	}
 	if p.Op() != arp.OpRequest {
 		return

@@ -1,6 +1,7 @@
 package stack_test
 
 import (
+	"net/netip"
 	"testing"
 	"time"
 
@@ -158,5 +159,35 @@ func TestARPRequestSenderStaleThenProbed(t *testing.T) {
 	count()
 	if probes != 1 || state() != arp.Probe {
 		t.Fatalf("after DelayFirstProbeTime: %d unicast probes, %v; want 1, probe", probes, state())
+	}
+}
+
+// TestARPOverheardPacketsKeepPeerStale checks Linux's arp_process on the
+// wire: a request for another host and a reply broadcast rather than sent
+// to our MAC say where the peer is but not that it hears us, so its stale
+// entry stays stale; only a reply unicast to us makes it reachable.
+// tapnet made the peer reachable on every one of them.
+func TestARPOverheardPacketsKeepPeerStale(t *testing.T) {
+	e := newRelEnv(t, stack.Options{})
+	c := e.nic.ARP()
+	state := func() arp.State { _, st, _ := c.Lookup(relPeerIP); return st }
+	if state() != arp.Stale {
+		t.Fatalf("request's sender %v, want stale", state())
+	}
+	elsewhere := netip.MustParseAddr("192.0.2.99")
+	e.link.inject(relARP(1, relPeerMAC, relPeerIP, ethernet.MAC{}, elsewhere, ethernet.Broadcast))
+	if state() != arp.Stale {
+		t.Fatalf("after a request for another host: %v, want stale", state())
+	}
+	e.link.inject(relARP(2, relPeerMAC, relPeerIP, relOurMAC, relOurIP, ethernet.Broadcast))
+	if state() != arp.Stale {
+		t.Fatalf("after a broadcast reply: %v, want stale", state())
+	}
+	e.link.inject(relARP(2, relPeerMAC, relPeerIP, relOurMAC, relOurIP, relOurMAC))
+	if state() != arp.Reachable {
+		t.Fatalf("after a reply unicast to us: %v, want reachable", state())
+	}
+	if sent := e.link.take(); len(sent) != 0 {
+		t.Fatalf("%d frames sent in answer to overheard packets and replies", len(sent))
 	}
 }

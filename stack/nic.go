@@ -429,7 +429,7 @@ func (n *NIC) deliver(b *buffer.Buffer) {
 	case ethernet.TypeARP:
 		src := eth.Src()
 		b.TrimFront(ethernet.HeaderLen)
-		n.handleARP(b, src)
+		n.handleARP(b, src, dst == n.mac)
 	default:
 		st.Link.UnknownEtherType.Add(1)
 		b.Release()

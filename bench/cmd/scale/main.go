@@ -463,7 +463,7 @@ func setupPeers(n int) (trial, error) {
 	peers := make([]netip.Addr, n)
 	for i := range peers {
 		peers[i] = benchAddr(i)
-		cache.Learn(peers[i], e.clientNIC.MAC(), true)
+		cache.Learn(peers[i], e.clientNIC.MAC(), arp.Heard{Op: arp.OpRequest, ForUs: true})
 	}
 	conn, err := gonet.ListenUDP(e.server, "udp4", nil)
 	if err != nil {
