@@ -17,9 +17,9 @@ import (
 //     redirect with a link-layer address: Create and Override (a new or
 //     changed address makes the entry stale), Router IsRouter for a router
 //     advertisement;
-//   - ARP reply: Solicited and Override, subject to LockTime; a request
-//     aimed at us adds Create and IgnoreLockTime; a gratuitous ARP
-//     IgnoreLockTime.
+//   - ARP (see arp.Cache.Learn): Override, subject to LockTime, with
+//     Solicited only for a reply unicast to us; a request aimed at us adds
+//     Create and IgnoreLockTime; a gratuitous ARP IgnoreLockTime.
 type Update struct {
 	MAC ethernet.MAC
 	// NoMAC: the packet carried no link-layer address. It can confirm an
