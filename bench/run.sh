@@ -5,12 +5,13 @@
 #
 # Environment (defaults in brackets):
 #   SUBJECTS       subjects to run, in order; empty: no UDP runs
-#                  [tapnet tapnet6 tapnet-batch tapnet-offload gvisor floor kernel]
+#                  [tapnet tapnet6 tapnet-batch tapnet-offload gvisor floor floor6 kernel]
 #                  tapnet: examples/echo one datagram at a time; -batch: with
 #                  -batch 64; -offload: with -batch 64 -offload (virtio-net
 #                  headers: checksum and UDP segmentation offload);
 #                  tapnet6: tapnet over IPv6, its echo
-#                  at [2001:db8::2]:7 on the same TAP
+#                  at [2001:db8::2]:7 on the same TAP; floor6: the floor
+#                  bouncing IPv6 at that address
 #   SIZES          UDP payload sizes in bytes       [64 1400]
 #   WINDOWS        datagrams in flight              [1 64]
 #   GSO            1: add a row per subject with a GSO sender (UDP_SEGMENT,
@@ -56,7 +57,7 @@ log() { echo "run.sh: $*" >&2; }
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(dirname "$BENCH_DIR")
 
-SUBJECTS=${SUBJECTS-"tapnet tapnet6 tapnet-batch tapnet-offload gvisor floor kernel"}
+SUBJECTS=${SUBJECTS-"tapnet tapnet6 tapnet-batch tapnet-offload gvisor floor floor6 kernel"}
 SIZES=${SIZES:-"64 1400"}
 WINDOWS=${WINDOWS:-"1 64"}
 GSO=${GSO:-1}
@@ -298,7 +299,7 @@ udp_subject() {
 		;;
 	esac
 	fresh_tap "${mq[@]}"
-	[[ $s == tapnet6 ]] && tap_ipv6
+	[[ $s == tapnet6 || $s == floor6 ]] && tap_ipv6
 	case $s in
 	tapnet | tapnet-* | tapnet6)
 		if [[ -n $TAPNET_SKIP ]]; then
@@ -324,13 +325,17 @@ udp_subject() {
 		cmd=("$BIN/floor" -tap "$TAP" -addr "$SUBJ_PREFIX" -mac "$SUBJ_MAC")
 		target=$SUBJ_IP:$PORT
 		;;
+	floor6)
+		cmd=("$BIN/floor" -tap "$TAP" -addr "$SUBJ_PREFIX" -addr6 "$SUBJ_IP6" -mac "$SUBJ_MAC")
+		target=[$SUBJ_IP6]:$PORT
+		;;
 	kernel)
 		cmd=("$BIN/kernel-echo" -addr "$KRN_IP" -port "$PORT" -rcvbuf "$RCVBUF")
 		ns=$NS_KRN
 		target=$KRN_IP:$PORT
 		;;
 	*)
-		log "unknown subject $s (want tapnet, tapnet-batch, tapnet-offload, tapnet6, gvisor, floor, kernel)"
+		log "unknown subject $s (want tapnet, tapnet-batch, tapnet-offload, tapnet6, gvisor, floor, floor6, kernel)"
 		json_note "$UDP_JSON" "$s" skipped "unknown subject"
 		return
 		;;

@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"encoding/binary"
 	"math/rand/v2"
 	"net/netip"
 	"testing"
@@ -81,5 +82,29 @@ func TestPrefixMapMatches(t *testing.T) {
 	}
 	if got := collect("2001:db8::1"); len(got) != 0 {
 		t.Fatalf("an IPv6 address matched %v", got)
+	}
+}
+
+// masked6 is the route lookup's netip.Addr.Prefix: it must agree with it
+// at every length.
+func TestMasked6MatchesPrefix(t *testing.T) {
+	for _, s := range []string{"2001:db8:ffff:ffff:ffff:ffff:ffff:ffff", "fe80::1:2:3:4", "::", "ff02::1:ff00:2"} {
+		a := netip.MustParseAddr(s)
+		b := a.As16()
+		hi, lo := binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
+		for bits := 0; bits <= 128; bits++ {
+			want, _ := a.Prefix(bits)
+			if got := masked6(hi, lo, bits); got != want.Addr() {
+				t.Errorf("masked6(%v, %d) = %v, want %v", a, bits, got, want.Addr())
+			}
+		}
+	}
+}
+
+// addrHash must not allocate: it runs for every packet's address lookups.
+func TestAddrHashNoAllocs(t *testing.T) {
+	a := netip.MustParseAddr("2001:db8::1")
+	if n := testing.AllocsPerRun(100, func() { _ = addrHash(a) }); n != 0 {
+		t.Errorf("addrHash allocates %v times", n)
 	}
 }

@@ -90,6 +90,18 @@ type srcCandidate struct {
 	deprecated bool
 	secondary  bool
 	seq        uint64
+	// scope and label are addr's, worked out once when published rather
+	// than per datagram (an unbound socket selects a source for each).
+	scope ipv6.Scope
+	label int
+}
+
+// srcDest is a destination as source selection compares it, its scope and
+// label worked out once per selection.
+type srcDest struct {
+	addr  netip.Addr
+	scope ipv6.Scope
+	label int
 }
 
 // nic6 is a NIC's IPv6 state besides the addresses in addrBook (which
@@ -440,7 +452,7 @@ func (n *NIC) publishSources6Locked() {
 		}
 		e := n.addrs.entries[a.prefix]
 		c = append(c, srcCandidate{addr: addr, bits: a.prefix.Bits(), deprecated: a.state == addrDeprecated,
-			secondary: e.secondary, seq: e.seq})
+			secondary: e.secondary, seq: e.seq, scope: ipv6.AddrScope(addr), label: policyLabel(addr)})
 	}
 	slices.SortFunc(c, func(x, y srcCandidate) int { return int(x.seq) - int(y.seq) })
 	for i := range c {
@@ -461,12 +473,16 @@ func (n *NIC) publishSources6Locked() {
 // caller's: it asks the outgoing NIC first.
 func (n *NIC) selectSource6(dst netip.Addr) netip.Addr {
 	cs := n.v6.sources.Load()
-	if cs == nil {
+	if cs == nil || len(*cs) == 0 {
 		return netip.Addr{}
 	}
+	if len(*cs) == 1 {
+		return (*cs)[0].addr
+	}
+	d := srcDest{addr: dst, scope: ipv6.AddrScope(dst), label: policyLabel(dst)}
 	best := -1
 	for i := range *cs {
-		if best < 0 || betterSource(&(*cs)[i], &(*cs)[best], dst) {
+		if best < 0 || betterSource(&(*cs)[i], &(*cs)[best], &d) {
 			best = i
 		}
 	}
@@ -477,12 +493,11 @@ func (n *NIC) selectSource6(dst netip.Addr) netip.Addr {
 }
 
 // betterSource reports whether a is a better source than b for dst.
-func betterSource(a, b *srcCandidate, dst netip.Addr) bool {
-	if a.addr == dst || b.addr == dst { // rule 1
-		return a.addr == dst
+func betterSource(a, b *srcCandidate, dst *srcDest) bool {
+	if a.addr == dst.addr || b.addr == dst.addr { // rule 1
+		return a.addr == dst.addr
 	}
-	ds := ipv6.AddrScope(dst)
-	as, bs := ipv6.AddrScope(a.addr), ipv6.AddrScope(b.addr)
+	ds, as, bs := dst.scope, a.scope, b.scope
 	if as != bs { // rule 2
 		if as < bs {
 			return as >= ds
@@ -492,11 +507,10 @@ func betterSource(a, b *srcCandidate, dst netip.Addr) bool {
 	if a.deprecated != b.deprecated { // rule 3
 		return !a.deprecated
 	}
-	dl := policyLabel(dst)
-	if la, lb := policyLabel(a.addr) == dl, policyLabel(b.addr) == dl; la != lb { // rule 6
+	if la, lb := a.label == dst.label, b.label == dst.label; la != lb { // rule 6
 		return la
 	}
-	if pa, pb := commonPrefixLen(a.addr, dst), commonPrefixLen(b.addr, dst); pa != pb { // rule 8
+	if pa, pb := commonPrefixLen(a.addr, dst.addr), commonPrefixLen(b.addr, dst.addr); pa != pb { // rule 8
 		return pa > pb
 	}
 	if a.secondary != b.secondary {

@@ -311,11 +311,14 @@ func (n *NIC) RemoveAddress(p netip.Prefix) error {
 
 // hasAddress reports whether a is one of the NIC's addresses (lo: all of
 // 127.0.0.0/8).
-func (n *NIC) hasAddress(a netip.Addr) bool {
+func (n *NIC) hasAddress(a netip.Addr) bool { return n.hasAddressHashed(a, addrHash(a)) }
+
+// hasAddressHashed is hasAddress with a's addrHash given.
+func (n *NIC) hasAddressHashed(a netip.Addr, h uint64) bool {
 	if n.loopback && isLoopback(a) {
 		return true
 	}
-	u, _ := n.local.get(a)
+	u, _ := n.local.getHashed(a, h)
 	return u.own > 0
 }
 

@@ -222,8 +222,9 @@ func (s *Stack) isSubnetBroadcast(a netip.Addr) bool {
 func (s *Stack) IsLocalAddress(a netip.Addr) bool { return s.localNIC(a) != nil }
 
 func (s *Stack) localNIC(a netip.Addr) *NIC {
+	h := addrHash(a)
 	for _, n := range *s.nics.Load() {
-		if n.hasAddress(a) {
+		if n.hasAddressHashed(a, h) {
 			return n
 		}
 	}

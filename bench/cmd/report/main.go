@@ -95,7 +95,7 @@ func ratio(a float64, b row, ok bool) string {
 }
 
 func udpTable(rows []row, base string) {
-	baseRow, floorRow, kernelRow := map[key]row{}, map[key]row{}, map[key]row{}
+	baseRow, floorRow, floor6Row, kernelRow := map[key]row{}, map[key]row{}, map[key]row{}, map[key]row{}
 	for _, r := range rows {
 		if r.Skipped != "" || r.Error != "" {
 			continue
@@ -105,6 +105,8 @@ func udpTable(rows []row, base string) {
 			baseRow[keyOf(r)] = r
 		case "floor":
 			floorRow[keyOf(r)] = r
+		case "floor6":
+			floor6Row[keyOf(r)] = r
 		case "kernel":
 			kernelRow[keyOf(r)] = r
 		}
@@ -127,6 +129,11 @@ func udpTable(rows []row, base string) {
 			p50Ratio = fmt.Sprintf("%.2f", r.P50/b.P50)
 		}
 		f, fok := floorRow[keyOf(r)]
+		if ipv6Subject(r.Label) && r.Label != "floor6" {
+			// An IPv6 subject's ceiling is the IPv6 floor; floor6's own
+			// row keeps the IPv4 floor, to show the kernel's IPv6 cost.
+			f, fok = floor6Row[keyOf(r)]
+		}
 		k, kok := kernelRow[keyOf(r)]
 		mode := r.Mode
 		if mode == "" {
@@ -140,6 +147,10 @@ func udpTable(rows []row, base string) {
 		fmt.Println(n)
 	}
 }
+
+// ipv6Subject reports whether the subject is served over IPv6 (run.sh names
+// those with a trailing 6).
+func ipv6Subject(label string) bool { return strings.HasSuffix(label, "6") }
 
 // lossStr renders the loss, and which part of it came back late (after the
 // loss timeout: a stall, not a drop).
