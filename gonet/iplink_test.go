@@ -299,3 +299,35 @@ func serveEcho(t *testing.T, s *stack.Stack, port int) {
 		}
 	}()
 }
+
+// TestSetDontFragmentOnTheWire: a socket's datagrams carry DF by default
+// (Linux's IP_PMTUDISC_WANT), SetDontFragment(true) keeps it (DO) and
+// SetDontFragment(false) clears it (IP_PMTUDISC_DONT).
+func TestSetDontFragmentOnTheWire(t *testing.T) {
+	p := newIPPeer(t, "192.0.2.2/24")
+	c, err := ListenUDP(p.s, "udp", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	to := netip.MustParseAddrPort("192.0.2.1:7")
+	for _, step := range []struct {
+		name   string
+		set    func() error
+		wantDF bool
+	}{
+		{"default", func() error { return nil }, true},
+		{"SetDontFragment(true)", func() error { return c.SetDontFragment(true) }, true},
+		{"SetDontFragment(false)", func() error { return c.SetDontFragment(false) }, false},
+	} {
+		if err := step.set(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.WriteToUDPAddrPort([]byte("hi"), to); err != nil {
+			t.Fatal(err)
+		}
+		if df := p.next(t).DontFragment(); df != step.wantDF {
+			t.Errorf("%s: DF %v, want %v", step.name, df, step.wantDF)
+		}
+	}
+}

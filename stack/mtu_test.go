@@ -88,7 +88,7 @@ func TestSetMTUFragments(t *testing.T) {
 		t.Fatalf("fragments carry %d bytes, not the datagram", len(payload))
 	}
 
-	ep.UpdateOptions(func(o *udpsock.Options) { o.DontFragment = true })
+	ep.UpdateOptions(func(o *udpsock.Options) { o.PMTUDiscovery = udpsock.PMTUDiscoveryDo })
 	if _, err := ep.Write(make([]byte, 549), to, nil); !errors.Is(err, syscall.EMSGSIZE) {
 		t.Fatalf("DF send of 549 bytes at MTU 576: %v, want EMSGSIZE", err)
 	}

@@ -190,7 +190,7 @@ func (s *Stack) writeUDPSuper(r *Route, srcPort, dstPort uint16, ps [][]byte, o 
 		s.stats.IPv6.Sent.Add(uint64(segs))
 	} else {
 		f := ipv4.Fields{TOS: o.TOS, TTL: ttlOf(o), Protocol: udp.ProtocolNumber, Src: r.LocalAddr,
-			Dst: r.RemoteAddr, DF: o.DF, TotalLen: ipv4.HeaderLen + total,
+			Dst: r.RemoteAddr, DF: o.dfWhole(), TotalLen: ipv4.HeaderLen + total,
 			ID: uint16(s.ipID.Add(uint32(segs))) - uint16(segs) + 1}
 		ipv4.Put(b.Prepend(ipv4.HeaderLen), f)
 		s.stats.IP.Sent.Add(uint64(segs))
@@ -252,7 +252,7 @@ func (s *Stack) putIPHeaders(r *Route, proto uint8, bs []*buffer.Buffer, o Write
 	first := uint16(s.ipID.Add(uint32(len(bs)))) - uint16(len(bs)) + 1
 	for i, b := range bs {
 		f := ipv4.Fields{TOS: o.TOS, TTL: ttlOf(o), Protocol: proto, Src: r.LocalAddr, Dst: r.RemoteAddr,
-			DF: o.DF, ID: first + uint16(i), TotalLen: ipv4.HeaderLen + b.Len()}
+			DF: o.dfWhole(), ID: first + uint16(i), TotalLen: ipv4.HeaderLen + b.Len()}
 		ipv4.Put(b.Prepend(ipv4.HeaderLen), f)
 	}
 	s.stats.IP.Sent.Add(uint64(len(bs)))

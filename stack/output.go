@@ -11,10 +11,14 @@ import (
 
 // WriteOptions are the per-datagram IP settings a socket chooses.
 type WriteOptions struct {
-	TTL  uint8 // 0: the default (64, or 1 for multicast)
-	TOS  uint8
-	DF   bool // don't fragment: oversize datagrams fail with EMSGSIZE
-	Loop bool // multicast loopback: deliver a copy to our own sockets too
+	TTL uint8 // 0: the default (64, or 1 for multicast)
+	TOS uint8
+	DF  bool // don't fragment: oversize datagrams fail with EMSGSIZE
+	// DFIfFits sets the IPv4 DF bit on a datagram that goes out whole, as
+	// Linux's IP_PMTUDISC_WANT does; one larger than the path MTU is still
+	// fragmented, its fragments without DF. Ignored for IPv6.
+	DFIfFits bool
+	Loop     bool // multicast loopback: deliver a copy to our own sockets too
 	// HostOnly keeps a multicast datagram off the wire (IP_MULTICAST_TTL
 	// 0): only the looped copy, with TTL 0, is delivered.
 	HostOnly bool
@@ -35,7 +39,7 @@ func (r *Route) MaxPayload() int {
 // writePacket sends a transport packet along r. b holds the transport header
 // and payload with headroom in front; writePacket takes ownership. It
 // prepends the IPv4 header, fragments when the packet exceeds the MTU
-// (unless o.DF, which gives EMSGSIZE), resolves the next hop and writes to
+// (unless o.DF, which gives EMSGSIZE; fragments never carry DF), resolves the next hop and writes to
 // the link, blocking while the link's queue is full. Datagrams to our own
 // addresses are delivered in the caller's goroutine without the link.
 func (s *Stack) writePacket(r *Route, proto uint8, b *buffer.Buffer, o WriteOptions) error {
@@ -58,9 +62,14 @@ func (s *Stack) writePacket(r *Route, proto uint8, b *buffer.Buffer, o WriteOpti
 			ttl = 1
 		}
 	}
+	mtu := ipv4.MaxTotalLen
+	if !r.Loopback {
+		mtu = r.mtu4()
+	}
+	whole := ipv4.HeaderLen+plen <= mtu
 	// One datagram, one ID: its looped copy and every fragment share it.
-	f := ipv4.Fields{TOS: o.TOS, TTL: ttl, Protocol: proto, Src: r.LocalAddr, Dst: r.RemoteAddr, DF: o.DF,
-		ID: uint16(s.ipID.Add(1))}
+	f := ipv4.Fields{TOS: o.TOS, TTL: ttl, Protocol: proto, Src: r.LocalAddr, Dst: r.RemoteAddr,
+		DF: o.DF || o.DFIfFits && whole, ID: uint16(s.ipID.Add(1))}
 	s.stats.IP.Sent.Add(1)
 	if r.Loopback {
 		f.TotalLen = ipv4.HeaderLen + plen
@@ -77,8 +86,7 @@ func (s *Stack) writePacket(r *Route, proto uint8, b *buffer.Buffer, o WriteOpti
 		b.Release()
 		return nil
 	}
-	mtu := r.mtu4()
-	if ipv4.HeaderLen+plen <= mtu {
+	if whole {
 		f.TotalLen = ipv4.HeaderLen + plen
 		ipv4.Put(b.Prepend(ipv4.HeaderLen), f)
 		return s.resolveAndWrite(r, b, true)
@@ -89,6 +97,9 @@ func (s *Stack) writePacket(r *Route, proto uint8, b *buffer.Buffer, o WriteOpti
 	}
 	return s.fragment(r, b, f, mtu, true)
 }
+
+// dfWhole reports whether an IPv4 datagram sent whole with o carries DF.
+func (o WriteOptions) dfWhole() bool { return o.DF || o.DFIfFits }
 
 // loopMulticast delivers a copy of a multicast datagram to our own
 // sockets, as the kernel's IP_MULTICAST_LOOP does, before it goes out.

@@ -69,7 +69,7 @@ func TestFragNeededLowersPathMTU(t *testing.T) {
 		t.Fatalf("PathMTU of another host = %d", mtu)
 	}
 
-	ep.UpdateOptions(func(o *udpsock.Options) { o.DontFragment = true })
+	ep.UpdateOptions(func(o *udpsock.Options) { o.PMTUDiscovery = udpsock.PMTUDiscoveryDo })
 	to := netip.AddrPortFrom(relPeerIP, 9)
 	if _, err := ep.Write(data, to, nil); !errors.Is(err, syscall.EMSGSIZE) {
 		t.Fatalf("DF send of 1400 bytes at path MTU 1000: %v, want EMSGSIZE", err)

@@ -109,6 +109,20 @@ type Endpoint struct {
 	mcast atomic.Pointer[memberships]
 }
 
+// PMTUDiscovery is a socket's IP_MTU_DISCOVER mode for IPv4.
+type PMTUDiscovery uint8
+
+const (
+	// PMTUDiscoveryWant is Linux's default for UDP: DF on every datagram
+	// that fits the path MTU, larger ones fragmented locally without DF.
+	PMTUDiscoveryWant PMTUDiscovery = iota
+	// PMTUDiscoveryDont (IP_PMTUDISC_DONT) never sets DF.
+	PMTUDiscoveryDont
+	// PMTUDiscoveryDo (IP_PMTUDISC_DO) sets DF on every datagram, and sends
+	// larger than the path MTU fail with EMSGSIZE.
+	PMTUDiscoveryDo
+)
+
 // Options are per-socket IP options.
 type Options struct {
 	TTL            uint8 // unicast TTL; 0 means 64
@@ -116,9 +130,9 @@ type Options struct {
 	MulticastTTL   uint8 // default 1
 	MulticastLoop  bool  // default true
 	MulticastNIC   stack.NICID
-	DontFragment   bool // IP_PMTUDISC_DO: oversize sends fail with EMSGSIZE
-	MulticastAll   bool // IP_MULTICAST_ALL, default true
-	ReceiveTTL     bool // kept for control messages
+	PMTUDiscovery  PMTUDiscovery // IP_MTU_DISCOVER; the zero value is WANT
+	MulticastAll   bool          // IP_MULTICAST_ALL, default true
+	ReceiveTTL     bool          // kept for control messages
 	ReceiveDstAddr bool
 
 	// IPv6 options of an AF_INET6 endpoint, kept apart from the IPv4
@@ -847,7 +861,8 @@ func (e *Endpoint) sendPeer(st *sendState, a netip.Addr) (netip.Addr, stack.NICI
 // datagram's family, overridden by wo's TTL.
 func (st *sendState) writeOptions(r *stack.Route, wo *WriteOptions) stack.WriteOptions {
 	o := st.opts
-	w := stack.WriteOptions{TTL: o.TTL, TOS: o.TOS, DF: o.DontFragment}
+	w := stack.WriteOptions{TTL: o.TTL, TOS: o.TOS, DF: o.PMTUDiscovery == PMTUDiscoveryDo,
+		DFIfFits: o.PMTUDiscovery == PMTUDiscoveryWant}
 	switch v6 := r.RemoteAddr.Is6(); {
 	case v6 && r.Multicast:
 		w.TTL, w.TOS, w.Loop = o.MulticastHopLimit, o.TrafficClass, o.MulticastLoop6
