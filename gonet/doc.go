@@ -31,8 +31,9 @@
 // # Differences from net.UDPConn
 //
 //   - No SyscallConn or File: a userspace socket has no file descriptor.
-//     quic-go detects this and takes its portable path: no GSO, no ECN, no
-//     DF bit and so no path-MTU discovery (it sends 1280-byte packets). It
+//     quic-go detects this and takes its portable path: no GSO, no ECN and
+//     no path-MTU discovery of its own (it sends 1280-byte packets; they
+//     leave with DF by the IPv4 default, IP_PMTUDISC_WANT). It
 //     still sizes the buffers through SetReadBuffer and SetWriteBuffer, and
 //     logs nothing.
 //   - IPv6 sockets follow net on Linux (see "IPv6 and dual stack" below).
