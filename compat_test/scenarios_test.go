@@ -1008,12 +1008,15 @@ var scenarios = []scenario{
 		name: "refused/dialed-next-write",
 		run: func(e *env) {
 			// Linux reports a pending ICMP error on whichever call comes
-			// first, a send included.
+			// first, a send included. The wait is generous because the
+			// error cannot be awaited without consuming it, and a loaded
+			// machine (the race detector, parallel packages) can hold
+			// back the peer's neighbour resolution and its ICMP answer.
 			closed := e.closedB("B:closed")
 			a := e.dialA("A:cli", closed)
 			n, err := a.Write([]byte("anyone?"))
 			e.rec("first Write: n=%d err=%s", n, e.err(err))
-			time.Sleep(100*time.Millisecond + e.s.Settle)
+			time.Sleep(500*time.Millisecond + e.s.Settle)
 			n, err = a.Write([]byte("anyone?"))
 			e.rec("second Write: n=%d err=%s", n, e.err(err))
 		},

@@ -88,6 +88,8 @@ func kernelMcSubject(f *mcFamily) mcSubject {
 		nsB.IP(t, "addr", "add", addrs[1], "dev", vb, "nodad")
 		nsB.IP(t, "addr", "add", addrs[2], "dev", vb, "nodad")
 		nsB.IP(t, "link", "set", vb, "up")
+		nsA.AwaitUp(t, va)
+		nsB.AwaitUp(t, vb)
 		if f.v6 {
 			awaitMulticastRoute(t, nsA, va)
 			awaitMulticastRoute(t, nsB, vb)

@@ -143,6 +143,23 @@ func (ns *NS) IP(t testing.TB, args ...string) string {
 	return runT(t, append([]string{"ip", "-n", ns.name}, args...))
 }
 
+// AwaitUp waits, up to 3s, until ifname in the namespace is operationally
+// up with its queueing discipline attached. `ip link set up` returns before
+// that: when the carrier comes on after the open (a veth whose peer comes up
+// second), the kernel attaches the qdisc from its link-watch worker, and
+// until then every frame the interface sends is dropped silently.
+func (ns *NS) AwaitUp(t testing.TB, ifname string) {
+	t.Helper()
+	for range 300 {
+		l := ns.IP(t, "-o", "link", "show", "dev", ifname)
+		if strings.Contains(l, "state UP") && !strings.Contains(l, "qdisc noop") {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("netns: %s in %s not up after 3s", ifname, ns.name)
+}
+
 // Command prepares args to run inside the namespace in their own process
 // group; set its Stdout and friends, then Start it. Cleanup kills the group.
 func (ns *NS) Command(t testing.TB, args ...string) *exec.Cmd {
