@@ -50,20 +50,3 @@ func ExampleListenUDP() {
 	// Output: hello <nil>
 }
 
-// Errors look like the ones net returns.
-func ExampleDialUDP_refused() {
-	la, lb := tap.Pipe(tap.PipeOptions{})
-	a, b := stack.New(stack.Options{}), stack.New(stack.Options{})
-	defer a.Close()
-	defer b.Close()
-	a.AddNIC(la, stack.NICOptions{Addresses: []netip.Prefix{netip.MustParsePrefix("192.0.2.2/24")}})
-	b.AddNIC(lb, stack.NICOptions{Addresses: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24")}})
-
-	conn, _ := gonet.DialUDP(b, "udp", &net.UDPAddr{Port: 40000}, &net.UDPAddr{IP: net.IPv4(192, 0, 2, 2), Port: 9})
-	defer conn.Close()
-	conn.Write([]byte("anyone there?"))
-	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	_, err := conn.Read(make([]byte, 64))
-	fmt.Println(err)
-	// Output: read udp 192.0.2.1:40000->192.0.2.2:9: read: connection refused
-}

@@ -83,7 +83,7 @@ func TestUDP6IsV6Only(t *testing.T) {
 	}
 	for _, to := range []netip.AddrPort{netip.MustParseAddrPort("192.0.2.1:9"), netip.MustParseAddrPort("[::ffff:192.0.2.1]:9")} {
 		_, err := c.WriteToUDPAddrPort([]byte("x"), to)
-		if want := "write udp6 [::]:" + strconv.Itoa(port) + "->" + to.String() + ": sendto: network is unreachable"; err == nil || err.Error() != want {
+		if want := "write udp6 [::]:" + strconv.Itoa(port) + "->" + to.String() + ": " + sysText("sendto", syscall.ENETUNREACH); err == nil || err.Error() != want {
 			t.Errorf("send to %v: %v, want %s", to, err, want)
 		}
 	}
@@ -149,7 +149,7 @@ func TestFamilyBindConflicts(t *testing.T) {
 	}
 }
 
-// TestFamilyErrors: the errors net on Linux gives for addresses of the
+// TestFamilyErrors: the errors net gives for addresses of the
 // wrong family or scope.
 func TestFamilyErrors(t *testing.T) {
 	a, _ := pair(t, tap.PipeOptions{})
@@ -172,16 +172,16 @@ func TestFamilyErrors(t *testing.T) {
 		err  error
 		want string
 	}{
-		{listen("udp6", net.IPv4(192, 0, 2, 2), ""), "listen udp6 192.0.2.2:0: bind: invalid argument"},
+		{listen("udp6", net.IPv4(192, 0, 2, 2), ""), "listen udp6 192.0.2.2:0: " + sysText("bind", syscall.EINVAL)},
 		{listen("udp4", net.IPv6loopback, ""), "listen udp4 [::1]:0: address ::1: non-IPv4 address"},
 		{listen("udp4", net.IPv6unspecified, ""), "listen udp4 [::]:0: address ::: non-IPv4 address"},
-		{listen("udp", net.ParseIP("fe80::1"), ""), "listen udp [fe80::1]:0: bind: invalid argument"},
-		{listen("udp", net.ParseIP("2001:db8::99"), ""), "listen udp [2001:db8::99]:0: bind: cannot assign requested address"},
-		{dial("udp6", nil, net.IPv4(192, 0, 2, 1)), "dial udp6 192.0.2.1:9: connect: network is unreachable"},
+		{listen("udp", net.ParseIP("fe80::1"), ""), "listen udp [fe80::1]:0: " + sysText("bind", syscall.EINVAL)},
+		{listen("udp", net.ParseIP("2001:db8::99"), ""), "listen udp [2001:db8::99]:0: " + sysText("bind", syscall.EADDRNOTAVAIL)},
+		{dial("udp6", nil, net.IPv4(192, 0, 2, 1)), "dial udp6 192.0.2.1:9: " + sysText("connect", syscall.ENETUNREACH)},
 		{dial("udp4", nil, net.IPv6loopback), "dial udp4 [::1]:9: address ::1: non-IPv4 address"},
-		{dial("udp", lo4, net.ParseIP("2001:db8::1")), "dial udp 192.0.2.2:0->[2001:db8::1]:9: connect: address family not supported by protocol"},
-		{dial("udp", nil, net.ParseIP("fe80::1")), "dial udp [fe80::1]:9: connect: invalid argument"},
-		{dial("udp", nil, net.ParseIP("ff02::1")), "dial udp [ff02::1]:9: connect: invalid argument"},
+		{dial("udp", lo4, net.ParseIP("2001:db8::1")), "dial udp 192.0.2.2:0->[2001:db8::1]:9: " + sysText("connect", syscall.EAFNOSUPPORT)},
+		{dial("udp", nil, net.ParseIP("fe80::1")), "dial udp [fe80::1]:9: " + sysText("connect", syscall.EINVAL)},
+		{dial("udp", nil, net.ParseIP("ff02::1")), "dial udp [ff02::1]:9: " + sysText("connect", syscall.EINVAL)},
 	} {
 		if tc.err == nil || tc.err.Error() != tc.want {
 			t.Errorf("got %v, want %s", tc.err, tc.want)
@@ -229,4 +229,10 @@ func TestDialUnspecifiedByFamily(t *testing.T) {
 		}
 		c.Close()
 	}
+}
+
+// sysText is the text net's errors carry for errno from call on this
+// system (Winsock's names and messages on Windows).
+func sysText(call string, errno syscall.Errno) string {
+	return osCall(call) + ": " + osErrno(errno).Error()
 }

@@ -25,8 +25,6 @@ var (
 	mcG2 = &net.UDPAddr{IP: net.IPv4(239, 1, 2, 4).To4()}
 )
 
-// mcHosts plugs n stacks into one hub: host i at 192.0.2.(i+1)/24.
-// sysMsg is the text net's errors carry for errno from call on this system.
 // xnetParsesLinuxCmsgs: gonet encodes control messages with Linux's levels
 // and types in this platform's cmsghdr layout. x/net parses and marshals
 // the same only on Linux: the BSDs and macOS number them differently
@@ -42,12 +40,14 @@ func linuxCmsg(b []byte) []byte {
 	return b
 }
 
+// sysMsg is the text net's errors carry for errno from call on this system.
 func sysMsg(call string, errno syscall.Errno) string {
 	return gonet.OSCall(call) + ": " + gonet.OSErrno(errno).Error()
 }
 
 var setsockoptEINVAL = sysMsg("setsockopt", syscall.EINVAL)
 
+// mcHosts plugs n stacks into one hub: host i at 192.0.2.(i+1)/24.
 func mcHosts(t *testing.T, n int) []*stack.Stack {
 	t.Helper()
 	hub := tap.NewHub()
@@ -475,7 +475,7 @@ func TestListenMulticastUDP(t *testing.T) {
 		g    *net.UDPAddr
 		want string
 	}{
-		{"udp4", &net.UDPAddr{IP: net.ParseIP("ff0e::1:3"), Port: 5353}, "listen udp4 [ff0e::1:3]:5353: setsockopt: protocol not available"},
+		{"udp4", &net.UDPAddr{IP: net.ParseIP("ff0e::1:3"), Port: 5353}, "listen udp4 [ff0e::1:3]:5353: " + sysMsg("setsockopt", syscall.ENOPROTOOPT)},
 		{"udp", nil, "listen udp: missing address"},
 		{"udp", &net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 1}, "listen udp 192.0.2.1:1: " + setsockoptEINVAL},
 	} {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -97,6 +98,9 @@ func isTimeout(err error) bool {
 // bind, connect, sendto or sendmsg, string ports with net's "invalid port"
 // AddrError, and the error's Op, Net, Source and Addr are net's.
 func TestPortsOutOfRange(t *testing.T) {
+	if runtime.GOOS == "js" || runtime.GOOS == "wasip1" {
+		t.Skip("net has no sockets of the system's here to compare with")
+	}
 	s := stack.New(stack.Options{})
 	t.Cleanup(func() { s.Close() })
 	lo := net.IPv4(127, 0, 0, 1)

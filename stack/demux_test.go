@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"runtime"
 	"slices"
 	"sync"
 	"syscall"
@@ -393,6 +394,7 @@ func TestDemuxConcurrent(t *testing.T) {
 			}
 			d.lookup(17, netip.AddrPortFrom(dmA, 9000), netip.AddrPortFrom(dmPeer1, uint16(i%2000+1)), 1)
 			d.lookupAll(nil, 17, netip.AddrPortFrom(dmA, 9000), netip.AddrPortFrom(dmPeer1, 1), 1)
+			runtime.Gosched() // js/wasm has no preemption
 		}
 	}()
 	started.Wait() // close while the writers are busy

@@ -26,7 +26,8 @@ import (
 const Settle = 5 * time.Second
 
 // ignored are frames of goroutines that are not the tests' own: the
-// testing package's bookkeeping, signal handling and fuzzing machinery.
+// testing package's bookkeeping, signal handling, fuzzing machinery and
+// the js/wasm runtime's event loop.
 var ignored = []string{
 	"testing.(*M).",
 	"testing.tRunner(",
@@ -43,6 +44,7 @@ var ignored = []string{
 	"runtime.goexit0",
 	"created by runtime.gc",
 	"runtime.ReadTrace",
+	"runtime.handleEvent(", // js/wasm: the runtime's callback pump
 	"runtime/trace.Start",
 	"leakcheck.goroutines(",
 }
