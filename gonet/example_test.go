@@ -49,4 +49,3 @@ func ExampleListenUDP() {
 	fmt.Println(string(buf[:n]), err)
 	// Output: hello <nil>
 }
-
