@@ -382,8 +382,45 @@ func (e *env) err(err error) string {
 	if len(is) > 0 {
 		fmt.Fprintf(&b, " is=%s", strings.Join(is, ","))
 	}
-	fmt.Fprintf(&b, " msg=%q", e.msg(err.Error()))
+	fmt.Fprintf(&b, " msg=%q", e.msg(linuxWording(err)))
 	return b.String()
+}
+
+// linuxText is what Linux's strerror says for the errnos the tables meet.
+// The tables record Linux; on another POSIX system net words the same
+// errno its own way ("Connection refused" on js), which linuxWording undoes
+// so that the rest of the observation can still be compared there.
+var linuxText = map[syscall.Errno]string{
+	syscall.EADDRINUSE:    "address already in use",
+	syscall.EADDRNOTAVAIL: "cannot assign requested address",
+	syscall.EAFNOSUPPORT:  "address family not supported by protocol",
+	syscall.EAGAIN:        "resource temporarily unavailable",
+	syscall.EBADF:         "bad file descriptor",
+	syscall.ECONNREFUSED:  "connection refused",
+	syscall.EDESTADDRREQ:  "destination address required",
+	syscall.EHOSTUNREACH:  "no route to host",
+	syscall.EINVAL:        "invalid argument",
+	syscall.EMSGSIZE:      "message too long",
+	syscall.ENETUNREACH:   "network is unreachable",
+	syscall.ENOBUFS:       "no buffer space available",
+	syscall.ENODEV:        "no such device",
+	syscall.ENOPROTOOPT:   "protocol not available",
+	syscall.ENOTCONN:      "transport endpoint is not connected",
+	syscall.EPERM:         "operation not permitted",
+}
+
+// linuxWording is err's message with its errno worded as Linux words it.
+func linuxWording(err error) string {
+	msg := err.Error()
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		if text, ok := linuxText[errno]; ok {
+			if own := errno.Error(); own != text {
+				msg = strings.Replace(msg, own, text, 1)
+			}
+		}
+	}
+	return msg
 }
 
 // opOnly renders just the outer *net.OpError, for errors whose cause may

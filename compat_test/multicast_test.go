@@ -283,7 +283,7 @@ func (e *mcEnv) err(err error) string {
 	if err == nil {
 		return "nil"
 	}
-	msg := ipInText.ReplaceAllStringFunc(err.Error(), func(m string) string {
+	msg := ipInText.ReplaceAllStringFunc(linuxWording(err), func(m string) string {
 		if ap, err := netip.ParseAddrPort(m); err == nil {
 			return fmt.Sprintf("%s:%d", e.host(net.IP(ap.Addr().AsSlice())), ap.Port())
 		}
