@@ -34,8 +34,7 @@ type controlWriter func(s *stack.Stack, oob []byte, cf uint, info *udpsock.ReadI
 
 // putControlMessages4 is the controlWriter of x/net/ipv4's flags.
 func putControlMessages4(s *stack.Stack, oob []byte, cf uint, info *udpsock.ReadInfo) (int, bool) {
-	f := ipv4.ControlFlags(cf)
-	return putControlMessages(s, oob, f&ipv4.FlagTTL != 0, f&pktinfoFlags != 0, info)
+	return putControlMessages(s, oob, ipv4.ControlFlags(cf), info)
 }
 
 // readBatch is ReadBatch for either family: put encodes what cf asks for.
