@@ -1,4 +1,4 @@
-//go:build aix || darwin || dragonfly || freebsd || netbsd || openbsd
+//go:build aix || dragonfly || freebsd || netbsd || openbsd
 
 package gonet
 
