@@ -537,7 +537,7 @@ func (q *PacketConn6) WriteTo(b []byte, cm *ipv6.ControlMessage, dst net.Addr) (
 
 // ReadBatch reads up to len(ms) datagrams as recvmmsg does (see
 // PacketConn.ReadBatch), with the control messages chosen by
-// SetControlMessage in each OOB as Linux encodes them.
+// SetControlMessage in each OOB as x/net/ipv6 encodes them on this system.
 func (q *PacketConn6) ReadBatch(ms []ipv6.Message, flags int) (int, error) {
 	if !q.ok() {
 		return 0, errInvalidConn
