@@ -19,8 +19,8 @@ var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); retu
 // ReadBatch reads up to len(ms) datagrams: it waits for the first (unless
 // flags has MSG_DONTWAIT) and then takes those already queued, like
 // recvmmsg (with MSG_PEEK, every message gets the first datagram again). Each Message gets N, Addr, Flags (MSG_TRUNC, MSG_CTRUNC) and
-// in OOB the control messages chosen by SetControlMessage, as Linux
-// encodes them.
+// in OOB the control messages chosen by SetControlMessage, as this
+// system's kernel encodes them (see the package doc, "Other systems").
 func (p *PacketConn) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
 	if !p.ok() {
 		return 0, errInvalidConn
@@ -34,8 +34,7 @@ type controlWriter func(s *stack.Stack, oob []byte, cf uint, info *udpsock.ReadI
 
 // putControlMessages4 is the controlWriter of x/net/ipv4's flags.
 func putControlMessages4(s *stack.Stack, oob []byte, cf uint, info *udpsock.ReadInfo) (int, bool) {
-	f := ipv4.ControlFlags(cf)
-	return putControlMessages(s, oob, f&ipv4.FlagTTL != 0, f&pktinfoFlags != 0, info)
+	return putControlMessages(s, oob, ipv4.ControlFlags(cf), info)
 }
 
 // readBatch is ReadBatch for either family: put encodes what cf asks for.

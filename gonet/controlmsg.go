@@ -1,7 +1,8 @@
 package gonet
 
-// Control messages: which ones a PacketConn reports, and their Linux
-// encoding in out-of-band data (IP_PKTINFO, IP_TTL).
+// Control messages: which ones a PacketConn reports, and their encoding
+// in out-of-band data with the platform's types (IP_PKTINFO, IP_TTL on
+// Linux; IP_RECVTTL, IP_RECVDSTADDR, IP_RECVIF on the BSDs).
 
 import (
 	"encoding/binary"
@@ -84,25 +85,60 @@ func (p *PacketConn) writeOptions(src net.IP, ifIndex, ttl int) (*udpsock.WriteO
 	return wo, nil
 }
 
-// Control message levels and types: Linux's on every platform (see
-// the package doc).
-const (
-	sizeofPktinfo = 12 // struct in_pktinfo
-	solIP         = 0  // IPPROTO_IP
-	ipTTL         = 2  // IP_TTL
-	ipPktinfo     = 8  // IP_PKTINFO
-)
+// sizeofPktinfo is the size of struct in_pktinfo, the same on every
+// system that has it.
+const sizeofPktinfo = 12
+
+// ipCmsgTypes is how x/net/ipv4 encodes IP-level control messages on this
+// platform (see the cmsgtypes_*.go files), and so how gonet writes and reads
+// them. A zero type is a message the platform does not have.
+type ipCmsgTypes struct {
+	level uint32 // IPPROTO_IP
+
+	// Received.
+	ttl          uint32 // the TTL: Linux's IP_TTL, the BSDs' IP_RECVTTL
+	ttlLen       int    // its size: an int on Linux, a u_char on the BSDs
+	pktinfo      uint32 // IP_PKTINFO: destination and interface (also sent)
+	pktinfoFirst bool   // IP_PKTINFO comes before the TTL, as Linux puts it
+	specDst      bool   // the kernel fills ipi_spec_dst (Linux does; macOS leaves it 0)
+	dstAddr      uint32 // IP_RECVDSTADDR: the destination alone, where there is no IP_PKTINFO
+	recvIf       uint32 // IP_RECVIF: a sockaddr_dl naming the interface
+	ttlBeforeIf  bool   // IP_RECVTTL comes before IP_RECVIF (FreeBSD's order)
+	sdl          sockaddrDatalink
+
+	// Sent.
+	sendTTL uint32 // an int TTL for the datagram: Linux's IP_TTL (gonet takes it everywhere)
+}
+
+// sockaddrDatalink is the shape of the struct sockaddr_dl an IP_RECVIF
+// message carries: x/net reads only sdl_index.
+type sockaddrDatalink struct {
+	size     int  // sizeof(struct sockaddr_dl), what x/net insists on
+	family   byte // AF_LINK
+	indexOff int  // offset of the uint16 sdl_index
+}
+
+// put writes into b a sockaddr_dl for interface nic with no name or
+// address, as BSD kernels make one for an interface without a link-level
+// address, and returns it.
+func (d sockaddrDatalink) put(b []byte, nic stack.NICID) []byte {
+	b = b[:d.size]
+	clear(b)
+	b[0], b[1] = byte(d.size), d.family // sdl_len, sdl_family
+	binary.NativeEndian.PutUint16(b[d.indexOff:], uint16(nic))
+	return b
+}
 
 // putCmsgHdr writes a control message header (cmsg_len, cmsg_level,
 // cmsg_type) at the start of b.
-func putCmsgHdr(b []byte, l, level, typ int) {
+func putCmsgHdr(b []byte, l int, level, typ uint32) {
 	if cmsgLenSize == 8 {
 		binary.NativeEndian.PutUint64(b, uint64(l))
 	} else {
 		binary.NativeEndian.PutUint32(b, uint32(l))
 	}
-	binary.NativeEndian.PutUint32(b[cmsgLevelOff:], uint32(level))
-	binary.NativeEndian.PutUint32(b[cmsgTypeOff:], uint32(typ))
+	binary.NativeEndian.PutUint32(b[cmsgLevelOff:], level)
+	binary.NativeEndian.PutUint32(b[cmsgTypeOff:], typ)
 }
 
 // cmsgHdr reads the header putCmsgHdr writes; a length that does not fit an
@@ -124,16 +160,17 @@ func cmsgHdr(b []byte) (l int, level, typ uint32) {
 }
 
 // cmsgWriter appends control messages of one level to oob as Linux's
-// put_cmsg does: a message that does not fit whole is cut short, one whose
+// put_cmsg does (the BSDs' sbcreatecontrol drops what does not fit; x/net
+// cannot tell): a message that does not fit whole is cut short, one whose
 // header does not fit is left out, and either sets trunc (MSG_CTRUNC).
 type cmsgWriter struct {
 	oob   []byte
-	level int
+	level uint32
 	used  int
 	trunc bool
 }
 
-func (w *cmsgWriter) put(typ int, data []byte) {
+func (w *cmsgWriter) put(typ uint32, data []byte) {
 	rest := w.oob[w.used:]
 	if len(rest) < cmsgHdrLen {
 		w.trunc = true
@@ -148,16 +185,43 @@ func (w *cmsgWriter) put(typ int, data []byte) {
 	w.used += min(cmsgSpace(len(data)), len(rest))
 }
 
-// putControlMessages writes the control messages of a received datagram
-// into oob as Linux does (IP_PKTINFO, then IP_TTL, each with put_cmsg's
-// truncation of what does not fit) and returns the bytes used and whether
-// anything was cut (MSG_CTRUNC). ReadBatch uses it, and so can
-// UDPConn.ReadMsgUDP for the options SetControlMessage turns on.
-func putControlMessages(s *stack.Stack, oob []byte, ttl, pktinfo bool, info *udpsock.ReadInfo) (int, bool) {
-	w := cmsgWriter{oob: oob, level: solIP}
-	if pktinfo {
-		var pi [sizeofPktinfo]byte
-		binary.NativeEndian.PutUint32(pi[0:], uint32(info.NIC))
+// putControlMessages writes the control messages cf asks for of a
+// received datagram into oob as this platform's kernel does (on Linux
+// IP_PKTINFO then IP_TTL; on the BSDs IP_RECVDSTADDR, IP_RECVTTL and
+// IP_RECVIF; see ipCmsg) and returns the bytes used and whether anything
+// was cut (MSG_CTRUNC). ReadBatch uses it.
+func putControlMessages(s *stack.Stack, oob []byte, cf ipv4.ControlFlags, info *udpsock.ReadInfo) (int, bool) {
+	t := &ipCmsg
+	w := cmsgWriter{oob: oob, level: t.level}
+	pktinfo := t.pktinfo != 0 && cf&pktinfoFlags != 0
+	if pktinfo && t.pktinfoFirst {
+		putPktinfo(&w, s, info)
+	}
+	if t.pktinfo == 0 && t.dstAddr != 0 && cf&ipv4.FlagDst != 0 {
+		d := info.Dst.As4()
+		w.put(t.dstAddr, d[:])
+	}
+	recvIf := t.pktinfo == 0 && t.recvIf != 0 && cf&ipv4.FlagInterface != 0
+	if recvIf && !t.ttlBeforeIf {
+		putRecvIf(&w, info)
+	}
+	if cf&ipv4.FlagTTL != 0 {
+		putTTL(&w, info)
+	}
+	if recvIf && t.ttlBeforeIf {
+		putRecvIf(&w, info)
+	}
+	if pktinfo && !t.pktinfoFirst {
+		putPktinfo(&w, s, info)
+	}
+	return w.used, w.trunc
+}
+
+// putPktinfo writes IP_PKTINFO: interface, local address, destination.
+func putPktinfo(w *cmsgWriter, s *stack.Stack, info *udpsock.ReadInfo) {
+	var pi [sizeofPktinfo]byte
+	binary.NativeEndian.PutUint32(pi[0:], uint32(info.NIC))
+	if ipCmsg.specDst {
 		spec := info.Dst
 		if !s.IsLocalAddress(spec) {
 			// For a group or broadcast, Linux reports the address the
@@ -168,21 +232,37 @@ func putControlMessages(s *stack.Stack, oob []byte, ttl, pktinfo bool, info *udp
 				}
 			}
 		}
-		s4, d4 := spec.As4(), info.Dst.As4()
+		s4 := spec.As4()
 		copy(pi[4:8], s4[:])
-		copy(pi[8:12], d4[:])
-		w.put(ipPktinfo, pi[:])
 	}
-	if ttl {
-		var v [4]byte
-		binary.NativeEndian.PutUint32(v[:], uint32(info.TTL))
-		w.put(ipTTL, v[:])
-	}
-	return w.used, w.trunc
+	d4 := info.Dst.As4()
+	copy(pi[8:12], d4[:])
+	w.put(ipCmsg.pktinfo, pi[:])
 }
 
-// parseControl reads IP_PKTINFO (source and interface) and IP_TTL from a
-// message's OOB, as Linux's ip_cmsg_send does.
+// putTTL writes the received TTL in the platform's size.
+func putTTL(w *cmsgWriter, info *udpsock.ReadInfo) {
+	var v [4]byte
+	if ipCmsg.ttlLen == 1 {
+		v[0] = info.TTL
+	} else {
+		binary.NativeEndian.PutUint32(v[:], uint32(info.TTL))
+	}
+	w.put(ipCmsg.ttl, v[:ipCmsg.ttlLen])
+}
+
+// putRecvIf writes IP_RECVIF: the receiving interface as a sockaddr_dl.
+func putRecvIf(w *cmsgWriter, info *udpsock.ReadInfo) {
+	var b [maxSockaddrDatalink]byte
+	w.put(ipCmsg.recvIf, ipCmsg.sdl.put(b[:], info.NIC))
+}
+
+// maxSockaddrDatalink bounds struct sockaddr_dl on every system (FreeBSD's,
+// 54 bytes, is the largest).
+const maxSockaddrDatalink = 64
+
+// parseControl reads IP_PKTINFO (source and interface; where the platform
+// has it) and IP_TTL from a message's OOB, as Linux's ip_cmsg_send does.
 func (p *PacketConn) parseControl(oob []byte) (*udpsock.WriteOptions, error) {
 	if len(oob) == 0 {
 		return nil, nil
@@ -196,12 +276,12 @@ func (p *PacketConn) parseControl(oob []byte) (*udpsock.WriteOptions, error) {
 		}
 		data := oob[cmsgHdrLen:l]
 		switch {
-		case level != solIP:
+		case level != ipCmsg.level:
 			// Not IP's: SOL_SOCKET messages mean nothing for UDP data.
-		case typ == ipPktinfo && len(data) == sizeofPktinfo:
+		case ipCmsg.pktinfo != 0 && typ == ipCmsg.pktinfo && len(data) == sizeofPktinfo:
 			ifIndex = int(int32(binary.NativeEndian.Uint32(data[0:4])))
 			src = net.IP(data[4:8])
-		case typ == ipTTL && len(data) == 4:
+		case typ == ipCmsg.sendTTL && len(data) == 4:
 			ttl = int(int32(binary.NativeEndian.Uint32(data)))
 			if ttl < 1 || ttl > 255 {
 				return nil, syscall.EINVAL

@@ -87,8 +87,9 @@
 // MulticastInterface are the IPV6_* options; group joins (ff0e::, ff3e::
 // with sources, ff02:: with a NIC) are reported with MLD; ReadFrom and
 // ReadBatch return IPV6_PKTINFO, IPV6_HOPLIMIT and IPV6_TCLASS as Linux
-// encodes them (an IPv4 datagram of a dual-stack socket gets IPV6_PKTINFO
-// only, with the IPv4-mapped destination, as udpv6_recvmsg gives it);
+// does, with the system's numbers (an IPv4 datagram of a dual-stack
+// socket gets IPV6_PKTINFO only, with the IPv4-mapped destination, as
+// udpv6_recvmsg gives it);
 // WriteTo and WriteBatch take the traffic class, hop limit, source and
 // interface per datagram. ICMPFilter and Checksum fail with ENOPROTOOPT,
 // as they do on a Linux UDP socket; on an AF_INET socket every IPv6
@@ -169,9 +170,16 @@
 // Winsock's (WSAECONNREFUSED, WSAEMSGSIZE, ...) from calls named like
 // net's ("wsarecv", "wsasendto"). The flags MsgPeek, MsgDontWait, MsgTrunc
 // and MsgCtrunc carry the system's values (Linux's for flags Windows
-// lacks). Control messages use the system's cmsghdr layout (x/sys/unix's
-// CMSG_SPACE; Windows' WSACMSGHDR) but Linux's levels and types, which
-// x/net's ControlMessage parses only on Linux.
+// lacks). Control messages are encoded as x/net's ControlMessage marshals
+// and parses them on the system, in its cmsghdr layout with its levels,
+// types and sizes: on macOS the TTL as a byte in IP_RECVTTL and
+// IP_PKTINFO; on FreeBSD, NetBSD, OpenBSD, DragonFly and AIX
+// IP_RECVDSTADDR, IP_RECVTTL and IP_RECVIF (a sockaddr_dl carrying the
+// index), in the kernel's order; RFC 3542's IPv6 types with the system's
+// numbers. Sends take what x/net marshals there (IP_PKTINFO where it
+// exists, nothing for IPv4 on the BSDs) and an int TTL in IP_TTL, as
+// Linux does. Where x/net has none (Windows, in the WSACMSGHDR layout;
+// js, wasip1) they keep Linux's numbers.
 //
 // Not supported: ICMPFilter, SetICMPFilter and SetBPF fail with
 // *os.SyscallError{"setsockopt" or "getsockopt", EOPNOTSUPP}, which

@@ -386,7 +386,7 @@ func TestPacketConn6Batch(t *testing.T) {
 	ms := make([]ipv6.Message, 3)
 	for i := range ms {
 		ms[i] = ipv6.Message{Buffers: [][]byte{{'a' + byte(i)}}, Addr: to,
-			OOB: linuxCmsg((&ipv6.ControlMessage{HopLimit: 10 + i}).Marshal())}
+			OOB: xnetCmsg((&ipv6.ControlMessage{HopLimit: 10 + i}).Marshal())}
 	}
 	if n, err := tx.WriteBatch(ms, 0); n != 3 || err != nil {
 		t.Fatalf("WriteBatch: %d, %v", n, err)
@@ -408,7 +408,7 @@ func TestPacketConn6Batch(t *testing.T) {
 		if m.N != 1 || m.Buffers[0][0] != 'a'+byte(i) || m.Addr.String() != "[2001:db8::2]:7001" {
 			t.Fatalf("message %d: %q from %v", i, m.Buffers[0][:m.N], m.Addr)
 		}
-		if !xnetParsesLinuxCmsgs {
+		if !xnetParsesCmsgs {
 			continue
 		}
 		var cm ipv6.ControlMessage

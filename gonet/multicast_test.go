@@ -25,16 +25,23 @@ var (
 	mcG2 = &net.UDPAddr{IP: net.IPv4(239, 1, 2, 4).To4()}
 )
 
-// xnetParsesLinuxCmsgs: gonet encodes control messages with Linux's levels
-// and types in this platform's cmsghdr layout. x/net parses and marshals
-// the same only on Linux: the BSDs and macOS number them differently
-// (IP_RECVTTL, IP_RECVDSTADDR) and Windows has no control messages.
-const xnetParsesLinuxCmsgs = runtime.GOOS == "linux"
+// xnetParsesCmsgs: gonet encodes control messages as x/net's
+// ControlMessage marshals and parses them on this platform (Linux, macOS,
+// the BSDs, AIX, Solaris); elsewhere x/net has none and gonet keeps
+// Linux's numbers.
+const xnetParsesCmsgs = runtime.GOOS == "linux" || runtime.GOOS == "darwin" || runtime.GOOS == "ios" ||
+	runtime.GOOS == "freebsd" || runtime.GOOS == "netbsd" || runtime.GOOS == "openbsd" ||
+	runtime.GOOS == "dragonfly" || runtime.GOOS == "aix" || runtime.GOOS == "solaris" || runtime.GOOS == "illumos"
 
-// linuxCmsg is x/net's marshalled control message where it means what
+// xnetPktinfo: x/net reads the destination and interface from one
+// IP_PKTINFO here; the BSDs have IP_RECVDSTADDR and IP_RECVIF instead.
+const xnetPktinfo = runtime.GOOS == "linux" || runtime.GOOS == "darwin" || runtime.GOOS == "ios" ||
+	runtime.GOOS == "solaris" || runtime.GOOS == "illumos"
+
+// xnetCmsg is x/net's marshalled control message where it means what
 // gonet reads, and none elsewhere.
-func linuxCmsg(b []byte) []byte {
-	if !xnetParsesLinuxCmsgs {
+func xnetCmsg(b []byte) []byte {
+	if !xnetParsesCmsgs {
 		return nil
 	}
 	return b
@@ -348,7 +355,7 @@ func TestPacketConnBatch(t *testing.T) {
 	dst := &net.UDPAddr{IP: mcG1.IP, Port: 5000}
 	wm := []ipv4.Message{
 		{Buffers: [][]byte{[]byte("a")}, Addr: dst},
-		{Buffers: [][]byte{[]byte("b"), []byte("b")}, Addr: dst, OOB: linuxCmsg((&ipv4.ControlMessage{IfIndex: 2}).Marshal())},
+		{Buffers: [][]byte{[]byte("b"), []byte("b")}, Addr: dst, OOB: xnetCmsg((&ipv4.ControlMessage{IfIndex: 2}).Marshal())},
 		{Buffers: [][]byte{[]byte("0123456789abc")}, Addr: dst},
 	}
 	n, err = p.WriteBatch(wm, 0)
@@ -371,7 +378,7 @@ func TestPacketConnBatch(t *testing.T) {
 	if err := cm.Parse(ms[0].OOB[:ms[0].NN]); err != nil {
 		t.Fatal(err)
 	}
-	if ms[0].N != 1 || ms[0].Flags != 0 || xnetParsesLinuxCmsgs && (cm.TTL != 1 || !cm.Dst.Equal(mcG1.IP) || cm.IfIndex != 2) {
+	if ms[0].N != 1 || ms[0].Flags != 0 || xnetParsesCmsgs && (cm.TTL != 1 || !cm.Dst.Equal(mcG1.IP) || xnetPktinfo && cm.IfIndex != 2) {
 		t.Fatalf("message 0: N=%d flags=%#x cm=%v", ms[0].N, ms[0].Flags, &cm)
 	}
 	if ms[1].N != 2 || string(ms[1].Buffers[0])+string(ms[1].Buffers[1][:1]) != "bb" || ms[1].Flags != gonet.MsgCtrunc {

@@ -22,8 +22,8 @@ import (
 // PacketConn6 is a UDP socket of a tapnet stack with the methods of
 // golang.org/x/net/ipv6's *PacketConn, reusing its types: the IPv6 hop
 // limits, traffic class, multicast options and MLD memberships, and
-// control messages in Linux's IPV6_PKTINFO, IPV6_HOPLIMIT and IPV6_TCLASS
-// encoding. Make one with NewPacketConn6 over a "udp6" or "udp" socket;
+// control messages IPV6_PKTINFO, IPV6_HOPLIMIT and IPV6_TCLASS encoded as
+// x/net/ipv6 encodes them on this platform. Make one with NewPacketConn6 over a "udp6" or "udp" socket;
 // over an IPv4 ("udp4") one its options fail as x/net's do on an AF_INET
 // socket.
 type PacketConn6 struct {
@@ -537,7 +537,7 @@ func (q *PacketConn6) WriteTo(b []byte, cm *ipv6.ControlMessage, dst net.Addr) (
 
 // ReadBatch reads up to len(ms) datagrams as recvmmsg does (see
 // PacketConn.ReadBatch), with the control messages chosen by
-// SetControlMessage in each OOB as Linux encodes them.
+// SetControlMessage in each OOB as x/net/ipv6 encodes them on this system.
 func (q *PacketConn6) ReadBatch(ms []ipv6.Message, flags int) (int, error) {
 	if !q.ok() {
 		return 0, errInvalidConn
@@ -563,42 +563,45 @@ func (q *PacketConn6) WriteBatch(ms []ipv6.Message, flags int) (int, error) {
 	})
 }
 
-// IPv6 control message levels, types and sizes: Linux's on every
-// platform (see the package doc).
+// ipv6CmsgTypes is the level and RFC 3542 types of IPv6 control messages
+// on this platform, as x/net/ipv6 encodes them (see the cmsgtypes_*.go
+// files): the same names everywhere, numbered differently by Linux, macOS
+// and the BSDs.
+type ipv6CmsgTypes struct {
+	level, pktinfo, hopLimit, tclass, nextHop uint32
+}
+
+// IPv6 control message sizes, the same on every system.
 const (
-	solIPv6           = 41 // IPPROTO_IPV6
-	ipv6Pktinfo       = 50 // IPV6_PKTINFO
-	ipv6Hoplimit      = 52 // IPV6_HOPLIMIT
-	ipv6Tclass        = 67 // IPV6_TCLASS
-	ipv6Nexthop       = 9  // IPV6_NEXTHOP
 	sizeofIn6Pktinfo  = 20 // struct in6_pktinfo
 	sizeofSockaddrIn6 = 28 // struct sockaddr_in6
 	controlIntLen     = 4
 )
 
 // putControlMessages6 writes a received datagram's IPv6 control messages
-// into oob in Linux's order (IPV6_PKTINFO, IPV6_HOPLIMIT, IPV6_TCLASS),
+// into oob with the platform's types, in the order of Linux and the BSDs (IPV6_PKTINFO, IPV6_HOPLIMIT, IPV6_TCLASS),
 // truncating as put_cmsg does; it is the controlWriter of x/net/ipv6's
 // flags.
 func putControlMessages6(_ *stack.Stack, oob []byte, cf uint, info *udpsock.ReadInfo) (int, bool) {
 	pi, hop, tc := controlFor(ipv6.ControlFlags(cf), info)
-	w := cmsgWriter{oob: oob, level: solIPv6}
+	t := &ipv6Cmsg
+	w := cmsgWriter{oob: oob, level: t.level}
 	if pi {
 		var b [sizeofIn6Pktinfo]byte
 		d := info.Dst.As16()
 		copy(b[:16], d[:])
 		binary.NativeEndian.PutUint32(b[16:], uint32(info.NIC))
-		w.put(ipv6Pktinfo, b[:])
+		w.put(t.pktinfo, b[:])
 	}
 	if hop {
 		var b [controlIntLen]byte
 		binary.NativeEndian.PutUint32(b[:], uint32(info.TTL))
-		w.put(ipv6Hoplimit, b[:])
+		w.put(t.hopLimit, b[:])
 	}
 	if tc {
 		var b [controlIntLen]byte
 		binary.NativeEndian.PutUint32(b[:], uint32(info.TOS))
-		w.put(ipv6Tclass, b[:])
+		w.put(t.tclass, b[:])
 	}
 	return w.used, w.trunc
 }
@@ -619,18 +622,18 @@ func parseControl6(oob []byte) (*sendControl6, error) {
 		}
 		data := oob[cmsgHdrLen:l]
 		switch {
-		case level != solIPv6:
+		case level != ipv6Cmsg.level:
 			// Another level's: nothing for an IPv6 datagram.
-		case typ == ipv6Pktinfo && len(data) == sizeofIn6Pktinfo:
+		case typ == ipv6Cmsg.pktinfo && len(data) == sizeofIn6Pktinfo:
 			sc.pktinfo = true
 			sc.src = netip.AddrFrom16([16]byte(data[:16]))
 			sc.ifIndex = int(int32(binary.NativeEndian.Uint32(data[16:])))
-		case typ == ipv6Hoplimit && len(data) == controlIntLen:
+		case typ == ipv6Cmsg.hopLimit && len(data) == controlIntLen:
 			sc.hop = int(int32(binary.NativeEndian.Uint32(data)))
-		case typ == ipv6Tclass && len(data) == controlIntLen:
+		case typ == ipv6Cmsg.tclass && len(data) == controlIntLen:
 			sc.tcl = int(int32(binary.NativeEndian.Uint32(data)))
 			sc.setTC = sc.tcl >= 0
-		case typ == ipv6Nexthop && len(data) == sizeofSockaddrIn6:
+		case typ == ipv6Cmsg.nextHop && len(data) == sizeofSockaddrIn6:
 		default:
 			return nil, syscall.EINVAL
 		}
