@@ -213,6 +213,10 @@ func TestCompat(t *testing.T) {
 		var baseline map[string]Observation
 		for i, s := range subjects(f) {
 			t.Run(s.Name, func(t *testing.T) {
+				if i == 0 && runtime.GOOS != "linux" {
+					// Then tapnet meets the IPv4 table itself.
+					t.Skipf("the tables record Linux's kernel, not %s's", runtime.GOOS)
+				}
 				// Only the IPv4 kernel run has a table to meet; another
 				// family's kernel run is just its baseline.
 				got := runAll(t, s, baseline, fi == 0)
