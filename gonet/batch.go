@@ -49,9 +49,10 @@ func (p *PacketConn) readBatch(ms []ipv4.Message, flags int, cf uint, put contro
 	peek := flags&MsgPeek != 0
 	var scratch []byte
 	var addrs addrSlab
+	var info udpsock.ReadInfo // one for the batch: put's pointer makes it escape
 	for i := range ms {
 		m := &ms[i]
-		var info udpsock.ReadInfo
+		info = udpsock.ReadInfo{}
 		var err error
 		dst := []byte(nil)
 		if len(m.Buffers) == 1 {
@@ -251,30 +252,34 @@ func (p *PacketConn) batchable(m *ipv4.Message, opts messageReader) (netip.AddrP
 // *net.UDPAddr the caller may keep, from chunks allocated at once rather
 // than one allocation per datagram.
 type addrSlab struct {
-	free []udpAddr4
+	free []slabAddr
 }
 
-type udpAddr4 struct {
+// slabAddr is a UDPAddr with room for its IP, of either family.
+type slabAddr struct {
 	a  net.UDPAddr
-	ip [4]byte
+	ip [16]byte
 }
 
 // addrSlabChunk bounds the addresses allocated ahead of need.
 const addrSlabChunk = 16
 
 // next returns ap as a fresh *net.UDPAddr; left is how many more a batch
-// may still need, this one included. IPv6 (and IPv4-mapped) addresses
-// are made one by one.
+// may still need, this one included.
 func (s *addrSlab) next(ap netip.AddrPort, left int) *net.UDPAddr {
-	if ap.Addr().Is6() {
-		return newUDPAddr(ap)
-	}
 	if len(s.free) == 0 {
-		s.free = make([]udpAddr4, min(left, addrSlabChunk))
+		s.free = make([]slabAddr, min(left, addrSlabChunk))
 	}
 	x := &s.free[0]
 	s.free = s.free[1:]
-	x.ip = ap.Addr().As4()
-	x.a.IP, x.a.Port = x.ip[:], int(ap.Port())
+	a := ap.Addr()
+	if a.Is6() {
+		x.ip = a.As16()
+		x.a.IP, x.a.Zone = x.ip[:], a.Zone()
+	} else {
+		*(*[4]byte)(x.ip[:4]) = a.As4()
+		x.a.IP = x.ip[:4:4]
+	}
+	x.a.Port = int(ap.Port())
 	return &x.a
 }
