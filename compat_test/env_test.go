@@ -475,6 +475,7 @@ var errnoNames = map[syscall.Errno]string{
 	syscall.EMSGSIZE:      "EMSGSIZE",
 	syscall.ENETUNREACH:   "ENETUNREACH",
 	syscall.ENOBUFS:       "ENOBUFS",
+	syscall.ENODEV:        "ENODEV",
 	syscall.ENOTCONN:      "ENOTCONN",
 	syscall.EPERM:         "EPERM",
 }
