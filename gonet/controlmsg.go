@@ -55,9 +55,21 @@ func (p *PacketConn) fillControl(cm *ipv4.ControlMessage, cf ipv4.ControlFlags, 
 	if cf&ipv4.FlagTTL != 0 {
 		cm.TTL = int(info.TTL)
 	}
-	if cf&pktinfoFlags != 0 {
-		cm.Dst = ip4(info.Dst)
-		cm.IfIndex = int(info.NIC)
+	switch {
+	case ipCmsg.pktinfo != 0:
+		// One IP_PKTINFO brings both, whichever of the flags asked.
+		if cf&pktinfoFlags != 0 {
+			cm.Dst = ip4(info.Dst)
+			cm.IfIndex = int(info.NIC)
+		}
+	default:
+		// The BSDs: IP_RECVDSTADDR and IP_RECVIF, each with its own flag.
+		if cf&ipv4.FlagDst != 0 {
+			cm.Dst = ip4(info.Dst)
+		}
+		if cf&ipv4.FlagInterface != 0 {
+			cm.IfIndex = int(info.NIC)
+		}
 	}
 }
 
