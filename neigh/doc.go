@@ -1,5 +1,5 @@
 // Package neigh is a neighbour table: it maps next-hop IP addresses to
-// link (MAC) addresses for ARP today and IPv6 neighbour discovery next,
+// link (MAC) addresses for ARP and IPv6 neighbour discovery alike,
 // with the neighbour unreachability detection (NUD) state machine of
 // RFC 4861 §7.3 as Linux runs it. It is a pure state machine: the protocol
 // above it parses packets and calls Update, the sender calls Resolve, and

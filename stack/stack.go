@@ -1,8 +1,9 @@
-// Package stack is the heart of tapnet: it owns NICs (links with MAC and
-// IPv4 addresses), the route table, neighbour caches, IPv4 input and output
-// (with fragmentation and reassembly), ICMP (and the errno a socket reports
-// for an ICMP error), each NIC's IGMP host (package igmp, framed and timed
-// here), UDP (parsed and built with package udp's wire functions), the
+// Package stack is the heart of tapnet: it owns NICs (Ethernet links with a
+// MAC, or IP links such as TUN, with IPv4 and IPv6 addresses), the route
+// table, neighbour caches (ARP and NDP), IPv4 and IPv6 input and output
+// (with fragmentation and reassembly), ICMP and ICMPv6 (and the errno a
+// socket reports for an error), each NIC's IGMP and MLD hosts (packages
+// igmp and mld, framed and timed here), UDP (parsed and built with package udp's wire functions), the
 // demultiplexer, ephemeral ports and the counters.
 //
 // Path MTU discovery works as on Linux: an ICMP "fragmentation needed"
