@@ -3,8 +3,9 @@
 // table, neighbour caches (ARP and NDP), IPv4 and IPv6 input and output
 // (with fragmentation and reassembly), ICMP and ICMPv6 (and the errno a
 // socket reports for an error), each NIC's IGMP and MLD hosts (packages
-// igmp and mld, framed and timed here), UDP (parsed and built with package udp's wire functions), the
-// demultiplexer, ephemeral ports and the counters.
+// igmp and mld, framed and timed here), UDP (parsed and built with package
+// udp's wire functions), the demultiplexer, ephemeral ports and the
+// counters.
 //
 // Path MTU discovery works as on Linux: an ICMP "fragmentation needed"
 // quoting a datagram one of our sockets sent (or an ICMPv6 Packet Too Big)
