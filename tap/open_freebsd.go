@@ -11,6 +11,11 @@ import (
 // the device node is all it takes: a tun in its default mode reads and
 // writes bare IP packets. Bring the interface up with ifconfig (or set
 // net.link.tap.up_on_open).
+//
+// A tun in that mode carries IPv4 only: the kernel assumes AF_INET for
+// what is written and refuses to queue other families for reading. IPv6
+// over a FreeBSD tun would need TUNSIFHEAD and its 4-byte address-family
+// header, which this opener does not set up yet; a tap carries both.
 func Open(name string, opts Options) (*Device, error) {
 	if !strings.HasPrefix(name, opts.Mode.String()) || strings.ContainsRune(name, '/') {
 		return nil, fmt.Errorf("tap: a FreeBSD %s device is named %sN, not %q", opts.Mode, opts.Mode, name)
