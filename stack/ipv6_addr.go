@@ -3,8 +3,10 @@ package stack
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"net/netip"
 	"slices"
 	"sync/atomic"
@@ -510,7 +512,7 @@ func betterSource(a, b *srcCandidate, dst *srcDest) bool {
 	if la, lb := a.label == dst.label, b.label == dst.label; la != lb { // rule 6
 		return la
 	}
-	if pa, pb := commonPrefixLen(a.addr, dst.addr), commonPrefixLen(b.addr, dst.addr); pa != pb { // rule 8
+	if pa, pb := commonPrefixLen(a.addr, dst.addr, a.bits), commonPrefixLen(b.addr, dst.addr, b.bits); pa != pb { // rule 8
 		return pa > pb
 	}
 	if a.secondary != b.secondary {
@@ -543,22 +545,15 @@ func policyLabel(a netip.Addr) int {
 	return 1
 }
 
-// commonPrefixLen returns how many leading bits a and b share, up to the
-// 64 bits of a prefix (RFC 6724 rule 8 compares no further).
-func commonPrefixLen(a, b netip.Addr) int {
+// commonPrefixLen returns how many leading bits a and b share, counted
+// only up to limit, the length of a's prefix: RFC 6724 §2.2's
+// CommonPrefixLen of a source a, as Linux caps it at the address's
+// prefix length.
+func commonPrefixLen(a, b netip.Addr, limit int) int {
 	x, y := a.As16(), b.As16()
-	n := 0
-	for i := 0; i < 8; i++ {
-		d := x[i] ^ y[i]
-		if d == 0 {
-			n += 8
-			continue
-		}
-		for d&0x80 == 0 {
-			n++
-			d <<= 1
-		}
-		return n
+	n := bits.LeadingZeros64(binary.BigEndian.Uint64(x[:8]) ^ binary.BigEndian.Uint64(y[:8]))
+	if n == 64 {
+		n += bits.LeadingZeros64(binary.BigEndian.Uint64(x[8:]) ^ binary.BigEndian.Uint64(y[8:]))
 	}
-	return n
+	return min(n, limit)
 }

@@ -546,7 +546,11 @@ func (n *NIC) applyPrefix(p ipv6.PrefixInfo) {
 		n.updateOnLink(prefix, valid)
 	}
 	if p.Autonomous && prefix.Bits() == 64 && p.ValidLifetime > 0 {
-		n.slaac(prefix, lifetime(p.ValidLifetime), lifetime(p.PreferredLifetime))
+		preferred := lifetime(p.PreferredLifetime)
+		if p.PreferredLifetime == 0 {
+			preferred = deprecatedNow // not "forever", as lifetime's zero means
+		}
+		n.slaac(prefix, lifetime(p.ValidLifetime), preferred)
 	}
 }
 
@@ -597,13 +601,22 @@ func (n *NIC) updateOnLink(prefix netip.Prefix, valid time.Duration) {
 	ra.prefixes[prefix] = t
 }
 
+// deprecatedNow is the preferred lifetime slaac takes for an advertised
+// one of 0 seconds: the address is deprecated at once (RFC 4862 §5.5.3,
+// how routers retire a prefix when renumbering).
+const deprecatedNow time.Duration = -1
+
 // slaac forms or refreshes the address of prefix with the NIC's interface
-// identifier (RFC 4862 §5.5.3 d–e, with its two-hour rule).
+// identifier (RFC 4862 §5.5.3 d–e, with its two-hour rule). Lifetimes of
+// zero are infinite; a preferred lifetime of deprecatedNow deprecates it.
 func (n *NIC) slaac(prefix netip.Prefix, valid, preferred time.Duration) {
 	now := n.s.v6.now()
 	until := func(d time.Duration) time.Time {
-		if d == 0 {
+		switch {
+		case d == 0:
 			return time.Time{}
+		case d < 0:
+			return now
 		}
 		return now.Add(d)
 	}
@@ -624,10 +637,7 @@ func (n *NIC) slaac(prefix netip.Prefix, valid, preferred time.Duration) {
 			a.validUntil = now.Add(twoHours)
 		}
 		a.preferredUntil = until(preferred)
-		if a.state == addrDeprecated && (a.preferredUntil.IsZero() || now.Before(a.preferredUntil)) {
-			a.state = addrPreferred
-			n.publishSources6Locked()
-		}
+		n.setDeprecatedLocked(a, !a.preferredUntil.IsZero() && !now.Before(a.preferredUntil))
 		s.mu.Unlock()
 		n.armLifetime(a)
 		return
@@ -635,6 +645,21 @@ func (n *NIC) slaac(prefix netip.Prefix, valid, preferred time.Duration) {
 	s.mu.Unlock()
 	s.stats.NDP.SLAACAddresses.Add(1)
 	n.addAddress6(addr, true, until(valid), until(preferred))
+}
+
+// setDeprecatedLocked moves an assigned address between preferred and
+// deprecated as its refreshed preferred lifetime says, republishing the
+// sources when that changes.
+func (n *NIC) setDeprecatedLocked(a *addr6, deprecated bool) {
+	switch {
+	case a.state == addrDeprecated && !deprecated:
+		a.state = addrPreferred
+	case a.state == addrPreferred && deprecated:
+		a.state = addrDeprecated
+	default:
+		return
+	}
+	n.publishSources6Locked()
 }
 
 // armLifetime schedules a SLAAC address's deprecation and removal.
