@@ -46,11 +46,11 @@ func (o *offloads) negotiate(fd int, noUSO bool) {
 		want = tunFCsum
 		o.fallback = "UDP segmentation offload disabled by option"
 	}
-	err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, want)
+	err := ioctlSetOffload(fd, want)
 	if err != nil && want&tunFUSO4 != 0 {
 		o.fallback = fmt.Sprintf("UDP segmentation offload refused (kernel before 6.2?): %v", err)
 		want = tunFCsum
-		err = unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, want)
+		err = ioctlSetOffload(fd, want)
 	}
 	if err != nil {
 		o.fallback = fmt.Sprintf("checksum offload refused: %v", err)
@@ -69,7 +69,7 @@ func (d *Device) resetOffloads() {
 		return
 	}
 	_ = d.queues[0].rc.Control(func(fd uintptr) {
-		_ = unix.IoctlSetInt(int(fd), unix.TUNSETOFFLOAD, 0)
+		_ = ioctlSetOffload(int(fd), 0)
 	})
 }
 
