@@ -142,6 +142,12 @@ func (d *Device) openQueue(opts Options) error {
 		unix.Close(fd)
 		return err
 	}
+	return d.addQueue(fd)
+}
+
+// addQueue makes fd, bound to the device, its next queue.
+func (d *Device) addQueue(fd int) error {
+	var err error
 	q := &queue{d: d}
 	// A non-blocking fd makes os.NewFile register it with the poller.
 	q.f = os.NewFile(uintptr(fd), "tap:"+d.name)
