@@ -95,9 +95,6 @@ var (
 // most: those the kernel has queued when the reader wakes up.
 const devBatchSize = 64
 
-// maxQueues bounds Options.Queues (the kernel allows 256 per device).
-const maxQueues = 64
-
 // maxTransientErrors bounds consecutive read errors tolerated as passing
 // (out of memory) before the reader gives up.
 const maxTransientErrors = 100
@@ -111,8 +108,8 @@ func Open(name string, opts Options) (*Device, error) {
 	if len(name) >= unix.IFNAMSIZ {
 		return nil, fmt.Errorf("tap: interface name %q longer than %d bytes", name, unix.IFNAMSIZ-1)
 	}
-	if opts.Queues < 0 || opts.Queues > maxQueues {
-		return nil, fmt.Errorf("tap: %d queues out of range 1..%d", opts.Queues, maxQueues)
+	if err := checkQueues(opts.Queues); err != nil {
+		return nil, err
 	}
 	d := &Device{name: name, mtu: opts.MTU, layer: opts.Mode.Layer()}
 	if opts.Mode != ModeTUN {

@@ -80,4 +80,8 @@
 // file descriptor per queue; the kernel spreads flows across them, the
 // Device implements link.Queuer, and a stack reads each queue from its own
 // goroutine and spreads its writes by flow.
+//
+// Other systems' drivers have neither: there a device opened with Offload
+// or Queues above 1 runs plain with one queue, and Stats().Offloads.Fallback
+// says so.
 package tap

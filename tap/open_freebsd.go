@@ -12,6 +12,9 @@ import (
 // writes bare IP packets. Bring the interface up with ifconfig (or set
 // net.link.tap.up_on_open).
 func Open(name string, opts Options) (*Device, error) {
+	if err := checkQueues(opts.Queues); err != nil {
+		return nil, err
+	}
 	if !strings.HasPrefix(name, opts.Mode.String()) || strings.ContainsRune(name, '/') {
 		return nil, fmt.Errorf("tap: a FreeBSD %s device is named %sN, not %q", opts.Mode, opts.Mode, name)
 	}
