@@ -230,14 +230,18 @@ func TestTAPSendsGSOBatches(t *testing.T) {
 }
 
 // TestTAPMultiQueueEcho: with two queues, flows from several kernel
-// sockets are answered whichever queue they arrive on.
+// sockets are answered whichever queue they arrive on, and both queues
+// carry some: the kernel puts a flow's first packet on the queue its
+// 4-tuple hashes to, so 32 flows all landing on one queue would take odds
+// of 2 in 2^32.
 func TestTAPMultiQueueEcho(t *testing.T) {
 	ns, s, dev := offloadStack(t, tap.Options{Queues: 2, Offload: true})
 	if q := dev.Info().Queues; q != 2 || dev.Queue(1) == nil || dev.Queue(2) != nil {
 		t.Fatalf("Info().Queues = %d, Queue(1) = %v", q, dev.Queue(1))
 	}
 	serveEcho(t, s, 7)
-	for i := range 8 {
+	const flows = 32
+	for i := range flows {
 		c := kernelDial(t, ns, "192.0.2.2:7")
 		msg := pattern(100+i, i)
 		c.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -249,6 +253,16 @@ func TestTAPMultiQueueEcho(t *testing.T) {
 		if err != nil || !bytes.Equal(got[:n], msg) {
 			t.Fatalf("flow %d: %d bytes, %v", i, n, err)
 		}
+	}
+	q0, q1 := dev.QueueStats(0), dev.QueueStats(1)
+	if q0.RxFrames == 0 || q1.RxFrames == 0 || q0.RxFrames+q1.RxFrames != dev.Stats().RxFrames ||
+		q0.TxFrames+q1.TxFrames < flows {
+		t.Errorf("%d flows: queue 0 read %d and wrote %d frames, queue 1 read %d and wrote %d; device %+v",
+			flows, q0.RxFrames, q0.TxFrames, q1.RxFrames, q1.TxFrames, dev.Stats())
+	}
+	t.Logf("queue 0 read %d frames, queue 1 %d", q0.RxFrames, q1.RxFrames)
+	if dev.QueueStats(2) != (tap.Stats{}) {
+		t.Errorf("QueueStats(2) = %+v, want zero", dev.QueueStats(2))
 	}
 }
 

@@ -61,7 +61,6 @@ type Device struct {
 	mtu   int
 	layer link.Layer
 	off   offloads
-	stats counters
 
 	closed atomic.Bool
 	queues []*queue // queues[0] is the Device's own
@@ -70,9 +69,10 @@ type Device struct {
 // queue is one file descriptor of a device and the state of the read in
 // progress on it.
 type queue struct {
-	d  *Device
-	f  *os.File
-	rc syscall.RawConn
+	d     *Device
+	f     *os.File
+	rc    syscall.RawConn
+	stats counters // this queue's; the Device's Stats add them up
 
 	// rmu serialises ReadFrames; the fields below it are the state of the
 	// read in progress, kept here so that the poller callback (readFn, made
@@ -312,9 +312,40 @@ func (d *Device) closeQueues() error {
 	return first
 }
 
-// Stats returns the device's frame counters and the offloads it runs with.
+// Stats returns the device's frame counters, summed over its queues, and
+// the offloads it runs with.
 func (d *Device) Stats() Stats {
-	s := d.stats.snapshot()
+	var s Stats
+	for _, q := range d.queues {
+		s.add(q.stats.snapshot())
+	}
+	s.Offloads = d.off.status()
+	return s
+}
+
+// add adds o's counters to s's.
+func (s *Stats) add(o Stats) {
+	s.RxFrames += o.RxFrames
+	s.RxBytes += o.RxBytes
+	s.RxDrops += o.RxDrops
+	s.RxErrors += o.RxErrors
+	s.TxFrames += o.TxFrames
+	s.TxBytes += o.TxBytes
+	s.TxDrops += o.TxDrops
+	s.TxErrors += o.TxErrors
+	s.RxSuperFrames += o.RxSuperFrames
+	s.TxSuperFrames += o.TxSuperFrames
+	s.RxBadHeaders += o.RxBadHeaders
+}
+
+// QueueStats returns the frame counters of queue i alone (as Queue numbers
+// them) and the device's offloads; zero for no such queue. It shows how
+// the kernel spreads flows across the queues.
+func (d *Device) QueueStats(i int) Stats {
+	if i < 0 || i >= len(d.queues) {
+		return Stats{}
+	}
+	s := d.queues[i].stats.snapshot()
 	s.Offloads = d.off.status()
 	return s
 }
@@ -338,7 +369,7 @@ func (q *queue) readFrames(frames []link.Frame) (int, error) {
 	if q.vr != nil && q.vr.pending() {
 		// Segments of a super-frame read earlier come first, without a
 		// system call; read more only if they leave room.
-		q.rn = q.vr.emit(&q.d.stats, frames)
+		q.rn = q.vr.emit(&q.stats, frames)
 		if q.rn == len(frames) || q.vr.pending() {
 			q.rframes = nil
 			return q.rn, nil
@@ -383,7 +414,7 @@ func (q *queue) readBatch(fd uintptr) bool {
 			case err == unix.EINTR:
 				continue
 			}
-			d.stats.rxErrors.Add(1)
+			q.stats.rxErrors.Add(1)
 			if q.transient++; q.transient < maxTransientErrors && (err == unix.ENOBUFS || err == unix.ENOMEM) {
 				continue
 			}
@@ -397,15 +428,15 @@ func (q *queue) readBatch(fd uintptr) bool {
 		}
 		if q.vr == nil {
 			if m >= min(len(roomOf(f)), d.mtu+headerLen(d.layer)+1) {
-				d.stats.rxDrops.Add(1)
+				q.stats.rxDrops.Add(1)
 				continue
 			}
 			f.Len, f.Flags = m, 0
-			d.stats.rx(m)
+			q.stats.rx(m)
 			q.rn++
 			continue
 		}
-		q.rn += q.vr.finish(&d.stats, q.rframes[q.rn:], m)
+		q.rn += q.vr.finish(&q.stats, q.rframes[q.rn:], m)
 		if q.vr.pending() {
 			return true // the rest of a super-frame waits for the next call
 		}
@@ -437,7 +468,7 @@ func (q *queue) writeFrames(frames []link.Frame) (int, error) {
 func (q *queue) write(f *link.Frame) error {
 	d := q.d
 	if f.Off < 0 || f.Len < 0 || f.Off+f.Len > len(f.Buf) {
-		d.stats.txErrors.Add(1)
+		q.stats.txErrors.Add(1)
 		return errFrameBounds
 	}
 	var err error
@@ -449,12 +480,12 @@ func (q *queue) write(f *link.Frame) error {
 		_, err = q.f.Write(f.Bytes())
 	}
 	if err != nil {
-		d.stats.txErrors.Add(1)
+		q.stats.txErrors.Add(1)
 		if errors.Is(err, os.ErrClosed) {
 			return errClosed
 		}
 		return err
 	}
-	d.stats.tx(f.Len)
+	q.stats.tx(f.Len)
 	return nil
 }
