@@ -61,7 +61,6 @@ type Device struct {
 	mtu   int
 	layer link.Layer
 	off   offloads
-	stats counters
 
 	closed atomic.Bool
 	queues []*queue // queues[0] is the Device's own
@@ -70,9 +69,10 @@ type Device struct {
 // queue is one file descriptor of a device and the state of the read in
 // progress on it.
 type queue struct {
-	d  *Device
-	f  *os.File
-	rc syscall.RawConn
+	d     *Device
+	f     *os.File
+	rc    syscall.RawConn
+	stats counters // this queue's; the Device's Stats add them up
 
 	// rmu serialises ReadFrames; the fields below it are the state of the
 	// read in progress, kept here so that the poller callback (readFn, made
@@ -95,9 +95,6 @@ var (
 // most: those the kernel has queued when the reader wakes up.
 const devBatchSize = 64
 
-// maxQueues bounds Options.Queues (the kernel allows 256 per device).
-const maxQueues = 64
-
 // maxTransientErrors bounds consecutive read errors tolerated as passing
 // (out of memory) before the reader gives up.
 const maxTransientErrors = 100
@@ -111,8 +108,8 @@ func Open(name string, opts Options) (*Device, error) {
 	if len(name) >= unix.IFNAMSIZ {
 		return nil, fmt.Errorf("tap: interface name %q longer than %d bytes", name, unix.IFNAMSIZ-1)
 	}
-	if opts.Queues < 0 || opts.Queues > maxQueues {
-		return nil, fmt.Errorf("tap: %d queues out of range 1..%d", opts.Queues, maxQueues)
+	if err := checkQueues(opts.Queues); err != nil {
+		return nil, err
 	}
 	d := &Device{name: name, mtu: opts.MTU, layer: opts.Mode.Layer()}
 	if opts.Mode != ModeTUN {
@@ -142,6 +139,12 @@ func (d *Device) openQueue(opts Options) error {
 		unix.Close(fd)
 		return err
 	}
+	return d.addQueue(fd)
+}
+
+// addQueue makes fd, bound to the device, its next queue.
+func (d *Device) addQueue(fd int) error {
+	var err error
 	q := &queue{d: d}
 	// A non-blocking fd makes os.NewFile register it with the poller.
 	q.f = os.NewFile(uintptr(fd), "tap:"+d.name)
@@ -204,6 +207,13 @@ func (d *Device) attach(fd int, opts Options, first bool) error {
 	return nil
 }
 
+// The ioctls a kernel may refuse when asked for offloads. Tests replace
+// them to play a kernel before 6.2, or one without virtio-net headers.
+var (
+	ioctlSetIff     = func(fd int, ifr *unix.Ifreq) error { return unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr) }
+	ioctlSetOffload = func(fd, flags int) error { return unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, flags) }
+)
+
 // setIff binds fd to the interface name with flags and returns the name the
 // kernel gave it.
 func setIff(fd int, name string, flags uint16, mode Mode) (string, error) {
@@ -212,7 +222,7 @@ func setIff(fd int, name string, flags uint16, mode Mode) (string, error) {
 		return "", fmt.Errorf("tap: %q: %w", name, err)
 	}
 	ifr.SetUint16(flags)
-	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
+	if err := ioctlSetIff(fd, ifr); err != nil {
 		return "", fmt.Errorf("tap: TUNSETIFF %s %q: %w", mode, name, err)
 	}
 	return ifr.Name(), nil
@@ -302,9 +312,40 @@ func (d *Device) closeQueues() error {
 	return first
 }
 
-// Stats returns the device's frame counters and the offloads it runs with.
+// Stats returns the device's frame counters, summed over its queues, and
+// the offloads it runs with.
 func (d *Device) Stats() Stats {
-	s := d.stats.snapshot()
+	var s Stats
+	for _, q := range d.queues {
+		s.add(q.stats.snapshot())
+	}
+	s.Offloads = d.off.status()
+	return s
+}
+
+// add adds o's counters to s's.
+func (s *Stats) add(o Stats) {
+	s.RxFrames += o.RxFrames
+	s.RxBytes += o.RxBytes
+	s.RxDrops += o.RxDrops
+	s.RxErrors += o.RxErrors
+	s.TxFrames += o.TxFrames
+	s.TxBytes += o.TxBytes
+	s.TxDrops += o.TxDrops
+	s.TxErrors += o.TxErrors
+	s.RxSuperFrames += o.RxSuperFrames
+	s.TxSuperFrames += o.TxSuperFrames
+	s.RxBadHeaders += o.RxBadHeaders
+}
+
+// QueueStats returns the frame counters of queue i alone (as Queue numbers
+// them) and the device's offloads; zero for no such queue. It shows how
+// the kernel spreads flows across the queues.
+func (d *Device) QueueStats(i int) Stats {
+	if i < 0 || i >= len(d.queues) {
+		return Stats{}
+	}
+	s := d.queues[i].stats.snapshot()
 	s.Offloads = d.off.status()
 	return s
 }
@@ -328,7 +369,7 @@ func (q *queue) readFrames(frames []link.Frame) (int, error) {
 	if q.vr != nil && q.vr.pending() {
 		// Segments of a super-frame read earlier come first, without a
 		// system call; read more only if they leave room.
-		q.rn = q.vr.emit(&q.d.stats, frames)
+		q.rn = q.vr.emit(&q.stats, frames)
 		if q.rn == len(frames) || q.vr.pending() {
 			q.rframes = nil
 			return q.rn, nil
@@ -373,7 +414,7 @@ func (q *queue) readBatch(fd uintptr) bool {
 			case err == unix.EINTR:
 				continue
 			}
-			d.stats.rxErrors.Add(1)
+			q.stats.rxErrors.Add(1)
 			if q.transient++; q.transient < maxTransientErrors && (err == unix.ENOBUFS || err == unix.ENOMEM) {
 				continue
 			}
@@ -387,15 +428,15 @@ func (q *queue) readBatch(fd uintptr) bool {
 		}
 		if q.vr == nil {
 			if m >= min(len(roomOf(f)), d.mtu+headerLen(d.layer)+1) {
-				d.stats.rxDrops.Add(1)
+				q.stats.rxDrops.Add(1)
 				continue
 			}
 			f.Len, f.Flags = m, 0
-			d.stats.rx(m)
+			q.stats.rx(m)
 			q.rn++
 			continue
 		}
-		q.rn += q.vr.finish(&d.stats, q.rframes[q.rn:], m)
+		q.rn += q.vr.finish(&q.stats, q.rframes[q.rn:], m)
 		if q.vr.pending() {
 			return true // the rest of a super-frame waits for the next call
 		}
@@ -427,7 +468,7 @@ func (q *queue) writeFrames(frames []link.Frame) (int, error) {
 func (q *queue) write(f *link.Frame) error {
 	d := q.d
 	if f.Off < 0 || f.Len < 0 || f.Off+f.Len > len(f.Buf) {
-		d.stats.txErrors.Add(1)
+		q.stats.txErrors.Add(1)
 		return errFrameBounds
 	}
 	var err error
@@ -439,12 +480,12 @@ func (q *queue) write(f *link.Frame) error {
 		_, err = q.f.Write(f.Bytes())
 	}
 	if err != nil {
-		d.stats.txErrors.Add(1)
+		q.stats.txErrors.Add(1)
 		if errors.Is(err, os.ErrClosed) {
 			return errClosed
 		}
 		return err
 	}
-	d.stats.tx(f.Len)
+	q.stats.tx(f.Len)
 	return nil
 }

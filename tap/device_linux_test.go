@@ -309,3 +309,56 @@ func TestTAPReadsQueuedFrames(t *testing.T) {
 		}
 	}
 }
+
+// TestTAPMultiQueueSteering: the kernel answers a flow on the queue its
+// last packet was written on (tun's flow table), so each queue, written to
+// with flows of its own, reads their replies and no others'.
+func TestTAPMultiQueueSteering(t *testing.T) {
+	ns := netns.New(t)
+	d := netns.NewTAP(t, ns, "192.0.2.1/24", tap.Options{Queues: 2})
+	var conn *net.UDPConn
+	if err := ns.Do(func() (err error) {
+		conn, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(kernelIP, 5000)))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ns.IP(t, "neigh", "replace", stackIP.String(), "lladdr", d.MAC().String(), "dev", d.Name())
+	kmac := kernelMAC(t, ns, d.Name())
+	rxs := [2]*rx{newRx(64), newRx(64)}
+	for q, r := range rxs {
+		r.attach(d.Queue(q))
+	}
+	buf := make([]byte, 100)
+	for i := range 8 {
+		q := i % 2
+		ep := netip.AddrPortFrom(stackIP, uint16(6000+i))
+		if err := write(d.Queue(q), udpFrame(kmac, d.MAC(), ep, netip.AddrPortFrom(kernelIP, 5000), []byte{byte(i)})); err != nil {
+			t.Fatal(err)
+		}
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, from, err := conn.ReadFromUDPAddrPort(buf)
+		if err != nil || n != 1 || buf[0] != byte(i) || from != ep {
+			t.Fatalf("flow %d: kernel got %x from %v: %v", i, buf[:n], from, err)
+		}
+		if _, err := conn.WriteToUDPAddrPort(buf[:1], ep); err != nil {
+			t.Fatal(err)
+		}
+		// On the wrong queue, the reply leaves rxs[q] empty and next fails.
+		for j := 0; ; j++ {
+			_, to, p, ok := parseUDP(rxs[q].next(t))
+			if ok && to == ep && len(p) == 1 && p[0] == byte(i) {
+				break
+			}
+			if j == 100 { // skip unrelated frames, but not forever
+				t.Fatalf("flow %d: no reply on queue %d", i, q)
+			}
+		}
+	}
+	for q := range rxs {
+		if s := d.QueueStats(q); s.TxFrames != 4 || s.RxFrames < 4 {
+			t.Errorf("queue %d: %+v", q, s)
+		}
+	}
+}

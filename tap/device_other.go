@@ -32,8 +32,10 @@ type Options struct {
 	// it. Unused elsewhere.
 	Network netip.Prefix
 	// Offload, NoUSO and Queues ask for virtio-net offloads and several
-	// queues, which only Linux's driver has: elsewhere they are ignored
-	// (Stats().Offloads stays zero, Info().Queues 1).
+	// queues, which only Linux's driver has. Elsewhere the device runs
+	// without offloads and with one queue (Info().Queues 1), and
+	// Stats().Offloads.Fallback says so when Offload or Queues above 1 was
+	// asked for. Queues outside 0..64 is an error, as on Linux.
 	Offload, NoUSO bool
 	Queues         int
 }
@@ -49,6 +51,7 @@ type Device struct {
 	layer link.Layer
 	rw    io.ReadWriteCloser
 	stats counters
+	off   OffloadStatus // none, and why when some were asked for
 
 	closed atomic.Bool
 	rmu    sync.Mutex // one reader at a time
@@ -58,7 +61,8 @@ var _ link.Device = (*Device)(nil)
 
 // newDevice wraps an opened driver descriptor. It closes rw if it fails.
 func newDevice(name string, rw io.ReadWriteCloser, opts Options) (*Device, error) {
-	d := &Device{name: name, mtu: opts.MTU, layer: opts.Mode.Layer(), rw: rw}
+	d := &Device{name: name, mtu: opts.MTU, layer: opts.Mode.Layer(), rw: rw,
+		off: withoutVnet(opts.Offload, opts.Queues)}
 	if opts.Mode != ModeTUN {
 		d.mac = orRandom(opts.MAC)
 	}
@@ -172,5 +176,10 @@ func (d *Device) Close() error {
 	return d.rw.Close()
 }
 
-// Stats returns the device's frame counters.
-func (d *Device) Stats() Stats { return d.stats.snapshot() }
+// Stats returns the device's frame counters, and in Offloads.Fallback
+// why the offloads or queues asked for are not in use.
+func (d *Device) Stats() Stats {
+	s := d.stats.snapshot()
+	s.Offloads = d.off
+	return s
+}

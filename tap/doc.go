@@ -79,5 +79,10 @@
 // Options.Queues opens a multi-queue device (IFF_MULTI_QUEUE) with one
 // file descriptor per queue; the kernel spreads flows across them, the
 // Device implements link.Queuer, and a stack reads each queue from its own
-// goroutine and spreads its writes by flow.
+// goroutine and spreads its writes by flow. QueueStats shows what each
+// queue carried.
+//
+// Other systems' drivers have neither: there a device opened with Offload
+// or Queues above 1 runs plain with one queue, and Stats().Offloads.Fallback
+// says so.
 package tap

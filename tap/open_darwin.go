@@ -13,6 +13,9 @@ import (
 // in front of each packet. A TAP needs the third-party tuntaposx driver and
 // a name "tapN" (a TUN named "tunN" uses that driver too).
 func Open(name string, opts Options) (*Device, error) {
+	if err := checkQueues(opts.Queues); err != nil {
+		return nil, err
+	}
 	cfg := water.Config{DeviceType: water.TUN}
 	if opts.Mode == ModeTAP {
 		cfg.DeviceType = water.TAP

@@ -17,6 +17,9 @@ import (
 // over a FreeBSD tun would need TUNSIFHEAD and its 4-byte address-family
 // header, which this opener does not set up yet; a tap carries both.
 func Open(name string, opts Options) (*Device, error) {
+	if err := checkQueues(opts.Queues); err != nil {
+		return nil, err
+	}
 	if !strings.HasPrefix(name, opts.Mode.String()) || strings.ContainsRune(name, '/') {
 		return nil, fmt.Errorf("tap: a FreeBSD %s device is named %sN, not %q", opts.Mode, opts.Mode, name)
 	}

@@ -12,6 +12,9 @@ import (
 // for the first one. In TUN mode the driver emulates a point-to-point link
 // and needs opts.Network, the Windows side's address and prefix.
 func Open(name string, opts Options) (*Device, error) {
+	if err := checkQueues(opts.Queues); err != nil {
+		return nil, err
+	}
 	cfg := water.Config{DeviceType: water.TAP}
 	cfg.ComponentID = "tap0901"
 	cfg.InterfaceName = name

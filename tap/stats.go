@@ -43,8 +43,8 @@ type OffloadStatus struct {
 	Checksum bool
 	// USO: UDP segmentation offload both ways (TUN_F_USO4, Linux 6.2+).
 	USO bool
-	// Fallback explains an offload asked for but not in use; empty when
-	// everything asked for was granted.
+	// Fallback explains an offload asked for but not in use (and, off
+	// Linux, queues); empty when everything asked for was granted.
 	Fallback string
 }
 

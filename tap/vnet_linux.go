@@ -46,11 +46,11 @@ func (o *offloads) negotiate(fd int, noUSO bool) {
 		want = tunFCsum
 		o.fallback = "UDP segmentation offload disabled by option"
 	}
-	err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, want)
+	err := ioctlSetOffload(fd, want)
 	if err != nil && want&tunFUSO4 != 0 {
 		o.fallback = fmt.Sprintf("UDP segmentation offload refused (kernel before 6.2?): %v", err)
 		want = tunFCsum
-		err = unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, want)
+		err = ioctlSetOffload(fd, want)
 	}
 	if err != nil {
 		o.fallback = fmt.Sprintf("checksum offload refused: %v", err)
@@ -69,7 +69,7 @@ func (d *Device) resetOffloads() {
 		return
 	}
 	_ = d.queues[0].rc.Control(func(fd uintptr) {
-		_ = unix.IoctlSetInt(int(fd), unix.TUNSETOFFLOAD, 0)
+		_ = ioctlSetOffload(int(fd), 0)
 	})
 }
 
@@ -213,7 +213,7 @@ func (r *vnetReader) emit(c *counters, frames []link.Frame) int {
 // writeVnet writes f behind a virtio-net header that carries its offload
 // requests, built in f's headroom when there is room for it.
 func (q *queue) writeVnet(f *link.Frame) error {
-	h, err := q.d.vnetHeaderFor(f)
+	h, err := q.d.vnetHeaderFor(f, &q.stats)
 	if err != nil {
 		return err
 	}
@@ -236,8 +236,8 @@ func (q *queue) writeVnet(f *link.Frame) error {
 var scratchFrames = sync.Pool{New: func() any { b := make([]byte, vnetHdrLen+maxSuperFrame); return &b }}
 
 // vnetHeaderFor checks f's offload requests against what the device has
-// and returns the header that carries them.
-func (d *Device) vnetHeaderFor(f *link.Frame) (vnetHdr, error) {
+// and returns the header that carries them, counting a super-frame in c.
+func (d *Device) vnetHeaderFor(f *link.Frame, c *counters) (vnetHdr, error) {
 	var h vnetHdr
 	if f.Flags&link.FlagChecksumPartial != 0 {
 		if int(f.CsumStart)+int(f.CsumOffset)+2 > f.Len {
@@ -260,6 +260,6 @@ func (d *Device) vnetHeaderFor(f *link.Frame) (vnetHdr, error) {
 		return h, errFrameSize
 	}
 	h.gsoType, h.gsoSize, h.hdrLen = vnetGSOUDPL4, f.GSOSize, uint16(hdrEnd)
-	d.stats.txSuperFrames.Add(1)
+	c.txSuperFrames.Add(1)
 	return h, nil
 }

@@ -2,7 +2,9 @@ package tap_test
 
 import (
 	"encoding/binary"
+	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -103,4 +105,94 @@ func testSuperFrameSplit(t *testing.T, v6 bool) {
 	if st := d.Stats(); st.RxSuperFrames != 1 || st.RxBadHeaders != 0 {
 		t.Errorf("stats %+v, want one super-frame", st)
 	}
+}
+
+// TestOffloadFallbacks: when the kernel refuses UDP segmentation offload
+// (as before Linux 6.2), checksum offload, or virtio-net headers
+// altogether, the device opens with what it got, says why in Stats, and
+// frames flow both ways; a kernel GSO burst arrives already segmented.
+func TestOffloadFallbacks(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		refuse tap.Refusal
+		want   tap.OffloadStatus // Fallback: how it starts
+	}{
+		{"uso", tap.RefuseUSO, tap.OffloadStatus{VnetHdr: true, Checksum: true, Fallback: "UDP segmentation offload refused"}},
+		{"checksum", tap.RefuseChecksum, tap.OffloadStatus{VnetHdr: true, Fallback: "checksum offload refused"}},
+		{"vnet-hdr", tap.RefuseVnetHdr, tap.OffloadStatus{Fallback: "IFF_VNET_HDR refused"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ns := netns.New(t)
+			tap.RefuseForTest(t, tc.refuse)
+			d := netns.NewTAP(t, ns, "192.0.2.1/24", tap.Options{Offload: true})
+			st := d.Stats().Offloads
+			if st.VnetHdr != tc.want.VnetHdr || st.Checksum != tc.want.Checksum || st.USO ||
+				!strings.HasPrefix(st.Fallback, tc.want.Fallback) {
+				t.Errorf("offloads %+v, want %+v", st, tc.want)
+			}
+			if info := d.Info().Offloads; info.MaxGSOSize != 0 || info.TxChecksum != tc.want.VnetHdr {
+				t.Errorf("Info().Offloads = %+v", info)
+			}
+			exchangeUDP(t, ns, d)
+			if s := d.Stats(); s.RxSuperFrames != 0 || s.TxSuperFrames != 0 || s.RxBadHeaders != 0 {
+				t.Errorf("stats %+v", s)
+			}
+		})
+	}
+}
+
+// exchangeUDP sends a datagram from the stack's side of d to a kernel
+// socket, which answers with a 3-segment UDP_SEGMENT burst that must
+// arrive as three whole datagrams.
+func exchangeUDP(t *testing.T, ns *netns.NS, d *tap.Device) {
+	t.Helper()
+	var conn *net.UDPConn
+	if err := ns.Do(func() (err error) {
+		conn, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(kernelIP, 5000)))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ns.IP(t, "neigh", "replace", stackIP.String(), "lladdr", d.MAC().String(), "dev", d.Name())
+	r := newRx(64)
+	r.attach(d)
+	stackEP := netip.AddrPortFrom(stackIP, 6000)
+	if err := write(d, udpFrame(kernelMAC(t, ns, d.Name()), d.MAC(), stackEP, netip.AddrPortFrom(kernelIP, 5000), []byte("ping"))); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 100)
+	if n, from, err := conn.ReadFromUDPAddrPort(buf); err != nil || string(buf[:n]) != "ping" || from != stackEP {
+		t.Fatalf("kernel got %q from %v: %v", buf[:n], from, err)
+	}
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_UDP, unix.UDP_SEGMENT, 1400) }); err != nil || serr != nil {
+		t.Fatalf("UDP_SEGMENT: %v %v", err, serr)
+	}
+	burst := make([]byte, 3*1400)
+	for i := range burst {
+		burst[i] = byte(i / 1400)
+	}
+	if _, err := conn.WriteToUDPAddrPort(burst, stackEP); err != nil {
+		t.Fatal(err)
+	}
+	got := 0
+	for range 100 { // skip unrelated frames (neighbour probes), but not forever
+		_, to, p, ok := parseUDP(r.next(t))
+		if !ok || to != stackEP {
+			continue
+		}
+		if len(p) != 1400 || p[0] != byte(got) || p[1399] != byte(got) {
+			t.Fatalf("segment %d: %d bytes starting %d", got, len(p), p[0])
+		}
+		if got++; got == 3 {
+			return
+		}
+	}
+	t.Fatalf("%d of 3 segments among 100 frames", got)
 }

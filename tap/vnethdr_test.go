@@ -81,24 +81,28 @@ func TestSplitUDPSuperFrame(t *testing.T) {
 	}
 }
 
+// lyingHeaders edit a valid super-frame (3000 payload bytes in 1400-byte
+// segments, MTU 1500) into one whose header lies, and say how
+// checkRxFrame refuses it.
+var lyingHeaders = []struct {
+	name string
+	edit func(h *vnetHdr, f []byte) []byte
+	want error
+}{
+	{"gso_size 0", func(h *vnetHdr, f []byte) []byte { h.gsoSize = 0; return f }, errVnetGSOSize},
+	{"gso_size beyond MTU", func(h *vnetHdr, f []byte) []byte { h.gsoSize = 1500; return f }, errVnetGSOSize},
+	{"csum offset outside", func(h *vnetHdr, f []byte) []byte { h.csumOffset = 60000; return f }, errVnetCsum},
+	{"csum start outside", func(h *vnetHdr, f []byte) []byte { h.csumStart = uint16(len(f)); return f }, errVnetCsum},
+	{"IP length beyond frame", func(h *vnetHdr, f []byte) []byte { return f[:len(f)-100] }, errVnetGSOFrame},
+	{"not UDP", func(h *vnetHdr, f []byte) []byte { f[ethernet.HeaderLen+9] = 6; return f }, errVnetGSOFrame},
+	{"fragment", func(h *vnetHdr, f []byte) []byte { f[ethernet.HeaderLen+6] = 0x20; return f }, errVnetGSOFrame},
+	{"unknown gso type", func(h *vnetHdr, f []byte) []byte { h.gsoType = 3; return f }, errVnetGSO},
+	{"truncated headers", func(h *vnetHdr, f []byte) []byte { h.flags = 0; return f[:30] }, errVnetGSOFrame},
+}
+
 func TestLyingVnetHeadersRefused(t *testing.T) {
-	payload := make([]byte, 3000)
-	for _, tc := range []struct {
-		name string
-		edit func(h *vnetHdr, f []byte) []byte
-		want error
-	}{
-		{"gso_size 0", func(h *vnetHdr, f []byte) []byte { h.gsoSize = 0; return f }, errVnetGSOSize},
-		{"gso_size beyond MTU", func(h *vnetHdr, f []byte) []byte { h.gsoSize = 1500; return f }, errVnetGSOSize},
-		{"csum offset outside", func(h *vnetHdr, f []byte) []byte { h.csumOffset = 60000; return f }, errVnetCsum},
-		{"csum start outside", func(h *vnetHdr, f []byte) []byte { h.csumStart = uint16(len(f)); return f }, errVnetCsum},
-		{"IP length beyond frame", func(h *vnetHdr, f []byte) []byte { return f[:len(f)-100] }, errVnetGSOFrame},
-		{"not UDP", func(h *vnetHdr, f []byte) []byte { f[ethernet.HeaderLen+9] = 6; return f }, errVnetGSOFrame},
-		{"fragment", func(h *vnetHdr, f []byte) []byte { f[ethernet.HeaderLen+6] = 0x20; return f }, errVnetGSOFrame},
-		{"unknown gso type", func(h *vnetHdr, f []byte) []byte { h.gsoType = 3; return f }, errVnetGSO},
-		{"truncated headers", func(h *vnetHdr, f []byte) []byte { h.flags = 0; return f[:30] }, errVnetGSOFrame},
-	} {
-		h, f := superFrame(payload, 1400)
+	for _, tc := range lyingHeaders {
+		h, f := superFrame(make([]byte, 3000), 1400)
 		f = tc.edit(&h, f)
 		if _, err := checkRxFrame(h, f, 1500, ethernet.HeaderLen); err != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
