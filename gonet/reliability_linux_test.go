@@ -69,7 +69,9 @@ func TestTAPRemoved(t *testing.T) {
 		t.Errorf("write after removal: %v, want net.ErrClosed", err)
 	}
 	s.Close()
-	if got := relFDs(t); got != fds {
+	// More descriptors than before is a leak; fewer only means an earlier
+	// test's descriptor closed meanwhile.
+	if got := relFDs(t); got > fds {
 		t.Errorf("%d file descriptors open after Close, %d before the TAP", got, fds)
 	}
 }
