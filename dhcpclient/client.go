@@ -434,6 +434,31 @@ func (c *Client) Resolver() *net.Resolver {
 	return gonet.ResolverFunc(c.s, c.dnsServers)
 }
 
+// SearchDomains returns the current lease's domain search list (option
+// 119), or its domain name (option 15) when it has no list; nil without a
+// lease. Resolver does not apply them (net.Resolver takes the host's
+// resolv.conf search list); LookupNetIP does.
+func (c *Client) SearchDomains() []string {
+	l, ok := c.Lease()
+	switch {
+	case !ok:
+		return nil
+	case len(l.Search) > 0:
+		return append([]string(nil), l.Search...)
+	case l.Domain != "":
+		return []string{l.Domain}
+	}
+	return nil
+}
+
+// LookupNetIP looks host up through the lease's DNS servers, trying a
+// relative name with the lease's search domains as a host's stub resolver
+// would (see gonet.LookupNetIPSearch): "printer" finds
+// printer.example.com when the lease's domain is example.com.
+func (c *Client) LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error) {
+	return gonet.LookupNetIPSearch(ctx, c.Resolver(), network, host, c.SearchDomains())
+}
+
 func (c *Client) dnsServers() []netip.AddrPort {
 	l, ok := c.Lease()
 	if !ok {
