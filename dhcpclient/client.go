@@ -223,9 +223,8 @@ func (c *Client) receive() {
 		if err != nil || info.Src.Port() != ServerPort {
 			continue
 		}
-		msg, err := dhcpv4.FromBytes(buf[:info.N])
-		if err != nil {
-			c.stats.Malformed.Add(1)
+		msg := decodeReply(buf[:info.N], &c.stats)
+		if msg == nil {
 			continue
 		}
 		select {
@@ -234,6 +233,17 @@ func (c *Client) receive() {
 			return
 		}
 	}
+}
+
+// decodeReply decodes a server's datagram, or counts it as malformed and
+// returns nil.
+func decodeReply(b []byte, st *Stats) *dhcpv4.DHCPv4 {
+	msg, err := dhcpv4.FromBytes(b)
+	if err != nil {
+		st.Malformed.Add(1)
+		return nil
+	}
+	return msg
 }
 
 // run drives the machine: its actions, its timer, the replies and probes.
