@@ -223,9 +223,8 @@ func (c *Client) receive() {
 		if err != nil || info.Src.Port() != ServerPort {
 			continue
 		}
-		msg, err := dhcpv4.FromBytes(buf[:info.N])
-		if err != nil {
-			c.stats.Malformed.Add(1)
+		msg := decodeReply(buf[:info.N], &c.stats)
+		if msg == nil {
 			continue
 		}
 		select {
@@ -234,6 +233,17 @@ func (c *Client) receive() {
 			return
 		}
 	}
+}
+
+// decodeReply decodes a server's datagram, or counts it as malformed and
+// returns nil.
+func decodeReply(b []byte, st *Stats) *dhcpv4.DHCPv4 {
+	msg, err := dhcpv4.FromBytes(b)
+	if err != nil {
+		st.Malformed.Add(1)
+		return nil
+	}
+	return msg
 }
 
 // run drives the machine: its actions, its timer, the replies and probes.
@@ -432,6 +442,31 @@ func (c *Client) notify(e Event) {
 // fail.
 func (c *Client) Resolver() *net.Resolver {
 	return gonet.ResolverFunc(c.s, c.dnsServers)
+}
+
+// SearchDomains returns the current lease's domain search list (option
+// 119), or its domain name (option 15) when it has no list; nil without a
+// lease. Resolver does not apply them (net.Resolver takes the host's
+// resolv.conf search list); LookupNetIP does.
+func (c *Client) SearchDomains() []string {
+	l, ok := c.Lease()
+	switch {
+	case !ok:
+		return nil
+	case len(l.Search) > 0:
+		return append([]string(nil), l.Search...)
+	case l.Domain != "":
+		return []string{l.Domain}
+	}
+	return nil
+}
+
+// LookupNetIP looks host up through the lease's DNS servers, trying a
+// relative name with the lease's search domains as a host's stub resolver
+// would (see gonet.LookupNetIPSearch): "printer" finds
+// printer.example.com when the lease's domain is example.com.
+func (c *Client) LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error) {
+	return gonet.LookupNetIPSearch(ctx, c.Resolver(), network, host, c.SearchDomains())
 }
 
 func (c *Client) dnsServers() []netip.AddrPort {

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/rfc1035label"
 	"github.com/tapnet/tapnet/dhcpclient"
 	"github.com/tapnet/tapnet/ethernet"
 	"github.com/tapnet/tapnet/internal/fakeclock"
@@ -43,16 +45,17 @@ type fakeEnv struct {
 	nic     *stack.NIC
 	raw     *tap.HubPort
 	mtu     int                 // option 26 in the server's replies; 0: none
+	extra   []dhcpv4.Modifier   // more options of the server's replies
 	silent  chan struct{}       // closed: the server stops answering
 	got     chan *dhcpv4.DHCPv4 // DECLINEs and RELEASEs the server received
 	events  chan dhcpclient.Event
 	srvDone chan struct{}
 }
 
-func newFakeEnv(t *testing.T, mtu int) *fakeEnv {
+func newFakeEnv(t *testing.T, mtu int, extra ...dhcpv4.Modifier) *fakeEnv {
 	t.Helper()
 	hub := tap.NewHub()
-	e := &fakeEnv{t: t, clk: manualClock{fakeclock.New()}, mtu: mtu, silent: make(chan struct{}),
+	e := &fakeEnv{t: t, clk: manualClock{fakeclock.New()}, mtu: mtu, extra: extra, silent: make(chan struct{}),
 		got: make(chan *dhcpv4.DHCPv4, 16), events: make(chan dhcpclient.Event, 64), srvDone: make(chan struct{}),
 		raw: hub.Port(tap.HubPortOptions{MAC: otherMAC})}
 	go drain(e.raw)
@@ -123,7 +126,7 @@ func (e *fakeEnv) serve(ep *udpsock.Endpoint) {
 		if e.mtu != 0 {
 			mods = append(mods, dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.OptionInterfaceMTU, binary.BigEndian.AppendUint16(nil, uint16(e.mtu)))))
 		}
-		resp, err := dhcpv4.NewReplyFromRequest(req, mods...)
+		resp, err := dhcpv4.NewReplyFromRequest(req, append(mods, e.extra...)...)
 		if err != nil {
 			continue
 		}
@@ -199,6 +202,40 @@ func TestLeaseMTUAppliedAndRestored(t *testing.T) {
 			}
 			if e.nic.MTU() != tc.beforeMTU || len(e.nic.Addresses()) != 0 {
 				t.Fatalf("after the lease: MTU %d, addresses %v; want %d and none", e.nic.MTU(), e.nic.Addresses(), tc.beforeMTU)
+			}
+		})
+	}
+}
+
+// The lease's search domains reach SearchDomains (and so LookupNetIP):
+// option 119 when given, else option 15.
+func TestSearchDomains(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		extra []dhcpv4.Modifier
+		want  []string
+	}{
+		{"none", nil, nil},
+		{"domain name", []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptDomainName("lan.test"))}, []string{"lan.test"}},
+		{"search list first", []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptDomainName("lan.test")),
+			dhcpv4.WithOption(dhcpv4.OptDomainSearch(&rfc1035label.Labels{Labels: []string{"a.test", "b.test"}}))}, []string{"a.test", "b.test"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newFakeEnv(t, 0, tc.extra...)
+			c := e.start(dhcpclient.Config{})
+			if got := c.SearchDomains(); got != nil {
+				t.Fatalf("before a lease: %q", got)
+			}
+			e.await(dhcpclient.EventBound, time.Second)
+			got := c.SearchDomains()
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("SearchDomains %q, want %q", got, tc.want)
+			}
+			if len(got) > 0 {
+				got[0] = "changed.test"
+				if l, _ := c.Lease(); slices.Contains(l.Search, "changed.test") {
+					t.Fatal("SearchDomains returned the lease's own slice")
+				}
 			}
 		})
 	}

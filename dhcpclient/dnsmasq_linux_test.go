@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -124,7 +125,7 @@ func (e *dnsmasqEnv) await(kind dhcpclient.EventKind, within time.Duration) dhcp
 // (option 26) holds while it lasts.
 func TestDnsmasqLeaseRenewRebindExpire(t *testing.T) {
 	e := newDnsmasqEnv(t)
-	e.startServer("--dhcp-option=option:router,192.0.2.1", "--dhcp-option=26,1400")
+	e.startServer("--dhcp-option=option:router,192.0.2.1", "--dhcp-option=26,1400", "--dhcp-option=option:domain-search,nope.test,tapnet.test")
 	c := e.start(dhcpclient.Config{Clock: fastClock{time.Now(), 10}, Timing: dhcpclient.Timing{MinRenewRetry: 20 * time.Second}})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -150,6 +151,11 @@ func TestDnsmasqLeaseRenewRebindExpire(t *testing.T) {
 	ips, err := c.Resolver().LookupNetIP(ctx, "ip4", "printer.tapnet.test.")
 	if err != nil || len(ips) != 1 || ips[0] != netip.MustParseAddr("192.0.2.77") {
 		t.Fatalf("resolving through dnsmasq: %v, %v", ips, err)
+	}
+	// A relative name through the lease's search list (option 119).
+	ips, err = c.LookupNetIP(ctx, "ip4", "printer")
+	if err != nil || len(ips) != 1 || ips[0] != netip.MustParseAddr("192.0.2.77") || !slices.Equal(l.Search, []string{"nope.test", "tapnet.test"}) {
+		t.Fatalf("resolving printer with search list %q: %v, %v", l.Search, ips, err)
 	}
 
 	// T1 is a minute of lease time: 6 s here.

@@ -23,4 +23,10 @@
 //	c, err := dhcpclient.Start(s, nic, dhcpclient.Config{})
 //	lease, err := c.Wait(ctx)
 //	r := c.Resolver() // names through the lease's DNS servers
+//	ips, err := c.LookupNetIP(ctx, "ip", "printer") // and its search domains
+//
+// Resolver is a plain *net.Resolver: for a relative name it applies the
+// host's resolv.conf search list, since net.Resolver cannot be given
+// another. The lease's domains (Lease.Search, or Lease.Domain) are applied
+// by Client.LookupNetIP, or by gonet.LookupNetIPSearch with any resolver.
 package dhcpclient

@@ -28,7 +28,9 @@ type Lease struct {
 	DNS []netip.Addr
 	// Domain is the domain name (option 15).
 	Domain string
-	// Search is the domain search list (option 119).
+	// Search is the domain search list (option 119). It, or else Domain,
+	// is what Client.LookupNetIP appends to relative names
+	// (Client.SearchDomains); Client.Resolver does not.
 	Search []string
 	// MTU is the interface MTU (option 26), 0 when not given or below
 	// RFC 2132's minimum of 68. The client sets the NIC's MTU to it, no

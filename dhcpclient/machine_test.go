@@ -1,6 +1,7 @@
 package dhcpclient
 
 import (
+	"hash/crc32"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -313,8 +314,13 @@ func TestHostileReplies(t *testing.T) {
 }
 
 // FuzzDHCPReply feeds arbitrary bytes to the client as a server's reply in
-// each state that waits for one: nothing panics, and whatever is accepted
-// is a lease the stack can use.
+// each state that waits for one, through the client's own decoding
+// (decodeReply) and then the machine: nothing panics, what does not decode
+// or is not ours is counted and changes nothing, and whatever is accepted
+// is a lease the stack can use. Three inputs in four get the transaction ID
+// and hardware address of the machine's request written over theirs, so
+// that they reach the option checks; the rest keep their own, so that the
+// wrong-transaction path is fuzzed too. Which is a function of the input.
 func FuzzDHCPReply(f *testing.F) {
 	m := newTestMachine()
 	m.start(t0, nil)
@@ -323,37 +329,89 @@ func FuzzDHCPReply(f *testing.F) {
 	f.Add(reply(m, dhcpv4.MessageTypeNak).ToBytes())
 	f.Add(reply(m, dhcpv4.MessageTypeOffer, dhcpv4.WithGeneric(dhcpv4.OptionClasslessStaticRoute, []byte{24, 198, 51, 100, 192, 0, 2, 1, 0, 192, 0, 2, 1})).ToBytes())
 	f.Add(reply(m, dhcpv4.MessageTypeOffer, dhcpv4.WithNetmask(net.CIDRMask(0, 32))).ToBytes())
+	for i := range byte(64) { // an offer to another transaction that keeps its ID
+		b := reply(m, dhcpv4.MessageTypeOffer, dhcpv4.WithTransactionID(dhcpv4.TransactionID{1, 2, 3, i})).ToBytes()
+		if keepsOwnTransaction(b) {
+			f.Add(b)
+			break
+		}
+	}
 	f.Add([]byte{2, 1, 6})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		msg, err := dhcpv4.FromBytes(b)
-		if err != nil {
-			return
-		}
+		keepOwn := keepsOwnTransaction(b)
 		for _, st := range []State{StateSelecting, StateRequesting, StateRenewing} {
-			m := newTestMachine()
-			m.start(t0, nil)
-			msg.TransactionID, msg.ClientHWAddr = m.xid, testMAC
-			if st != StateSelecting {
-				m.receive(t0, reply(m, dhcpv4.MessageTypeOffer))
+			m := machineIn(st)
+			in := b
+			if !keepOwn {
+				in = withTransaction(b, m.xid, testMAC)
 			}
-			if st == StateRenewing {
-				m.receive(t0, reply(m, dhcpv4.MessageTypeAck))
-				m.timeout(t0.Add(m.lease.T1))
+			before, xid := m.state, m.xid // receive may start a new transaction
+			msg := decodeReply(in, m.stats)
+			if msg == nil {
+				if m.stats.Malformed.Load() != 1 || m.stats.Ignored() != 1 {
+					t.Fatalf("undecodable reply counted %d malformed, %d ignored; want 1 and 1", m.stats.Malformed.Load(), m.stats.Ignored())
+				}
+				continue
 			}
-			m.receive(t0, msg)
-			for _, l := range []Lease{m.offer, m.lease} {
-				if !l.Addr.IsValid() {
-					continue
+			acts := m.receive(t0, msg)
+			if msg.TransactionID != xid || !sameMAC(msg.ClientHWAddr, m.mac) {
+				if len(acts) != 0 || m.state != before || m.stats.Ignored() != 1 || m.stats.WrongXID.Load()+m.stats.NotForUs.Load() != 1 {
+					t.Fatalf("state %v: a reply to another transaction or host was taken: actions %v, state %v, ignored %d",
+						st, acts, m.state, m.stats.Ignored())
 				}
-				if b := l.Addr.Bits(); b < 1 || b > 31 || !l.Server.IsValid() || l.Duration <= 0 || l.T1 > l.T2 || l.T2 > l.Duration {
-					t.Fatalf("state %v accepted lease %+v", st, l)
-				}
-				for _, r := range l.Routers {
-					if !l.Addr.Contains(r) {
-						t.Fatalf("router %v off %v", r, l.Addr)
-					}
-				}
+				continue
 			}
+			checkUsable(t, st, m.offer)
+			checkUsable(t, st, m.lease)
 		}
 	})
+}
+
+// keepsOwnTransaction picks the quarter of FuzzDHCPReply's inputs that
+// keep their transaction ID and hardware address.
+func keepsOwnTransaction(b []byte) bool { return crc32.ChecksumIEEE(b)%4 == 0 }
+
+// machineIn returns a test machine in st (SELECTING, REQUESTING or
+// RENEWING) with nothing counted as ignored.
+func machineIn(st State) *machine {
+	m := newTestMachine()
+	m.start(t0, nil)
+	if st != StateSelecting {
+		m.receive(t0, reply(m, dhcpv4.MessageTypeOffer))
+	}
+	if st == StateRenewing {
+		m.receive(t0, reply(m, dhcpv4.MessageTypeAck))
+		m.timeout(t0.Add(m.lease.T1))
+	}
+	return m
+}
+
+// withTransaction returns a copy of the raw message b with xid and mac
+// written at their offsets in the fixed header (RFC 2131 §2), when b is
+// long enough to hold them.
+func withTransaction(b []byte, xid dhcpv4.TransactionID, mac net.HardwareAddr) []byte {
+	const xidOff, chaddrOff = 4, 28
+	if len(b) < chaddrOff+len(mac) {
+		return b
+	}
+	out := append([]byte(nil), b...)
+	copy(out[xidOff:], xid[:])
+	copy(out[chaddrOff:], mac)
+	return out
+}
+
+// checkUsable fails t unless l is no lease or one the stack can use.
+func checkUsable(t *testing.T, st State, l Lease) {
+	t.Helper()
+	if !l.Addr.IsValid() {
+		return
+	}
+	if b := l.Addr.Bits(); b < 1 || b > 31 || !l.Server.IsValid() || l.Duration <= 0 || l.T1 > l.T2 || l.T2 > l.Duration {
+		t.Fatalf("state %v accepted lease %+v", st, l)
+	}
+	for _, r := range l.Routers {
+		if !l.Addr.Contains(r) {
+			t.Fatalf("router %v off %v", r, l.Addr)
+		}
+	}
 }

@@ -10,6 +10,10 @@
 // in the method sets of golang.org/x/net/ipv4's and x/net/ipv6's
 // *PacketConn for multicast and per-datagram IP control. InterfaceAddrs
 // lists a NIC's addresses as (*net.Interface).Addrs does.
+// Resolver returns a *net.Resolver whose DNS queries go over the stack to
+// the servers given (UDP only), so LookupNetIP, LookupHost and the rest
+// work on names; LookupNetIPSearch applies a search list such as a DHCP
+// lease's.
 // *UDPConn has every method of *net.UDPConn but SyscallConn and File, and
 // implements net.PacketConn and net.Conn. Errors are the ones net returns:
 // *net.OpError with the same Op, Net, Source and Addr, wrapping
@@ -40,8 +44,9 @@
 //     No jumbograms, no flow labels, no IPV6_RECVERR, no IPV6_NEXTHOP
 //     (accepted in a control message and left to the routes), and a hop
 //     limit of 0 means the default rather than 0.
-//   - Host names other than "localhost" are not resolved: use numeric
-//     addresses.
+//   - Host names other than "localhost" are not resolved by Dial and
+//     ListenUDP: look them up first with Resolver, a *net.Resolver whose
+//     queries go over the stack (LookupNetIPSearch adds a search list).
 //   - SetReadBuffer(n) gives a 2n-byte queue, as Linux does, but without the
 //     rmem_max cap (the limit is 64 MiB). SetWriteBuffer is recorded; sends
 //     are not queued per socket but handed to the link.

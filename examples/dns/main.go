@@ -8,6 +8,11 @@
 //	dns -tap tap0 -addr 192.0.2.2/24 -addr 2001:db8::2/64 -record www.example.test=2001:db8::80
 //	dig -6 @2001:db8::2 www.example.test AAAA
 //
+// With -dhcp instead of -addr, the stack gets its address from a DHCP
+// server on the link and serves on the leased address:
+//
+//	dns -tap tap0 -dhcp -record www.example.test=192.0.2.80
+//
 // It answers authoritatively for the parent domain of each record's name:
 //
 //	dns -net kernel -port 5353 -record www.example.test=192.0.2.80 -record www.example.test=192.0.2.81
@@ -20,6 +25,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -59,47 +65,71 @@ func main() {
 	}
 }
 
-func run() error {
-	zone := new(Zone)
-	var (
-		netMode = flag.String("net", "tap", "network to serve on: tap (tapnet on a TAP or TUN device) or kernel (a kernel UDP socket)")
-		tapName string // -tap and -tun, defined by netsetup
-		tunName string
-		addr    string // -addr, defined by netsetup
-		port    = flag.Uint("port", 53, "UDP port")
-		gw      = flag.String("gw", "", "default gateway (-net tap)")
-		mac     string // -mac, defined by netsetup
-		pcap    = flag.String("pcap", "", "write every frame to this pcap file (-net tap)")
-		udpSize = flag.Int("udpsize", DefaultUDPSize, "EDNS0 UDP payload size we advertise")
-	)
-	netsetup.DefineDevice(flag.CommandLine, &tapName, &tunName)
-	netsetup.DefineMAC(flag.CommandLine, &mac)
-	netsetup.DefineAddr(flag.CommandLine, &addr, "192.0.2.2/24", "our address and prefix, repeatable (an IPv4 and an IPv6 one); with -net kernel, only the addresses are used and only when the flag is given")
-	flag.Var(recordFlags{zone}, "record", "A or AAAA record name=ip, e.g. www.example.test=192.0.2.80 or www.example.test=2001:db8::80 (repeatable)")
-	flag.Parse()
-	if flag.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", flag.Args())
+// config is the parsed command line.
+type config struct {
+	netMode   string
+	link      *netsetup.Flags // -tap, -tun, -addr, -dhcp, -gw, -mac, -pcap, ...
+	prefixes  []netip.Prefix  // -addr, parsed (none with -dhcp)
+	addrGiven bool
+	port      uint16
+	udpSize   int
+	zone      *Zone
+}
+
+// parseFlags parses args with the link flags every example shares
+// (netsetup.Register), so -dhcp works here as in echo.
+func parseFlags(fs *flag.FlagSet, args []string) (*config, error) {
+	c := &config{zone: new(Zone)}
+	fs.StringVar(&c.netMode, "net", "tap", "network to serve on: tap (tapnet on a TAP or TUN device) or kernel (a kernel UDP socket)")
+	c.link = netsetup.Register(fs, "192.0.2.2/24")
+	fs.Lookup("addr").Usage = "our address and prefix, repeatable (an IPv4 and an IPv6 one); with -net kernel, only the addresses are used and only when the flag is given"
+	port := fs.Uint("port", 53, "UDP port")
+	fs.IntVar(&c.udpSize, "udpsize", DefaultUDPSize, "EDNS0 UDP payload size we advertise")
+	fs.Var(recordFlags{c.zone}, "record", "A or AAAA record name=ip, e.g. www.example.test=192.0.2.80 or www.example.test=2001:db8::80 (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
 	}
-	if len(zone.Names()) == 0 {
-		return fmt.Errorf("no records: give at least one -record name=ip")
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if len(c.zone.Names()) == 0 {
+		return nil, fmt.Errorf("no records: give at least one -record name=ip")
 	}
 	if *port > 65535 {
-		return fmt.Errorf("-port %d out of range", *port)
+		return nil, fmt.Errorf("-port %d out of range", *port)
 	}
-	prefixes, err := netsetup.ParsePrefixes(addr)
-	if err != nil {
-		return fmt.Errorf("-addr: %w", err)
+	c.port = uint16(*port)
+	switch c.netMode {
+	case "tap":
+	case "kernel":
+		if c.link.DHCP {
+			return nil, errors.New("-dhcp needs -net tap")
+		}
+	default:
+		return nil, fmt.Errorf("-net %q: want tap or kernel", c.netMode)
 	}
-	addrGiven := false
-	flag.Visit(func(f *flag.Flag) { addrGiven = addrGiven || f.Name == "addr" })
+	if c.link.DHCP {
+		return c, nil // the lease gives the address
+	}
+	var err error
+	if c.prefixes, err = netsetup.ParsePrefixes(c.link.Addr); err != nil {
+		return nil, fmt.Errorf("-addr: %w", err)
+	}
+	fs.Visit(func(f *flag.Flag) { c.addrGiven = c.addrGiven || f.Name == "addr" })
+	return c, nil
+}
 
+func run() error {
+	c, err := parseFlags(flag.CommandLine, os.Args[1:])
+	if err != nil {
+		return err
+	}
 	var (
 		pcs     []net.PacketConn
 		cleanup = func() error { return nil }
 	)
-	switch *netMode {
-	case "kernel":
-		if pcs, err = listenKernel(prefixes, addrGiven, *port); err != nil {
+	if c.netMode == "kernel" {
+		if pcs, err = listenKernel(c.prefixes, c.addrGiven, c.port); err != nil {
 			return err
 		}
 		cleanup = func() error {
@@ -108,23 +138,8 @@ func run() error {
 			}
 			return nil
 		}
-	case "tap":
-		cfg := tapConfig{Tap: tapName, Tun: tunName, Addrs: prefixes, Pcap: *pcap, Port: uint16(*port)}
-		if *gw != "" {
-			if cfg.Gateway, err = netip.ParseAddr(*gw); err != nil {
-				return fmt.Errorf("-gw: %w", err)
-			}
-		}
-		if mac != "" {
-			if cfg.MAC, err = net.ParseMAC(mac); err != nil {
-				return fmt.Errorf("-mac: %w", err)
-			}
-		}
-		if pcs, cleanup, err = openTapnet(cfg); err != nil {
-			return err
-		}
-	default:
-		return fmt.Errorf("-net %q: want tap or kernel", *netMode)
+	} else if pcs, cleanup, err = openTapnet(c.link, c.port); err != nil {
+		return err
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -134,8 +149,8 @@ func run() error {
 		on[i] = pc.LocalAddr().String()
 	}
 	fmt.Printf("serving %d names on udp %s, authoritative for %s\n",
-		len(zone.Names()), strings.Join(on, " "), strings.Join(zone.Apexes(), " "))
-	srv := &Server{Zone: zone, UDPSize: *udpSize}
+		len(c.zone.Names()), strings.Join(on, " "), strings.Join(c.zone.Apexes(), " "))
+	srv := &Server{Zone: c.zone, UDPSize: c.udpSize}
 	serveErr := serveAll(ctx, srv, pcs)
 	if err := cleanup(); serveErr == nil {
 		serveErr = err
@@ -145,7 +160,7 @@ func run() error {
 
 // listenKernel opens a kernel UDP socket on each address, or one on every
 // address when none was given.
-func listenKernel(prefixes []netip.Prefix, given bool, port uint) ([]net.PacketConn, error) {
+func listenKernel(prefixes []netip.Prefix, given bool, port uint16) ([]net.PacketConn, error) {
 	hosts := []string{""}
 	if given {
 		hosts = hosts[:0]

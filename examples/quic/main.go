@@ -80,7 +80,7 @@ func run() error {
 	netsetup.DefineDevice(flag.CommandLine, &o.tapName, &o.tunName)
 	netsetup.DefineAddr(flag.CommandLine, &addr, "192.0.2.2/24", "our address and prefix, repeatable (an IPv4 and an IPv6 one); with -pipe, the server stack's (the first); with -net kernel, only the first address is used and only when the flag is given")
 	flag.StringVar(&o.listen, "listen", ":4433", "server mode (the default): UDP address to listen on; with -net tap only the port is used")
-	flag.StringVar(&o.connect, "connect", "", "client mode: the server's host:port (a name is resolved over tapnet with -dhcp or -dns)")
+	flag.StringVar(&o.connect, "connect", "", "client mode: the server's host:port (a name is resolved over tapnet with -dhcp or -dns, to the first of its A and AAAA addresses in a family the stack has)")
 	flag.BoolVar(&o.dhcp, "dhcp", false, "get the address, gateway and DNS server from DHCP instead of -addr and -gw (-net tap)")
 	flag.StringVar(&o.dns, "dns", "", "DNS server ip:port for -connect names without -dhcp (-net tap)")
 	flag.StringVar(&o.message, "message", "", "client mode: send this on one stream and print the echo; without it, run a bulk echo test")
@@ -139,16 +139,24 @@ func (o *options) tapConfig(port uint16) (tapConfig, error) {
 	return cfg, nil
 }
 
+// resolver looks names up on the network the example runs on.
+type resolver struct {
+	*net.Resolver
+	// reachable reports whether that network can reach addr (it has an
+	// address of addr's family); nil means any address.
+	reachable func(addr netip.Addr) bool
+}
+
 // open returns a UDP socket for listen (host:port) on the chosen network
 // and a resolver of names on that network.
-func (o *options) open(listen string) (net.PacketConn, *net.Resolver, func() error, error) {
+func (o *options) open(listen string) (net.PacketConn, resolver, func() error, error) {
 	host, portStr, err := net.SplitHostPort(listen)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, resolver{}, nil, err
 	}
 	port, err := strconv.ParseUint(portStr, 10, 16)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("port %q: %w", portStr, err)
+		return nil, resolver{}, nil, fmt.Errorf("port %q: %w", portStr, err)
 	}
 	if o.netMode == "kernel" {
 		if host == "" && o.addrSet {
@@ -156,13 +164,13 @@ func (o *options) open(listen string) (net.PacketConn, *net.Resolver, func() err
 		}
 		pc, err := net.ListenPacket("udp", net.JoinHostPort(host, portStr))
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, resolver{}, nil, err
 		}
-		return pc, net.DefaultResolver, pc.Close, nil
+		return pc, resolver{Resolver: net.DefaultResolver}, pc.Close, nil
 	}
 	cfg, err := o.tapConfig(uint16(port))
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, resolver{}, nil, err
 	}
 	return openTapnet(cfg)
 }
@@ -258,8 +266,9 @@ func runPipe(ctx context.Context, o *options) error {
 }
 
 // resolveConnect turns host:port into an address, looking a host name up
-// with r (over tapnet, for -net tap).
-func resolveConnect(ctx context.Context, r *net.Resolver, hostport string) (netip.AddrPort, error) {
+// with r (over tapnet, for -net tap) in both families and taking the first
+// address r's network can reach, in the resolver's order.
+func resolveConnect(ctx context.Context, r resolver, hostport string) (netip.AddrPort, error) {
 	host, portStr, err := net.SplitHostPort(hostport)
 	if err != nil {
 		return netip.AddrPort{}, err
@@ -268,13 +277,28 @@ func resolveConnect(ctx context.Context, r *net.Resolver, hostport string) (neti
 	if err != nil {
 		return netip.AddrPort{}, fmt.Errorf("port %q: %w", portStr, err)
 	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		ips, lerr := r.LookupNetIP(ctx, "ip4", host)
-		if lerr != nil {
-			return netip.AddrPort{}, lerr
-		}
-		ip = ips[0]
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return netip.AddrPortFrom(ip.Unmap(), uint16(port)), nil
 	}
-	return netip.AddrPortFrom(ip.Unmap(), uint16(port)), nil
+	ips, err := r.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	ip, err := pickReachable(ips, r.reachable)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("%s: %w", host, err)
+	}
+	return netip.AddrPortFrom(ip, uint16(port)), nil
+}
+
+// pickReachable returns the first of ips that reachable accepts (any, when
+// reachable is nil).
+func pickReachable(ips []netip.Addr, reachable func(netip.Addr) bool) (netip.Addr, error) {
+	for _, ip := range ips {
+		ip = ip.Unmap()
+		if reachable == nil || reachable(ip) {
+			return ip, nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("no address reachable from this stack's address families among %v", ips)
 }

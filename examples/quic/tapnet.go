@@ -33,12 +33,12 @@ func (cfg tapConfig) flags() *netsetup.Flags {
 // UDP socket bound to its address (cfg.Addrs' only one, or the DHCP
 // lease's; with several, the dual-stack wildcard, so that the source
 // follows the peer's family) and cfg.Port, a resolver over the stack (the
-// lease's DNS servers, or cfg.DNS), and a function that tears the stack
-// down.
-func openTapnet(cfg tapConfig) (net.PacketConn, *net.Resolver, func() error, error) {
+// lease's DNS servers, or cfg.DNS) that knows which families the stack has
+// addresses in, and a function that tears the stack down.
+func openTapnet(cfg tapConfig) (net.PacketConn, resolver, func() error, error) {
 	n, err := cfg.flags().Open()
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, resolver{}, nil, err
 	}
 	bind := &net.UDPAddr{Port: int(cfg.Port)}
 	if len(n.Addrs) == 1 {
@@ -47,13 +47,26 @@ func openTapnet(cfg tapConfig) (net.PacketConn, *net.Resolver, func() error, err
 	pc, err := gonet.ListenUDP(n.Stack, "udp", bind)
 	if err != nil {
 		n.Close()
-		return nil, nil, nil, err
+		return nil, resolver{}, nil, err
 	}
 	var servers []netip.AddrPort
 	if cfg.DNS.IsValid() {
 		servers = append(servers, cfg.DNS)
 	}
-	return pc, n.Resolver(servers...), func() error { pc.Close(); return n.Close() }, nil
+	r := resolver{Resolver: n.Resolver(servers...), reachable: sameFamilyAs(n.Addrs)}
+	return pc, r, func() error { pc.Close(); return n.Close() }, nil
+}
+
+// sameFamilyAs reports whether an address is of the family of one of
+// local: an IPv6 peer needs an IPv6 address on the NIC, an IPv4 peer an
+// IPv4 one.
+func sameFamilyAs(local []netip.Prefix) func(netip.Addr) bool {
+	var has4, has6 bool
+	for _, p := range local {
+		has4 = has4 || p.Addr().Is4()
+		has6 = has6 || p.Addr().Is6()
+	}
+	return func(a netip.Addr) bool { return a.Is4() && has4 || a.Is6() && has6 }
 }
 
 // openPipePair builds two tapnet stacks joined by an in-memory Ethernet
