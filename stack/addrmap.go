@@ -43,20 +43,23 @@ func addrHash(a netip.Addr) uint64 {
 		b := a.As4()
 		return uint64(binary.BigEndian.Uint32(b[:])) * 0x9e3779b97f4a7c15
 	}
-	var hi, lo uint64
+	hi, lo := addrWords(a)
+	return (lo ^ bits.RotateLeft64(hi, 29)) * 0x9e3779b97f4a7c15
+}
+
+// addrWords returns the 16-byte form of a as two big-endian words.
+func addrWords(a netip.Addr) (hi, lo uint64) {
 	if runtime.GOARCH == "wasm" {
 		// The wasm compiler does not inline AsSlice, whose array then
-		// escapes: one allocation per lookup.
+		// escapes: one allocation per call.
 		b := a.As16()
-		hi, lo = binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
-	} else {
-		// AsSlice, not As16: the compiler copies As16's array with one
-		// 16-byte load of two 8-byte stores, which the CPU cannot forward
-		// (a stall that made this hash 7 ns instead of under 2).
-		b := a.AsSlice()
-		hi, lo = binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
+		return binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
 	}
-	return (lo ^ bits.RotateLeft64(hi, 29)) * 0x9e3779b97f4a7c15
+	// AsSlice, not As16: the compiler copies As16's array with one 16-byte
+	// load of two 8-byte stores, which the CPU cannot forward (a stall that
+	// made addrHash 7 ns instead of under 2).
+	b := a.AsSlice()
+	return binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
 }
 
 func newAddrMapDir[V any](log2 uint) *addrMapDir[V] {
@@ -282,8 +285,7 @@ func (t *prefixMap[V]) matches6(a netip.Addr, f func(bits int, v V) bool) {
 	if !a.Is6() {
 		return
 	}
-	b16 := a.AsSlice() // see addrHash
-	hi, lo := binary.BigEndian.Uint64(b16[:8]), binary.BigEndian.Uint64(b16[8:])
+	hi, lo := addrWords(a)
 	for w := len(t.lens6) - 1; w >= 0; w-- {
 		for set := t.lens6[w].Load(); set != 0; {
 			i := 63 - bits.LeadingZeros64(set)
