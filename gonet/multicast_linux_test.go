@@ -18,6 +18,8 @@ import (
 	"github.com/tapnet/tapnet/tap"
 )
 
+var mcG2 = &net.UDPAddr{IP: net.IPv4(239, 1, 2, 4).To4()}
+
 // TestTAPMulticastKernel runs against the Linux kernel in a namespace: a
 // kernel socket joined to 239.1.2.3 on the TAP receives what tapnet sends,
 // tapnet receives what a kernel socket sends to the group, and the IGMP

@@ -20,10 +20,7 @@ import (
 	"github.com/tapnet/tapnet/tap"
 )
 
-var (
-	mcG1 = &net.UDPAddr{IP: net.IPv4(239, 1, 2, 3).To4()}
-	mcG2 = &net.UDPAddr{IP: net.IPv4(239, 1, 2, 4).To4()}
-)
+var mcG1 = &net.UDPAddr{IP: net.IPv4(239, 1, 2, 3).To4()}
 
 // xnetParsesCmsgs: gonet encodes control messages as x/net's
 // ControlMessage marshals and parses them on this platform (Linux, macOS,

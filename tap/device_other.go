@@ -183,3 +183,20 @@ func (d *Device) Stats() Stats {
 	s.Offloads = d.off
 	return s
 }
+
+// Queue returns d for queue 0 and nil otherwise: off Linux a device has one
+// queue. It keeps code written for Linux's multi-queue devices portable.
+func (d *Device) Queue(i int) link.Device {
+	if i == 0 {
+		return d
+	}
+	return nil
+}
+
+// QueueStats returns Stats for queue 0, the only one, and zero otherwise.
+func (d *Device) QueueStats(i int) Stats {
+	if i != 0 {
+		return Stats{}
+	}
+	return d.Stats()
+}
