@@ -12,21 +12,26 @@ import (
 	"github.com/tapnet/tapnet/stack"
 )
 
-func netAddrToAddr4(a net.Addr) (netip.Addr, bool) {
-	var ip net.IP
+// netAddrIP is the IP of a *net.UDPAddr or *net.IPAddr, as x/net's
+// netAddrToIP4 and netAddrToIP16 read it; nil for anything else.
+func netAddrIP(a net.Addr) net.IP {
 	switch v := a.(type) {
 	case *net.UDPAddr:
-		if v == nil {
-			return netip.Addr{}, false
+		if v != nil {
+			return v.IP
 		}
-		ip = v.IP
 	case *net.IPAddr:
-		if v == nil {
-			return netip.Addr{}, false
+		if v != nil {
+			return v.IP
 		}
-		ip = v.IP
 	}
-	ip4 := ip.To4()
+	return nil
+}
+
+// netAddrToAddr4 is x/net/ipv4's netAddrToIP4: an IPv4 address (or an
+// IPv4-mapped one) of a *net.UDPAddr or *net.IPAddr.
+func netAddrToAddr4(a net.Addr) (netip.Addr, bool) {
+	ip4 := netAddrIP(a).To4()
 	if ip4 == nil {
 		return netip.Addr{}, false
 	}
@@ -38,24 +43,33 @@ func (p *PacketConn) nic(ifi *net.Interface) (*stack.NIC, bool) {
 	return p.stack().NICForInterface(ifi)
 }
 
-// group runs a membership change after x/net's argument checks.
-func (p *PacketConn) group(ifi *net.Interface, group net.Addr, source net.Addr, withSource bool,
+// group runs a membership change after x/net/ipv4's argument checks.
+func (p *PacketConn) group(ifi *net.Interface, group, source net.Addr, withSource bool,
 	f func(n *stack.NIC, g, s netip.Addr) error) error {
 	if !p.ok() {
 		return errInvalidConn
 	}
-	g, ok := netAddrToAddr4(group)
+	return p.membership(ifi, group, source, withSource, netAddrToAddr4, p.option, f)
+}
+
+// membership runs a membership change for either family: parse reads the
+// family's group and source addresses, option is its socket-option check
+// (a closed socket, or IPv6 options on an IPv4 socket), f the change.
+func (p *PacketConn) membership(ifi *net.Interface, group, source net.Addr, withSource bool,
+	parse func(net.Addr) (netip.Addr, bool), option func() error,
+	f func(n *stack.NIC, g, s netip.Addr) error) error {
+	g, ok := parse(group)
 	if !ok {
 		return errMissingAddress
 	}
 	var s netip.Addr
 	if withSource {
-		if s, ok = netAddrToAddr4(source); !ok {
+		if s, ok = parse(source); !ok {
 			return errMissingAddress
 		}
 	}
-	if p.closed() {
-		return p.closedErr()
+	if err := option(); err != nil {
+		return err
 	}
 	n, ok := p.nic(ifi)
 	if !ok {

@@ -265,19 +265,7 @@ func (q *PacketConn6) SetBPF(filter []bpf.RawInstruction) error { return q.p.Set
 // netAddrToAddr16 is x/net/ipv6's netAddrToIP16: an IPv6 address of a
 // *net.UDPAddr or *net.IPAddr; IPv4 ones are missing.
 func netAddrToAddr16(a net.Addr) (netip.Addr, bool) {
-	var ip net.IP
-	switch v := a.(type) {
-	case *net.UDPAddr:
-		if v == nil {
-			return netip.Addr{}, false
-		}
-		ip = v.IP
-	case *net.IPAddr:
-		if v == nil {
-			return netip.Addr{}, false
-		}
-		ip = v.IP
-	}
+	ip := netAddrIP(a)
 	if len(ip) != net.IPv6len || ip.To4() != nil {
 		return netip.Addr{}, false
 	}
@@ -291,24 +279,7 @@ func (q *PacketConn6) group(ifi *net.Interface, group, source net.Addr, withSour
 	if !q.ok() {
 		return errInvalidConn
 	}
-	g, ok := netAddrToAddr16(group)
-	if !ok {
-		return errMissingAddress
-	}
-	var s netip.Addr
-	if withSource {
-		if s, ok = netAddrToAddr16(source); !ok {
-			return errMissingAddress
-		}
-	}
-	if err := q.setOption(); err != nil {
-		return err
-	}
-	n, ok := q.p.nic(ifi)
-	if !ok {
-		return setsockopt(syscall.ENODEV)
-	}
-	return q.p.optErr(f(n, g, s))
+	return q.p.membership(ifi, group, source, withSource, netAddrToAddr16, q.setOption, f)
 }
 
 // JoinGroup joins group on ifi (nil: the route's NIC) for every source.
