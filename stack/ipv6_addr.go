@@ -3,7 +3,6 @@ package stack
 import (
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/bits"
@@ -550,10 +549,11 @@ func policyLabel(a netip.Addr) int {
 // CommonPrefixLen of a source a, as Linux caps it at the address's
 // prefix length.
 func commonPrefixLen(a, b netip.Addr, limit int) int {
-	x, y := a.As16(), b.As16()
-	n := bits.LeadingZeros64(binary.BigEndian.Uint64(x[:8]) ^ binary.BigEndian.Uint64(y[:8]))
+	ah, al := addrWords(a)
+	bh, bl := addrWords(b)
+	n := bits.LeadingZeros64(ah ^ bh)
 	if n == 64 {
-		n += bits.LeadingZeros64(binary.BigEndian.Uint64(x[8:]) ^ binary.BigEndian.Uint64(y[8:]))
+		n += bits.LeadingZeros64(al ^ bl)
 	}
 	return min(n, limit)
 }
