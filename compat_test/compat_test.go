@@ -59,6 +59,11 @@ type Subject struct {
 	// that the Listen/Dial funcs close over.
 	Setup func(t *testing.T)
 
+	// Diag, if set, describes the hosts' state (counters, neighbours) for
+	// the log when a scenario's observation differs: the clue to a failure
+	// that does not come again when rerun.
+	Diag func(t *testing.T) string
+
 	// Settle is how long a scenario waits for datagrams already sent to be
 	// queued at the receiver before it checks queue contents without reading
 	// (an asynchronous link needs longer than kernel loopback).
@@ -270,6 +275,9 @@ func runAll(t *testing.T, s Subject, baseline map[string]Observation, table bool
 			}
 			if !slices.Equal(e.obs, want) {
 				t.Errorf("observation differs from %s:\n%s", from, diff(want, e.obs))
+				if s.Diag != nil {
+					t.Logf("state after the scenario:\n%s", s.Diag(t))
+				}
 			}
 		})
 	}

@@ -64,6 +64,10 @@ func tapnetTAPSubject(f family) Subject {
 			return c, err
 		},
 		Settle: 50 * time.Millisecond,
+		Diag: func(t *testing.T) string {
+			return "A (tapnet): " + stackDiag(a) + "\nB (kernel):\n" +
+				ns.IP(t, "-s", "link", "show") + ns.IP(t, "addr", "show") + ns.IP(t, "neigh", "show") + ns.IP(t, "-6", "maddr", "show")
+		},
 	}
 }
 

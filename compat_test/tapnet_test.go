@@ -1,13 +1,18 @@
 package compat
 
 import (
+	"fmt"
+	"maps"
 	"net"
 	"net/netip"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/tapnet/tapnet/gonet"
 	"github.com/tapnet/tapnet/link"
+	"github.com/tapnet/tapnet/neigh"
 	"github.com/tapnet/tapnet/stack"
 	"github.com/tapnet/tapnet/tap"
 )
@@ -100,5 +105,33 @@ func tapnetPipeSubject(f family) Subject {
 		ListenA: gonetListen(&a), DialA: gonetDial(&a),
 		ListenB: gonetListen(&b), DialB: gonetDial(&b),
 		Settle: 50 * time.Millisecond,
+		Diag: func(*testing.T) string {
+			return "A: " + stackDiag(a) + "\nB: " + stackDiag(b)
+		},
 	}
+}
+
+// stackDiag lists the counters of s that are not zero, and its NICs'
+// neighbours.
+func stackDiag(s *stack.Stack) string {
+	var b strings.Builder
+	m := s.Stats().Snapshot()
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if m[k] != 0 {
+			fmt.Fprintf(&b, "%s=%d ", k, m[k])
+		}
+	}
+	for _, n := range s.NICs() {
+		var es []neigh.Entry
+		if c := n.ARP(); c != nil {
+			es = c.Entries(es)
+		}
+		if nd := n.NeighborCache(); nd != nil {
+			es = nd.Entries(es)
+		}
+		for _, e := range es {
+			fmt.Fprintf(&b, "\n  nic %d: %v %v %v", n.ID(), e.Addr, e.MAC, e.State)
+		}
+	}
+	return b.String()
 }
