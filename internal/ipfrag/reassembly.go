@@ -199,10 +199,14 @@ type Reassembler struct {
 	// mu guards every field below and every datagram reachable from them.
 	// It is a leaf lock: OnTimeout runs after it is released, and nothing
 	// else is locked while it is held.
-	mu      sync.Mutex
-	closed  bool
-	table   map[Key]*fragDatagram
-	sources map[netip.Addr]fragSource
+	mu     sync.Mutex
+	closed bool
+	table  map[Key]*fragDatagram
+	// sources holds a record per source address with datagrams in
+	// flight, keyed by the address's 16 bytes (a reassembler serves one
+	// family), which hash faster than a netip.Addr with its zone.
+	sources map[[16]byte]*fragSource
+	spare   []*fragSource // records of sources gone, for the next ones
 	oldest  *fragDatagram // creation order: oldest first
 	newest  *fragDatagram
 	mem     int
@@ -218,7 +222,8 @@ type fragPart struct {
 
 func (p fragPart) end() int { return p.off + p.b.Len() }
 
-// fragSource lists the datagrams from one source, oldest first.
+// fragSource lists the datagrams from one source, oldest first. Each of
+// them points to it, so that taking one out needs no lookup.
 type fragSource struct {
 	n              int
 	oldest, newest *fragDatagram
@@ -228,6 +233,7 @@ type fragDatagram struct {
 	key          Key
 	created      time.Time
 	prev, next   *fragDatagram // global list
+	src          *fragSource   // its source's record, while linked
 	sprev, snext *fragDatagram // per-source list
 	parts        []fragPart    // sorted by offset, non-overlapping, non-empty
 	received     int           // payload bytes held
@@ -284,7 +290,7 @@ func NewReassembler(cfg Config, stats *Stats) *Reassembler {
 		quoteLen:     cfg.QuoteLen,
 		strict:       cfg.StrictOverlap,
 		table:        make(map[Key]*fragDatagram),
-		sources:      make(map[netip.Addr]fragSource),
+		sources:      make(map[[16]byte]*fragSource),
 	}
 	if r.limits == (Limits{}) {
 		r.limits = IPv4
@@ -631,7 +637,7 @@ func (r *Reassembler) startLocked(f *Fragment, n int, now time.Time) {
 // all, when a new one would exceed MaxPerSource or MaxDatagrams.
 func (r *Reassembler) enforceCapsLocked(src netip.Addr) {
 	if r.maxPerSource > 0 {
-		if s := r.sources[src]; s.n >= r.maxPerSource {
+		if s := r.sources[src.As16()]; s != nil && s.n >= r.maxPerSource {
 			r.stats.SourceLimit.Add(1)
 			r.removeLocked(s.oldest)
 		}
@@ -652,8 +658,13 @@ func (r *Reassembler) linkLocked(d *fragDatagram) {
 		r.oldest = d
 	}
 	r.newest = d
-	src := d.key.Src
-	s := r.sources[src]
+	k := d.key.Src.As16()
+	s := r.sources[k]
+	if s == nil {
+		s = r.newSourceLocked()
+		r.sources[k] = s
+	}
+	d.src = s
 	d.sprev = s.newest
 	if s.newest != nil {
 		s.newest.snext = d
@@ -662,8 +673,30 @@ func (r *Reassembler) linkLocked(d *fragDatagram) {
 	}
 	s.newest = d
 	s.n++
-	r.sources[src] = s
 	r.table[d.key] = d
+}
+
+// maxSpareSources bounds the records kept for reuse after a burst of
+// sources has passed.
+const maxSpareSources = 1024
+
+func (r *Reassembler) newSourceLocked() *fragSource {
+	if n := len(r.spare); n > 0 {
+		s := r.spare[n-1]
+		r.spare[n-1] = nil
+		r.spare = r.spare[:n-1]
+		return s
+	}
+	return new(fragSource)
+}
+
+// sourceGoneLocked forgets a source whose last datagram went.
+func (r *Reassembler) sourceGoneLocked(d *fragDatagram) {
+	delete(r.sources, d.key.Src.As16())
+	if len(r.spare) < maxSpareSources {
+		*d.src = fragSource{}
+		r.spare = append(r.spare, d.src)
+	}
 }
 
 // makeRoomLocked ensures need more bytes fit under the high threshold,
@@ -726,7 +759,7 @@ func (r *Reassembler) unlinkLocked(d *fragDatagram) {
 	} else {
 		r.newest = d.prev
 	}
-	s := r.sources[d.key.Src]
+	s := d.src
 	if d.sprev != nil {
 		d.sprev.snext = d.snext
 	} else {
@@ -738,11 +771,9 @@ func (r *Reassembler) unlinkLocked(d *fragDatagram) {
 		s.newest = d.sprev
 	}
 	if s.n--; s.n == 0 {
-		delete(r.sources, d.key.Src)
-	} else {
-		r.sources[d.key.Src] = s
+		r.sourceGoneLocked(d)
 	}
-	d.prev, d.next, d.sprev, d.snext = nil, nil, nil, nil
+	d.prev, d.next, d.src, d.sprev, d.snext = nil, nil, nil, nil, nil
 }
 
 // removeLocked drops d entirely and recycles it.

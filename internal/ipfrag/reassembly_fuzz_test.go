@@ -183,6 +183,7 @@ func FuzzReassembler(f *testing.F) {
 			if n := h.r.InFlight(); n < 0 {
 				t.Fatalf("InFlight = %d", n)
 			}
+			reasmCheckSources(t, h.r)
 		}
 		if st := h.r.Stats(); st.Fragments.Load() != frags || st.Reassembled.Load() != completed {
 			t.Errorf("stats count %d fragments, %d reassembled; fed %d, got %d", st.Fragments.Load(), st.Reassembled.Load(), frags, completed)
@@ -427,6 +428,39 @@ func TestFuzzReassemblerSeeds6(t *testing.T) {
 		}
 		if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, want) {
 			t.Errorf("%s is missing or stale (%v): run go test -run TestFuzzReassemblerSeeds6 -update-seeds", path, err)
+		}
+	}
+}
+
+// reasmCheckSources fails when the per-source records disagree with the
+// table: every datagram (tombstones too) points to its source's record,
+// each record counts and lists exactly its source's datagrams, and no
+// record outlives its last datagram.
+func reasmCheckSources(t *testing.T, r *Reassembler) {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	count := make(map[[16]byte]int)
+	for _, d := range r.table {
+		k := d.key.Src.As16()
+		if s := r.sources[k]; s == nil || d.src != s {
+			t.Fatalf("datagram %v: source record %p, the table's %p", d.key, d.src, s)
+		}
+		count[k]++
+	}
+	if len(count) != len(r.sources) {
+		t.Fatalf("%d source records for %d sources with datagrams", len(r.sources), len(count))
+	}
+	for k, s := range r.sources {
+		n := 0
+		for d := s.oldest; d != nil; d = d.snext {
+			if d.src != s {
+				t.Fatalf("source %x lists a datagram of another", k)
+			}
+			n++
+		}
+		if s.n != count[k] || n != count[k] {
+			t.Fatalf("source %x: record counts %d, lists %d; the table holds %d", k, s.n, n, count[k])
 		}
 	}
 }

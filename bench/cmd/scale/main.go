@@ -1,15 +1,16 @@
 // Command scale measures how tapnet's per-datagram and per-socket costs
 // grow with what a stack holds: sockets of each binding kind, addresses on
-// one NIC, neighbours in the ARP cache, concurrent socket churn and
-// ephemeral ports in use. It needs no privileges: two stacks run in this
+// one NIC, neighbours in the ARP cache, fragmented datagrams in
+// reassembly from many sources, concurrent socket churn and ephemeral
+// ports in use. It needs no privileges: two stacks run in this
 // process over an in-memory pipe (tap.Pipe), and no frame leaves it. It
 // prints one markdown table, each rate with its ratio to the smallest case
 // of its scenario (1.00 means no slowdown).
 //
-// In-memory only: 10,000 addresses and 10,000 neighbours do not fit the
-// documentation ranges, so those rows take addresses from 198.18.0.0/15
-// (reserved for benchmarks, RFC 2544). That is why this program has no TAP
-// mode; never point it at a real link.
+// In-memory only: 10,000 addresses, 10,000 neighbours and 1,000 sources do
+// not fit the documentation ranges, so those rows take addresses from
+// 198.18.0.0/15 (reserved for benchmarks, RFC 2544). That is why this
+// program has no TAP mode; never point it at a real link.
 //
 // The cases of a scenario are all set up first and then take turns, ten
 // slices each after a warm-up turn, rather than running one after the
@@ -46,7 +47,7 @@ import (
 
 var (
 	duration = flag.Duration("duration", time.Second, "measured time per row (in slices)")
-	only     = flag.String("only", "", "run only the scenario groups whose name contains this (sockets, addresses, peers, churn, ports)")
+	only     = flag.String("only", "", "run only the scenario groups whose name contains this (sockets, addresses, peers, reassembly, churn, ports)")
 )
 
 // Addresses. The two stacks share 192.0.2.0/24. Scenarios needing more
@@ -186,6 +187,9 @@ func main() {
 	}
 	if want("peers") {
 		scenario("peers", "ARP neighbours, sending", "datagrams", []int{1, 100, 1_000, 10_000}, setupPeers)
+	}
+	if want("reassembly") {
+		scenario("reassembly", "fragmented, sources in flight", "datagrams", []int{1, 100, 1_000}, setupReassembly)
 	}
 	if want("churn") {
 		scenario("churn", "open+close, goroutines", "ops", []int{1, 2},
