@@ -35,6 +35,21 @@ func linkExists(t *testing.T, ns *netns.NS, name string) bool {
 	return exec.Command("ip", "-n", ns.Name(), "link", "show", "dev", name).Run() == nil
 }
 
+// kernelUDP opens a kernel UDP socket in ns on kernelIP:5000, closed when
+// the test ends.
+func kernelUDP(t *testing.T, ns *netns.NS) *net.UDPConn {
+	t.Helper()
+	var conn *net.UDPConn
+	if err := ns.Do(func() (err error) {
+		conn, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(kernelIP, 5000)))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
 // kernelMAC returns the MAC of the kernel side of a device in ns.
 func kernelMAC(t *testing.T, ns *netns.NS, name string) ethernet.MAC {
 	t.Helper()
@@ -134,15 +149,7 @@ func TestTAPKernelExchange(t *testing.T) {
 	d := netns.NewTAP(t, ns, "192.0.2.1/24", tap.Options{})
 	kmac := kernelMAC(t, ns, d.Name())
 
-	// A kernel UDP socket inside the namespace.
-	var conn *net.UDPConn
-	if err := ns.Do(func() (err error) {
-		conn, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(kernelIP, 5000)))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := kernelUDP(t, ns)
 
 	// Stack → kernel.
 	r := newRx(64)
@@ -316,14 +323,7 @@ func TestTAPReadsQueuedFrames(t *testing.T) {
 func TestTAPMultiQueueSteering(t *testing.T) {
 	ns := netns.New(t)
 	d := netns.NewTAP(t, ns, "192.0.2.1/24", tap.Options{Queues: 2})
-	var conn *net.UDPConn
-	if err := ns.Do(func() (err error) {
-		conn, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(kernelIP, 5000)))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := kernelUDP(t, ns)
 	ns.IP(t, "neigh", "replace", stackIP.String(), "lladdr", d.MAC().String(), "dev", d.Name())
 	kmac := kernelMAC(t, ns, d.Name())
 	rxs := [2]*rx{newRx(64), newRx(64)}

@@ -2,7 +2,6 @@ package tap_test
 
 import (
 	"encoding/binary"
-	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -146,14 +145,7 @@ func TestOffloadFallbacks(t *testing.T) {
 // arrive as three whole datagrams.
 func exchangeUDP(t *testing.T, ns *netns.NS, d *tap.Device) {
 	t.Helper()
-	var conn *net.UDPConn
-	if err := ns.Do(func() (err error) {
-		conn, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(kernelIP, 5000)))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := kernelUDP(t, ns)
 	ns.IP(t, "neigh", "replace", stackIP.String(), "lladdr", d.MAC().String(), "dev", d.Name())
 	r := newRx(64)
 	r.attach(d)
