@@ -5,12 +5,12 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/tapnet/tapnet/arp"
 	"github.com/tapnet/tapnet/ethernet"
-	"github.com/tapnet/tapnet/internal/fakeclock"
 	"github.com/tapnet/tapnet/internal/leakcheck"
 	"github.com/tapnet/tapnet/stack"
 )
@@ -340,53 +340,19 @@ func TestReassemblyFloodBounded(t *testing.T) {
 // source gets its burst of 6 errors, all sources together the global burst
 // of 50, and a second later one more each.
 func TestICMPRateLimitHolds(t *testing.T) {
-	clk := fakeclock.New()
-	e := newRelEnv(t, stack.Options{ICMPRateLimit: stack.RateLimitOptions{Now: clk.Now}})
-	st := &e.s.Stats().ICMP
-	countErrors := func() int {
-		n := 0
-		for _, f := range e.link.take() {
-			if s := relParseSent(t, f); s.etherType == ethernet.TypeIPv4 && s.proto == 1 && s.l4[0] == 3 {
-				n++
-			}
-		}
-		return n
-	}
-	closed := relUDPFrame(relPeerIP, relOurIP, 5000, 9, []byte("closed"))
-	for i := 0; i < 1000; i++ {
-		e.link.inject(closed)
-	}
-	if sent, limited := st.ErrorsSent.Load(), st.RateLimited.Load(); sent != 6 || limited != 994 {
-		t.Errorf("one source, 1000 datagrams: %d errors sent, %d rate limited; want 6 and 994", sent, limited)
-	}
-	if n := countErrors(); n != 6 {
-		t.Errorf("%d ICMP errors on the wire, want 6", n)
-	}
-
-	clk.Advance(time.Second)
-	for i := 0; i < 10; i++ {
-		e.link.inject(closed)
-	}
-	if sent, limited := st.ErrorsSent.Load(), st.RateLimited.Load(); sent != 7 || limited != 1003 {
-		t.Errorf("a second later: %d errors sent, %d rate limited; want 7 and 1003", sent, limited)
-	}
-	countErrors()
-
-	// Many sources: the global bucket (50, refilled to 50 by the second
-	// that passed, one token taken since) caps the total.
-	for i := 100; i < 200; i++ {
-		e.link.inject(relARP(1, relMAC(i), relHost(i), ethernet.MAC{}, relOurIP, ethernet.Broadcast))
-	}
-	e.link.take()
-	for i := 100; i < 200; i++ {
-		e.link.inject(relEther(relOurMAC, relMAC(i), ethernet.TypeIPv4, relIPv4(relIP{ttl: 64, proto: 17, src: relHost(i), dst: relOurIP,
-			payload: relUDP(relHost(i), relOurIP, 5000, 9, []byte("closed"))})))
-	}
-	if sent, limited := st.ErrorsSent.Load(), st.RateLimited.Load(); sent != 7+49 || limited != 1003+51 {
-		t.Errorf("100 sources: %d errors sent, %d rate limited; want %d and %d", sent, limited, 7+49, 1003+51)
-	}
-	if n := countErrors(); n != 49 {
-		t.Errorf("%d ICMP errors on the wire, want 49", n)
-	}
-	relCheckBalance(t, e.s.Stats().Snapshot())
+	testICMPRateLimitHolds(t, rateLimitFamily{
+		newEnv: newRelEnv,
+		counters: func(st *stack.Stats) (sent, limited *atomic.Uint64) {
+			return &st.ICMP.ErrorsSent, &st.ICMP.RateLimited
+		},
+		isError: func(s relSent) bool { return s.etherType == ethernet.TypeIPv4 && s.proto == 1 && s.l4[0] == 3 },
+		closed:  relUDPFrame(relPeerIP, relOurIP, 5000, 9, []byte("closed")),
+		learn: func(e *relEnv, i int) {
+			e.link.inject(relARP(1, relMAC(i), relHost(i), ethernet.MAC{}, relOurIP, ethernet.Broadcast))
+		},
+		closedFrom: func(i int) []byte {
+			return relEther(relOurMAC, relMAC(i), ethernet.TypeIPv4, relIPv4(relIP{ttl: 64, proto: 17, src: relHost(i), dst: relOurIP,
+				payload: relUDP(relHost(i), relOurIP, 5000, 9, []byte("closed"))}))
+		},
+	})
 }
