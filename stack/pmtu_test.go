@@ -10,6 +10,7 @@ import (
 
 	"github.com/tapnet/tapnet/internal/fakeclock"
 	"github.com/tapnet/tapnet/internal/udpsock"
+	"github.com/tapnet/tapnet/ipv6"
 	"github.com/tapnet/tapnet/stack"
 )
 
@@ -17,10 +18,25 @@ import (
 // that left.
 func (e *relEnv) sendBig(ep *udpsock.Endpoint, data []byte) [][]byte {
 	e.t.Helper()
-	if _, err := ep.Write(data, netip.AddrPortFrom(relPeerIP, 9), nil); err != nil {
+	return e.sendBigTo(ep, relPeerIP, data)
+}
+
+// sendBigTo writes data from ep to port 9 of peer and returns the frames
+// that left, less the NIC's own NDP and MLD messages: on a dual-stack NIC
+// its router solicitation and second unsolicited report go out at random
+// within a second of its start.
+func (e *relEnv) sendBigTo(ep *udpsock.Endpoint, peer netip.Addr, data []byte) [][]byte {
+	e.t.Helper()
+	if _, err := ep.Write(data, netip.AddrPortFrom(peer, 9), nil); err != nil {
 		e.t.Fatal(err)
 	}
-	return e.link.take()
+	var frames [][]byte
+	for _, f := range e.link.take() {
+		if relParseSent(e.t, f).proto != ipv6.ProtocolICMPv6 {
+			frames = append(frames, f)
+		}
+	}
+	return frames
 }
 
 // fragNeeded injects an ICMP "fragmentation needed" with next-hop MTU mtu

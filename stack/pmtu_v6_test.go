@@ -1,7 +1,6 @@
 package stack_test
 
 import (
-	"net/netip"
 	"testing"
 	"time"
 
@@ -11,22 +10,10 @@ import (
 	"github.com/tapnet/tapnet/stack"
 )
 
-// sendBig6 writes data from ep to the IPv6 peer's port 9 and returns the
-// frames that left, less the NIC's own NDP and MLD messages: its router
-// solicitation and second unsolicited report go out at random within a
-// second of the NIC's start.
+// sendBig6 is sendBig to the IPv6 peer.
 func (e *relEnv) sendBig6(ep *udpsock.Endpoint, data []byte) [][]byte {
 	e.t.Helper()
-	if _, err := ep.Write(data, netip.AddrPortFrom(relPeerIP6, 9), nil); err != nil {
-		e.t.Fatal(err)
-	}
-	var frames [][]byte
-	for _, f := range e.link.take() {
-		if relParseSent(e.t, f).proto != ipv6.ProtocolICMPv6 {
-			frames = append(frames, f)
-		}
-	}
-	return frames
+	return e.sendBigTo(ep, relPeerIP6, data)
 }
 
 // packetTooBig injects a Packet Too Big with MTU mtu from the peer,
