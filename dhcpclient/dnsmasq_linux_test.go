@@ -69,11 +69,8 @@ func newDnsmasqEnv(t *testing.T) *dnsmasqEnv {
 
 // startServer runs dnsmasq on the kernel side with extra options.
 func (e *dnsmasqEnv) startServer(extra ...string) {
-	args := []string{"dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
-		"--user=root", "--pid-file=", "--interface=" + e.dev.Name(), "--bind-interfaces", "--except-interface=lo",
-		"--dhcp-leasefile=" + e.leases, "--dhcp-authoritative", "--no-ping",
-		"--dhcp-range=192.0.2.50,192.0.2.60,255.255.255.0,2m",
-		"--host-record=printer.tapnet.test,192.0.2.77"}
+	args := netns.DnsmasqDHCP(e.dev.Name(), e.leases, "--dhcp-authoritative", "--no-ping",
+		"--host-record=printer.tapnet.test,192.0.2.77")
 	e.srv = e.ns.Command(e.t, append(args, extra...)...)
 	e.srv.Stderr = &e.stderr
 	if err := e.srv.Start(); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"net/netip"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -20,14 +19,10 @@ import (
 // kernel client there.
 func TestDNSWithDHCP(t *testing.T) {
 	netns.RequireRoot(t)
-	if _, err := exec.LookPath("dnsmasq"); err != nil {
-		t.Fatal("dnsmasq (Debian's dnsmasq-base) is needed: ", err)
-	}
+	netns.RequireDnsmasq(t)
 	ns := netns.New(t)
 	dev := netns.NewTAP(t, ns, "192.0.2.1/24", tap.Options{})
-	ns.Start(t, "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--user=root",
-		"--port=0", "--pid-file=", "--interface="+dev.Name(), "--bind-interfaces", "--except-interface=lo",
-		"--dhcp-leasefile="+filepath.Join(t.TempDir(), "leases"), "--dhcp-range=192.0.2.50,192.0.2.60,255.255.255.0,2m")
+	ns.Start(t, netns.DnsmasqDHCP(dev.Name(), filepath.Join(t.TempDir(), "leases"), "--port=0")...)
 	c, err := parseTestFlags("-dhcp", "-record", "www.example.test=192.0.2.80")
 	if err != nil {
 		t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"math/rand"
 	"net"
 	"net/netip"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -81,14 +80,10 @@ func testEchoOver(t *testing.T, mode tap.Mode) {
 // has a datagram echoed at it.
 func TestEchoWithDHCP(t *testing.T) {
 	netns.RequireRoot(t)
-	if _, err := exec.LookPath("dnsmasq"); err != nil {
-		t.Fatal("dnsmasq (Debian's dnsmasq-base) is needed: ", err)
-	}
+	netns.RequireDnsmasq(t)
 	ns := netns.New(t)
 	dev := netns.NewTAP(t, ns, "192.0.2.1/24", tap.Options{})
-	ns.Start(t, "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--user=root",
-		"--pid-file=", "--interface="+dev.Name(), "--bind-interfaces", "--except-interface=lo",
-		"--dhcp-leasefile="+filepath.Join(t.TempDir(), "leases"), "--dhcp-range=192.0.2.50,192.0.2.60,255.255.255.0,2m")
+	ns.Start(t, netns.DnsmasqDHCP(dev.Name(), filepath.Join(t.TempDir(), "leases"))...)
 	n, err := (&netsetup.Flags{DHCP: true}).Attach(dev)
 	if err != nil {
 		t.Fatal(err)
